@@ -1,0 +1,361 @@
+//! Delivery of one batch by a loader: POST with retries, the loader's shared backoff and circuit, then
+//! acknowledge, dead-letter or spool. Runs as a task on the loader's arbiter, holding one in-flight slot.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::Addr;
+use bytes::Bytes;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::failed_buffer::{AckSpoolFile, FailedBufferActor, PersistBatch, RejectBatch};
+use super::shutdown::Shutdown;
+use crate::codec::gzip;
+use crate::metrics::RunMetrics;
+use crate::model::Batch;
+use crate::retry::{backoff, classify_status, parse_retry_after, Outcome, RetryReason};
+use crate::settings::{Compression, LoadSettings};
+
+/// Largest response body kept (for the dead-letter sidecar and logs).
+const MAX_RESPONSE_BYTES: usize = 64 << 10;
+
+/// The loader's view of the API's health, shared by all its in-flight batches, so that a sick API is backed off
+/// once per loader, not once per request.
+#[derive(Debug)]
+struct Health {
+    /// Failed attempts since the last success.
+    failures: Cell<u32>,
+    /// No attempt starts before this instant.
+    blocked_until: Cell<Instant>,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Answer {
+        status: u16,
+        retry_after: Option<Duration>,
+        body: Bytes,
+    },
+    Failed(RetryReason, String),
+    Aborted,
+}
+
+/// Everything a loader needs to deliver a batch.
+pub struct Delivery {
+    pub worker: usize,
+    client: awc::Client,
+    endpoint: String,
+    authorization: Option<String>,
+    settings: LoadSettings,
+    health: Health,
+    metrics: Arc<RunMetrics>,
+    failed_buffer: Addr<FailedBufferActor>,
+    shutdown: Arc<Shutdown>,
+}
+
+impl Delivery {
+    /// Builds the loader's HTTP client; call on the loader's arbiter (the client is not `Send`).
+    pub fn new(
+        worker: usize,
+        settings: LoadSettings,
+        metrics: Arc<RunMetrics>,
+        failed_buffer: Addr<FailedBufferActor>,
+        shutdown: Arc<Shutdown>,
+    ) -> Self {
+        let connector = awc::Connector::new().limit(settings.max_in_flight * 2);
+        let client = awc::Client::builder()
+            .connector(connector)
+            .timeout(settings.request_timeout())
+            .disable_redirects()
+            .finish();
+        let authorization =
+            (!settings.token.is_empty()).then(|| format!("Bearer {}", settings.token.expose()));
+        Delivery {
+            worker,
+            client,
+            endpoint: settings.endpoint.clone(),
+            authorization,
+            health: Health {
+                failures: Cell::new(0),
+                blocked_until: Cell::new(Instant::now()),
+            },
+            settings,
+            metrics,
+            failed_buffer,
+            shutdown,
+        }
+    }
+
+    /// The API is treated as down once this loader failed `max_attempts` times in a row.
+    fn circuit_open(&self) -> bool {
+        self.health.failures.get() >= self.settings.retry.max_attempts
+    }
+
+    fn record_failure(&self, retry_after: Option<Duration>) {
+        let h = &self.health;
+        h.failures.set(h.failures.get().saturating_add(1));
+        let r = &self.settings.retry;
+        let wait = match retry_after {
+            Some(after) => after.min(r.max_retry_after()),
+            None => backoff(
+                h.failures.get(),
+                r.initial_backoff(),
+                r.max_backoff(),
+                &mut rand::rng(),
+            ),
+        };
+        let until = Instant::now() + wait;
+        if until > h.blocked_until.get() {
+            h.blocked_until.set(until);
+        }
+    }
+
+    async fn attempt(&self, batch: &Batch, body: &Bytes) -> Attempt {
+        let mut req = self
+            .client
+            .post(&self.endpoint)
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("Idempotency-Key", batch.id.0.as_str()));
+        if let Some(auth) = &self.authorization {
+            req = req.insert_header(("Authorization", auth.as_str()));
+        }
+        if self.settings.compression == Compression::Gzip {
+            req = req.insert_header(("Content-Encoding", "gzip"));
+        }
+        RunMetrics::add(&self.metrics.requests, 1);
+        self.metrics
+            .in_flight_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let send = async {
+            let mut resp = match req.send_body(body.clone()).await {
+                Ok(r) => r,
+                Err(awc::error::SendRequestError::Timeout) => {
+                    return Attempt::Failed(RetryReason::Timeout, "timeout".into())
+                }
+                Err(e) => return Attempt::Failed(RetryReason::Connect, e.to_string()),
+            };
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let body = resp
+                .body()
+                .limit(MAX_RESPONSE_BYTES)
+                .await
+                .unwrap_or_default();
+            Attempt::Answer {
+                status,
+                retry_after,
+                body,
+            }
+        };
+        let result = tokio::select! {
+            r = send => r,
+            _ = self.shutdown.aborted() => Attempt::Aborted,
+        };
+        self.metrics
+            .in_flight_requests
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    /// Delivers `batch`, retrying per the rules; the slot is released when the batch is acknowledged, dead-lettered
+    /// or on disk.
+    pub async fn deliver(self: Rc<Self>, batch: Batch, _slot: OwnedSemaphorePermit) {
+        let body = match self.settings.compression {
+            Compression::Gzip => Bytes::from(gzip(&batch.body)),
+            Compression::None => batch.body.clone(),
+        };
+        let max_attempts = if self.circuit_open() {
+            1
+        } else {
+            self.settings.retry.max_attempts
+        };
+        let mut attempts = 0;
+        let why = loop {
+            if self.shutdown.is_aborted() {
+                break "shutdown grace period over".to_string();
+            }
+            let until = self.health.blocked_until.get();
+            if until > Instant::now() {
+                if self.circuit_open() {
+                    break format!(
+                        "API considered down after {} failures in a row",
+                        self.health.failures.get()
+                    );
+                }
+                tokio::select! {
+                    _ = actix_rt::time::sleep_until(until.into()) => {}
+                    _ = self.shutdown.aborted() => continue,
+                }
+                if self.health.blocked_until.get() > Instant::now() {
+                    continue; // another batch of this loader extended the backoff meanwhile
+                }
+            }
+            attempts += 1;
+            match self.attempt(&batch, &body).await {
+                Attempt::Aborted => continue,
+                Attempt::Failed(reason, text) => {
+                    self.count_retry(reason);
+                    self.record_failure(None);
+                    if attempts >= max_attempts {
+                        break format!("{text} after {attempts} attempts");
+                    }
+                    log::debug!(
+                        "[Loader-{}] batch {} attempt {attempts}: {text}",
+                        self.worker,
+                        batch.id
+                    );
+                }
+                Attempt::Answer {
+                    status,
+                    retry_after,
+                    body: resp,
+                } => match classify_status(status, retry_after) {
+                    Outcome::Delivered => {
+                        self.health.failures.set(0);
+                        self.health.blocked_until.set(Instant::now());
+                        return self.delivered(batch, body.len()).await;
+                    }
+                    Outcome::Reject { status } => return self.reject(batch, status, resp).await,
+                    Outcome::Retry { reason, after } => {
+                        self.count_retry(reason);
+                        self.record_failure(after);
+                        if attempts >= max_attempts {
+                            break format!("HTTP {status} after {attempts} attempts");
+                        }
+                        log::debug!(
+                            "[Loader-{}] batch {} attempt {attempts}: HTTP {status}",
+                            self.worker,
+                            batch.id
+                        );
+                    }
+                },
+            }
+        };
+        self.give_up(batch, why).await;
+    }
+
+    fn count_retry(&self, reason: RetryReason) {
+        let m = &self.metrics;
+        RunMetrics::add(&m.retries, 1);
+        RunMetrics::add(
+            match reason {
+                RetryReason::Connect => &m.retries_connect,
+                RetryReason::Timeout => &m.retries_timeout,
+                RetryReason::Status(_) => &m.retries_status,
+            },
+            1,
+        );
+    }
+
+    async fn delivered(&self, batch: Batch, bytes: usize) {
+        let m = &self.metrics;
+        RunMetrics::add(&m.batches_sent, 1);
+        RunMetrics::add(&m.bytes_sent, bytes as u64);
+        match batch.spool_file {
+            Some(path) => {
+                RunMetrics::add(&m.records_replayed, batch.records as u64);
+                log::info!(
+                    "[Loader-{}] Successfully replayed {} records from {}",
+                    self.worker,
+                    batch.records,
+                    path.display()
+                );
+                match self.failed_buffer.send(AckSpoolFile(path.clone())).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::error!(
+                        "[Loader-{}] delivered {} but could not delete it: {e} (it will be replayed again under the same key)",
+                        self.worker,
+                        path.display()
+                    ),
+                    Err(e) => log::error!("[Loader-{}] spool actor gone: {e}", self.worker),
+                }
+            }
+            None => {
+                RunMetrics::add(&m.records_loaded, batch.records as u64);
+                log::info!(
+                    "[Loader-{}] Successfully flushed {} records",
+                    self.worker,
+                    batch.records
+                );
+            }
+        }
+    }
+
+    async fn reject(&self, batch: Batch, status: u16, resp: Bytes) {
+        let m = &self.metrics;
+        let (id, records) = (batch.id.clone(), batch.records as u64);
+        let response_body = String::from_utf8_lossy(&resp).into_owned();
+        let answer = self
+            .failed_buffer
+            .send(RejectBatch {
+                batch,
+                status,
+                response_body: response_body.clone(),
+            })
+            .await;
+        match answer {
+            Ok(Ok(path)) => {
+                RunMetrics::add(&m.records_rejected, records);
+                RunMetrics::add(&m.batches_rejected, 1);
+                log::error!(
+                    "[Loader-{}] API rejected batch {id} ({records} records) with HTTP {status}: {}. Dead-lettered to {}",
+                    self.worker,
+                    response_body.chars().take(200).collect::<String>(),
+                    path.display()
+                );
+            }
+            Ok(Err(e)) => self.lost(
+                records,
+                &format!("rejected with HTTP {status}, dead letter failed: {e}"),
+            ),
+            Err(e) => self.lost(
+                records,
+                &format!("rejected with HTTP {status}, spool actor gone: {e}"),
+            ),
+        }
+    }
+
+    async fn give_up(&self, batch: Batch, why: String) {
+        let m = &self.metrics;
+        let records = batch.records as u64;
+        if let Some(path) = &batch.spool_file {
+            RunMetrics::add(&m.records_spooled, records);
+            log::warn!(
+                "[Loader-{}] API load failed: {why}. Batch stays in {}",
+                self.worker,
+                path.display()
+            );
+            return;
+        }
+        match self.failed_buffer.send(PersistBatch(batch)).await {
+            Ok(Ok(path)) => {
+                RunMetrics::add(&m.records_spooled, records);
+                RunMetrics::add(&m.batches_spooled, 1);
+                log::warn!(
+                    "[Loader-{}] API load failed: {why}. Saved buffer to {}",
+                    self.worker,
+                    path.display()
+                );
+            }
+            Ok(Err(e)) => self.lost(
+                records,
+                &format!("API load failed ({why}) and the spool write failed: {e}"),
+            ),
+            Err(e) => self.lost(
+                records,
+                &format!("API load failed ({why}) and the spool actor is gone: {e}"),
+            ),
+        }
+    }
+
+    fn lost(&self, records: u64, why: &str) {
+        RunMetrics::add(&self.metrics.records_lost, records);
+        log::error!("[Loader-{}] {records} RECORDS LOST: {why}", self.worker);
+    }
+}

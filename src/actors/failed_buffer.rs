@@ -1,0 +1,129 @@
+//! `FailedBufferActor`: owns the spool directory; persists, reads back, acknowledges, quarantines and dead-letters
+//! batches. A `SyncActor` on its own thread, so file and gzip work never blocks the async arbiters.
+//!
+//! Messages (all sent with `send().await`, so callers wait for the disk):
+//! - `PersistBatch` from a loader whose batch exhausted its retries (or was cut off by shutdown);
+//! - `RejectBatch` from a loader whose batch got a non-retryable answer;
+//! - `AckSpoolFile` from a loader that delivered a replayed batch;
+//! - `ScanSpool` and `ReadSpoolFile` from the topology's replay step.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::metrics::RunMetrics;
+use crate::model::Batch;
+use crate::spool::{self, Rejection};
+
+pub struct FailedBufferActor {
+    dir: PathBuf,
+    metrics: Arc<RunMetrics>,
+}
+
+impl FailedBufferActor {
+    pub fn new(dir: PathBuf, metrics: Arc<RunMetrics>) -> Self {
+        FailedBufferActor { dir, metrics }
+    }
+}
+
+impl Actor for FailedBufferActor {
+    type Context = SyncContext<Self>;
+}
+
+/// Write this batch to the spool; answers the file's path.
+#[derive(Message)]
+#[rtype(result = "std::io::Result<PathBuf>")]
+pub struct PersistBatch(pub Batch);
+
+impl Handler<PersistBatch> for FailedBufferActor {
+    type Result = std::io::Result<PathBuf>;
+    fn handle(&mut self, msg: PersistBatch, _: &mut Self::Context) -> Self::Result {
+        let path = spool::persist(&self.dir, &msg.0)?;
+        RunMetrics::add(&self.metrics.spool_files_written, 1);
+        Ok(path)
+    }
+}
+
+/// Dead-letter this batch into `rejected/` with the API's answer in a sidecar.
+#[derive(Message)]
+#[rtype(result = "std::io::Result<PathBuf>")]
+pub struct RejectBatch {
+    pub batch: Batch,
+    pub status: u16,
+    pub response_body: String,
+}
+
+impl Handler<RejectBatch> for FailedBufferActor {
+    type Result = std::io::Result<PathBuf>;
+    fn handle(&mut self, msg: RejectBatch, _: &mut Self::Context) -> Self::Result {
+        let rejection = Rejection {
+            batch_id: msg.batch.id.0.clone(),
+            worker: msg.batch.worker,
+            records: msg.batch.records,
+            status: msg.status,
+            response_body: msg.response_body,
+            rejected_at_unix: crate::extract::unix_now(),
+        };
+        spool::reject(&self.dir, &msg.batch, &rejection)
+    }
+}
+
+/// A replayed batch was acknowledged: delete its file.
+#[derive(Message)]
+#[rtype(result = "std::io::Result<()>")]
+pub struct AckSpoolFile(pub PathBuf);
+
+impl Handler<AckSpoolFile> for FailedBufferActor {
+    type Result = std::io::Result<()>;
+    fn handle(&mut self, msg: AckSpoolFile, _: &mut Self::Context) -> Self::Result {
+        spool::remove(&msg.0)?;
+        RunMetrics::add(&self.metrics.spool_files_replayed, 1);
+        Ok(())
+    }
+}
+
+/// List the spool files to replay, oldest first. Temporary files left by a killed writer are quarantined.
+#[derive(Message)]
+#[rtype(result = "std::io::Result<Vec<PathBuf>>")]
+pub struct ScanSpool;
+
+impl Handler<ScanSpool> for FailedBufferActor {
+    type Result = std::io::Result<Vec<PathBuf>>;
+    fn handle(&mut self, _: ScanSpool, _: &mut Self::Context) -> Self::Result {
+        for tmp in spool::leftover_temp_files(&self.dir)? {
+            let moved = spool::move_into(&self.dir, spool::QUARANTINE_DIR, &tmp)?;
+            log::warn!(
+                "[Spool] {} is a temporary file left by an interrupted write; moved to {}",
+                tmp.display(),
+                moved.display()
+            );
+            RunMetrics::add(&self.metrics.spool_files_quarantined, 1);
+        }
+        spool::list(&self.dir)
+    }
+}
+
+/// Read a spool file back as a batch; an unreadable file is moved to `quarantine/` and answers `None`.
+#[derive(Message)]
+#[rtype(result = "Option<Batch>")]
+pub struct ReadSpoolFile(pub PathBuf);
+
+impl Handler<ReadSpoolFile> for FailedBufferActor {
+    type Result = Option<Batch>;
+    fn handle(&mut self, msg: ReadSpoolFile, _: &mut Self::Context) -> Self::Result {
+        match spool::read(&msg.0) {
+            Ok(batch) => Some(batch),
+            Err(e) => {
+                RunMetrics::add(&self.metrics.spool_files_quarantined, 1);
+                match spool::move_into(&self.dir, spool::QUARANTINE_DIR, &msg.0) {
+                    Ok(to) => log::error!("[Spool] unreadable spool file {e}; moved to {}", to.display()),
+                    Err(move_err) => log::error!(
+                        "[Spool] unreadable spool file {e}; could not move it to quarantine: {move_err}"
+                    ),
+                }
+                None
+            }
+        }
+    }
+}

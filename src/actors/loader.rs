@@ -1,0 +1,152 @@
+//! `LoaderActor`: one of `load.workers`, each on its own arbiter (thread). Buffers records as an encoded JSON
+//! array, forms a batch at `batch_size` records, `batch_bytes` bytes or `flush_interval_ms`, and delivers up to
+//! `max_in_flight` batches at once (see `delivery.rs`). When every slot is busy the actor stops reading its
+//! bounded mailbox until one frees, so senders awaiting `send()` are held back: no queue grows without bound.
+//!
+//! Messages:
+//! - `LoadRecords` from device extractors (the `ExtractSupervisor`'s tasks), one per device;
+//! - `DeliverBatch` from the topology's replay step, one per spool file;
+//! - `Drain` from the topology at the end: flush the buffer and answer once nothing is in flight.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use tokio::sync::Semaphore;
+
+use super::delivery::Delivery;
+use crate::batch::BatchBuilder;
+use crate::model::{Batch, BatchId, DeviceRecord};
+use crate::settings::LoadSettings;
+
+/// Mailbox capacity of a loader: how many device messages may wait before senders are held back.
+pub const MAILBOX_CAPACITY: usize = 64;
+
+pub struct LoaderActor {
+    worker: usize,
+    run_id: Arc<str>,
+    seq: u64,
+    builder: BatchBuilder,
+    slots: Arc<Semaphore>,
+    max_in_flight: u32,
+    settings: LoadSettings,
+    last_flush: Instant,
+    delivery: Rc<Delivery>,
+}
+
+impl LoaderActor {
+    pub fn new(
+        worker: usize,
+        run_id: Arc<str>,
+        settings: LoadSettings,
+        delivery: Delivery,
+    ) -> Self {
+        LoaderActor {
+            worker,
+            run_id,
+            seq: 0,
+            builder: BatchBuilder::new(settings.batch_size, settings.batch_bytes),
+            slots: Arc::new(Semaphore::new(settings.max_in_flight)),
+            max_in_flight: settings.max_in_flight as u32,
+            settings,
+            last_flush: Instant::now(),
+            delivery: Rc::new(delivery),
+        }
+    }
+
+    /// Turns a finished body into a batch with a new id and sends it.
+    fn dispatch(&mut self, finished: (bytes::Bytes, usize), ctx: &mut Context<Self>) {
+        self.seq += 1;
+        let id = BatchId::new(&self.run_id, self.worker, self.seq);
+        self.last_flush = Instant::now();
+        self.send(BatchBuilder::batch(id, self.worker, finished), ctx);
+    }
+
+    /// Starts delivery in a free slot, or holds the mailbox until one frees.
+    fn send(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+        let delivery = self.delivery.clone();
+        match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                actix_rt::spawn(delivery.deliver(batch, slot));
+            }
+            Err(_) => {
+                let slots = self.slots.clone();
+                ctx.wait(actix::fut::wrap_future(async move {
+                    let slot = slots
+                        .acquire_owned()
+                        .await
+                        .expect("the slot semaphore is never closed");
+                    actix_rt::spawn(delivery.deliver(batch, slot));
+                }));
+            }
+        }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if let Some(finished) = self.builder.take() {
+            self.dispatch(finished, ctx);
+        }
+    }
+}
+
+impl Actor for LoaderActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        let interval = self.settings.flush_interval();
+        ctx.run_interval(interval / 2, move |act, ctx| {
+            if !act.builder.is_empty() && act.last_flush.elapsed() >= interval {
+                act.flush(ctx);
+            }
+        });
+    }
+}
+
+/// Buffer these records (one device's CPUs).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LoadRecords(pub Vec<DeviceRecord>);
+
+impl Handler<LoadRecords> for LoaderActor {
+    type Result = ();
+    fn handle(&mut self, msg: LoadRecords, ctx: &mut Self::Context) {
+        for record in &msg.0 {
+            if let Some(finished) = self.builder.push(record) {
+                self.dispatch(finished, ctx);
+            }
+            if self.builder.is_full() {
+                self.flush(ctx);
+            }
+        }
+    }
+}
+
+/// Deliver this already-formed batch (a replay from the spool).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverBatch(pub Batch);
+
+impl Handler<DeliverBatch> for LoaderActor {
+    type Result = ();
+    fn handle(&mut self, msg: DeliverBatch, ctx: &mut Self::Context) {
+        self.send(msg.0, ctx);
+    }
+}
+
+/// Flush the buffer and answer once every batch of this loader is acknowledged, dead-lettered or spooled.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+impl Handler<Drain> for LoaderActor {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) -> Self::Result {
+        self.flush(ctx);
+        let (slots, n) = (self.slots.clone(), self.max_in_flight);
+        Box::pin(actix::fut::wrap_future(async move {
+            let _all = slots.acquire_many_owned(n).await;
+        }))
+    }
+}

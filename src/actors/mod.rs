@@ -1,0 +1,230 @@
+//! The actor topology of a run, and its shutdown order.
+//!
+//! ```text
+//! FailedBufferActor (SyncArbiter, 1 thread)   ◄── PersistBatch / RejectBatch / AckSpoolFile ──┐
+//!        │ ScanSpool, ReadSpoolFile                                                           │
+//!        ▼                                                                                    │
+//! replay step ── DeliverBatch ──► LoaderActor × load.workers (an arbiter each) ── POST /load ──┘
+//!                                       ▲
+//! ExtractSupervisor ── LoadRecords ─────┘  (device tasks, ≤ extract.concurrency in flight)
+//! ```
+//!
+//! Order: start the spool actor and the loaders; replay the spool (before any new data); run the supervisor until
+//! the inventory is done or shutdown stops it; `Drain` every loader (flush, wait for in-flight batches); stop the
+//! loaders' arbiters. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
+//! `shutdown.grace_ms` cuts what is still in flight, which then goes to the spool.
+
+pub mod delivery;
+pub mod failed_buffer;
+pub mod loader;
+pub mod shutdown;
+pub mod supervisor;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::inventory::InventoryError;
+use crate::metrics::RunMetrics;
+use crate::model::new_run_id;
+use crate::settings::Settings;
+use delivery::Delivery;
+use failed_buffer::{FailedBufferActor, ReadSpoolFile, ScanSpool};
+use loader::{DeliverBatch, Drain, LoaderActor};
+pub use shutdown::Shutdown;
+use supervisor::ExtractSupervisor;
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Replay the spool (if `spool.replay_on_start`), then extract the inventory.
+    Etl,
+    /// Deliver the spool, nothing else.
+    Replay,
+}
+
+/// Errors that stop a run before or while it runs.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("spool directory {}: {source}", path.display())]
+    Spool {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The raw outcome of a run; `summary.rs` turns it into the report and the exit code.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub metrics: Arc<RunMetrics>,
+    pub duration: Duration,
+    pub signal: Option<i32>,
+    /// The inventory could not be read to its end.
+    pub inventory_error: Option<InventoryError>,
+}
+
+/// Runs the pipeline to its end (or until `shutdown`), then drains. Call inside an actix `System`.
+pub async fn run(
+    settings: Settings,
+    mode: Mode,
+    shutdown: Arc<Shutdown>,
+) -> Result<RunOutcome, PipelineError> {
+    let started = Instant::now();
+    let settings = Arc::new(settings);
+    let run_id: Arc<str> = new_run_id().into();
+    let metrics = Arc::new(RunMetrics::default());
+    let dir = settings.spool.dir.clone();
+    crate::spool::ensure_dir(&dir).map_err(|source| PipelineError::Spool {
+        path: dir.clone(),
+        source,
+    })?;
+    log::info!(
+        "[ETL] run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
+        settings.load.workers,
+        settings.load.batch_size,
+        settings.load.max_in_flight,
+        dir.display()
+    );
+
+    let failed_buffer = {
+        let (dir, metrics) = (dir.clone(), metrics.clone());
+        SyncArbiter::start(1, move || {
+            FailedBufferActor::new(dir.clone(), metrics.clone())
+        })
+    };
+    let mut arbiters = Vec::with_capacity(settings.load.workers);
+    let mut loaders = Vec::with_capacity(settings.load.workers);
+    for worker in 0..settings.load.workers {
+        let arbiter = Arbiter::new();
+        let (load, run_id, metrics, fb, sd) = (
+            settings.load.clone(),
+            run_id.clone(),
+            metrics.clone(),
+            failed_buffer.clone(),
+            shutdown.clone(),
+        );
+        loaders.push(LoaderActor::start_in_arbiter(
+            &arbiter.handle(),
+            move |_| {
+                let delivery = Delivery::new(worker, load.clone(), metrics, fb, sd);
+                LoaderActor::new(worker, run_id, load, delivery)
+            },
+        ));
+        arbiters.push(arbiter);
+    }
+    let loaders = Arc::new(loaders);
+
+    if mode == Mode::Replay || settings.spool.replay_on_start {
+        replay(&failed_buffer, &loaders, &shutdown).await;
+    }
+
+    let mut inventory_error = None;
+    if mode == Mode::Etl && !shutdown.is_stopping() {
+        let (tx, rx) = oneshot::channel();
+        ExtractSupervisor::new(
+            settings.clone(),
+            loaders.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+            tx,
+        )
+        .start();
+        if let Ok(Err(e)) = rx.await {
+            log::error!("[Extract] {e}; no further devices are extracted");
+            inventory_error = Some(e);
+        }
+    }
+
+    log::info!("[ETL] extraction done; draining {} loaders", loaders.len());
+    futures_util::future::join_all(loaders.iter().map(|l| l.send(Drain))).await;
+    for arbiter in arbiters {
+        arbiter.stop();
+    }
+    Ok(RunOutcome {
+        run_id: run_id.to_string(),
+        metrics,
+        duration: started.elapsed(),
+        signal: shutdown.signal(),
+        inventory_error,
+    })
+}
+
+/// Hands every spool file to its loader (worker N of the file name, modulo the loader count), oldest first.
+async fn replay(
+    failed_buffer: &Addr<FailedBufferActor>,
+    loaders: &[Addr<LoaderActor>],
+    shutdown: &Shutdown,
+) {
+    let files = match failed_buffer.send(ScanSpool).await {
+        Ok(Ok(files)) => files,
+        Ok(Err(e)) => {
+            log::error!("[Spool] cannot list the spool: {e}; nothing replayed");
+            return;
+        }
+        Err(e) => {
+            log::error!("[Spool] spool actor gone: {e}");
+            return;
+        }
+    };
+    if !files.is_empty() {
+        log::info!(
+            "[Spool] replaying {} spool files before new data",
+            files.len()
+        );
+    }
+    for path in files {
+        if shutdown.is_stopping() {
+            break;
+        }
+        if let Ok(Some(batch)) = failed_buffer.send(ReadSpoolFile(path)).await {
+            let loader = &loaders[batch.worker % loaders.len()];
+            let _ = loader.send(DeliverBatch(batch)).await;
+        }
+    }
+}
+
+/// Stops the run on SIGINT/SIGTERM: no new extraction at once, in-flight work cut after `grace`; a second signal
+/// cuts at once.
+pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
+    use tokio::signal::unix::{signal, SignalKind};
+    actix_rt::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            log::error!("cannot install signal handlers");
+            return;
+        };
+        let mut first = true;
+        loop {
+            let (sig, name) = tokio::select! {
+                _ = int.recv() => (2, "SIGINT"),
+                _ = term.recv() => (15, "SIGTERM"),
+            };
+            if first {
+                first = false;
+                log::warn!(
+                    "[ETL] {name}: no new extraction; draining for up to {} ms, then spooling what is left",
+                    grace.as_millis()
+                );
+                shutdown.stop(Some(sig));
+                let sd = shutdown.clone();
+                actix_rt::spawn(async move {
+                    actix_rt::time::sleep(grace).await;
+                    if !sd.is_aborted() {
+                        log::warn!("[ETL] grace period over: cutting in-flight requests, spooling the rest");
+                    }
+                    sd.abort();
+                });
+            } else {
+                log::warn!(
+                    "[ETL] second {name}: cutting in-flight requests now, spooling the rest"
+                );
+                shutdown.abort();
+            }
+        }
+    });
+}

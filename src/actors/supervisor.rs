@@ -1,0 +1,203 @@
+//! `ExtractSupervisor`: streams the inventory (a reader thread feeding a bounded channel), keeps at most
+//! `extract.concurrency` device extractions in flight, and hands each device's transformed records to the loader
+//! chosen by the stable hash of its name, waiting for room in that loader's mailbox (`send().await`).
+//!
+//! Messages: none from outside; it stops itself when the inventory is exhausted or shutdown begins, and reports
+//! through the `oneshot` it was given. Started by the topology (`actors/mod.rs`).
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use super::loader::{LoadRecords, LoaderActor};
+use super::shutdown::Shutdown;
+use crate::extract::Source;
+use crate::inventory::{Device, InventoryError, InventoryReader, Row};
+use crate::metrics::RunMetrics;
+use crate::model::{loader_index, shard_index, stable_hash};
+use crate::settings::{Settings, Shard};
+use crate::transform::transform_all;
+
+/// Devices per message from the reader thread.
+const CHUNK: usize = 256;
+/// Chunks the reader may run ahead of extraction.
+const CHANNEL_CHUNKS: usize = 8;
+
+pub struct ExtractSupervisor {
+    settings: Arc<Settings>,
+    loaders: Arc<Vec<Addr<LoaderActor>>>,
+    metrics: Arc<RunMetrics>,
+    shutdown: Arc<Shutdown>,
+    done: Option<oneshot::Sender<Result<(), InventoryError>>>,
+}
+
+impl ExtractSupervisor {
+    pub fn new(
+        settings: Arc<Settings>,
+        loaders: Arc<Vec<Addr<LoaderActor>>>,
+        metrics: Arc<RunMetrics>,
+        shutdown: Arc<Shutdown>,
+        done: oneshot::Sender<Result<(), InventoryError>>,
+    ) -> Self {
+        ExtractSupervisor {
+            settings,
+            loaders,
+            metrics,
+            shutdown,
+            done: Some(done),
+        }
+    }
+}
+
+/// Reads the inventory on its own thread: counts invalid rows and rows of other shards, sends the rest in chunks.
+fn read_inventory(
+    reader: InventoryReader,
+    shard: Option<Shard>,
+    metrics: &RunMetrics,
+    tx: mpsc::Sender<Vec<Device>>,
+) -> Result<(), InventoryError> {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for row in reader {
+        match row? {
+            Row::Device(d) => {
+                if let Some(s) = shard {
+                    if shard_index(stable_hash(&d.name), s.count) != s.index {
+                        RunMetrics::add(&metrics.devices_skipped_shard, 1);
+                        continue;
+                    }
+                }
+                chunk.push(d);
+                if chunk.len() == CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    if tx.blocking_send(full).is_err() {
+                        return Ok(()); // extraction stopped
+                    }
+                }
+            }
+            Row::Invalid(e) => {
+                RunMetrics::add(&metrics.devices_invalid, 1);
+                log::warn!("[Inventory] {e}; row skipped");
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(chunk);
+    }
+    Ok(())
+}
+
+/// Extracts, transforms and hands over one device; the slot is held until its loader took the records.
+async fn extract_device(
+    device: Device,
+    source: Rc<Source>,
+    loaders: Arc<Vec<Addr<LoaderActor>>>,
+    metrics: Arc<RunMetrics>,
+    shutdown: Arc<Shutdown>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let result = tokio::select! {
+        r = source.extract(&device) => r,
+        _ = shutdown.aborted() => {
+            RunMetrics::add(&metrics.devices_failed, 1);
+            log::warn!("[Extract] {} ({}): cancelled by shutdown", device.name, device.ip);
+            return;
+        }
+    };
+    let records = match result {
+        Ok(stats) => match transform_all(stats) {
+            Ok(records) => records,
+            Err(e) => {
+                RunMetrics::add(&metrics.devices_failed, 1);
+                log::warn!("[Extract] {} ({}): {e}", device.name, device.ip);
+                return;
+            }
+        },
+        Err(e) => {
+            RunMetrics::add(&metrics.devices_failed, 1);
+            log::warn!("[Extract] {} ({}) failed: {e}", device.name, device.ip);
+            return;
+        }
+    };
+    let n = records.len() as u64;
+    RunMetrics::add(&metrics.devices_ok, 1);
+    RunMetrics::add(&metrics.records_extracted, n);
+    log::debug!("[Extract] Completed extraction for {}", device.name);
+    let loader = &loaders[loader_index(stable_hash(&device.name), loaders.len())];
+    if let Err(e) = loader.send(LoadRecords(records)).await {
+        RunMetrics::add(&metrics.records_lost, n);
+        log::error!(
+            "[Extract] {n} RECORDS LOST: loader of {} is gone: {e}",
+            device.name
+        );
+    }
+}
+
+impl Actor for ExtractSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let settings = self.settings.clone();
+        let (tx, mut rx) = mpsc::channel::<Vec<Device>>(CHANNEL_CHUNKS);
+        let reader = match InventoryReader::open(&settings.inventory.path) {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(done) = self.done.take() {
+                    let _ = done.send(Err(e));
+                }
+                ctx.stop();
+                return;
+            }
+        };
+        let metrics = self.metrics.clone();
+        let shard = settings.shard();
+        let reader_thread = std::thread::Builder::new()
+            .name("inventory".into())
+            .spawn(move || read_inventory(reader, shard, &metrics, tx))
+            .expect("spawning the inventory thread only fails when the OS is out of threads");
+
+        let source = Rc::new(Source::new(&settings.extract));
+        let concurrency = settings.extract.concurrency;
+        let (loaders, metrics, shutdown) = (
+            self.loaders.clone(),
+            self.metrics.clone(),
+            self.shutdown.clone(),
+        );
+        let run = async move {
+            let slots = Arc::new(Semaphore::new(concurrency));
+            'outer: loop {
+                let chunk = tokio::select! {
+                    c = rx.recv() => c,
+                    _ = shutdown.stopped() => None,
+                };
+                let Some(chunk) = chunk else { break };
+                for device in chunk {
+                    let slot = tokio::select! {
+                        s = slots.clone().acquire_owned() => s.expect("the slot semaphore is never closed"),
+                        _ = shutdown.stopped() => break 'outer,
+                    };
+                    actix_rt::spawn(extract_device(
+                        device,
+                        source.clone(),
+                        loaders.clone(),
+                        metrics.clone(),
+                        shutdown.clone(),
+                        slot,
+                    ));
+                }
+            }
+            drop(rx);
+            let _all = slots.acquire_many(concurrency as u32).await;
+            reader_thread.join().unwrap_or(Ok(()))
+        };
+        ctx.spawn(actix::fut::wrap_future(run).map(
+            |result, act: &mut Self, ctx: &mut Context<Self>| {
+                if let Some(done) = act.done.take() {
+                    let _ = done.send(result);
+                }
+                ctx.stop();
+            },
+        ));
+    }
+}

@@ -1,0 +1,230 @@
+//! Command line: clap subcommands and flags, and how flags override the loaded settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{Secret, Settings, SettingsError, Shard};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    all delivered (or: validation clean, server stopped cleanly)
+  2    bad usage, configuration or inventory
+  3    finished, but something was spooled or rejected, or a device failed
+  130  stopped by SIGINT (what was undelivered is in the spool)
+  143  stopped by SIGTERM (what was undelivered is in the spool)";
+
+/// Appliance CPU-statistics ETL: extract from a CSV inventory, transform, load in batches into an ingestion API,
+/// with retries and a gzip spool so that no record is lost.
+#[derive(Debug, Parser)]
+#[command(name = "app", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline over the inventory (replaying the spool first).
+    Etl(EtlArgs),
+    /// Deliver what is in the spool, and nothing else.
+    Replay(ReplayArgs),
+    /// Run the mock ingestion API (POST /load, GET /health, GET /stats, GET /device/{name}/cpu).
+    MockServer(MockArgs),
+    /// Check the configuration and the whole inventory; print every problem.
+    Validate(ValidateArgs),
+    /// Start the mock API on a free loopback port and run the ETL against it.
+    Demo(DemoArgs),
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML). Default config/default.toml; built-in defaults when that is missing.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct EtlArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Inventory CSV (rows ip,name). Overrides inventory.path.
+    #[arg(long, value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+    /// Ingestion API URL. Overrides load.endpoint.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Spool directory. Overrides spool.dir.
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Keep only shard K of N (stable hash of the device name). Overrides extract.shard.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+    /// Also write the run summary as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+    /// Profile the run (CPU profile and flamegraph). Sets profile.enabled.
+    #[arg(long)]
+    pub profile: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Ingestion API URL. Overrides load.endpoint.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Spool directory. Overrides spool.dir.
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Also write the run summary as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct MockArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Address to listen on (port 0 picks a free port). Overrides mock.bind.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Bearer token required on /load. Overrides mock.token.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Processing delay of each /load in milliseconds. Overrides mock.delay_ms.
+    #[arg(long, value_name = "N")]
+    pub delay_ms: Option<u64>,
+    /// Probability (0.0-1.0) that a /load answers mock.fail_status. Overrides mock.fail_rate.
+    #[arg(long, value_name = "F")]
+    pub fail_rate: Option<f64>,
+    /// Log file. Overrides mock.log_file.
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Inventory CSV to check. Overrides inventory.path.
+    #[arg(long, value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Inventory CSV. Overrides inventory.path.
+    #[arg(long, value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+    /// Spool directory. Overrides spool.dir.
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+}
+
+/// Loads settings for `config`, applies `apply` (the flags), and validates again.
+pub fn settings_with(
+    config: &ConfigArgs,
+    apply: impl FnOnce(&mut Settings),
+) -> Result<Settings, SettingsError> {
+    let mut s = Settings::load(config.config.as_deref())?;
+    apply(&mut s);
+    s.validate()?;
+    Ok(s)
+}
+
+impl EtlArgs {
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(p) = &self.inventory {
+            s.inventory.path = p.clone();
+        }
+        if let Some(e) = &self.endpoint {
+            s.load.endpoint = e.clone();
+        }
+        if let Some(d) = &self.spool_dir {
+            s.spool.dir = d.clone();
+        }
+        if let Some(shard) = self.shard {
+            s.extract.shard = shard.to_string();
+        }
+        if self.profile {
+            s.profile.enabled = true;
+        }
+    }
+}
+
+impl ReplayArgs {
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(e) = &self.endpoint {
+            s.load.endpoint = e.clone();
+        }
+        if let Some(d) = &self.spool_dir {
+            s.spool.dir = d.clone();
+        }
+    }
+}
+
+impl MockArgs {
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(b) = &self.bind {
+            s.mock.bind = b.clone();
+        }
+        if let Some(t) = &self.token {
+            s.mock.token = Secret::new(t.clone());
+        }
+        if let Some(d) = self.delay_ms {
+            s.mock.delay_ms = d;
+            s.mock.jitter_ms = s.mock.jitter_ms.min(d);
+        }
+        if let Some(f) = self.fail_rate {
+            s.mock.fail_rate = f;
+        }
+        if let Some(l) = &self.log_file {
+            s.mock.log_file = l.clone();
+        }
+    }
+}
+
+impl ValidateArgs {
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(p) = &self.inventory {
+            s.inventory.path = p.clone();
+        }
+    }
+}
+
+impl DemoArgs {
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(p) = &self.inventory {
+            s.inventory.path = p.clone();
+        }
+        if let Some(d) = &self.spool_dir {
+            s.spool.dir = d.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn shard_flag_is_checked() {
+        assert!(Cli::try_parse_from(["app", "etl", "--shard", "3/3"]).is_err());
+        let cli = Cli::try_parse_from(["app", "etl", "--shard", "1/3"]).unwrap();
+        let Command::Etl(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.shard, Some(Shard { index: 1, count: 3 }));
+    }
+}

@@ -1,0 +1,200 @@
+//! The subcommands: each loads its settings, sets up logging, runs, and returns the process exit code.
+//! Errors are printed here (to stderr, naming the file, line or key) and nowhere else.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+
+use crate::actors::{self, Mode, Shutdown};
+use crate::cli::{self, Cli, Command, ConfigArgs};
+use crate::inventory;
+use crate::mock;
+use crate::profile::CpuProfiler;
+use crate::settings::{OnInvalid, Settings, SourceKind};
+use crate::summary::{Summary, EXIT_OK, EXIT_USAGE};
+
+/// Runs the parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Etl(a) => cli::settings_with(&a.config, |s| a.apply(s))
+            .map_err(|e| e.to_string())
+            .and_then(|s| etl(s, Mode::Etl, a.summary_json.as_deref())),
+        Command::Replay(a) => cli::settings_with(&a.config, |s| a.apply(s))
+            .map_err(|e| e.to_string())
+            .and_then(|s| etl(s, Mode::Replay, a.summary_json.as_deref())),
+        Command::MockServer(a) => cli::settings_with(&a.config, |s| a.apply(s))
+            .map_err(|e| e.to_string())
+            .and_then(mock_server),
+        Command::Validate(a) => return validate(&a.config, |s| a.apply(s)),
+        Command::Demo(a) => cli::settings_with(&a.config, |s| a.apply(s))
+            .map_err(|e| e.to_string())
+            .and_then(demo),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// With `inventory.on_invalid = "fail"`, reads the whole inventory first and refuses to start on any bad row.
+fn precheck_inventory(settings: &Settings) -> Result<(), String> {
+    let path = &settings.inventory.path;
+    if settings.inventory.on_invalid == OnInvalid::Skip {
+        return std::fs::metadata(path)
+            .map(|_| ())
+            .map_err(|e| format!("inventory {}: {e}", path.display()));
+    }
+    let check = inventory::check(path).map_err(|e| e.to_string())?;
+    if check.problems.is_empty() {
+        return Ok(());
+    }
+    for p in &check.problems {
+        eprintln!("{p}");
+    }
+    Err(format!(
+        "inventory {}: {} invalid rows (fix them, or set inventory.on_invalid = \"skip\" to run the valid rows)",
+        path.display(),
+        check.problems.len()
+    ))
+}
+
+fn write_summary(summary: &Summary, json_path: Option<&Path>) -> Result<(), String> {
+    print!("{}", summary.text());
+    let _ = std::io::stdout().flush();
+    if let Some(path) = json_path {
+        let text = serde_json::to_vec_pretty(summary).expect("a Summary always serialises");
+        std::fs::write(path, text).map_err(|e| format!("summary file {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `etl` and `replay`.
+fn etl(settings: Settings, mode: Mode, summary_json: Option<&Path>) -> Result<i32, String> {
+    crate::logging::init(&settings.log.level, Some(&settings.log.file))?;
+    if mode == Mode::Etl {
+        precheck_inventory(&settings)?;
+    }
+    let profiler = CpuProfiler::start(&settings.profile)?;
+    let spool_dir = settings.spool.dir.clone();
+    let grace = settings.shutdown.grace();
+    let outcome = actix_rt::System::new().block_on(async move {
+        let shutdown = Shutdown::new();
+        actors::watch_signals(shutdown.clone(), grace);
+        actors::run(settings, mode, shutdown).await
+    });
+    let outcome = outcome.map_err(|e| e.to_string())?;
+    if let Some(p) = profiler {
+        if let Err(e) = p.finish() {
+            log::error!("[Profile] {e}");
+        }
+    }
+    let summary = Summary::new(&outcome, mode, &spool_dir);
+    write_summary(&summary, summary_json)?;
+    Ok(summary.exit_code)
+}
+
+fn bind(addr: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).map_err(|e| format!("mock.bind {addr}: {e}"))
+}
+
+/// `mock-server`: serve until SIGINT/SIGTERM.
+fn mock_server(settings: Settings) -> Result<i32, String> {
+    crate::logging::init(&settings.log.level, Some(&settings.mock.log_file))?;
+    let listener = bind(&settings.mock.bind)?;
+    actix_rt::System::new().block_on(async move {
+        let server = mock::start(settings.mock.clone(), listener).map_err(|e| e.to_string())?;
+        println!("listening on {}", server.url());
+        let _ = std::io::stdout().flush();
+        log::info!(target: "mock", "mock API listening on {}", server.url());
+        server.server.await.map_err(|e| e.to_string())?;
+        log::info!(target: "mock", "mock API stopped; final counters {}", serde_json::to_string(&server.state.snapshot()).unwrap_or_default());
+        Ok(EXIT_OK)
+    })
+}
+
+/// `validate`: every problem of the configuration and the inventory, then one summary line.
+fn validate(config: &ConfigArgs, apply: impl FnOnce(&mut Settings)) -> i32 {
+    let settings = match cli::settings_with(config, apply) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            println!("validate: configuration invalid");
+            return EXIT_USAGE;
+        }
+    };
+    let path = &settings.inventory.path;
+    match inventory::check(path) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            println!("validate: inventory {} could not be read", path.display());
+            EXIT_USAGE
+        }
+        Ok(check) => {
+            for p in &check.problems {
+                println!("{p}");
+            }
+            println!(
+                "validate: configuration ok; inventory {}: {} devices, {} invalid rows",
+                path.display(),
+                check.devices,
+                check.problems.len()
+            );
+            if check.problems.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_USAGE
+            }
+        }
+    }
+}
+
+/// `demo`: the mock API on a free loopback port, the ETL against it, then the server's counters.
+fn demo(mut settings: Settings) -> Result<i32, String> {
+    crate::logging::init(&settings.log.level, Some(&settings.log.file))?;
+    precheck_inventory(&settings)?;
+    let listener = bind("127.0.0.1:0")?;
+    settings.mock.token = settings.load.token.clone();
+    settings.mock.log_body_preview = 0;
+    let spool_dir = settings.spool.dir.clone();
+    let grace = settings.shutdown.grace();
+    let (summary, stats) = actix_rt::System::new().block_on(async move {
+        let server = mock::start(settings.mock.clone(), listener).map_err(|e| e.to_string())?;
+        let url = server.url();
+        println!("demo: mock API listening on {url}");
+        settings.load.endpoint = format!("{url}/load");
+        if settings.extract.source == SourceKind::Http {
+            settings.extract.http.url_template = format!("{url}/device/{{name}}/cpu?cpus=1");
+        }
+        println!(
+            "demo: extracting {} ({} source), loading into {}",
+            settings.inventory.path.display(),
+            if settings.extract.source == SourceKind::Http {
+                "http"
+            } else {
+                "simulated"
+            },
+            settings.load.endpoint
+        );
+        let (handle, state) = (server.handle.clone(), server.state.clone());
+        actix_rt::spawn(server.server);
+        let shutdown = Shutdown::new();
+        actors::watch_signals(shutdown.clone(), grace);
+        let outcome = actors::run(settings, Mode::Etl, shutdown)
+            .await
+            .map_err(|e| e.to_string())?;
+        handle.stop(true).await;
+        Ok::<_, String>((
+            Summary::new(&outcome, Mode::Etl, &spool_dir),
+            state.snapshot(),
+        ))
+    })?;
+    write_summary(&summary, None)?;
+    println!(
+        "mock API counters: {}",
+        serde_json::to_string_pretty(&stats).expect("stats always serialise")
+    );
+    Ok(summary.exit_code)
+}

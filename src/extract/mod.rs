@@ -1,0 +1,54 @@
+//! Extraction sources: where a device's CPU statistics come from (`extract.source`).
+//!
+//! `simulated` computes deterministic stats after a configurable latency; `http` GETs them from the device (the
+//! mock server's `/device/{name}/cpu` in tests and demos). Both return the original's `CpuStats` shape.
+
+pub mod http;
+pub mod simulated;
+
+use crate::inventory::Device;
+use crate::model::CpuStats;
+use crate::settings::{ExtractSettings, SourceKind};
+
+/// Why a device gave no statistics.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExtractError {
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    #[error("{0}")]
+    Failed(String),
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    #[error("unparsable statistics: {0}")]
+    Parse(String),
+}
+
+/// A configured source. Not `Send`: it lives on the supervisor's arbiter.
+pub enum Source {
+    Simulated(simulated::SimulatedSource),
+    Http(http::HttpSource),
+}
+
+impl Source {
+    pub fn new(settings: &ExtractSettings) -> Source {
+        match settings.source {
+            SourceKind::Simulated => Source::Simulated(simulated::SimulatedSource::new(settings)),
+            SourceKind::Http => Source::Http(http::HttpSource::new(settings)),
+        }
+    }
+
+    /// The statistics of one device, one entry per CPU.
+    pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
+        match self {
+            Source::Simulated(s) => s.extract(device).await,
+            Source::Http(s) => s.extract(device).await,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, the records' timestamp.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

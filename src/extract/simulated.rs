@@ -1,0 +1,117 @@
+//! The simulated source: deterministic stats per device name after `latency_ms` ± `jitter_ms`.
+//!
+//! `device_stats` is also what the mock server's `/device/{name}/cpu` answers, so both sources agree.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::{unix_now, ExtractError};
+use crate::inventory::Device;
+use crate::model::{stable_hash, CpuStats};
+use crate::settings::{ExtractSettings, SimulatedSettings};
+
+/// Deterministic CPU stats of `name`, `cpus` entries, the percentages summing to 100.
+pub fn device_stats(name: &str, cpus: u32, timestamp: i64) -> Vec<CpuStats> {
+    let base = stable_hash(name);
+    (0..cpus)
+        .map(|cpu| {
+            let h = base.rotate_left(cpu * 7) ^ u64::from(cpu).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let idle = 40.0 + (h % 5_500) as f64 / 100.0; // 40.00 ..= 94.99
+            let rest = 100.0 - idle;
+            let share = |bits: u32| ((h >> bits) % 100) as f64 / 100.0;
+            let user = rest * (0.4 + 0.4 * share(16));
+            let sys = (rest - user) * (0.5 + 0.4 * share(24));
+            let irq = (rest - user - sys) * share(32);
+            let nice = rest - user - sys - irq;
+            CpuStats {
+                name: name.to_string(),
+                timestamp,
+                cpu_number: cpu.to_string(),
+                p_idle: format!("{idle:.2}"),
+                p_user: format!("{user:.2}"),
+                p_sys: format!("{sys:.2}"),
+                p_irq: format!("{irq:.2}"),
+                p_nice: format!("{:.2}", nice.max(0.0)),
+            }
+        })
+        .collect()
+}
+
+/// Whether the device `name` fails at `rate` (deterministic: the same devices fail on every run).
+pub fn fails(name: &str, rate: f64) -> bool {
+    rate > 0.0 && ((stable_hash(name) >> 8) % 1_000_000) < (rate * 1_000_000.0) as u64
+}
+
+pub struct SimulatedSource {
+    settings: SimulatedSettings,
+    timeout_ms: u64,
+}
+
+impl SimulatedSource {
+    pub fn new(settings: &ExtractSettings) -> Self {
+        SimulatedSource {
+            settings: settings.simulated.clone(),
+            timeout_ms: settings.timeout_ms,
+        }
+    }
+
+    fn latency(&self) -> Duration {
+        let s = &self.settings;
+        let ms = if s.jitter_ms == 0 {
+            s.latency_ms
+        } else {
+            let j = rand::rng().random_range(0..=2 * s.jitter_ms);
+            (s.latency_ms + j).saturating_sub(s.jitter_ms)
+        };
+        Duration::from_millis(ms)
+    }
+
+    pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
+        let latency = self.latency();
+        if latency.as_millis() as u64 > self.timeout_ms {
+            actix_rt::time::sleep(Duration::from_millis(self.timeout_ms)).await;
+            return Err(ExtractError::Timeout(self.timeout_ms));
+        }
+        if !latency.is_zero() {
+            actix_rt::time::sleep(latency).await;
+        }
+        if fails(&device.name, self.settings.failure_rate) {
+            return Err(ExtractError::Failed("simulated device failure".into()));
+        }
+        Ok(device_stats(
+            &device.name,
+            self.settings.cpus_per_device,
+            unix_now(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::transform_all;
+
+    #[test]
+    fn stats_are_deterministic_and_transformable() {
+        let a = device_stats("device-7", 4, 1);
+        assert_eq!(a, device_stats("device-7", 4, 1));
+        assert_eq!(a.len(), 4);
+        assert_ne!(a[0].p_idle, device_stats("device-8", 1, 1)[0].p_idle);
+        let records = transform_all(a).unwrap();
+        for r in records {
+            let sum: f64 = r.indicators[1..].iter().map(|i| i.value).sum();
+            let util = r.indicators[0].value;
+            assert!((sum - util).abs() < 0.05, "{sum} vs {util}");
+        }
+    }
+
+    #[test]
+    fn failure_rate_is_roughly_respected() {
+        let n = (0..10_000)
+            .filter(|i| fails(&format!("device-{i}"), 0.1))
+            .count();
+        assert!((800..1200).contains(&n), "{n}");
+        assert!(!fails("x", 0.0));
+    }
+}

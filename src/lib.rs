@@ -1,0 +1,34 @@
+//! app: extracts CPU statistics from a fleet of appliances listed in a CSV inventory, transforms them, and loads
+//! them in batches into an ingestion API with retries and a gzip spool, so that no record is lost.
+//!
+//! # Layout
+//!
+//! - `cli`, `commands`: the subcommands (`etl`, `replay`, `mock-server`, `validate`, `demo`) and their flags.
+//! - `settings`: one struct per configuration section, defaults, `load()` and `validate()`.
+//! - `inventory`: streaming CSV reader with line-numbered errors.
+//! - `model`: `CpuStats`, `DeviceRecord`, `Batch`, `BatchId`, the stable name hash.
+//! - `extract`: the `simulated` and `http` sources.
+//! - `transform`: pure `CpuStats` → `DeviceRecord`.
+//! - `batch`, `codec`, `retry`: pure steps of loading (encode a batch, gzip, classify an answer, back off).
+//! - `spool`: spool files on disk (atomic writes, replay, quarantine, dead letters).
+//! - `actors`: `ExtractSupervisor`, `LoaderActor`, `FailedBufferActor`, the topology and shutdown order.
+//! - `mock`: the mock ingestion API.
+//! - `metrics`, `summary`, `logging`, `profile`: counters, the run summary and exit code, logs, CPU profiles.
+
+pub mod actors;
+pub mod batch;
+pub mod cli;
+pub mod codec;
+pub mod commands;
+pub mod extract;
+pub mod inventory;
+pub mod logging;
+pub mod metrics;
+pub mod mock;
+pub mod model;
+pub mod profile;
+pub mod retry;
+pub mod settings;
+pub mod spool;
+pub mod summary;
+pub mod transform;

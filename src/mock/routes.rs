@@ -1,0 +1,232 @@
+//! Handlers of the mock API: `GET /health`, `POST /load`, `GET /stats`, `GET /device/{name}/cpu`.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::state::MockState;
+use crate::codec::{count_records, gunzip_limited, CodecError};
+use crate::extract::simulated::device_stats;
+use crate::extract::unix_now;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/load", web::post().to(load))
+        .route("/stats", web::get().to(stats))
+        .route("/device/{name}/cpu", web::get().to(device_cpu));
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn stats(state: web::Data<Arc<MockState>>) -> HttpResponse {
+    HttpResponse::Ok().json(state.snapshot())
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"status": "error", "error": message.into()}))
+}
+
+/// Compares in time that depends only on the lengths, not on where the first difference is.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    if token.is_empty() {
+        return true;
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    constant_time_eq(given.trim().as_bytes(), token.as_bytes())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
+/// Reads the body, refusing it as soon as it passes `limit` bytes.
+async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<BytesMut, CodecError> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| CodecError::Invalid(format!("reading body: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(CodecError::TooLarge { limit });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+fn body_error(e: CodecError) -> HttpResponse {
+    match e {
+        CodecError::TooLarge { .. } => error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        CodecError::Invalid(m) => error(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+/// The body preview of the log line: at most `n` bytes, lossily decoded.
+fn preview(body: &[u8], n: usize) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(n)]).into_owned()
+}
+
+async fn load(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<Arc<MockState>>,
+) -> HttpResponse {
+    let resp = load_inner(&req, payload, &state).await;
+    if resp.status() != StatusCode::OK {
+        state.refused(resp.status().as_u16());
+    }
+    resp
+}
+
+async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState) -> HttpResponse {
+    let s = &state.settings;
+    state.counters.requests.fetch_add(1, Relaxed);
+    let headers = req.headers();
+    if !authorized(headers, s.token.expose()) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    if !is_json(headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        );
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > s.max_body_bytes) {
+        return body_error(CodecError::TooLarge {
+            limit: s.max_body_bytes,
+        });
+    }
+    let raw = match read_limited(payload, s.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return body_error(e),
+    };
+    state.counters.bytes.fetch_add(raw.len() as u64, Relaxed);
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let decoded;
+    let body: &[u8] = match encoding.as_deref() {
+        None | Some("identity") => &raw,
+        Some("gzip") | Some("x-gzip") => match gunzip_limited(&raw, s.max_body_bytes) {
+            Ok(b) => {
+                decoded = b;
+                &decoded
+            }
+            Err(e) => return body_error(e),
+        },
+        Some(other) => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Encoding `{other}` is not supported (use gzip)"),
+            )
+        }
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    log::info!(
+        target: "mock",
+        "Received POST /load with size {} bytes{}{}",
+        raw.len(),
+        key.as_deref().map(|k| format!(" key {k}")).unwrap_or_default(),
+        if s.log_body_preview > 0 {
+            format!(" body: {}", preview(body, s.log_body_preview))
+        } else {
+            String::new()
+        }
+    );
+    let records = match count_records(body) {
+        Ok(n) => n,
+        Err(e) => return body_error(e),
+    };
+    let delay = state.load_delay();
+    if !delay.is_zero() {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    if state.inject_failure() {
+        let status = StatusCode::from_u16(s.fail_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut resp = HttpResponse::build(status);
+        if s.retry_after_s > 0 && matches!(s.fail_status, 429 | 503) {
+            resp.insert_header((header::RETRY_AFTER, s.retry_after_s.to_string()));
+        }
+        return resp.json(json!({"status": "error", "error": "injected failure"}));
+    }
+    let fresh = state.acknowledge(key.as_deref(), records);
+    HttpResponse::Ok().json(json!({"status": "success", "received": records, "duplicate": !fresh}))
+}
+
+#[derive(Deserialize)]
+struct CpuQuery {
+    cpus: Option<u32>,
+}
+
+/// Largest `cpus` a device answer may have.
+const MAX_CPUS: u32 = 4096;
+
+async fn device_cpu(
+    name: web::Path<String>,
+    query: web::Query<CpuQuery>,
+    state: web::Data<Arc<MockState>>,
+) -> HttpResponse {
+    let s = &state.settings;
+    state.counters.device_requests.fetch_add(1, Relaxed);
+    let cpus = query.cpus.unwrap_or(1);
+    if cpus == 0 || cpus > MAX_CPUS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("cpus must be between 1 and {MAX_CPUS}"),
+        );
+    }
+    if s.device_delay_ms > 0 {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(s.device_delay_ms)).await;
+    }
+    if state.chance(s.device_fail_rate) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "injected device failure");
+    }
+    HttpResponse::Ok().json(device_stats(&name, cpus, unix_now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

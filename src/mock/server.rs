@@ -1,0 +1,49 @@
+//! Binding and running the mock API: takes a listener, reports its address, stops gracefully on SIGINT/SIGTERM.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpServer};
+
+use super::routes;
+use super::state::MockState;
+use crate::settings::MockSettings;
+
+/// A started mock server: its address, its state (counters) and the handle that stops it.
+pub struct MockServer {
+    pub addr: SocketAddr,
+    pub state: Arc<MockState>,
+    pub handle: actix_web::dev::ServerHandle,
+    pub server: actix_web::dev::Server,
+}
+
+impl MockServer {
+    /// The base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Starts the server on `listener` (bind `127.0.0.1:0` for a free port). Must be called within an actix system;
+/// the returned `server` future runs it until stopped.
+pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<MockServer> {
+    let addr = listener.local_addr()?;
+    let workers = settings.worker_count();
+    let state = Arc::new(MockState::new(settings));
+    let data = web::Data::new(state.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(routes::configure)
+    })
+    .workers(workers)
+    .backlog(4096)
+    .listen(listener)?
+    .run();
+    Ok(MockServer {
+        addr,
+        handle: server.handle(),
+        state,
+        server,
+    })
+}

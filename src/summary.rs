@@ -1,0 +1,241 @@
+//! The run summary: what happened to every device and record, printed as text and written as JSON, and the exit
+//! code it implies.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use serde::Serialize;
+
+use crate::actors::{Mode, RunOutcome};
+use crate::metrics::RunMetrics;
+
+/// Every record delivered (or a clean replay, validation or server stop).
+pub const EXIT_OK: i32 = 0;
+/// Records could neither be delivered nor written to the spool (the spool disk failed): reported loudly.
+pub const EXIT_LOST: i32 = 1;
+/// Bad usage, configuration or inventory.
+pub const EXIT_USAGE: i32 = 2;
+/// Finished, but something was spooled or rejected, or a device failed.
+pub const EXIT_INCOMPLETE: i32 = 3;
+
+#[derive(Debug, Serialize)]
+pub struct DeviceCounts {
+    pub ok: u64,
+    pub failed: u64,
+    pub invalid: u64,
+    pub skipped_shard: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecordCounts {
+    pub extracted: u64,
+    pub loaded: u64,
+    pub replayed: u64,
+    pub spooled: u64,
+    pub rejected: u64,
+    pub lost: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BatchCounts {
+    pub sent: u64,
+    pub spooled: u64,
+    pub rejected: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub retries_connect: u64,
+    pub retries_timeout: u64,
+    pub retries_status: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SpoolCounts {
+    pub dir: String,
+    pub files_written: u64,
+    pub files_replayed: u64,
+    pub files_quarantined: u64,
+}
+
+/// The summary of one run (`--summary-json` writes exactly this).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub mode: &'static str,
+    pub exit_code: i32,
+    pub result: String,
+    pub signal: Option<i32>,
+    pub inventory_error: Option<String>,
+    pub devices: DeviceCounts,
+    pub records: RecordCounts,
+    pub batches: BatchCounts,
+    pub bytes_sent: u64,
+    pub spool: SpoolCounts,
+    pub duration_s: f64,
+    pub records_per_s: f64,
+}
+
+impl Summary {
+    pub fn new(outcome: &RunOutcome, mode: Mode, spool_dir: &std::path::Path) -> Summary {
+        let m: &RunMetrics = &outcome.metrics;
+        let g = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed);
+        let devices = DeviceCounts {
+            ok: g(&m.devices_ok),
+            failed: g(&m.devices_failed),
+            invalid: g(&m.devices_invalid),
+            skipped_shard: g(&m.devices_skipped_shard),
+        };
+        let records = RecordCounts {
+            extracted: g(&m.records_extracted),
+            loaded: g(&m.records_loaded),
+            replayed: g(&m.records_replayed),
+            spooled: g(&m.records_spooled),
+            rejected: g(&m.records_rejected),
+            lost: g(&m.records_lost),
+        };
+        let spool = SpoolCounts {
+            dir: spool_dir.display().to_string(),
+            files_written: g(&m.spool_files_written),
+            files_replayed: g(&m.spool_files_replayed),
+            files_quarantined: g(&m.spool_files_quarantined),
+        };
+        let (exit_code, result) = exit_code(outcome, &devices, &records, &spool);
+        let secs = outcome.duration.as_secs_f64();
+        Summary {
+            run_id: outcome.run_id.clone(),
+            mode: match mode {
+                Mode::Etl => "etl",
+                Mode::Replay => "replay",
+            },
+            exit_code,
+            result,
+            signal: outcome.signal,
+            inventory_error: outcome.inventory_error.as_ref().map(|e| e.to_string()),
+            batches: BatchCounts {
+                sent: g(&m.batches_sent),
+                spooled: g(&m.batches_spooled),
+                rejected: g(&m.batches_rejected),
+                requests: g(&m.requests),
+                retries: g(&m.retries),
+                retries_connect: g(&m.retries_connect),
+                retries_timeout: g(&m.retries_timeout),
+                retries_status: g(&m.retries_status),
+            },
+            bytes_sent: g(&m.bytes_sent),
+            duration_s: (secs * 1000.0).round() / 1000.0,
+            records_per_s: if secs > 0.0 {
+                ((records.loaded + records.replayed) as f64 / secs).round()
+            } else {
+                0.0
+            },
+            devices,
+            records,
+            spool,
+        }
+    }
+
+    /// The human-readable block printed at the end of a run.
+    pub fn text(&self) -> String {
+        let d = &self.devices;
+        let r = &self.records;
+        let b = &self.batches;
+        let s = &self.spool;
+        format!(
+            "{mode} summary (run {id})\n\
+             \x20 devices   {} ok, {} failed, {} invalid, {} skipped by shard\n\
+             \x20 records   {} extracted, {} loaded, {} replayed, {} spooled, {} rejected{}\n\
+             \x20 batches   {} sent, {} spooled, {} rejected; {} requests, {} retries ({} connect, {} timeout, {} status)\n\
+             \x20 bytes     {} sent\n\
+             \x20 spool     {}: {} files written, {} replayed, {} quarantined\n\
+             \x20 duration  {:.3} s, {} records/s\n\
+             \x20 result    exit {}: {}\n",
+            d.ok,
+            d.failed,
+            d.invalid,
+            d.skipped_shard,
+            r.extracted,
+            r.loaded,
+            r.replayed,
+            r.spooled,
+            r.rejected,
+            if r.lost > 0 { format!(", {} LOST", r.lost) } else { String::new() },
+            b.sent,
+            b.spooled,
+            b.rejected,
+            b.requests,
+            b.retries,
+            b.retries_connect,
+            b.retries_timeout,
+            b.retries_status,
+            self.bytes_sent,
+            s.dir,
+            s.files_written,
+            s.files_replayed,
+            s.files_quarantined,
+            self.duration_s,
+            self.records_per_s,
+            self.exit_code,
+            self.result,
+            mode = if self.mode == "etl" { "ETL" } else { "Replay" },
+            id = self.run_id,
+        )
+    }
+}
+
+fn exit_code(
+    outcome: &RunOutcome,
+    devices: &DeviceCounts,
+    records: &RecordCounts,
+    spool: &SpoolCounts,
+) -> (i32, String) {
+    if let Some(sig) = outcome.signal {
+        let name = if sig == 2 { "SIGINT" } else { "SIGTERM" };
+        return (
+            128 + sig,
+            format!(
+                "stopped by {name}; {} records are in the spool",
+                records.spooled
+            ),
+        );
+    }
+    if records.lost > 0 {
+        return (
+            EXIT_LOST,
+            format!(
+                "{} records could not be delivered nor spooled (see the log)",
+                records.lost
+            ),
+        );
+    }
+    if outcome.inventory_error.is_some() {
+        return (
+            EXIT_USAGE,
+            "the inventory could not be read to its end".into(),
+        );
+    }
+    let mut problems = Vec::new();
+    if records.spooled > 0 {
+        problems.push(format!("{} records spooled", records.spooled));
+    }
+    if records.rejected > 0 {
+        problems.push(format!("{} records rejected", records.rejected));
+    }
+    if devices.failed > 0 {
+        problems.push(format!("{} devices failed", devices.failed));
+    }
+    if devices.invalid > 0 {
+        problems.push(format!(
+            "{} invalid inventory rows skipped",
+            devices.invalid
+        ));
+    }
+    if spool.files_quarantined > 0 {
+        problems.push(format!(
+            "{} spool files quarantined",
+            spool.files_quarantined
+        ));
+    }
+    if problems.is_empty() {
+        (EXIT_OK, "every record delivered".into())
+    } else {
+        (EXIT_INCOMPLETE, problems.join(", "))
+    }
+}

@@ -1,0 +1,126 @@
+//! Transform: the pure mapping from a device's `CpuStats` to the `DeviceRecord` the API receives.
+//!
+//! The original's mapping is kept (utilization = 100 − pIdle, nice, user, system, irq), not its bug: a value that
+//! is not a number between 0 and 100 is an error for the device, never a silent 0.
+
+use crate::model::{CpuStats, DeviceRecord, Indicator};
+
+/// A stat that could not be turned into a number.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "device {device} cpu {cpu}: field {field} = {value:?} is not a percentage between 0 and 100"
+)]
+pub struct TransformError {
+    pub device: String,
+    pub cpu: String,
+    pub field: &'static str,
+    pub value: String,
+}
+
+fn percent(stats: &CpuStats, field: &'static str, text: &str) -> Result<f64, TransformError> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v),
+        _ => Err(TransformError {
+            device: stats.name.clone(),
+            cpu: stats.cpu_number.clone(),
+            field,
+            value: text.chars().take(64).collect(),
+        }),
+    }
+}
+
+/// Maps one CPU's stats to a record.
+pub fn transform(stats: CpuStats) -> Result<DeviceRecord, TransformError> {
+    let idle = percent(&stats, "pIdle", &stats.p_idle)?;
+    let nice = percent(&stats, "pNice", &stats.p_nice)?;
+    let user = percent(&stats, "pUser", &stats.p_user)?;
+    let system = percent(&stats, "pSys", &stats.p_sys)?;
+    let irq = percent(&stats, "pIRQ", &stats.p_irq)?;
+    Ok(DeviceRecord {
+        name: stats.name,
+        cpu_number: stats.cpu_number,
+        timestamp: stats.timestamp,
+        indicators: [
+            Indicator {
+                name: "utilization",
+                value: round2(100.0 - idle),
+            },
+            Indicator {
+                name: "nice",
+                value: nice,
+            },
+            Indicator {
+                name: "user",
+                value: user,
+            },
+            Indicator {
+                name: "system",
+                value: system,
+            },
+            Indicator {
+                name: "irq",
+                value: irq,
+            },
+        ],
+    })
+}
+
+/// Rounds to two decimals so that `100 - 87.3` is sent as `12.7`, not `12.700000000000003`.
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// Maps all CPUs of a device; the first bad value fails the device.
+pub fn transform_all(stats: Vec<CpuStats>) -> Result<Vec<DeviceRecord>, TransformError> {
+    stats.into_iter().map(transform).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(idle: &str) -> CpuStats {
+        CpuStats {
+            name: "device-1".into(),
+            timestamp: 1_700_000_000,
+            cpu_number: "0".into(),
+            p_idle: idle.into(),
+            p_user: "10.5".into(),
+            p_sys: "2".into(),
+            p_irq: "0.25".into(),
+            p_nice: "0".into(),
+        }
+    }
+
+    #[test]
+    fn maps_like_the_original() {
+        let r = transform(stats("87.3")).unwrap();
+        let names: Vec<_> = r.indicators.iter().map(|i| i.name).collect();
+        assert_eq!(names, ["utilization", "nice", "user", "system", "irq"]);
+        let values: Vec<_> = r.indicators.iter().map(|i| i.value).collect();
+        assert_eq!(values, [12.7, 0.0, 10.5, 2.0, 0.25]);
+        assert_eq!(r.cpu_number, "0");
+        assert_eq!(r.timestamp, 1_700_000_000);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"name":"device-1","cpu_number":"0","timestamp":1700000000,"indicators":[{"name":"utilization","value":12.7},{"name":"nice","value":0.0},{"name":"user","value":10.5},{"name":"system","value":2.0},{"name":"irq","value":0.25}]}"#
+        );
+    }
+
+    #[test]
+    fn an_unparsable_number_is_an_error_not_zero() {
+        let e = transform(stats("n/a")).unwrap_err();
+        assert_eq!(e.field, "pIdle");
+        assert!(e.to_string().contains("device-1"), "{e}");
+        assert!(transform(stats("")).is_err());
+        assert!(transform(stats("NaN")).is_err());
+        assert!(transform(stats("101")).is_err());
+        assert!(transform(stats("-1")).is_err());
+    }
+
+    #[test]
+    fn surrounding_spaces_are_tolerated() {
+        assert!(transform(stats(" 50 ")).is_ok());
+    }
+}
