@@ -35,6 +35,22 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Start the mock API on a free loopback port and run the ETL against it.
     Demo(DemoArgs),
+    /// GET a URL and exit 0 when it answers 2xx, 1 otherwise (a container HEALTHCHECK).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HealthcheckArgs {
+    /// URL to check.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080/health"
+    )]
+    pub url: String,
+    /// Give up after this many milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    pub timeout_ms: u64,
 }
 
 /// Flags every subcommand takes.

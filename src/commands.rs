@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Demo(a) => cli::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
             .and_then(demo),
+        Command::Healthcheck(a) => return healthcheck(&a.url, a.timeout_ms),
     };
     match result {
         Ok(code) => code,
@@ -197,4 +198,28 @@ fn demo(mut settings: Settings) -> Result<i32, String> {
         serde_json::to_string_pretty(&stats).expect("stats always serialise")
     );
     Ok(summary.exit_code)
+}
+
+/// `healthcheck`: 0 when `url` answers 2xx within the timeout, 1 otherwise (Docker's HEALTHCHECK convention).
+fn healthcheck(url: &str, timeout_ms: u64) -> i32 {
+    let result = actix_rt::System::new().block_on(async {
+        let client = awc::Client::builder()
+            .timeout(std::time::Duration::from_millis(timeout_ms))
+            .finish();
+        client.get(url).send().await.map(|r| r.status())
+    });
+    match result {
+        Ok(status) if status.is_success() => {
+            println!("healthy: {url} answered {status}");
+            0
+        }
+        Ok(status) => {
+            println!("unhealthy: {url} answered {status}");
+            1
+        }
+        Err(e) => {
+            println!("unhealthy: {url}: {e}");
+            1
+        }
+    }
 }
