@@ -128,6 +128,10 @@ pub struct ValidateArgs {
     /// Inventory CSV to check. Overrides inventory.path.
     #[arg(long, value_name = "PATH")]
     pub inventory: Option<PathBuf>,
+    /// Also print the effective configuration (defaults, file, environment and flags applied) as JSON;
+    /// secrets show as "***".
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

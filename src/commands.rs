@@ -13,6 +13,16 @@ use crate::profile::CpuProfiler;
 use crate::settings::{OnInvalid, Settings, SourceKind};
 use crate::summary::{Summary, EXIT_OK, EXIT_USAGE};
 
+/// Prints a line on stdout, ignoring a closed pipe (`app validate | head` must not panic, and a run must never
+/// die for want of a reader).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
@@ -25,7 +35,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::MockServer(a) => cli::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
             .and_then(mock_server),
-        Command::Validate(a) => return validate(&a.config, |s| a.apply(s)),
+        Command::Validate(a) => return validate(&a.config, a.print_config, |s| a.apply(s)),
         Command::Demo(a) => cli::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
             .and_then(demo),
@@ -63,8 +73,7 @@ fn precheck_inventory(settings: &Settings) -> Result<(), String> {
 }
 
 fn write_summary(summary: &Summary, json_path: Option<&Path>) -> Result<(), String> {
-    print!("{}", summary.text());
-    let _ = std::io::stdout().flush();
+    say!("{}", summary.text().trim_end());
     if let Some(path) = json_path {
         let text = serde_json::to_vec_pretty(summary).expect("a Summary always serialises");
         std::fs::write(path, text).map_err(|e| format!("summary file {}: {e}", path.display()))?;
@@ -107,8 +116,7 @@ fn mock_server(settings: Settings) -> Result<i32, String> {
     let listener = bind(&settings.mock.bind)?;
     actix_rt::System::new().block_on(async move {
         let server = mock::start(settings.mock.clone(), listener).map_err(|e| e.to_string())?;
-        println!("listening on {}", server.url());
-        let _ = std::io::stdout().flush();
+        say!("listening on {}", server.url());
         log::info!(target: "mock", "mock API listening on {}", server.url());
         server.server.await.map_err(|e| e.to_string())?;
         log::info!(target: "mock", "mock API stopped; final counters {}", serde_json::to_string(&server.state.snapshot()).unwrap_or_default());
@@ -117,27 +125,33 @@ fn mock_server(settings: Settings) -> Result<i32, String> {
 }
 
 /// `validate`: every problem of the configuration and the inventory, then one summary line.
-fn validate(config: &ConfigArgs, apply: impl FnOnce(&mut Settings)) -> i32 {
+fn validate(config: &ConfigArgs, print_config: bool, apply: impl FnOnce(&mut Settings)) -> i32 {
     let settings = match cli::settings_with(config, apply) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            println!("validate: configuration invalid");
+            say!("validate: configuration invalid");
             return EXIT_USAGE;
         }
     };
+    if print_config {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&settings).expect("settings always serialise")
+        );
+    }
     let path = &settings.inventory.path;
     match inventory::check(path) {
         Err(e) => {
             eprintln!("error: {e}");
-            println!("validate: inventory {} could not be read", path.display());
+            say!("validate: inventory {} could not be read", path.display());
             EXIT_USAGE
         }
         Ok(check) => {
             for p in &check.problems {
-                println!("{p}");
+                say!("{p}");
             }
-            println!(
+            say!(
                 "validate: configuration ok; inventory {}: {} devices, {} invalid rows",
                 path.display(),
                 check.devices,
@@ -164,12 +178,12 @@ fn demo(mut settings: Settings) -> Result<i32, String> {
     let (summary, stats) = actix_rt::System::new().block_on(async move {
         let server = mock::start(settings.mock.clone(), listener).map_err(|e| e.to_string())?;
         let url = server.url();
-        println!("demo: mock API listening on {url}");
+        say!("demo: mock API listening on {url}");
         settings.load.endpoint = format!("{url}/load");
         if settings.extract.source == SourceKind::Http {
             settings.extract.http.url_template = format!("{url}/device/{{name}}/cpu?cpus=1");
         }
-        println!(
+        say!(
             "demo: extracting {} ({} source), loading into {}",
             settings.inventory.path.display(),
             if settings.extract.source == SourceKind::Http {
@@ -193,7 +207,7 @@ fn demo(mut settings: Settings) -> Result<i32, String> {
         ))
     })?;
     write_summary(&summary, None)?;
-    println!(
+    say!(
         "mock API counters: {}",
         serde_json::to_string_pretty(&stats).expect("stats always serialise")
     );
@@ -210,15 +224,15 @@ fn healthcheck(url: &str, timeout_ms: u64) -> i32 {
     });
     match result {
         Ok(status) if status.is_success() => {
-            println!("healthy: {url} answered {status}");
+            say!("healthy: {url} answered {status}");
             0
         }
         Ok(status) => {
-            println!("unhealthy: {url} answered {status}");
+            say!("unhealthy: {url} answered {status}");
             1
         }
         Err(e) => {
-            println!("unhealthy: {url}: {e}");
+            say!("unhealthy: {url}: {e}");
             1
         }
     }

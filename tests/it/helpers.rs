@@ -1,0 +1,300 @@
+//! Test helpers: temp dirs, config files, the mock API in a thread of its own (port 0), the `app` binary, raw
+//! loopback HTTP, and reading spool files.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::mock::{MockState, StatsSnapshot};
+use app::settings::MockSettings;
+
+/// The `app` binary under test.
+pub fn app() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_app"));
+    cmd.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("APP__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// A temp dir per test, with helpers to write files in it.
+pub struct TestDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        TestDir {
+            dir: tempfile::tempdir().expect("a temp dir can be made"),
+        }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    /// An inventory of `n` loopback devices `device-1..n`.
+    pub fn inventory(&self, name: &str, n: usize) -> PathBuf {
+        let mut text = String::with_capacity(n * 24);
+        for i in 1..=n {
+            text.push_str(&format!("127.0.{}.{},device-{i}\n", i / 250, i % 250 + 1));
+        }
+        self.write(name, &text)
+    }
+    /// Runs `app` with `args` in this dir.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = app();
+        cmd.current_dir(self.path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("the app binary runs")
+    }
+    /// Reads a `--summary-json` file.
+    pub fn summary(&self, name: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.join(name)).expect("summary written");
+        serde_json::from_str(&text).expect("summary is JSON")
+    }
+}
+
+/// Text of an output, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr (tail)\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        tail(&String::from_utf8_lossy(&out.stderr), 40)
+    )
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A mock API running in a thread of its own (its own actix system), on 127.0.0.1:0.
+pub struct MockThread {
+    pub addr: SocketAddr,
+    pub state: Arc<MockState>,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MockThread {
+    pub fn start(settings: MockSettings) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let server = app::mock::start(settings, listener).unwrap();
+                tx.send((server.addr, server.state.clone(), server.handle.clone()))
+                    .unwrap();
+                server.server.await.unwrap();
+            })
+        });
+        let (addr, state, handle) = rx.recv().expect("mock started");
+        MockThread {
+            addr,
+            state,
+            handle,
+            thread: Some(thread),
+        }
+    }
+    /// A quiet, fast mock: no delay, no body preview.
+    pub fn fast() -> Self {
+        Self::start(quiet(MockSettings::default()))
+    }
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn load_url(&self) -> String {
+        format!("http://{}/load", self.addr)
+    }
+    pub fn stats(&self) -> StatsSnapshot {
+        self.state.snapshot()
+    }
+}
+
+impl Drop for MockThread {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let _ = std::thread::spawn(move || {
+            actix_rt::System::new().block_on(handle.stop(false));
+        })
+        .join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Mock settings without delay or logging noise.
+pub fn quiet(mut s: MockSettings) -> MockSettings {
+    s.delay_ms = 0;
+    s.jitter_ms = 0;
+    s.log_body_preview = 0;
+    s.workers = 2;
+    s
+}
+
+/// An address on which nothing listens (bound, then released).
+pub fn dead_endpoint() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}/load")
+}
+
+/// A config for fast pipeline tests: no extraction latency, quick retries, everything in `dir`.
+pub fn fast_config(endpoint: &str, extra: &str) -> String {
+    format!(
+        r#"
+[inventory]
+path = "inventory.csv"
+[extract.simulated]
+latency_ms = 0
+jitter_ms = 0
+[load]
+endpoint = "{endpoint}"
+flush_interval_ms = 200
+request_timeout_ms = 5000
+[load.retry]
+max_attempts = 3
+initial_backoff_ms = 1
+max_backoff_ms = 10
+[log]
+level = "info"
+file = "etl.log"
+{extra}
+"#
+    )
+}
+
+/// The `app mock-server` binary on 127.0.0.1:0; killed on drop.
+pub struct MockProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl MockProcess {
+    pub fn start(dir: &TestDir, args: &[&str]) -> Self {
+        let mut child = app()
+            .current_dir(dir.path())
+            .args(["mock-server", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mock-server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        MockProcess { child, addr }
+    }
+    pub fn signal(&self, sig: &str) {
+        Command::new("kill")
+            .args(["-s", sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw HTTP/1.1 request over loopback; answers (status, body).
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Spool files (not sub-directories) in `dir`.
+pub fn spool_files(dir: &Path) -> Vec<PathBuf> {
+    app::spool::list(dir).unwrap()
+}
+
+/// Records held by spool files, read back the way an operator would (gunzip + JSON).
+pub fn spool_records(dir: &Path) -> usize {
+    spool_files(dir)
+        .iter()
+        .map(|p| {
+            let raw = std::fs::read(p).unwrap();
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_end(&mut text)
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            v.as_array().unwrap().len()
+        })
+        .sum()
+}
+
+/// A gzip of `data`.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// `n` records in the original's load shape.
+pub fn records_json(n: usize) -> String {
+    let one = r#"{"name":"device-1","cpu_number":"0","timestamp":1700000000,"indicators":[{"name":"utilization","value":12.5},{"name":"user","value":10}]}"#;
+    format!("[{}]", vec![one; n].join(","))
+}

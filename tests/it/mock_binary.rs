@@ -1,0 +1,96 @@
+//! The `app mock-server` binary: listening line, the seed README's curl examples, the log file, signals.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+
+#[test]
+fn mock_server_binary_serves_the_seed_examples_logs_them_and_stops_on_sigterm() {
+    let dir = TestDir::new();
+    let mut m = MockProcess::start(
+        &dir,
+        &[
+            "--token",
+            "tok-123-secret",
+            "--delay-ms",
+            "0",
+            "--log-file",
+            "mock.log",
+        ],
+    );
+    // curl http://localhost:8080/health
+    let (status, body) = http(m.addr, "GET", "/health", &[], b"");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    // curl -X POST .../load -H "Content-Type: application/json" -d '[{"name":"device1","cpu_number":"0", ...}]'
+    let auth = ("Authorization", "Bearer tok-123-secret");
+    let (status, _) = http(
+        m.addr,
+        "POST",
+        "/load",
+        &[("Content-Type", "application/json"), auth],
+        records_json(2).as_bytes(),
+    );
+    assert_eq!(status, 200);
+    m.signal("TERM");
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(s) = m.child.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        exited.expect("mock-server stops on SIGTERM").code(),
+        Some(0)
+    );
+    let log = std::fs::read_to_string(dir.join("mock.log")).unwrap();
+    assert!(log.contains("Received POST /load with size"), "{log}");
+    assert!(
+        log.contains("body: [{\"name\":\"device-1\""),
+        "the body preview is logged: {log}"
+    );
+    assert!(
+        !log.contains("tok-123-secret"),
+        "the token never appears in a log: {log}"
+    );
+}
+
+#[test]
+fn log_body_preview_zero_turns_the_preview_off() {
+    let dir = TestDir::new();
+    dir.write(
+        "c.toml",
+        "[mock]\nlog_body_preview = 0\ndelay_ms = 0\nlog_file = \"m.log\"\n",
+    );
+    let m = MockProcess::start(&dir, &["--config", "c.toml"]);
+    assert_eq!(
+        http(
+            m.addr,
+            "POST",
+            "/load",
+            &[("Content-Type", "application/json")],
+            records_json(1).as_bytes()
+        )
+        .0,
+        200
+    );
+    drop(m);
+    let log = std::fs::read_to_string(dir.join("m.log")).unwrap();
+    assert!(log.contains("Received POST /load with size"), "{log}");
+    assert!(!log.contains("body:"), "{log}");
+}
+
+#[test]
+fn a_bind_address_in_use_is_a_clear_error_with_exit_2() {
+    let dir = TestDir::new();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let out = dir.run(&["mock-server", "--bind", &addr]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("mock.bind {addr}")),
+        "{}",
+        show(&out)
+    );
+}

@@ -1,0 +1,310 @@
+//! The ETL end to end: the real binary against the mock on port 0.
+
+use std::time::Instant;
+
+use crate::helpers::*;
+use app::settings::{MockSettings, Secret};
+
+#[test]
+fn four_thousand_devices_reach_the_server_exactly_once() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 4000);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let st = m.stats();
+    assert_eq!(st.records_accepted, 4000);
+    assert_eq!(st.duplicate_batches, 0);
+    assert_eq!(st.loads_accepted, st.unique_batches);
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["extracted"], 4000);
+    assert_eq!(s["records"]["loaded"], 4000);
+    assert_eq!(s["devices"]["ok"], 4000);
+    assert_eq!(s["exit_code"], 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("4000 extracted, 4000 loaded"), "{stdout}");
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    assert!(
+        log.contains("] Successfully flushed "),
+        "original-style log lines: {log}"
+    );
+}
+
+#[test]
+fn batches_respect_batch_size_and_all_loaders_are_used() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1000);
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "").replace("[load]", "[load]\nbatch_size = 50\nworkers = 4"),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let st = m.stats();
+    assert_eq!(st.records_accepted, 1000);
+    // 4 loaders × at most one partial batch each.
+    assert!(st.loads_accepted >= 20 && st.loads_accepted <= 24, "{st:?}");
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    for w in 0..4 {
+        assert!(
+            log.contains(&format!("[Loader-{w}] Successfully flushed")),
+            "loader {w} unused"
+        );
+    }
+}
+
+#[test]
+fn the_token_is_sent_gzip_works_and_the_token_is_never_logged() {
+    let m = MockThread::start(quiet(MockSettings {
+        token: Secret::new("tok-ABCDEF-123"),
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 300);
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "").replace("[load]", "[load]\ncompression = \"gzip\""),
+    );
+    let out = dir.run_env(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        &[
+            ("APP__LOAD__TOKEN", "tok-ABCDEF-123"),
+            ("RUST_LOG", "trace"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().records_accepted, 300);
+    let s = dir.summary("s.json");
+    assert!(
+        s["bytes_sent"].as_u64().unwrap() < 300 * 150,
+        "gzip shrinks the bodies: {s}"
+    );
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    assert!(!log.contains("tok-ABCDEF-123"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("tok-ABCDEF-123"));
+    assert!(!std::fs::read_to_string(dir.join("s.json"))
+        .unwrap()
+        .contains("tok-ABCDEF-123"));
+}
+
+#[test]
+fn a_wrong_token_is_dead_lettered_not_retried() {
+    let m = MockThread::start(quiet(MockSettings {
+        token: Secret::new("right"),
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "").replace("[load]", "[load]\ntoken = \"wrong\"\nworkers = 1"),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert_eq!(m.stats().requests, 1, "a 401 is not retried");
+}
+
+#[test]
+fn with_half_the_loads_failing_every_record_arrives_through_retries() {
+    let m = MockThread::start(quiet(MockSettings {
+        fail_rate: 0.5,
+        seed: 42,
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 2000);
+    let cfg = fast_config(&m.load_url(), "").replace("max_attempts = 3", "max_attempts = 40");
+    dir.write("c.toml", &cfg.replace("[load]", "[load]\nbatch_size = 50"));
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let st = m.stats();
+    assert_eq!(st.records_accepted, 2000, "{st:?}");
+    assert!(st.injected_failures > 0);
+    let s = dir.summary("s.json");
+    assert_eq!(
+        s["batches"]["retries"].as_u64().unwrap(),
+        st.injected_failures
+    );
+    assert_eq!(s["records"]["spooled"], 0);
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let m = MockThread::start(quiet(MockSettings {
+        fail_first: 1,
+        fail_status: 429,
+        retry_after_s: 1,
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 5);
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "").replace("[load]", "[load]\nworkers = 1"),
+    );
+    let start = Instant::now();
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().loads_refused.get(&429), Some(&1));
+    // Backoff alone is at most 10 ms here: only Retry-After makes the second attempt wait a second.
+    assert!(took.as_millis() >= 1000, "{took:?}");
+}
+
+#[test]
+fn a_400_goes_to_rejected_after_one_attempt_and_is_not_replayed() {
+    let m = MockThread::start(quiet(MockSettings {
+        fail_rate: 1.0,
+        fail_status: 400,
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 30);
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "").replace("[load]", "[load]\nworkers = 1\nbatch_size = 10"),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert_eq!(m.stats().requests, 3, "one attempt per batch");
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["rejected"], 30);
+    let rejected = dir.join("spool/rejected");
+    let files: Vec<_> = std::fs::read_dir(&rejected)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let sidecars: Vec<_> = files
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".rejection.json"))
+        .collect();
+    assert_eq!(files.len(), 6, "{files:?}");
+    let side: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sidecars[0]).unwrap()).unwrap();
+    assert_eq!(side["status"], 400);
+    assert!(side["response_body"].as_str().unwrap().contains("injected"));
+    assert!(spool_files(&dir.join("spool")).is_empty());
+    // The next run does not send dead letters again.
+    let before = m.stats().requests;
+    let out = dir.run(&["replay", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().requests, before);
+}
+
+#[test]
+fn the_http_source_reads_devices_from_the_mock_and_counts_failures() {
+    let m = MockThread::start(quiet(MockSettings {
+        device_fail_rate: 0.2,
+        device_delay_ms: 5,
+        seed: 9,
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 500);
+    let extra = format!(
+        "[extract]\nsource = \"http\"\nconcurrency = 50\n[extract.http]\nurl_template = \"{}/device/{{name}}/cpu?cpus=2\"\n",
+        m.url()
+    );
+    dir.write("c.toml", &fast_config(&m.load_url(), &extra));
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "failed devices make exit 3: {}",
+        show(&out)
+    );
+    let s = dir.summary("s.json");
+    let ok = s["devices"]["ok"].as_u64().unwrap();
+    let failed = s["devices"]["failed"].as_u64().unwrap();
+    assert_eq!(ok + failed, 500);
+    assert!((50..150).contains(&failed), "about 20% fail: {failed}");
+    assert_eq!(s["records"]["extracted"].as_u64().unwrap(), ok * 2);
+    assert_eq!(m.stats().records_accepted, ok * 2);
+    assert_eq!(m.stats().device_requests, 500);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answered HTTP 500"));
+}
+
+#[test]
+fn slow_http_devices_time_out_and_are_counted() {
+    let m = MockThread::start(quiet(MockSettings {
+        device_delay_ms: 2000,
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 20);
+    let extra = format!(
+        "[extract]\nsource = \"http\"\ntimeout_ms = 200\n[extract.http]\nurl_template = \"{}/device/{{name}}/cpu\"\n",
+        m.url()
+    );
+    dir.write("c.toml", &fast_config(&m.load_url(), &extra));
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["devices"]["failed"], 20);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timed out after 200 ms"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn simulated_failures_and_several_cpus_per_device_are_counted() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1000);
+    let extra = "[extract.simulated]\nfailure_rate = 0.1\ncpus_per_device = 4\n";
+    let cfg = fast_config(&m.load_url(), "").replace("[extract.simulated]\n", extra);
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    let ok = s["devices"]["ok"].as_u64().unwrap();
+    assert_eq!(ok + s["devices"]["failed"].as_u64().unwrap(), 1000);
+    assert_eq!(m.stats().records_accepted, ok * 4);
+}
+
+#[test]
+fn shards_1_to_4_cover_every_device_exactly_once() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1000);
+    for n in 1..=4u32 {
+        let m = MockThread::fast();
+        dir.write("c.toml", &fast_config(&m.load_url(), ""));
+        let mut skipped = 0;
+        for k in 0..n {
+            let shard = format!("{k}/{n}");
+            let out = dir.run(&[
+                "etl",
+                "--config",
+                "c.toml",
+                "--shard",
+                &shard,
+                "--summary-json",
+                "s.json",
+            ]);
+            assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+            skipped += dir.summary("s.json")["devices"]["skipped_shard"]
+                .as_u64()
+                .unwrap();
+        }
+        let st = m.stats();
+        assert_eq!(st.records_accepted, 1000, "N={n}");
+        assert_eq!(st.duplicate_batches, 0);
+        assert_eq!(skipped, 1000 * (n as u64 - 1), "N={n}");
+    }
+}
+
+#[test]
+fn the_demo_command_shows_every_record_delivered() {
+    let dir = TestDir::new();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("appliances.csv");
+    std::fs::copy(&shipped, dir.join("appliances.csv")).unwrap();
+    let out = dir.run(&["demo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("4000 extracted, 4000 loaded"), "{stdout}");
+    assert!(stdout.contains("\"records_accepted\": 4000"), "{stdout}");
+}

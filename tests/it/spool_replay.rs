@@ -1,0 +1,236 @@
+//! The spool: an API down for a whole run, replay on the next run, files never overwritten, quarantine,
+//! files written by the original Go program, and stopping the mock server halfway through a run.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::helpers::*;
+
+#[test]
+fn with_the_api_down_every_record_is_spooled_and_the_next_run_replays_them_all() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 4000);
+    dir.write("down.toml", &fast_config(&dead_endpoint(), ""));
+    let out = dir.run(&["etl", "--config", "down.toml", "--summary-json", "s1.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let spool = dir.join("spool");
+    assert_eq!(
+        spool_records(&spool),
+        4000,
+        "every record is in a spool file"
+    );
+    let s1 = dir.summary("s1.json");
+    assert_eq!(s1["records"]["spooled"], 4000);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("API load failed"),
+        "original-style log line"
+    );
+
+    let m = MockThread::fast();
+    dir.write("up.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["etl", "--config", "up.toml", "--summary-json", "s2.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let s2 = dir.summary("s2.json");
+    assert_eq!(s2["records"]["replayed"], 4000);
+    assert_eq!(s2["records"]["loaded"], 4000);
+    assert!(spool_files(&spool).is_empty(), "the spool ends empty");
+    let st = m.stats();
+    assert_eq!(
+        st.records_accepted, 8000,
+        "4000 replayed + 4000 new, each once"
+    );
+    assert_eq!(st.duplicate_batches, 0);
+}
+
+#[test]
+fn the_same_loader_failing_twice_writes_two_files() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 25);
+    let cfg =
+        fast_config(&dead_endpoint(), "").replace("[load]", "[load]\nworkers = 1\nbatch_size = 10");
+    dir.write("c.toml", &cfg);
+    for _ in 0..2 {
+        let out = dir.run_env(
+            &["etl", "--config", "c.toml"],
+            &[("APP__SPOOL__REPLAY_ON_START", "false")],
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    }
+    let files = spool_files(&dir.join("spool"));
+    assert_eq!(
+        files.len(),
+        6,
+        "3 batches a run, two runs, none overwritten: {files:?}"
+    );
+    assert_eq!(spool_records(&dir.join("spool")), 50);
+    for f in &files {
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{f:?}");
+        assert!(f
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("buffer_failed_worker0-"));
+    }
+}
+
+#[test]
+fn replay_delivers_only_the_spool_under_the_same_keys() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 100);
+    dir.write("down.toml", &fast_config(&dead_endpoint(), ""));
+    assert_eq!(
+        dir.run(&["etl", "--config", "down.toml"]).status.code(),
+        Some(3)
+    );
+    let keys: Vec<String> = spool_files(&dir.join("spool"))
+        .iter()
+        .map(|p| {
+            app::spool::parse_file_name(p.file_name().unwrap().to_str().unwrap())
+                .unwrap()
+                .1
+                .unwrap()
+                .0
+        })
+        .collect();
+    let m = MockThread::fast();
+    let out = dir.run(&[
+        "replay",
+        "--config",
+        "down.toml",
+        "--endpoint",
+        &m.load_url(),
+        "--summary-json",
+        "s.json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let st = m.stats();
+    assert_eq!(st.records_accepted, 100);
+    assert_eq!(st.unique_batches, keys.len() as u64);
+    assert_eq!(dir.summary("s.json")["records"]["extracted"], 0);
+    assert!(spool_files(&dir.join("spool")).is_empty());
+    // Replaying the same batches again (as after a crash before the delete) is deduplicated by key.
+    for k in &keys {
+        let (status, body) = http(
+            m.addr,
+            "POST",
+            "/load",
+            &[("Content-Type", "application/json"), ("Idempotency-Key", k)],
+            b"[]",
+        );
+        assert_eq!(status, 200);
+        assert!(body.contains("\"duplicate\":true"), "{body}");
+    }
+}
+
+#[test]
+fn a_corrupt_spool_file_is_quarantined_and_an_original_go_file_is_replayed() {
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker1-broken.json.gz"),
+        b"this is not gzip",
+    )
+    .unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker2-truncated.json.gz"),
+        &gzip(records_json(3).as_bytes())[..20],
+    )
+    .unwrap();
+    // The Go program's format: gzip of a JSON array, no batch id in the name.
+    std::fs::write(
+        spool.join("buffer_failed_worker4.json.gz"),
+        gzip(records_json(7).as_bytes()),
+    )
+    .unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker5-ok.json.gz"),
+        gzip(records_json(2).as_bytes()),
+    )
+    .unwrap();
+    // A temp file left by a writer that was killed.
+    std::fs::write(
+        spool.join(".tmp-buffer_failed_worker6-x.json.gz"),
+        b"partial",
+    )
+    .unwrap();
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "quarantined files make exit 3: {}",
+        show(&out)
+    );
+    assert_eq!(m.stats().records_accepted, 9);
+    let quarantined: Vec<String> = std::fs::read_dir(spool.join("quarantine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(quarantined.len(), 3, "{quarantined:?}");
+    assert!(spool_files(&spool).is_empty());
+    let s = dir.summary("s.json");
+    assert_eq!(s["spool"]["files_quarantined"], 3);
+    assert_eq!(s["records"]["replayed"], 9);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("moved to"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn stopping_the_mock_server_halfway_leaves_spool_files_and_exit_3_and_the_next_run_delivers_them() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 2000);
+    let mock = MockProcess::start(&dir, &["--delay-ms", "0", "--log-file", "mock.log"]);
+    let endpoint = format!("http://{}/load", mock.addr);
+    // 2000 devices, 100 at a time, 100 ms each: about 2 s of extraction.
+    let extra = "[extract]\nconcurrency = 100\n";
+    let cfg = fast_config(&endpoint, extra).replace("latency_ms = 0", "latency_ms = 100");
+    dir.write("c.toml", &cfg.replace("[load]", "[load]\nbatch_size = 20"));
+    let etl = app()
+        .current_dir(dir.path())
+        .args(["etl", "--config", "c.toml", "--summary-json", "s1.json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(900));
+    let (_, stats_before) = http(mock.addr, "GET", "/stats", &[], b"");
+    drop(mock); // killed
+    let out = etl.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let s1 = dir.summary("s1.json");
+    let spooled = s1["records"]["spooled"].as_u64().unwrap();
+    assert!(spooled > 0, "{s1}");
+    assert_eq!(spool_records(&dir.join("spool")) as u64, spooled);
+    assert_eq!(
+        s1["records"]["loaded"].as_u64().unwrap() + spooled,
+        2000,
+        "{s1}"
+    );
+    let before: serde_json::Value = serde_json::from_str(&stats_before).unwrap();
+    assert!(
+        before["records_accepted"].as_u64().unwrap() > 0,
+        "the server got part of the run"
+    );
+
+    let m = MockThread::fast();
+    let out = dir.run(&[
+        "replay",
+        "--config",
+        "c.toml",
+        "--endpoint",
+        &m.load_url(),
+        "--summary-json",
+        "s2.json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().records_accepted, spooled);
+    assert!(spool_files(&dir.join("spool")).is_empty());
+    let _ = std::io::stdout().flush();
+}
