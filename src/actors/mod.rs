@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod failed_buffer;
 pub mod loader;
 pub mod shutdown;
+pub mod stage;
 pub mod supervisor;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! `ExtractSupervisor`: streams the inventory (a reader thread feeding a bounded channel), keeps at most
 //! `extract.concurrency` device extractions in flight, and hands each device's transformed records to the loader
-//! chosen by the stable hash of its name, waiting for room in that loader's mailbox (`send().await`).
+//! chosen by the stable hash of its name, through the per-loader `Stage` (chunks of records; the task that fills a
+//! chunk waits for room in the loader's mailbox with `send().await`, holding its extraction slot). A timer hands
+//! partial chunks over every half `load.flush_interval_ms`.
 //!
 //! Messages: none from outside; it stops itself when the inventory is exhausted or shutdown begins, and reports
 //! through the `oneshot` it was given. Started by the topology (`actors/mod.rs`).
@@ -11,8 +13,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::loader::{LoadRecords, LoaderActor};
+use super::loader::LoaderActor;
 use super::shutdown::Shutdown;
+use super::stage::Stage;
 use crate::extract::Source;
 use crate::inventory::{Device, InventoryError, InventoryReader, Row};
 use crate::metrics::RunMetrics;
@@ -31,6 +34,7 @@ pub struct ExtractSupervisor {
     metrics: Arc<RunMetrics>,
     shutdown: Arc<Shutdown>,
     done: Option<oneshot::Sender<Result<(), InventoryError>>>,
+    stage: Rc<Stage>,
 }
 
 impl ExtractSupervisor {
@@ -42,6 +46,7 @@ impl ExtractSupervisor {
         done: oneshot::Sender<Result<(), InventoryError>>,
     ) -> Self {
         ExtractSupervisor {
+            stage: Stage::new(loaders.clone(), settings.load.batch_size, metrics.clone()),
             settings,
             loaders,
             metrics,
@@ -92,7 +97,8 @@ fn read_inventory(
 async fn extract_device(
     device: Device,
     source: Rc<Source>,
-    loaders: Arc<Vec<Addr<LoaderActor>>>,
+    stage: Rc<Stage>,
+    workers: usize,
     metrics: Arc<RunMetrics>,
     shutdown: Arc<Shutdown>,
     _slot: OwnedSemaphorePermit,
@@ -120,18 +126,12 @@ async fn extract_device(
             return;
         }
     };
-    let n = records.len() as u64;
     RunMetrics::add(&metrics.devices_ok, 1);
-    RunMetrics::add(&metrics.records_extracted, n);
+    RunMetrics::add(&metrics.records_extracted, records.len() as u64);
     log::debug!("[Extract] Completed extraction for {}", device.name);
-    let loader = &loaders[loader_index(stable_hash(&device.name), loaders.len())];
-    if let Err(e) = loader.send(LoadRecords(records)).await {
-        RunMetrics::add(&metrics.records_lost, n);
-        log::error!(
-            "[Extract] {n} RECORDS LOST: loader of {} is gone: {e}",
-            device.name
-        );
-    }
+    stage
+        .add(loader_index(stable_hash(&device.name), workers), records)
+        .await;
 }
 
 impl Actor for ExtractSupervisor {
@@ -159,11 +159,14 @@ impl Actor for ExtractSupervisor {
 
         let source = Rc::new(Source::new(&settings.extract));
         let concurrency = settings.extract.concurrency;
-        let (loaders, metrics, shutdown) = (
-            self.loaders.clone(),
+        let (stage, workers, metrics, shutdown) = (
+            self.stage.clone(),
+            self.loaders.len(),
             self.metrics.clone(),
             self.shutdown.clone(),
         );
+        let interval = settings.load.flush_interval() / 2;
+        ctx.run_interval(interval, |act, _| act.stage.flush_partial());
         let run = async move {
             let slots = Arc::new(Semaphore::new(concurrency));
             'outer: loop {
@@ -180,7 +183,8 @@ impl Actor for ExtractSupervisor {
                     actix_rt::spawn(extract_device(
                         device,
                         source.clone(),
-                        loaders.clone(),
+                        stage.clone(),
+                        workers,
                         metrics.clone(),
                         shutdown.clone(),
                         slot,
@@ -189,6 +193,7 @@ impl Actor for ExtractSupervisor {
             }
             drop(rx);
             let _all = slots.acquire_many(concurrency as u32).await;
+            stage.flush_all().await;
             reader_thread.join().unwrap_or(Ok(()))
         };
         ctx.spawn(actix::fut::wrap_future(run).map(

@@ -1,0 +1,111 @@
+//! The supervisor's staging area: transformed records gathered per loader on the supervisor's thread and handed
+//! over in chunks, so that a loader gets one message per chunk instead of one per device (each cross-thread
+//! message costs a wake-up of two threads; per device that was half of the run's CPU).
+//!
+//! Bounds: a stage holds at most `limit` records; the extraction task that fills it sends it while holding its
+//! extraction slot, and the flush timer sends at most one partial chunk per loader at a time.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::Addr;
+use tokio::sync::Semaphore;
+
+use super::loader::{LoadRecords, LoaderActor};
+use crate::metrics::RunMetrics;
+use crate::model::DeviceRecord;
+
+/// Records per chunk at most (and at most `load.batch_size`).
+pub const STAGE_RECORDS: usize = 128;
+
+pub struct Stage {
+    loaders: Arc<Vec<Addr<LoaderActor>>>,
+    records: RefCell<Vec<Vec<DeviceRecord>>>,
+    /// A timer flush of this loader's stage is under way.
+    flushing: RefCell<Vec<bool>>,
+    /// One permit per loader, held by a timer flush; all of them once no flush is under way.
+    timer_sends: Arc<Semaphore>,
+    limit: usize,
+    metrics: Arc<RunMetrics>,
+}
+
+impl Stage {
+    pub fn new(
+        loaders: Arc<Vec<Addr<LoaderActor>>>,
+        batch_size: usize,
+        metrics: Arc<RunMetrics>,
+    ) -> Rc<Self> {
+        let n = loaders.len();
+        Rc::new(Stage {
+            records: RefCell::new((0..n).map(|_| Vec::new()).collect()),
+            flushing: RefCell::new(vec![false; n]),
+            timer_sends: Arc::new(Semaphore::new(n)),
+            limit: batch_size.clamp(1, STAGE_RECORDS),
+            loaders,
+            metrics,
+        })
+    }
+
+    async fn send(&self, loader: usize, chunk: Vec<DeviceRecord>) {
+        let n = chunk.len() as u64;
+        if let Err(e) = self.loaders[loader].send(LoadRecords(chunk)).await {
+            RunMetrics::add(&self.metrics.records_lost, n);
+            log::error!("[Extract] {n} RECORDS LOST: loader {loader} is gone: {e}");
+        }
+    }
+
+    /// Adds one device's records for `loader`; when the stage is full, hands it over (waiting for mailbox room).
+    pub async fn add(&self, loader: usize, records: Vec<DeviceRecord>) {
+        let full = {
+            let mut stages = self.records.borrow_mut();
+            let stage = &mut stages[loader];
+            if stage.is_empty() && records.len() >= self.limit {
+                Some(records)
+            } else {
+                stage.extend(records);
+                (stage.len() >= self.limit).then(|| std::mem::take(stage))
+            }
+        };
+        if let Some(chunk) = full {
+            self.send(loader, chunk).await;
+        }
+    }
+
+    /// Starts handing over every partial stage (the flush timer); one flush per loader at a time.
+    pub fn flush_partial(self: &Rc<Self>) {
+        for loader in 0..self.loaders.len() {
+            if self.flushing.borrow()[loader] || self.records.borrow()[loader].is_empty() {
+                continue;
+            }
+            let Ok(permit) = self.timer_sends.clone().try_acquire_owned() else {
+                return;
+            };
+            self.flushing.borrow_mut()[loader] = true;
+            let chunk = std::mem::take(&mut self.records.borrow_mut()[loader]);
+            let this = self.clone();
+            actix_rt::spawn(async move {
+                this.send(loader, chunk).await;
+                this.flushing.borrow_mut()[loader] = false;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Hands over everything left, after waiting for timer flushes under way (so that nothing arrives at a loader
+    /// after its `Drain`).
+    pub async fn flush_all(&self) {
+        let _all = self
+            .timer_sends
+            .acquire_many(self.loaders.len() as u32)
+            .await
+            .expect("the stage semaphore is never closed");
+        let chunks: Vec<_> = std::mem::take(&mut *self.records.borrow_mut());
+        *self.records.borrow_mut() = (0..self.loaders.len()).map(|_| Vec::new()).collect();
+        for (loader, chunk) in chunks.into_iter().enumerate() {
+            if !chunk.is_empty() {
+                self.send(loader, chunk).await;
+            }
+        }
+    }
+}
