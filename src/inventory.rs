@@ -6,6 +6,7 @@
 //! device, never the names themselves).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead};
@@ -76,6 +77,27 @@ pub enum InventoryError {
     },
 }
 
+/// Hasher of keys that are already stable hashes (well mixed): passes them through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Name hash → first line, for the duplicate check.
+type SeenNames = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
+
 /// Streams the rows of an inventory; `next()` yields a device, a bad row, or a fatal read error.
 ///
 /// Lines are read one at a time (so line numbers are exact whatever blank or comment lines come between); a line
@@ -85,7 +107,7 @@ pub struct InventoryReader {
     input: Box<dyn BufRead + Send>,
     buf: Vec<u8>,
     line: u64,
-    seen: HashMap<u64, u64>,
+    seen: Option<SeenNames>,
     first_row: bool,
     failed: bool,
 }
@@ -160,10 +182,16 @@ impl InventoryReader {
             input,
             buf: Vec::with_capacity(256),
             line: 0,
-            seen: HashMap::new(),
+            seen: Some(SeenNames::default()),
             first_row: true,
             failed: false,
         }
+    }
+
+    /// Skips the duplicate-name check (and its 16 bytes per device) when a full check already ran.
+    pub fn without_duplicate_check(mut self) -> Self {
+        self.seen = None;
+        self
     }
 
     fn invalid(&self, problem: RowProblem) -> Row {
@@ -215,11 +243,17 @@ impl InventoryReader {
         if name.is_empty() {
             return Some(self.invalid(RowProblem::EmptyName));
         }
-        let hash = stable_hash(name);
-        if let Some(&first_line) = self.seen.get(&hash) {
-            return Some(self.invalid(RowProblem::DuplicateName { first_line }));
+        if let Some(seen) = &mut self.seen {
+            match seen.entry(stable_hash(name)) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    let first_line = *first.get();
+                    return Some(self.invalid(RowProblem::DuplicateName { first_line }));
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(self.line);
+                }
+            }
         }
-        self.seen.insert(hash, self.line);
         Some(Row::Device(Device {
             line: self.line,
             ip,

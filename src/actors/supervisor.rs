@@ -20,7 +20,7 @@ use crate::extract::Source;
 use crate::inventory::{Device, InventoryError, InventoryReader, Row};
 use crate::metrics::RunMetrics;
 use crate::model::{loader_index, shard_index, stable_hash};
-use crate::settings::{Settings, Shard};
+use crate::settings::{OnInvalid, Settings, Shard};
 use crate::transform::transform_all;
 
 /// Devices per message from the reader thread.
@@ -141,6 +141,9 @@ impl Actor for ExtractSupervisor {
         let settings = self.settings.clone();
         let (tx, mut rx) = mpsc::channel::<Vec<Device>>(CHANNEL_CHUNKS);
         let reader = match InventoryReader::open(&settings.inventory.path) {
+            // With on_invalid = "fail" the command checked the whole inventory (duplicates included) before the
+            // run; the streaming pass then needs no map of every name.
+            Ok(r) if settings.inventory.on_invalid == OnInvalid::Fail => r.without_duplicate_check(),
             Ok(r) => r,
             Err(e) => {
                 if let Some(done) = self.done.take() {

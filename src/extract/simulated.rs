@@ -11,28 +11,46 @@ use crate::inventory::Device;
 use crate::model::{stable_hash, CpuStats};
 use crate::settings::{ExtractSettings, SimulatedSettings};
 
-/// Deterministic CPU stats of `name`, `cpus` entries, the percentages summing to 100.
+/// `v` hundredths as a decimal string with two places (`1234` → `"12.34"`), without float formatting.
+fn hundredths(v: u64) -> String {
+    let mut out = String::with_capacity(8);
+    let whole = v / 100;
+    if whole >= 100 {
+        out.push(char::from(b'0' + (whole / 100 % 10) as u8));
+    }
+    if whole >= 10 {
+        out.push(char::from(b'0' + (whole / 10 % 10) as u8));
+    }
+    out.push(char::from(b'0' + (whole % 10) as u8));
+    out.push('.');
+    out.push(char::from(b'0' + (v / 10 % 10) as u8));
+    out.push(char::from(b'0' + (v % 10) as u8));
+    out
+}
+
+/// Deterministic CPU stats of `name`, `cpus` entries, the percentages summing to exactly 100.
 pub fn device_stats(name: &str, cpus: u32, timestamp: i64) -> Vec<CpuStats> {
     let base = stable_hash(name);
     (0..cpus)
         .map(|cpu| {
             let h = base.rotate_left(cpu * 7) ^ u64::from(cpu).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let idle = 40.0 + (h % 5_500) as f64 / 100.0; // 40.00 ..= 94.99
-            let rest = 100.0 - idle;
-            let share = |bits: u32| ((h >> bits) % 100) as f64 / 100.0;
-            let user = rest * (0.4 + 0.4 * share(16));
-            let sys = (rest - user) * (0.5 + 0.4 * share(24));
-            let irq = (rest - user - sys) * share(32);
+            // All in hundredths of a percent.
+            let idle = 4_000 + h % 5_500; // 40.00 ..= 94.99
+            let rest = 10_000 - idle;
+            let share = |bits: u32| (h >> bits) % 100;
+            let user = rest * (4_000 + 40 * share(16)) / 10_000;
+            let sys = (rest - user) * (5_000 + 40 * share(24)) / 10_000;
+            let irq = (rest - user - sys) * share(32) / 100;
             let nice = rest - user - sys - irq;
             CpuStats {
                 name: name.to_string(),
                 timestamp,
                 cpu_number: cpu.to_string(),
-                p_idle: format!("{idle:.2}"),
-                p_user: format!("{user:.2}"),
-                p_sys: format!("{sys:.2}"),
-                p_irq: format!("{irq:.2}"),
-                p_nice: format!("{:.2}", nice.max(0.0)),
+                p_idle: hundredths(idle),
+                p_user: hundredths(user),
+                p_sys: hundredths(sys),
+                p_irq: hundredths(irq),
+                p_nice: hundredths(nice),
             }
         })
         .collect()
@@ -103,6 +121,13 @@ mod tests {
             let sum: f64 = r.indicators[1..].iter().map(|i| i.value).sum();
             let util = r.indicators[0].value;
             assert!((sum - util).abs() < 0.05, "{sum} vs {util}");
+        }
+    }
+
+    #[test]
+    fn hundredths_format_like_two_decimals() {
+        for v in [0, 5, 99, 100, 1234, 9_999, 10_000] {
+            assert_eq!(hundredths(v), format!("{:.2}", v as f64 / 100.0));
         }
     }
 
