@@ -58,17 +58,14 @@ fn precheck_inventory(settings: &Settings) -> Result<(), String> {
             .map(|_| ())
             .map_err(|e| format!("inventory {}: {e}", path.display()));
     }
-    let check = inventory::check(path).map_err(|e| e.to_string())?;
-    if check.problems.is_empty() {
+    let check = inventory::check(path, |p| eprintln!("{p}")).map_err(|e| e.to_string())?;
+    if check.problems == 0 {
         return Ok(());
-    }
-    for p in &check.problems {
-        eprintln!("{p}");
     }
     Err(format!(
         "inventory {}: {} invalid rows (fix them, or set inventory.on_invalid = \"skip\" to run the valid rows)",
         path.display(),
-        check.problems.len()
+        check.problems
     ))
 }
 
@@ -141,23 +138,20 @@ fn validate(config: &ConfigArgs, print_config: bool, apply: impl FnOnce(&mut Set
         );
     }
     let path = &settings.inventory.path;
-    match inventory::check(path) {
+    match inventory::check(path, |p| say!("{p}")) {
         Err(e) => {
             eprintln!("error: {e}");
             say!("validate: inventory {} could not be read", path.display());
             EXIT_USAGE
         }
         Ok(check) => {
-            for p in &check.problems {
-                say!("{p}");
-            }
             say!(
                 "validate: configuration ok; inventory {}: {} devices, {} invalid rows",
                 path.display(),
                 check.devices,
-                check.problems.len()
+                check.problems
             );
-            if check.problems.is_empty() {
+            if check.problems == 0 {
                 EXIT_OK
             } else {
                 EXIT_USAGE

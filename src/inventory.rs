@@ -6,9 +6,9 @@
 //! device, never the names themselves).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::fmt;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufRead};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -306,19 +306,26 @@ impl Iterator for InventoryReader {
 }
 
 /// What a full pass over an inventory found.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct InventoryCheck {
     pub devices: u64,
-    pub problems: Vec<RowError>,
+    pub problems: u64,
 }
 
-/// Reads the whole inventory, collecting every bad row (used by `validate` and by `on_invalid = "fail"`).
-pub fn check(path: &Path) -> Result<InventoryCheck, InventoryError> {
+/// Reads the whole inventory, handing every bad row to `on_problem` as it is found (nothing is kept, so a huge
+/// file of garbage costs no memory). Used by `validate` and by `on_invalid = "fail"`.
+pub fn check(
+    path: &Path,
+    mut on_problem: impl FnMut(&RowError),
+) -> Result<InventoryCheck, InventoryError> {
     let mut out = InventoryCheck::default();
     for row in InventoryReader::open(path)? {
         match row? {
             Row::Device(_) => out.devices += 1,
-            Row::Invalid(e) => out.problems.push(e),
+            Row::Invalid(e) => {
+                out.problems += 1;
+                on_problem(&e);
+            }
         }
     }
     Ok(out)

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 pub struct RunMetrics {
     pub devices_ok: AtomicU64,
     pub devices_failed: AtomicU64,
+    /// Extractions under way when a signal stopped the run (nothing of theirs was extracted).
+    pub devices_cancelled: AtomicU64,
     pub devices_invalid: AtomicU64,
     pub devices_skipped_shard: AtomicU64,
     pub records_extracted: AtomicU64,
@@ -28,6 +30,8 @@ pub struct RunMetrics {
     pub spool_files_written: AtomicU64,
     pub spool_files_replayed: AtomicU64,
     pub spool_files_quarantined: AtomicU64,
+    /// Spool files that could not be opened or quarantined; left in place.
+    pub spool_files_unreadable: AtomicU64,
     pub in_flight_requests: AtomicI64,
 }
 

@@ -520,6 +520,12 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let e = &self.extract;
         check_positive("extract.concurrency", e.concurrency as u64)?;
+        if e.concurrency > 1_000_000 {
+            return Err(SettingsError::invalid(
+                "extract.concurrency",
+                "must be at most 1000000",
+            ));
+        }
         check_positive("extract.timeout_ms", e.timeout_ms)?;
         if !e.shard.trim().is_empty() {
             Shard::parse(&e.shard).map_err(|m| SettingsError::invalid("extract.shard", m))?;
@@ -554,6 +560,12 @@ impl Settings {
         }
         check_positive("load.flush_interval_ms", l.flush_interval_ms)?;
         check_positive("load.max_in_flight", l.max_in_flight as u64)?;
+        if l.max_in_flight > 1024 {
+            return Err(SettingsError::invalid(
+                "load.max_in_flight",
+                "must be at most 1024",
+            ));
+        }
         check_positive("load.request_timeout_ms", l.request_timeout_ms)?;
         check_positive("load.retry.max_attempts", l.retry.max_attempts as u64)?;
         check_positive("load.retry.initial_backoff_ms", l.retry.initial_backoff_ms)?;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::codec::{count_records, gunzip_limited, gzip};
-use crate::model::{stable_hash_bytes, Batch, BatchId};
+use crate::model::{stable_hash_bytes, Batch, BatchId, SpoolOrigin};
 
 /// Name prefix of spool files (the original's).
 pub const PREFIX: &str = "buffer_failed_worker";
@@ -25,8 +25,11 @@ pub const QUARANTINE_DIR: &str = "quarantine";
 pub const REJECTED_DIR: &str = "rejected";
 /// Prefix of temporary files being written.
 pub const TEMP_PREFIX: &str = ".tmp-";
-/// Largest decompressed spool file read back (a corrupt or hostile file cannot exhaust memory).
-pub const MAX_FILE_BYTES: usize = 256 << 20;
+/// Largest decompressed spool file read back (a corrupt or hostile file cannot exhaust memory). Our own files
+/// hold one batch (`load.batch_bytes`, 1 MiB by default); the original's held 200 records.
+pub const MAX_FILE_BYTES: usize = 64 << 20;
+/// The lock file that keeps two processes from sharing one spool directory.
+pub const LOCK_FILE: &str = ".lock";
 
 /// The file name of a batch.
 pub fn file_name(worker: usize, id: &BatchId) -> String {
@@ -73,6 +76,38 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Syncs a directory after a change that already happened: a failure is logged, not returned (the change is
+/// done and must not be reported as failed).
+fn sync_dir_after(dir: &Path) {
+    if let Err(e) = sync_dir(dir) {
+        log::warn!("[Spool] fsync of directory {}: {e}", dir.display());
+    }
+}
+
+/// Takes the spool directory for this process: an exclusive lock on `dir/.lock`, held while the file lives.
+/// A second process on the same directory gets an error instead of racing the first one's files.
+pub fn lock_dir(dir: &Path) -> io::Result<File> {
+    create_dir(dir)?;
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!(
+                "{} is locked: another app process uses this spool directory",
+                path.display()
+            ),
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Writes `data` to `dir/name` atomically; never replaces an existing file (`AlreadyExists`).
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<PathBuf> {
     create_dir(dir)?;
@@ -86,11 +121,18 @@ pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<PathBuf> 
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        fs::hard_link(&tmp, &target)
+        match fs::hard_link(&tmp, &target) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+            // A filesystem without hard links: rename, after checking the name is free (the directory lock
+            // keeps other processes of ours out).
+            Err(_) if !target.exists() => fs::rename(&tmp, &target),
+            Err(e) => Err(e),
+        }
     })();
     let _ = fs::remove_file(&tmp);
     result?;
-    sync_dir(dir)?;
+    sync_dir_after(dir);
     Ok(target)
 }
 
@@ -115,8 +157,18 @@ pub fn list(dir: &Path) -> io::Result<Vec<PathBuf>> {
             out.push(entry.path());
         }
     }
-    out.sort();
+    out.sort_by_cached_key(|p| replay_order(p));
     Ok(out)
+}
+
+/// Oldest first: the original's files (no id, so from before any run of ours), then ours by batch id, which
+/// starts with the run's UTC start time.
+fn replay_order(path: &Path) -> (bool, String) {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    match parse_file_name(name) {
+        Some((_, Some(id))) => (true, id.0),
+        _ => (false, name.to_string()),
+    }
 }
 
 /// Temporary files left by a process that was killed while writing.
@@ -146,8 +198,10 @@ pub enum ReadError {
     Content(PathBuf, String),
 }
 
-/// Reads a spool file back into a batch (the body is the JSON array, checked record by record).
-pub fn read(path: &Path) -> Result<Batch, ReadError> {
+/// Reads a spool file back as batches: one, or — for a file larger than `max_records` records or `max_bytes`
+/// bytes (the original's, or one written with a larger batch size) — parts with ids `{id}-p{k}`, the same on every
+/// replay with the same limits. The body is the JSON array, checked record by record.
+pub fn read(path: &Path, max_records: usize, max_bytes: usize) -> Result<Vec<Batch>, ReadError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let (worker, id) = parse_file_name(name).ok_or_else(|| ReadError::Name(path.into()))?;
     let mut raw = Vec::new();
@@ -157,7 +211,7 @@ pub fn read(path: &Path) -> Result<Batch, ReadError> {
     let body = gunzip_limited(&raw, MAX_FILE_BYTES)
         .map_err(|e| ReadError::Content(path.into(), e.to_string()))?;
     let records =
-        count_records(&body).map_err(|e| ReadError::Content(path.into(), e.to_string()))?;
+        count_records(&body).map_err(|e| ReadError::Content(path.into(), e.to_string()))? as usize;
     // The original's files have no id: derive a stable one from the content, the same on every replay.
     let id = id.unwrap_or_else(|| {
         BatchId(format!(
@@ -165,13 +219,59 @@ pub fn read(path: &Path) -> Result<Batch, ReadError> {
             stable_hash_bytes(&body)
         ))
     });
-    Ok(Batch {
-        id,
-        worker,
-        records: records as usize,
-        body: Bytes::from(body),
-        spool_file: Some(path.to_path_buf()),
-    })
+    if records <= max_records && body.len() <= max_bytes {
+        let origin = SpoolOrigin::new(path.to_path_buf(), 1);
+        return Ok(vec![Batch {
+            id,
+            worker,
+            records,
+            body: Bytes::from(body),
+            spool_file: Some(origin),
+        }]);
+    }
+    let parts = split_array(&body, max_records, max_bytes)
+        .map_err(|e| ReadError::Content(path.into(), e))?;
+    let origin = SpoolOrigin::new(path.to_path_buf(), parts.len());
+    Ok(parts
+        .into_iter()
+        .enumerate()
+        .map(|(k, (body, records))| Batch {
+            id: BatchId(format!("{id}-p{}", k + 1)),
+            worker,
+            records,
+            body,
+            spool_file: Some(origin.clone()),
+        })
+        .collect())
+}
+
+/// Splits a JSON array into arrays of at most `max_records` elements and about `max_bytes` bytes.
+pub fn split_array(
+    body: &[u8],
+    max_records: usize,
+    max_bytes: usize,
+) -> Result<Vec<(Bytes, usize)>, String> {
+    let elements: Vec<&serde_json::value::RawValue> =
+        serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let mut parts = Vec::new();
+    let mut current = Vec::with_capacity(max_bytes.min(1 << 20));
+    let mut n = 0;
+    for element in elements {
+        let text = element.get().as_bytes();
+        if n > 0 && (n >= max_records || current.len() + text.len() + 2 > max_bytes) {
+            current.push(b']');
+            parts.push((Bytes::from(std::mem::take(&mut current)), n));
+            n = 0;
+        }
+        current.push(if n == 0 { b'[' } else { b',' });
+        current.extend_from_slice(text);
+        n += 1;
+    }
+    if n > 0 {
+        current.push(b']');
+        parts.push((Bytes::from(current), n));
+    }
+    Ok(parts)
 }
 
 /// A free name for `name` in `dir`: `name`, else `name.1`, `name.2`, … (moves never overwrite).
@@ -195,8 +295,8 @@ pub fn move_into(dir: &Path, sub: &str, path: &Path) -> io::Result<PathBuf> {
         .unwrap_or("unnamed");
     let target = free_name(&target_dir, name);
     fs::rename(path, &target)?;
-    sync_dir(&target_dir)?;
-    sync_dir(dir)?;
+    sync_dir_after(&target_dir);
+    sync_dir_after(dir);
     Ok(target)
 }
 
@@ -204,7 +304,7 @@ pub fn move_into(dir: &Path, sub: &str, path: &Path) -> io::Result<PathBuf> {
 pub fn remove(path: &Path) -> io::Result<()> {
     fs::remove_file(path)?;
     if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
+        sync_dir_after(dir);
     }
     Ok(())
 }
@@ -220,26 +320,26 @@ pub struct Rejection {
     pub rejected_at_unix: i64,
 }
 
-/// Dead-letters a batch: its file (written now, or moved from the spool) and a sidecar into `rejected/`.
+/// Dead-letters a batch: the batch and a `.rejection.json` sidecar into `rejected/`. (A replayed batch's own
+/// spool file is deleted by the caller once all its parts are resolved.)
 pub fn reject(dir: &Path, batch: &Batch, rejection: &Rejection) -> io::Result<PathBuf> {
     let rejected = dir.join(REJECTED_DIR);
-    let path = match &batch.spool_file {
-        Some(p) => move_into(dir, REJECTED_DIR, p)?,
-        None => write_atomic(
-            &rejected,
-            &file_name(batch.worker, &batch.id),
-            &gzip(&batch.body),
-        )?,
-    };
+    let path = write_atomic(
+        &rejected,
+        &file_name(batch.worker, &batch.id),
+        &gzip(&batch.body),
+    )?;
     let sidecar = format!(
         "{}.rejection.json",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("batch")
     );
     let text = serde_json::to_vec_pretty(rejection).expect("a Rejection always serialises");
-    match write_atomic(&rejected, &sidecar, &text) {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
+    if let Err(e) = write_atomic(&rejected, &sidecar, &text) {
+        // The batch itself is safe in rejected/; only the explanation is missing.
+        log::error!(
+            "[Spool] {}: could not write the rejection sidecar: {e}",
+            rejected.join(&sidecar).display()
+        );
     }
     Ok(path)
 }
@@ -282,7 +382,7 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let back = read(&path).unwrap();
+        let back = read(&path, 200, 1 << 20).unwrap().remove(0);
         assert_eq!(back.body, b.body);
         assert_eq!(back.id, b.id);
         assert_eq!(back.records, 1);
@@ -297,10 +397,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("buffer_failed_worker2.json.gz");
         fs::write(&path, gzip(&batch("x").body)).unwrap();
-        let a = read(&path).unwrap();
+        let a = read(&path, 200, 1 << 20).unwrap().remove(0);
         assert_eq!(a.worker, 2);
         assert!(a.id.0.starts_with("legacy-w2-"));
-        assert_eq!(a.id, read(&path).unwrap().id);
+        assert_eq!(a.id, read(&path, 200, 1 << 20).unwrap()[0].id);
     }
 
     #[test]
@@ -308,12 +408,64 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("buffer_failed_worker1-a.json.gz");
         fs::write(&path, b"garbage").unwrap();
-        assert!(matches!(read(&path), Err(ReadError::Content(..))));
+        assert!(matches!(
+            read(&path, 200, 1 << 20),
+            Err(ReadError::Content(..))
+        ));
         let q1 = move_into(dir.path(), QUARANTINE_DIR, &path).unwrap();
         fs::write(&path, b"garbage").unwrap();
         let q2 = move_into(dir.path(), QUARANTINE_DIR, &path).unwrap();
         assert_ne!(q1, q2);
         assert!(q1.exists() && q2.exists());
+    }
+
+    #[test]
+    fn a_large_file_is_replayed_in_parts_with_stable_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = r#"{"name":"d","cpu_number":"0","timestamp":1,"indicators":[]}"#;
+        let body = format!("[{}]", vec![one; 25].join(","));
+        let path = dir.path().join("buffer_failed_worker1.json.gz");
+        fs::write(&path, gzip(body.as_bytes())).unwrap();
+        let parts = read(&path, 10, 1 << 20).unwrap();
+        let counts: Vec<_> = parts.iter().map(|b| b.records).collect();
+        assert_eq!(counts, [10, 10, 5]);
+        for (k, p) in parts.iter().enumerate() {
+            assert!(p.id.0.ends_with(&format!("-p{}", k + 1)), "{}", p.id);
+            assert_eq!(count_records(&p.body), Ok(p.records as u64));
+        }
+        let again = read(&path, 10, 1 << 20).unwrap();
+        assert_eq!(parts[1].id, again[1].id);
+        // a byte limit splits too
+        let small = read(&path, 100, 3 * one.len() + 5).unwrap();
+        assert!(small.iter().all(|b| b.body.len() <= 3 * one.len() + 5));
+        assert_eq!(small.iter().map(|b| b.records).sum::<usize>(), 25);
+    }
+
+    #[test]
+    fn replay_order_is_original_files_then_ours_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "buffer_failed_worker10-20261127T010000Z-aaaaaaaa-w10-000001.json.gz",
+            "buffer_failed_worker2-20261127T000000Z-bbbbbbbb-w2-000001.json.gz",
+            "buffer_failed_worker3.json.gz",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let names: Vec<String> = list(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert!(names[0].starts_with("buffer_failed_worker3."));
+        assert!(names[1].contains("T000000Z"), "{names:?}");
+    }
+
+    #[test]
+    fn a_second_process_cannot_take_a_locked_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = lock_dir(dir.path()).unwrap();
+        let err = lock_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("another app process"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub const EXIT_INCOMPLETE: i32 = 3;
 pub struct DeviceCounts {
     pub ok: u64,
     pub failed: u64,
+    pub cancelled: u64,
     pub invalid: u64,
     pub skipped_shard: u64,
 }
@@ -53,6 +54,7 @@ pub struct SpoolCounts {
     pub files_written: u64,
     pub files_replayed: u64,
     pub files_quarantined: u64,
+    pub files_unreadable: u64,
 }
 
 /// The summary of one run (`--summary-json` writes exactly this).
@@ -80,6 +82,7 @@ impl Summary {
         let devices = DeviceCounts {
             ok: g(&m.devices_ok),
             failed: g(&m.devices_failed),
+            cancelled: g(&m.devices_cancelled),
             invalid: g(&m.devices_invalid),
             skipped_shard: g(&m.devices_skipped_shard),
         };
@@ -96,6 +99,7 @@ impl Summary {
             files_written: g(&m.spool_files_written),
             files_replayed: g(&m.spool_files_replayed),
             files_quarantined: g(&m.spool_files_quarantined),
+            files_unreadable: g(&m.spool_files_unreadable),
         };
         let (exit_code, result) = exit_code(outcome, &devices, &records, &spool);
         let secs = outcome.duration.as_secs_f64();
@@ -140,15 +144,16 @@ impl Summary {
         let s = &self.spool;
         format!(
             "{mode} summary (run {id})\n\
-             \x20 devices   {} ok, {} failed, {} invalid, {} skipped by shard\n\
+             \x20 devices   {} ok, {} failed, {} cancelled, {} invalid, {} skipped by shard\n\
              \x20 records   {} extracted, {} loaded, {} replayed, {} spooled, {} rejected{}\n\
              \x20 batches   {} sent, {} spooled, {} rejected; {} requests, {} retries ({} connect, {} timeout, {} status)\n\
              \x20 bytes     {} sent\n\
-             \x20 spool     {}: {} files written, {} replayed, {} quarantined\n\
+             \x20 spool     {}: {} files written, {} replayed, {} quarantined, {} unreadable\n\
              \x20 duration  {:.3} s, {} records/s\n\
              \x20 result    exit {}: {}\n",
             d.ok,
             d.failed,
+            d.cancelled,
             d.invalid,
             d.skipped_shard,
             r.extracted,
@@ -170,6 +175,7 @@ impl Summary {
             s.files_written,
             s.files_replayed,
             s.files_quarantined,
+            s.files_unreadable,
             self.duration_s,
             self.records_per_s,
             self.exit_code,
@@ -186,6 +192,15 @@ fn exit_code(
     records: &RecordCounts,
     spool: &SpoolCounts,
 ) -> (i32, String) {
+    if records.lost > 0 {
+        return (
+            EXIT_LOST,
+            format!(
+                "{} records could not be delivered nor spooled (see the log)",
+                records.lost
+            ),
+        );
+    }
     if let Some(sig) = outcome.signal {
         let name = if sig == 2 { "SIGINT" } else { "SIGTERM" };
         return (
@@ -193,15 +208,6 @@ fn exit_code(
             format!(
                 "stopped by {name}; {} records are in the spool",
                 records.spooled
-            ),
-        );
-    }
-    if records.lost > 0 {
-        return (
-            EXIT_LOST,
-            format!(
-                "{} records could not be delivered nor spooled (see the log)",
-                records.lost
             ),
         );
     }

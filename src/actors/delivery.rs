@@ -14,7 +14,7 @@ use super::failed_buffer::{AckSpoolFile, FailedBufferActor, PersistBatch, Reject
 use super::shutdown::Shutdown;
 use crate::codec::gzip;
 use crate::metrics::RunMetrics;
-use crate::model::Batch;
+use crate::model::{Batch, SpoolOrigin};
 use crate::retry::{backoff, classify_status, parse_retry_after, Outcome, RetryReason};
 use crate::settings::{Compression, LoadSettings};
 
@@ -29,6 +29,10 @@ struct Health {
     failures: Cell<u32>,
     /// No attempt starts before this instant.
     blocked_until: Cell<Instant>,
+    /// A batch used up all its attempts (not on 429): the API is treated as down until an attempt succeeds.
+    circuit_open: Cell<bool>,
+    /// While the circuit is open, the one batch allowed to try (others go to the spool at once).
+    probing: Cell<bool>,
 }
 
 /// What one attempt came to.
@@ -52,6 +56,7 @@ pub struct Delivery {
     health: Health,
     metrics: Arc<RunMetrics>,
     failed_buffer: Addr<FailedBufferActor>,
+    spool_dir: std::path::PathBuf,
     shutdown: Arc<Shutdown>,
 }
 
@@ -62,6 +67,7 @@ impl Delivery {
         settings: LoadSettings,
         metrics: Arc<RunMetrics>,
         failed_buffer: Addr<FailedBufferActor>,
+        spool_dir: std::path::PathBuf,
         shutdown: Arc<Shutdown>,
     ) -> Self {
         let connector = awc::Connector::new().limit(settings.max_in_flight * 2);
@@ -80,31 +86,32 @@ impl Delivery {
             health: Health {
                 failures: Cell::new(0),
                 blocked_until: Cell::new(Instant::now()),
+                circuit_open: Cell::new(false),
+                probing: Cell::new(false),
             },
             settings,
             metrics,
             failed_buffer,
+            spool_dir,
             shutdown,
         }
     }
 
-    /// The API is treated as down once this loader failed `max_attempts` times in a row.
-    fn circuit_open(&self) -> bool {
-        self.health.failures.get() >= self.settings.retry.max_attempts
-    }
-
+    /// Backs the whole loader off after a failed attempt: exponential with full jitter, or the server's
+    /// `Retry-After` (capped) when that is longer.
     fn record_failure(&self, retry_after: Option<Duration>) {
         let h = &self.health;
         h.failures.set(h.failures.get().saturating_add(1));
         let r = &self.settings.retry;
+        let computed = backoff(
+            h.failures.get(),
+            r.initial_backoff(),
+            r.max_backoff(),
+            &mut rand::rng(),
+        );
         let wait = match retry_after {
-            Some(after) => after.min(r.max_retry_after()),
-            None => backoff(
-                h.failures.get(),
-                r.initial_backoff(),
-                r.max_backoff(),
-                &mut rand::rng(),
-            ),
+            Some(after) => after.min(r.max_retry_after()).max(computed),
+            None => computed,
         };
         let until = Instant::now() + wait;
         if until > h.blocked_until.get() {
@@ -170,73 +177,98 @@ impl Delivery {
             Compression::Gzip => Bytes::from(gzip(&batch.body)),
             Compression::None => batch.body.clone(),
         };
-        let max_attempts = if self.circuit_open() {
+        let h = &self.health;
+        // A batch formed while the circuit is open gets one attempt, and only if no other probe is under way and
+        // the backoff has passed; otherwise it goes straight to the spool. A batch formed while the circuit was
+        // closed keeps all its attempts whatever happens to the circuit meanwhile.
+        let probe = h.circuit_open.get();
+        if probe {
+            if h.probing.get() || h.blocked_until.get() > Instant::now() {
+                let why = format!(
+                    "API considered down ({} failed attempts in a row); probing every backoff interval",
+                    h.failures.get()
+                );
+                return self.give_up(batch, why).await;
+            }
+            h.probing.set(true);
+        }
+        let max_attempts = if probe {
             1
         } else {
             self.settings.retry.max_attempts
         };
         let mut attempts = 0;
+        let mut last_reason = None;
         let why = loop {
             if self.shutdown.is_aborted() {
                 break "shutdown grace period over".to_string();
             }
-            let until = self.health.blocked_until.get();
+            let until = h.blocked_until.get();
             if until > Instant::now() {
-                if self.circuit_open() {
-                    break format!(
-                        "API considered down after {} failures in a row",
-                        self.health.failures.get()
-                    );
-                }
                 tokio::select! {
                     _ = actix_rt::time::sleep_until(until.into()) => {}
                     _ = self.shutdown.aborted() => continue,
                 }
-                if self.health.blocked_until.get() > Instant::now() {
+                if h.blocked_until.get() > Instant::now() {
                     continue; // another batch of this loader extended the backoff meanwhile
                 }
             }
             attempts += 1;
-            match self.attempt(&batch, &body).await {
+            let (reason, retry_after, text) = match self.attempt(&batch, &body).await {
                 Attempt::Aborted => continue,
-                Attempt::Failed(reason, text) => {
-                    self.count_retry(reason);
-                    self.record_failure(None);
-                    if attempts >= max_attempts {
-                        break format!("{text} after {attempts} attempts");
-                    }
-                    log::debug!(
-                        "[Loader-{}] batch {} attempt {attempts}: {text}",
-                        self.worker,
-                        batch.id
-                    );
-                }
+                Attempt::Failed(reason, text) => (reason, None, text),
                 Attempt::Answer {
                     status,
                     retry_after,
                     body: resp,
                 } => match classify_status(status, retry_after) {
                     Outcome::Delivered => {
-                        self.health.failures.set(0);
-                        self.health.blocked_until.set(Instant::now());
+                        if h.circuit_open.replace(false) {
+                            log::info!(
+                                "[Loader-{}] API answers again: circuit closed",
+                                self.worker
+                            );
+                        }
+                        h.failures.set(0);
+                        h.blocked_until.set(Instant::now());
+                        if probe {
+                            h.probing.set(false);
+                        }
                         return self.delivered(batch, body.len()).await;
                     }
-                    Outcome::Reject { status } => return self.reject(batch, status, resp).await,
-                    Outcome::Retry { reason, after } => {
-                        self.count_retry(reason);
-                        self.record_failure(after);
-                        if attempts >= max_attempts {
-                            break format!("HTTP {status} after {attempts} attempts");
+                    Outcome::Reject { status } => {
+                        if probe {
+                            h.probing.set(false);
                         }
-                        log::debug!(
-                            "[Loader-{}] batch {} attempt {attempts}: HTTP {status}",
-                            self.worker,
-                            batch.id
-                        );
+                        return self.reject(batch, status, resp).await;
                     }
+                    Outcome::Retry { reason, after } => (reason, after, format!("HTTP {status}")),
                 },
+            };
+            self.count_retry(reason);
+            self.record_failure(retry_after);
+            last_reason = Some(reason);
+            if attempts >= max_attempts {
+                break format!("{text} after {attempts} attempts");
             }
+            log::debug!(
+                "[Loader-{}] batch {} attempt {attempts}: {text}",
+                self.worker,
+                batch.id
+            );
         };
+        if probe {
+            h.probing.set(false);
+        }
+        // A rate limit (429) says the API is alive: it never opens the circuit.
+        let down = attempts >= max_attempts
+            && !matches!(last_reason, Some(RetryReason::Status(429)) | None);
+        if down && !h.circuit_open.replace(true) {
+            log::warn!(
+                "[Loader-{}] API considered down: new batches go to the spool at once, one probe per backoff interval",
+                self.worker
+            );
+        }
         self.give_up(batch, why).await;
     }
 
@@ -257,24 +289,16 @@ impl Delivery {
         let m = &self.metrics;
         RunMetrics::add(&m.batches_sent, 1);
         RunMetrics::add(&m.bytes_sent, bytes as u64);
-        match batch.spool_file {
-            Some(path) => {
+        match &batch.spool_file {
+            Some(origin) => {
                 RunMetrics::add(&m.records_replayed, batch.records as u64);
                 log::info!(
                     "[Loader-{}] Successfully replayed {} records from {}",
                     self.worker,
                     batch.records,
-                    path.display()
+                    origin.path.display()
                 );
-                match self.failed_buffer.send(AckSpoolFile(path.clone())).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => log::error!(
-                        "[Loader-{}] delivered {} but could not delete it: {e} (it will be replayed again under the same key)",
-                        self.worker,
-                        path.display()
-                    ),
-                    Err(e) => log::error!("[Loader-{}] spool actor gone: {e}", self.worker),
-                }
+                self.resolve_part(origin).await;
             }
             None => {
                 RunMetrics::add(&m.records_loaded, batch.records as u64);
@@ -287,9 +311,34 @@ impl Delivery {
         }
     }
 
+    /// One part of a replayed file is acknowledged or dead-lettered: delete the file once all are.
+    async fn resolve_part(&self, origin: &SpoolOrigin) {
+        if !origin.part_resolved() {
+            return;
+        }
+        let path = origin.path.clone();
+        match self.failed_buffer.send(AckSpoolFile(path.clone())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::error!(
+                "[Loader-{}] {} was delivered but could not be deleted: {e} (a later replay resends it under the same key)",
+                self.worker,
+                path.display()
+            ),
+            Err(e) => log::error!(
+                "[Loader-{}] {} was delivered but the spool actor is gone: {e}",
+                self.worker,
+                path.display()
+            ),
+        }
+    }
+
     async fn reject(&self, batch: Batch, status: u16, resp: Bytes) {
         let m = &self.metrics;
-        let (id, records) = (batch.id.clone(), batch.records as u64);
+        let (id, records, origin) = (
+            batch.id.clone(),
+            batch.records as u64,
+            batch.spool_file.clone(),
+        );
         let response_body = String::from_utf8_lossy(&resp).into_owned();
         let answer = self
             .failed_buffer
@@ -309,11 +358,29 @@ impl Delivery {
                     response_body.chars().take(200).collect::<String>(),
                     path.display()
                 );
+                if let Some(origin) = &origin {
+                    self.resolve_part(origin).await;
+                }
             }
-            Ok(Err(e)) => self.lost(
-                records,
-                &format!("rejected with HTTP {status}, dead letter failed: {e}"),
-            ),
+            Ok(Err(e)) => match &origin {
+                // The batch is still safe in its spool file.
+                Some(origin) => {
+                    origin.part_kept();
+                    RunMetrics::add(&m.records_spooled, records);
+                    log::error!(
+                        "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({e}); it stays in {}",
+                        self.worker,
+                        origin.path.display()
+                    );
+                }
+                None => self.lost(
+                    records,
+                    &format!(
+                        "rejected with HTTP {status}, dead letter in {}/rejected failed: {e}",
+                        self.spool_dir()
+                    ),
+                ),
+            },
             Err(e) => self.lost(
                 records,
                 &format!("rejected with HTTP {status}, spool actor gone: {e}"),
@@ -321,15 +388,21 @@ impl Delivery {
         }
     }
 
+    fn spool_dir(&self) -> String {
+        self.spool_dir.display().to_string()
+    }
+
     async fn give_up(&self, batch: Batch, why: String) {
         let m = &self.metrics;
         let records = batch.records as u64;
-        if let Some(path) = &batch.spool_file {
+        if let Some(origin) = &batch.spool_file {
+            origin.part_kept();
             RunMetrics::add(&m.records_spooled, records);
             log::warn!(
-                "[Loader-{}] API load failed: {why}. Batch stays in {}",
+                "[Loader-{}] API load failed: {why}. Batch {} stays in {}",
                 self.worker,
-                path.display()
+                batch.id,
+                origin.path.display()
             );
             return;
         }
@@ -345,7 +418,10 @@ impl Delivery {
             }
             Ok(Err(e)) => self.lost(
                 records,
-                &format!("API load failed ({why}) and the spool write failed: {e}"),
+                &format!(
+                    "API load failed ({why}) and writing to the spool {} failed: {e}",
+                    self.spool_dir()
+                ),
             ),
             Err(e) => self.lost(
                 records,

@@ -18,12 +18,42 @@ use crate::spool::{self, Rejection};
 
 pub struct FailedBufferActor {
     dir: PathBuf,
+    /// Replayed files larger than a batch are split into parts of at most this many records and bytes.
+    max_records: usize,
+    max_bytes: usize,
     metrics: Arc<RunMetrics>,
 }
 
 impl FailedBufferActor {
-    pub fn new(dir: PathBuf, metrics: Arc<RunMetrics>) -> Self {
-        FailedBufferActor { dir, metrics }
+    pub fn new(
+        dir: PathBuf,
+        max_records: usize,
+        max_bytes: usize,
+        metrics: Arc<RunMetrics>,
+    ) -> Self {
+        FailedBufferActor {
+            dir,
+            max_records,
+            max_bytes,
+            metrics,
+        }
+    }
+
+    /// Moves an unreadable file (or a leftover temp file) to `quarantine/`, counting it either way.
+    fn quarantine(&self, path: &std::path::Path, why: &str) {
+        match spool::move_into(&self.dir, spool::QUARANTINE_DIR, path) {
+            Ok(to) => {
+                RunMetrics::add(&self.metrics.spool_files_quarantined, 1);
+                log::error!("[Spool] {why}; moved to {}", to.display());
+            }
+            Err(e) => {
+                RunMetrics::add(&self.metrics.spool_files_unreadable, 1);
+                log::error!(
+                    "[Spool] {why}; could not move it to {}: {e}; left in place",
+                    self.dir.join(spool::QUARANTINE_DIR).display()
+                );
+            }
+        }
     }
 }
 
@@ -92,37 +122,37 @@ impl Handler<ScanSpool> for FailedBufferActor {
     type Result = std::io::Result<Vec<PathBuf>>;
     fn handle(&mut self, _: ScanSpool, _: &mut Self::Context) -> Self::Result {
         for tmp in spool::leftover_temp_files(&self.dir)? {
-            let moved = spool::move_into(&self.dir, spool::QUARANTINE_DIR, &tmp)?;
-            log::warn!(
-                "[Spool] {} is a temporary file left by an interrupted write; moved to {}",
-                tmp.display(),
-                moved.display()
+            let why = format!(
+                "{} is a temporary file left by an interrupted write",
+                tmp.display()
             );
-            RunMetrics::add(&self.metrics.spool_files_quarantined, 1);
+            self.quarantine(&tmp, &why);
         }
         spool::list(&self.dir)
     }
 }
 
-/// Read a spool file back as a batch; an unreadable file is moved to `quarantine/` and answers `None`.
+/// Read a spool file back as batches (parts, when it is larger than a batch). An unreadable file is moved to
+/// `quarantine/`; a file that cannot be opened right now stays in place. Either answers no batch.
 #[derive(Message)]
-#[rtype(result = "Option<Batch>")]
+#[rtype(result = "Vec<Batch>")]
 pub struct ReadSpoolFile(pub PathBuf);
 
 impl Handler<ReadSpoolFile> for FailedBufferActor {
-    type Result = Option<Batch>;
+    type Result = Vec<Batch>;
     fn handle(&mut self, msg: ReadSpoolFile, _: &mut Self::Context) -> Self::Result {
-        match spool::read(&msg.0) {
-            Ok(batch) => Some(batch),
+        match spool::read(&msg.0, self.max_records, self.max_bytes) {
+            Ok(batches) => batches,
+            Err(e @ spool::ReadError::Io(..)) => {
+                RunMetrics::add(&self.metrics.spool_files_unreadable, 1);
+                log::error!(
+                    "[Spool] cannot read spool file {e}; left in place for the next replay"
+                );
+                Vec::new()
+            }
             Err(e) => {
-                RunMetrics::add(&self.metrics.spool_files_quarantined, 1);
-                match spool::move_into(&self.dir, spool::QUARANTINE_DIR, &msg.0) {
-                    Ok(to) => log::error!("[Spool] unreadable spool file {e}; moved to {}", to.display()),
-                    Err(move_err) => log::error!(
-                        "[Spool] unreadable spool file {e}; could not move it to quarantine: {move_err}"
-                    ),
-                }
-                None
+                self.quarantine(&msg.0, &format!("unreadable spool file {e}"));
+                Vec::new()
             }
         }
     }

@@ -48,7 +48,8 @@ impl LoaderActor {
             seq: 0,
             builder: BatchBuilder::new(settings.batch_size, settings.batch_bytes),
             slots: Arc::new(Semaphore::new(settings.max_in_flight)),
-            max_in_flight: settings.max_in_flight as u32,
+            max_in_flight: u32::try_from(settings.max_in_flight)
+                .expect("load.max_in_flight is validated to be at most 1024"),
             settings,
             last_flush: Instant::now(),
             delivery: Rc::new(delivery),

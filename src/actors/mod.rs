@@ -78,10 +78,12 @@ pub async fn run(
     let run_id: Arc<str> = new_run_id().into();
     let metrics = Arc::new(RunMetrics::default());
     let dir = settings.spool.dir.clone();
-    crate::spool::ensure_dir(&dir).map_err(|source| PipelineError::Spool {
+    let spool_error = |source| PipelineError::Spool {
         path: dir.clone(),
         source,
-    })?;
+    };
+    let _spool_lock = crate::spool::lock_dir(&dir).map_err(spool_error)?;
+    crate::spool::ensure_dir(&dir).map_err(spool_error)?;
     log::info!(
         "[ETL] run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
         settings.load.workers,
@@ -91,26 +93,32 @@ pub async fn run(
     );
 
     let failed_buffer = {
-        let (dir, metrics) = (dir.clone(), metrics.clone());
+        let (dir, metrics, load) = (dir.clone(), metrics.clone(), settings.load.clone());
         SyncArbiter::start(1, move || {
-            FailedBufferActor::new(dir.clone(), metrics.clone())
+            FailedBufferActor::new(
+                dir.clone(),
+                load.batch_size,
+                load.batch_bytes,
+                metrics.clone(),
+            )
         })
     };
     let mut arbiters = Vec::with_capacity(settings.load.workers);
     let mut loaders = Vec::with_capacity(settings.load.workers);
     for worker in 0..settings.load.workers {
         let arbiter = Arbiter::new();
-        let (load, run_id, metrics, fb, sd) = (
+        let (load, run_id, metrics, fb, dir, sd) = (
             settings.load.clone(),
             run_id.clone(),
             metrics.clone(),
             failed_buffer.clone(),
+            dir.clone(),
             shutdown.clone(),
         );
         loaders.push(LoaderActor::start_in_arbiter(
             &arbiter.handle(),
             move |_| {
-                let delivery = Delivery::new(worker, load.clone(), metrics, fb, sd);
+                let delivery = Delivery::new(worker, load.clone(), metrics, fb, dir, sd);
                 LoaderActor::new(worker, run_id, load, delivery)
             },
         ));
@@ -119,7 +127,7 @@ pub async fn run(
     let loaders = Arc::new(loaders);
 
     if mode == Mode::Replay || settings.spool.replay_on_start {
-        replay(&failed_buffer, &loaders, &shutdown).await;
+        replay(&failed_buffer, &loaders, &dir, &shutdown).await;
     }
 
     let mut inventory_error = None;
@@ -157,12 +165,16 @@ pub async fn run(
 async fn replay(
     failed_buffer: &Addr<FailedBufferActor>,
     loaders: &[Addr<LoaderActor>],
+    dir: &std::path::Path,
     shutdown: &Shutdown,
 ) {
     let files = match failed_buffer.send(ScanSpool).await {
         Ok(Ok(files)) => files,
         Ok(Err(e)) => {
-            log::error!("[Spool] cannot list the spool: {e}; nothing replayed");
+            log::error!(
+                "[Spool] cannot list the spool {}: {e}; nothing replayed",
+                dir.display()
+            );
             return;
         }
         Err(e) => {
@@ -180,7 +192,10 @@ async fn replay(
         if shutdown.is_stopping() {
             break;
         }
-        if let Ok(Some(batch)) = failed_buffer.send(ReadSpoolFile(path)).await {
+        let Ok(batches) = failed_buffer.send(ReadSpoolFile(path)).await else {
+            break;
+        };
+        for batch in batches {
             let loader = &loaders[batch.worker % loaders.len()];
             let _ = loader.send(DeliverBatch(batch)).await;
         }

@@ -97,7 +97,10 @@ impl Stage {
     pub async fn flush_all(&self) {
         let _all = self
             .timer_sends
-            .acquire_many(self.loaders.len() as u32)
+            .acquire_many(
+                u32::try_from(self.loaders.len())
+                    .expect("load.workers is validated to be at most 1024"),
+            )
             .await
             .expect("the stage semaphore is never closed");
         let chunks: Vec<_> = std::mem::take(&mut *self.records.borrow_mut());

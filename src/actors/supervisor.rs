@@ -65,7 +65,18 @@ fn read_inventory(
 ) -> Result<(), InventoryError> {
     let mut chunk = Vec::with_capacity(CHUNK);
     for row in reader {
-        match row? {
+        if tx.is_closed() {
+            return Ok(()); // extraction stopped
+        }
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                // Hand over what was read before the error, then report it.
+                let _ = tx.blocking_send(chunk);
+                return Err(e);
+            }
+        };
+        match row {
             Row::Device(d) => {
                 if let Some(s) = shard {
                     if shard_index(stable_hash(&d.name), s.count) != s.index {
@@ -105,9 +116,11 @@ async fn extract_device(
 ) {
     let result = tokio::select! {
         r = source.extract(&device) => r,
-        _ = shutdown.aborted() => {
-            RunMetrics::add(&metrics.devices_failed, 1);
-            log::warn!("[Extract] {} ({}): cancelled by shutdown", device.name, device.ip);
+        // A signal cancels extractions under way: their records were not extracted yet, so nothing is lost,
+        // and the grace period is left to delivering what was.
+        _ = shutdown.stopped() => {
+            RunMetrics::add(&metrics.devices_cancelled, 1);
+            log::debug!("[Extract] {} ({}): cancelled by shutdown", device.name, device.ip);
             return;
         }
     };
@@ -143,7 +156,9 @@ impl Actor for ExtractSupervisor {
         let reader = match InventoryReader::open(&settings.inventory.path) {
             // With on_invalid = "fail" the command checked the whole inventory (duplicates included) before the
             // run; the streaming pass then needs no map of every name.
-            Ok(r) if settings.inventory.on_invalid == OnInvalid::Fail => r.without_duplicate_check(),
+            Ok(r) if settings.inventory.on_invalid == OnInvalid::Fail => {
+                r.without_duplicate_check()
+            }
             Ok(r) => r,
             Err(e) => {
                 if let Some(done) = self.done.take() {
@@ -155,9 +170,12 @@ impl Actor for ExtractSupervisor {
         };
         let metrics = self.metrics.clone();
         let shard = settings.shard();
-        let reader_thread = std::thread::Builder::new()
+        let (reader_done_tx, reader_done) = oneshot::channel();
+        std::thread::Builder::new()
             .name("inventory".into())
-            .spawn(move || read_inventory(reader, shard, &metrics, tx))
+            .spawn(move || {
+                let _ = reader_done_tx.send(read_inventory(reader, shard, &metrics, tx));
+            })
             .expect("spawning the inventory thread only fails when the OS is out of threads");
 
         let source = Rc::new(Source::new(&settings.extract));
@@ -174,15 +192,20 @@ impl Actor for ExtractSupervisor {
             let slots = Arc::new(Semaphore::new(concurrency));
             'outer: loop {
                 let chunk = tokio::select! {
-                    c = rx.recv() => c,
+                    biased;
                     _ = shutdown.stopped() => None,
+                    c = rx.recv() => c,
                 };
                 let Some(chunk) = chunk else { break };
                 for device in chunk {
                     let slot = tokio::select! {
-                        s = slots.clone().acquire_owned() => s.expect("the slot semaphore is never closed"),
+                        biased;
                         _ = shutdown.stopped() => break 'outer,
+                        s = slots.clone().acquire_owned() => s.expect("the slot semaphore is never closed"),
                     };
+                    if shutdown.is_stopping() {
+                        break 'outer;
+                    }
                     actix_rt::spawn(extract_device(
                         device,
                         source.clone(),
@@ -195,9 +218,11 @@ impl Actor for ExtractSupervisor {
                 }
             }
             drop(rx);
-            let _all = slots.acquire_many(concurrency as u32).await;
+            let all = u32::try_from(concurrency).expect("extract.concurrency is validated to fit");
+            let _all = slots.acquire_many(all).await;
             stage.flush_all().await;
-            reader_thread.join().unwrap_or(Ok(()))
+            // The reader stops at its next row once the channel is closed.
+            reader_done.await.unwrap_or(Ok(()))
         };
         ctx.spawn(actix::fut::wrap_future(run).map(
             |result, act: &mut Self, ctx: &mut Context<Self>| {

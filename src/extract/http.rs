@@ -52,7 +52,10 @@ pub fn parse_stats(body: &[u8]) -> Result<Vec<CpuStats>, ExtractError> {
 
 impl HttpSource {
     pub fn new(settings: &ExtractSettings) -> Self {
+        // One connection per extraction in flight: with fewer, the wait for a connection would count against
+        // the device's timeout.
         let client = awc::Client::builder()
+            .connector(awc::Connector::new().limit(settings.concurrency))
             .timeout(settings.timeout())
             .disable_redirects()
             .finish();
