@@ -22,6 +22,7 @@ pub struct Counters {
     pub duplicate_records: AtomicU64,
     pub injected_failures: AtomicU64,
     pub device_requests: AtomicU64,
+    pub largest_batch_records: AtomicU64,
     refused: Mutex<BTreeMap<u16, u64>>,
 }
 
@@ -42,6 +43,8 @@ pub struct StatsSnapshot {
     /// Distinct idempotency keys acknowledged.
     pub unique_batches: u64,
     pub device_requests: u64,
+    /// Records in the largest batch acknowledged.
+    pub largest_batch_records: u64,
 }
 
 /// Keys already acknowledged, oldest forgotten first once `capacity` is reached (bounded memory).
@@ -124,6 +127,7 @@ impl MockState {
         };
         let c = &self.counters;
         c.loads_accepted.fetch_add(1, Relaxed);
+        c.largest_batch_records.fetch_max(records, Relaxed);
         if fresh {
             c.records_accepted.fetch_add(records, Relaxed);
         } else {
@@ -185,6 +189,7 @@ impl MockState {
             injected_failures: c.injected_failures.load(Relaxed),
             unique_batches: self.keys.lock().expect("key lock is never poisoned").total,
             device_requests: c.device_requests.load(Relaxed),
+            largest_batch_records: c.largest_batch_records.load(Relaxed),
         }
     }
 }

@@ -44,6 +44,10 @@ fn batches_respect_batch_size_and_all_loaders_are_used() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let st = m.stats();
     assert_eq!(st.records_accepted, 1000);
+    assert_eq!(
+        st.largest_batch_records, 50,
+        "no batch passes batch_size, and full ones reach it"
+    );
     // 4 loaders × at most one partial batch each.
     assert!(st.loads_accepted >= 20 && st.loads_accepted <= 24, "{st:?}");
     let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
@@ -101,9 +105,81 @@ fn a_wrong_token_is_dead_lettered_not_retried() {
         "c.toml",
         &fast_config(&m.load_url(), "").replace("[load]", "[load]\ntoken = \"wrong\"\nworkers = 1"),
     );
-    let out = dir.run(&["etl", "--config", "c.toml"]);
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert_eq!(m.stats().requests, 1, "a 401 is not retried");
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["rejected"], 10);
+    assert_eq!(s["records"]["spooled"], 0);
+    let rejected: Vec<_> = std::fs::read_dir(dir.join("spool/rejected"))
+        .unwrap()
+        .collect();
+    assert_eq!(rejected.len(), 2, "the batch and its sidecar");
+}
+
+#[test]
+fn a_short_outage_does_not_cut_the_retries_of_batches_in_flight() {
+    // Three failures in a row equal max_attempts, but they are spread over several batches in flight: none of
+    // them has used up its own attempts, so none may be spooled.
+    let m = MockThread::start(quiet(MockSettings {
+        fail_first: 3,
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 200);
+    let cfg = fast_config(&m.load_url(), "").replace(
+        "[load]",
+        "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 4",
+    );
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().records_accepted, 200);
+    assert_eq!(dir.summary("s.json")["records"]["spooled"], 0);
+}
+
+#[test]
+fn a_rate_limit_never_opens_the_circuit() {
+    // The first batch meets three 429s in a row and uses up its attempts (spooled, by the rules); the API is
+    // alive, so every later batch is still sent, not spooled unsent.
+    let m = MockThread::start(quiet(MockSettings {
+        fail_first: 3,
+        fail_status: 429,
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 50);
+    let cfg = fast_config(&m.load_url(), "").replace(
+        "[load]",
+        "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 1",
+    );
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["spooled"], 10, "{s}");
+    assert_eq!(s["records"]["loaded"], 40, "{s}");
+}
+
+#[test]
+fn with_the_api_down_the_circuit_spools_later_batches_without_hammering() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 2000);
+    let cfg = fast_config(&dead_endpoint(), "").replace(
+        "[load]",
+        "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 1",
+    );
+    dir.write(
+        "c.toml",
+        &cfg.replace("max_backoff_ms = 10", "max_backoff_ms = 200"),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["spooled"], 2000);
+    // 200 batches, 3 attempts each would be 600 requests; once the circuit is open only probes are sent.
+    let requests = s["batches"]["requests"].as_u64().unwrap();
+    assert!(requests < 100, "{requests} requests against a dead API");
 }
 
 #[test]
@@ -266,6 +342,17 @@ fn simulated_failures_and_several_cpus_per_device_are_counted() {
     assert_eq!(m.stats().records_accepted, ok * 4);
 }
 
+/// How many of `device-1..n` fall in each of `count` shards, by the documented rule (the high half of the stable
+/// hash of the name, modulo the shard count).
+fn expected_per_shard(n: usize, count: u64) -> Vec<u64> {
+    let mut out = vec![0; count as usize];
+    for i in 1..=n {
+        let h = app::model::stable_hash(&format!("device-{i}"));
+        out[((h >> 32) % count) as usize] += 1;
+    }
+    out
+}
+
 #[test]
 fn shards_1_to_4_cover_every_device_exactly_once() {
     let dir = TestDir::new();
@@ -274,6 +361,7 @@ fn shards_1_to_4_cover_every_device_exactly_once() {
         let m = MockThread::fast();
         dir.write("c.toml", &fast_config(&m.load_url(), ""));
         let mut skipped = 0;
+        let mut per_shard = Vec::new();
         for k in 0..n {
             let shard = format!("{k}/{n}");
             let out = dir.run(&[
@@ -286,14 +374,19 @@ fn shards_1_to_4_cover_every_device_exactly_once() {
                 "s.json",
             ]);
             assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-            skipped += dir.summary("s.json")["devices"]["skipped_shard"]
-                .as_u64()
-                .unwrap();
+            let s = dir.summary("s.json");
+            skipped += s["devices"]["skipped_shard"].as_u64().unwrap();
+            per_shard.push(s["devices"]["ok"].as_u64().unwrap());
         }
         let st = m.stats();
         assert_eq!(st.records_accepted, 1000, "N={n}");
         assert_eq!(st.duplicate_batches, 0);
         assert_eq!(skipped, 1000 * (n as u64 - 1), "N={n}");
+        assert_eq!(
+            per_shard,
+            expected_per_shard(1000, n as u64),
+            "N={n}: each shard ran exactly its devices"
+        );
     }
 }
 

@@ -234,3 +234,39 @@ fn stopping_the_mock_server_halfway_leaves_spool_files_and_exit_3_and_the_next_r
     assert!(spool_files(&dir.join("spool")).is_empty());
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn a_large_original_file_is_replayed_in_batch_sized_parts_and_then_deleted() {
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker0.json.gz"),
+        gzip(records_json(450).as_bytes()),
+    )
+    .unwrap();
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let st = m.stats();
+    assert_eq!(st.records_accepted, 450);
+    assert_eq!(st.unique_batches, 3, "200 + 200 + 50");
+    assert_eq!(st.largest_batch_records, 200);
+    assert!(spool_files(&spool).is_empty());
+}
+
+#[test]
+fn two_processes_cannot_share_a_spool_directory() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    let _held = app::spool::lock_dir(&dir.join("spool")).unwrap();
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spool") && err.contains("another app process"),
+        "{err}"
+    );
+}
