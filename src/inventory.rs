@@ -5,6 +5,7 @@
 //! list every problem. Duplicate names are found through a map of 64-bit name hashes to first lines (8 + 8 bytes a
 //! device, never the names themselves).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
@@ -142,13 +143,22 @@ pub enum Row {
     Invalid(RowError),
 }
 
-/// Fields of one line: trimmed, unquoted.
-fn split_fields(line: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+/// `(ip field, name field, number of fields)`.
+type SplitLine<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>, usize);
+
+/// The first two fields of a line, trimmed and unquoted, and how many fields it has. A line without quotes is
+/// split in place (no allocation); one with quotes goes through the csv crate.
+fn split_fields(line: &[u8]) -> Result<SplitLine<'_>, String> {
     if !line.contains(&b'"') {
-        return Ok(line
-            .split(|b| *b == b',')
-            .map(|f| f.trim_ascii().to_vec())
-            .collect());
+        let mut fields = line.splitn(3, |b| *b == b',');
+        let ip = fields.next().unwrap_or(b"").trim_ascii();
+        let name = fields.next();
+        let count = 1 + usize::from(name.is_some()) + usize::from(fields.next().is_some());
+        return Ok((
+            Cow::Borrowed(ip),
+            Cow::Borrowed(name.unwrap_or(b"").trim_ascii()),
+            count,
+        ));
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -157,7 +167,11 @@ fn split_fields(line: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         .from_reader(line);
     let mut record = csv::ByteRecord::new();
     match reader.read_byte_record(&mut record) {
-        Ok(_) => Ok(record.iter().map(|f| f.to_vec()).collect()),
+        Ok(_) => Ok((
+            Cow::Owned(record.get(0).unwrap_or(b"").to_vec()),
+            Cow::Owned(record.get(1).unwrap_or(b"").to_vec()),
+            record.len(),
+        )),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -212,28 +226,26 @@ impl InventoryReader {
         if text.is_empty() || text.starts_with(b"#") {
             return None;
         }
-        let fields = match split_fields(text) {
+        let (ip_raw, name_raw, field_count) = match split_fields(text) {
             Ok(f) => f,
             Err(_) if std::str::from_utf8(text).is_err() => {
                 return Some(self.invalid(RowProblem::NotUtf8))
             }
             Err(e) => return Some(self.invalid(RowProblem::Malformed(e))),
         };
-        let empty: &[u8] = b"";
-        let ip_raw = fields.first().map_or(empty, |f| f.as_slice());
-        let name_raw = fields.get(1).map_or(empty, |f| f.as_slice());
         let first = std::mem::replace(&mut self.first_row, false);
         if first && ip_raw.eq_ignore_ascii_case(b"ip") && name_raw.eq_ignore_ascii_case(b"name") {
             return None;
         }
-        let (Ok(ip_text), Ok(name)) = (std::str::from_utf8(ip_raw), std::str::from_utf8(name_raw))
+        let (Ok(ip_text), Ok(name)) =
+            (std::str::from_utf8(&ip_raw), std::str::from_utf8(&name_raw))
         else {
             return Some(self.invalid(RowProblem::NotUtf8));
         };
         if ip_text.is_empty() {
             return Some(self.invalid(RowProblem::MissingField("ip")));
         }
-        if fields.len() < 2 {
+        if field_count < 2 {
             return Some(self.invalid(RowProblem::MissingField("name")));
         }
         let Ok(ip) = ip_text.parse::<IpAddr>() else {

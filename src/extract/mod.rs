@@ -37,11 +37,22 @@ impl Source {
         }
     }
 
+    /// The statistics of one device when they need no waiting (the simulated source at zero latency), so the
+    /// caller can skip a task; `None` means: call [`Source::extract`].
+    pub fn ready(&self, device: &Device) -> Option<Result<Vec<CpuStats>, ExtractError>> {
+        match self {
+            Source::Simulated(s) => s.ready(device),
+            Source::Http(_) => None,
+        }
+    }
+
     /// The statistics of one device, one entry per CPU.
     pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
         match self {
             Source::Simulated(s) => s.extract(device).await,
-            Source::Http(s) => s.extract(device).await,
+            // Boxed: the HTTP client's future is large, and it would otherwise size (and be copied into) every
+            // device task, simulated ones included.
+            Source::Http(s) => Box::pin(s.extract(device)).await,
         }
     }
 }

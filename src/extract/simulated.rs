@@ -85,6 +85,22 @@ impl SimulatedSource {
         Duration::from_millis(ms)
     }
 
+    /// The stats right away when the configured latency is zero.
+    pub fn ready(&self, device: &Device) -> Option<Result<Vec<CpuStats>, ExtractError>> {
+        (self.settings.latency_ms == 0 && self.settings.jitter_ms == 0).then(|| self.stats(device))
+    }
+
+    fn stats(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
+        if fails(&device.name, self.settings.failure_rate) {
+            return Err(ExtractError::Failed("simulated device failure".into()));
+        }
+        Ok(device_stats(
+            &device.name,
+            self.settings.cpus_per_device,
+            unix_now(),
+        ))
+    }
+
     pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
         let latency = self.latency();
         if latency.as_millis() as u64 > self.timeout_ms {
