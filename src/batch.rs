@@ -1,10 +1,78 @@
-//! Batch building, pure: records are encoded straight into the JSON array that becomes the request body, so a
-//! batch is held once, as bytes, and never copied (retries and the spool share the same `Bytes`).
+//! Batch building, pure: each record is encoded to JSON once, on the supervisor's thread, into a chunk of
+//! encoded records (`EncodedRecords`); a loader appends those bytes to the JSON array that becomes the request
+//! body, so a batch is held once, as bytes, and never copied (retries and the spool share the same `Bytes`).
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::Serializer as _;
 
-use crate::model::{Batch, BatchId};
+use crate::model::{Batch, BatchId, DeviceRecord};
+
+/// Writes `record` as JSON, byte for byte what `serde_json::to_vec(record)` gives, with the constant parts
+/// (keys, indicator names) written as they are instead of escaped one by one.
+pub fn encode_record(out: &mut Vec<u8>, record: &DeviceRecord) {
+    use serde_json::ser::{CompactFormatter, Formatter};
+    let string = |out: &mut Vec<u8>, s: &str| {
+        let mut ser = serde_json::Serializer::new(out);
+        (&mut ser)
+            .serialize_str(s)
+            .expect("writing to a Vec cannot fail");
+    };
+    out.extend_from_slice(b"{\"name\":");
+    string(out, &record.name);
+    out.extend_from_slice(b",\"cpu_number\":");
+    string(out, &record.cpu_number);
+    out.extend_from_slice(b",\"timestamp\":");
+    CompactFormatter
+        .write_i64(out, record.timestamp)
+        .expect("writing to a Vec cannot fail");
+    out.extend_from_slice(b",\"indicators\":[");
+    for (i, indicator) in record.indicators.iter().enumerate() {
+        out.extend_from_slice(if i == 0 {
+            b"{\"name\":"
+        } else {
+            b",{\"name\":"
+        });
+        string(out, indicator.name);
+        out.extend_from_slice(b",\"value\":");
+        if indicator.value.is_finite() {
+            CompactFormatter
+                .write_f64(out, indicator.value)
+                .expect("writing to a Vec cannot fail");
+        } else {
+            out.extend_from_slice(b"null");
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+}
+
+/// Records already encoded, back to back, with where each one ends: what the supervisor hands a loader.
+#[derive(Debug, Default)]
+pub struct EncodedRecords {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl EncodedRecords {
+    pub fn push(&mut self, record: &DeviceRecord) {
+        encode_record(&mut self.bytes, record);
+        self.ends
+            .push(u32::try_from(self.bytes.len()).expect("a chunk holds far less than 4 GiB"));
+    }
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    /// Each record's JSON.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.bytes[a as usize..b as usize])
+    }
+}
 
 /// The buffer of one loader: a JSON array being written, and how many records it holds.
 #[derive(Debug)]
@@ -49,25 +117,27 @@ impl BatchBuilder {
         self.records >= self.max_records || self.body.len() >= self.max_bytes
     }
 
-    /// Appends a record. Returns the finished batch body first when this record would push a non-empty batch
-    /// past `max_bytes` (the record then starts the next batch).
-    pub fn push<T: Serialize>(&mut self, record: &T) -> Option<(Bytes, usize)> {
-        let mark = self.body.len();
+    /// Appends one encoded record. Returns the finished batch body first when this record would push a
+    /// non-empty batch past `max_bytes` (the record then starts the next batch).
+    pub fn push_encoded(&mut self, record: &[u8]) -> Option<(Bytes, usize)> {
+        let done = if self.records > 0 && self.body.len() + 1 + record.len() + 1 > self.max_bytes {
+            self.take()
+        } else {
+            None
+        };
         if self.records > 0 {
             self.body.push(b',');
         }
-        serde_json::to_writer(&mut self.body, record).expect("records always serialise to JSON");
-        if self.records > 0 && self.body.len() + 1 > self.max_bytes {
-            // Cut the new record off, finish the batch, and start the next one with it.
-            let tail = self.body.split_off(mark + 1);
-            self.body.truncate(mark);
-            let done = self.take();
-            self.body.extend_from_slice(&tail);
-            self.records = 1;
-            return done;
-        }
+        self.body.extend_from_slice(record);
         self.records += 1;
-        None
+        done
+    }
+
+    /// Encodes and appends a record (see [`BatchBuilder::push_encoded`]).
+    pub fn push(&mut self, record: &DeviceRecord) -> Option<(Bytes, usize)> {
+        let mut one = Vec::with_capacity(256);
+        encode_record(&mut one, record);
+        self.push_encoded(&one)
     }
 
     /// The finished body (closed JSON array) and its record count, leaving the builder empty.
@@ -102,6 +172,36 @@ mod tests {
 
     fn records(n: u32) -> Vec<crate::model::DeviceRecord> {
         transform_all(device_stats("device-1", n, 1)).unwrap()
+    }
+
+    #[test]
+    fn the_encoder_writes_exactly_what_serde_json_writes() {
+        let mut rs = records(3);
+        rs[0].name = "quote\" back\\slash \u{1} é".into();
+        rs[1].indicators[2].value = 1e-7;
+        rs[2].timestamp = -5;
+        for r in &rs {
+            let mut ours = Vec::new();
+            encode_record(&mut ours, r);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(r).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn encoded_chunks_give_back_each_record() {
+        let rs = records(3);
+        let mut chunk = EncodedRecords::default();
+        for r in &rs {
+            chunk.push(r);
+        }
+        assert_eq!(chunk.len(), 3);
+        let back: Vec<_> = chunk.iter().map(|b| b.to_vec()).collect();
+        for (r, b) in rs.iter().zip(back) {
+            assert_eq!(b, serde_json::to_vec(r).unwrap());
+        }
     }
 
     #[test]

@@ -24,6 +24,43 @@ pub struct Device {
     pub name: String,
 }
 
+/// Devices read in one go, their names in one string: handed from the reader thread to the supervisor as one
+/// allocation (freeing many small strings on another thread than the one that made them is slow).
+#[derive(Debug, Default)]
+pub struct DeviceChunk {
+    names: String,
+    entries: Vec<(u64, IpAddr, u32)>,
+}
+
+impl DeviceChunk {
+    pub fn with_capacity(devices: usize) -> Self {
+        DeviceChunk {
+            names: String::with_capacity(devices * 16),
+            entries: Vec::with_capacity(devices),
+        }
+    }
+    pub fn push(&mut self, device: &Device) {
+        self.names.push_str(&device.name);
+        let end = u32::try_from(self.names.len()).expect("a chunk's names are far below 4 GiB");
+        self.entries.push((device.line, device.ip, end));
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// The devices, as owned values made on the caller's thread.
+    pub fn devices(&self) -> impl Iterator<Item = Device> + '_ {
+        let mut start = 0;
+        self.entries.iter().map(move |&(line, ip, end)| {
+            let name = self.names[start..end as usize].to_string();
+            start = end as usize;
+            Device { line, ip, name }
+        })
+    }
+}
+
 /// What is wrong with one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowProblem {
@@ -415,6 +452,26 @@ mod tests {
         let rows = read(&text);
         assert_eq!(problems(&rows), [(1, RowProblem::TooLong)]);
         assert_eq!(devices(&rows), [(2, "a".into())]);
+    }
+
+    #[test]
+    fn a_chunk_gives_back_its_devices() {
+        let rows = read(b"127.0.0.1,a\n::1,bb\n127.0.0.3,ccc\n");
+        let mut chunk = DeviceChunk::with_capacity(3);
+        for r in &rows {
+            if let Row::Device(d) = r {
+                chunk.push(d);
+            }
+        }
+        let back: Vec<Device> = chunk.devices().collect();
+        let orig: Vec<Device> = rows
+            .into_iter()
+            .filter_map(|r| match r {
+                Row::Device(d) => Some(d),
+                Row::Invalid(_) => None,
+            })
+            .collect();
+        assert_eq!(back, orig);
     }
 
     #[test]

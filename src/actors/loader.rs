@@ -4,7 +4,7 @@
 //! bounded mailbox until one frees, so senders awaiting `send()` are held back: no queue grows without bound.
 //!
 //! Messages:
-//! - `LoadRecords` from device extractors (the `ExtractSupervisor`'s tasks), one per device;
+//! - `LoadRecords` from the `ExtractSupervisor`'s stage, a chunk of encoded records at a time;
 //! - `DeliverBatch` from the topology's replay step, one per spool file;
 //! - `Drain` from the topology at the end: flush the buffer and answer once nothing is in flight.
 
@@ -16,8 +16,8 @@ use actix::prelude::*;
 use tokio::sync::Semaphore;
 
 use super::delivery::Delivery;
-use crate::batch::BatchBuilder;
-use crate::model::{Batch, BatchId, DeviceRecord};
+use crate::batch::{BatchBuilder, EncodedRecords};
+use crate::model::{Batch, BatchId};
 use crate::settings::LoadSettings;
 
 /// Mailbox capacity of a loader: how many device messages may wait before senders are held back.
@@ -105,16 +105,16 @@ impl Actor for LoaderActor {
     }
 }
 
-/// Buffer these records (one device's CPUs).
+/// Buffer these records (a chunk of encoded records from the supervisor's stage).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct LoadRecords(pub Vec<DeviceRecord>);
+pub struct LoadRecords(pub EncodedRecords);
 
 impl Handler<LoadRecords> for LoaderActor {
     type Result = ();
     fn handle(&mut self, msg: LoadRecords, ctx: &mut Self::Context) {
-        for record in &msg.0 {
-            if let Some(finished) = self.builder.push(record) {
+        for record in msg.0.iter() {
+            if let Some(finished) = self.builder.push_encoded(record) {
                 self.dispatch(finished, ctx);
             }
             if self.builder.is_full() {

@@ -1,9 +1,11 @@
-//! The supervisor's staging area: transformed records gathered per loader on the supervisor's thread and handed
-//! over in chunks, so that a loader gets one message per chunk instead of one per device (each cross-thread
-//! message costs a wake-up of two threads; per device that was half of the run's CPU).
+//! The supervisor's staging area: transformed records are encoded to JSON on the supervisor's thread (where they
+//! were made, so they are freed where they were allocated) and gathered per loader, then handed over in chunks,
+//! so that a loader gets one message per chunk instead of one per device (each cross-thread message costs a
+//! wake-up of two threads; per device that was half of the run's CPU).
 //!
-//! Bounds: a stage holds at most `limit` records; the extraction task that fills it sends it while holding its
-//! extraction slot, and the flush timer sends at most one partial chunk per loader at a time.
+//! Bounds: a stage holds at most `limit` records; a full chunk goes into the loader's bounded mailbox at once when
+//! there is room, else the extraction that filled it waits (holding its slot) until the loader took it; the flush
+//! timer sends at most one partial chunk per loader at a time.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,15 +15,16 @@ use actix::Addr;
 use tokio::sync::Semaphore;
 
 use super::loader::{LoadRecords, LoaderActor};
+use crate::batch::EncodedRecords;
 use crate::metrics::RunMetrics;
 use crate::model::DeviceRecord;
 
 /// Records per chunk at most (and at most `load.batch_size`).
-pub const STAGE_RECORDS: usize = 128;
+pub const STAGE_RECORDS: usize = 256;
 
 pub struct Stage {
     loaders: Arc<Vec<Addr<LoaderActor>>>,
-    records: RefCell<Vec<Vec<DeviceRecord>>>,
+    records: RefCell<Vec<EncodedRecords>>,
     /// A timer flush of this loader's stage is under way.
     flushing: RefCell<Vec<bool>>,
     /// One permit per loader, held by a timer flush; all of them once no flush is under way.
@@ -38,7 +41,7 @@ impl Stage {
     ) -> Rc<Self> {
         let n = loaders.len();
         Rc::new(Stage {
-            records: RefCell::new((0..n).map(|_| Vec::new()).collect()),
+            records: RefCell::new((0..n).map(|_| EncodedRecords::default()).collect()),
             flushing: RefCell::new(vec![false; n]),
             timer_sends: Arc::new(Semaphore::new(n)),
             limit: batch_size.clamp(1, STAGE_RECORDS),
@@ -47,9 +50,17 @@ impl Stage {
         })
     }
 
-    async fn send(&self, loader: usize, chunk: Vec<DeviceRecord>) {
+    /// Puts a chunk in the loader's mailbox: at once when there is room (no reply to wait for, so no wake-up
+    /// of this thread), else waiting until the loader has handled it.
+    async fn send(&self, loader: usize, chunk: EncodedRecords) {
         let n = chunk.len() as u64;
-        if let Err(e) = self.loaders[loader].send(LoadRecords(chunk)).await {
+        let addr = &self.loaders[loader];
+        let result = match addr.try_send(LoadRecords(chunk)) {
+            Ok(()) => Ok(()),
+            Err(actix::prelude::SendError::Full(msg)) => addr.send(msg).await,
+            Err(actix::prelude::SendError::Closed(_)) => Err(actix::MailboxError::Closed),
+        };
+        if let Err(e) = result {
             RunMetrics::add(&self.metrics.records_lost, n);
             log::error!("[Extract] {n} RECORDS LOST: loader {loader} is gone: {e}");
         }
@@ -60,12 +71,10 @@ impl Stage {
         let full = {
             let mut stages = self.records.borrow_mut();
             let stage = &mut stages[loader];
-            if stage.is_empty() && records.len() >= self.limit {
-                Some(records)
-            } else {
-                stage.extend(records);
-                (stage.len() >= self.limit).then(|| std::mem::take(stage))
+            for record in &records {
+                stage.push(record);
             }
+            (stage.len() >= self.limit).then(|| std::mem::take(stage))
         };
         if let Some(chunk) = full {
             self.send(loader, chunk).await;
@@ -104,7 +113,9 @@ impl Stage {
             .await
             .expect("the stage semaphore is never closed");
         let chunks: Vec<_> = std::mem::take(&mut *self.records.borrow_mut());
-        *self.records.borrow_mut() = (0..self.loaders.len()).map(|_| Vec::new()).collect();
+        *self.records.borrow_mut() = (0..self.loaders.len())
+            .map(|_| EncodedRecords::default())
+            .collect();
         for (loader, chunk) in chunks.into_iter().enumerate() {
             if !chunk.is_empty() {
                 self.send(loader, chunk).await;

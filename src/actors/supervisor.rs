@@ -17,7 +17,7 @@ use super::loader::LoaderActor;
 use super::shutdown::Shutdown;
 use super::stage::Stage;
 use crate::extract::Source;
-use crate::inventory::{Device, InventoryError, InventoryReader, Row};
+use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader, Row};
 use crate::metrics::RunMetrics;
 use crate::model::{loader_index, shard_index, stable_hash, DeviceRecord};
 use crate::settings::{OnInvalid, Settings, Shard};
@@ -61,9 +61,9 @@ fn read_inventory(
     reader: InventoryReader,
     shard: Option<Shard>,
     metrics: &RunMetrics,
-    tx: mpsc::Sender<Vec<Device>>,
+    tx: mpsc::Sender<DeviceChunk>,
 ) -> Result<(), InventoryError> {
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk = DeviceChunk::with_capacity(CHUNK);
     for row in reader {
         if tx.is_closed() {
             return Ok(()); // extraction stopped
@@ -84,9 +84,9 @@ fn read_inventory(
                         continue;
                     }
                 }
-                chunk.push(d);
+                chunk.push(&d);
                 if chunk.len() == CHUNK {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    let full = std::mem::replace(&mut chunk, DeviceChunk::with_capacity(CHUNK));
                     if tx.blocking_send(full).is_err() {
                         return Ok(()); // extraction stopped
                     }
@@ -163,7 +163,7 @@ impl Actor for ExtractSupervisor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let settings = self.settings.clone();
-        let (tx, mut rx) = mpsc::channel::<Vec<Device>>(CHANNEL_CHUNKS);
+        let (tx, mut rx) = mpsc::channel::<DeviceChunk>(CHANNEL_CHUNKS);
         let reader = match InventoryReader::open(&settings.inventory.path) {
             // With on_invalid = "fail" the command checked the whole inventory (duplicates included) before the
             // run; the streaming pass then needs no map of every name.
@@ -208,7 +208,7 @@ impl Actor for ExtractSupervisor {
                     c = rx.recv() => c,
                 };
                 let Some(chunk) = chunk else { break };
-                for device in chunk {
+                for device in chunk.devices() {
                     if shutdown.is_stopping() {
                         break 'outer;
                     }
