@@ -83,6 +83,9 @@ pub struct EtlArgs {
     /// Profile the run (CPU profile and flamegraph). Sets profile.enabled.
     #[arg(long)]
     pub profile: bool,
+    /// Serve Prometheus /metrics on this address while the run lasts. Overrides metrics.addr.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -173,6 +176,9 @@ impl EtlArgs {
         }
         if self.profile {
             s.profile.enabled = true;
+        }
+        if let Some(a) = &self.metrics_addr {
+            s.metrics.addr = a.clone();
         }
     }
 }

@@ -4,10 +4,12 @@
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::actors::{self, Mode, Shutdown};
 use crate::cli::{self, Cli, Command, ConfigArgs};
 use crate::inventory;
+use crate::metrics::RunMetrics;
 use crate::mock;
 use crate::profile::CpuProfiler;
 use crate::settings::{OnInvalid, Settings, SourceKind};
@@ -87,12 +89,34 @@ fn etl(settings: Settings, mode: Mode, summary_json: Option<&Path>) -> Result<i3
     let profiler = CpuProfiler::start(&settings.profile)?;
     let spool_dir = settings.spool.dir.clone();
     let grace = settings.shutdown.grace();
+    let metrics = Arc::new(RunMetrics::default());
+    let metrics_listener = match settings.metrics.addr.as_str() {
+        "" => None,
+        addr => Some(TcpListener::bind(addr).map_err(|e| format!("metrics.addr {addr}: {e}"))?),
+    };
     let outcome = actix_rt::System::new().block_on(async move {
         let shutdown = Shutdown::new();
         actors::watch_signals(shutdown.clone(), grace);
-        actors::run(settings, mode, shutdown).await
+        let metrics_server = match metrics_listener {
+            Some(listener) => {
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                let registry =
+                    crate::prom::run_registry(metrics.clone(), settings.spool.dir.clone());
+                let server = crate::prom::serve(registry, listener).map_err(|e| e.to_string())?;
+                log::info!("[Metrics] serving http://{addr}/metrics while the run lasts");
+                let handle = server.handle();
+                actix_rt::spawn(server);
+                Some(handle)
+            }
+            None => None,
+        };
+        let outcome = actors::run(settings, mode, shutdown, metrics).await;
+        if let Some(handle) = metrics_server {
+            handle.stop(true).await;
+        }
+        outcome.map_err(|e| e.to_string())
     });
-    let outcome = outcome.map_err(|e| e.to_string())?;
+    let outcome = outcome?;
     if let Some(p) = profiler {
         if let Err(e) = p.finish() {
             log::error!("[Profile] {e}");
@@ -191,7 +215,8 @@ fn demo(mut settings: Settings) -> Result<i32, String> {
         actix_rt::spawn(server.server);
         let shutdown = Shutdown::new();
         actors::watch_signals(shutdown.clone(), grace);
-        let outcome = actors::run(settings, Mode::Etl, shutdown)
+        let metrics = Arc::new(RunMetrics::default());
+        let outcome = actors::run(settings, Mode::Etl, shutdown, metrics)
             .await
             .map_err(|e| e.to_string())?;
         handle.stop(true).await;

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod mock;
 pub mod model;
 pub mod profile;
+pub mod prom;
 pub mod retry;
 pub mod settings;
 pub mod spool;

@@ -2,9 +2,16 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+/// Buckets of the request latency histogram: 1 ms doubling to about 33 s.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.001, 2.0, 16)
+}
+
 /// Everything a run counts. Records leave memory only as `loaded`, `replayed`, `spooled` or `rejected`
 /// (or, if even the spool cannot be written, `lost`, which is reported loudly).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunMetrics {
     pub devices_ok: AtomicU64,
     pub devices_failed: AtomicU64,
@@ -33,6 +40,41 @@ pub struct RunMetrics {
     /// Spool files that could not be opened or quarantined; left in place.
     pub spool_files_unreadable: AtomicU64,
     pub in_flight_requests: AtomicI64,
+    /// Seconds per `/load` attempt that got an answer or failed (not the ones cut by shutdown).
+    pub request_seconds: Histogram,
+}
+
+impl Default for RunMetrics {
+    fn default() -> Self {
+        RunMetrics {
+            devices_ok: AtomicU64::new(0),
+            devices_failed: AtomicU64::new(0),
+            devices_cancelled: AtomicU64::new(0),
+            devices_invalid: AtomicU64::new(0),
+            devices_skipped_shard: AtomicU64::new(0),
+            records_extracted: AtomicU64::new(0),
+            records_loaded: AtomicU64::new(0),
+            records_replayed: AtomicU64::new(0),
+            records_spooled: AtomicU64::new(0),
+            records_rejected: AtomicU64::new(0),
+            records_lost: AtomicU64::new(0),
+            batches_sent: AtomicU64::new(0),
+            batches_spooled: AtomicU64::new(0),
+            batches_rejected: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            retries_connect: AtomicU64::new(0),
+            retries_timeout: AtomicU64::new(0),
+            retries_status: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            spool_files_written: AtomicU64::new(0),
+            spool_files_replayed: AtomicU64::new(0),
+            spool_files_quarantined: AtomicU64::new(0),
+            spool_files_unreadable: AtomicU64::new(0),
+            in_flight_requests: AtomicI64::new(0),
+            request_seconds: Histogram::new(latency_buckets()),
+        }
+    }
 }
 
 impl RunMetrics {

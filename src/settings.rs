@@ -76,7 +76,16 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     pub log: LogSettings,
     pub profile: ProfileSettings,
+    pub metrics: MetricsSettings,
     pub mock: MockSettings,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address where `etl` and `replay` serve Prometheus `/metrics` while they run; empty for none.
+    pub addr: String,
 }
 
 /// What to do with an inventory row that is not valid.
@@ -591,6 +600,17 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "profile.frequency_hz",
                 "must be between 1 and 10000",
+            ));
+        }
+        if !self.metrics.addr.is_empty()
+            && self.metrics.addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(SettingsError::invalid(
+                "metrics.addr",
+                format!(
+                    "`{}` is not an address:port like 127.0.0.1:9898",
+                    self.metrics.addr
+                ),
             ));
         }
         let m = &self.mock;

@@ -132,6 +132,7 @@ impl Delivery {
             req = req.insert_header(("Content-Encoding", "gzip"));
         }
         RunMetrics::add(&self.metrics.requests, 1);
+        let started = Instant::now();
         self.metrics
             .in_flight_requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -164,6 +165,11 @@ impl Delivery {
             r = send => r,
             _ = self.shutdown.aborted() => Attempt::Aborted,
         };
+        if !matches!(result, Attempt::Aborted) {
+            self.metrics
+                .request_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
         self.metrics
             .in_flight_requests
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);

@@ -68,15 +68,16 @@ pub struct RunOutcome {
 }
 
 /// Runs the pipeline to its end (or until `shutdown`), then drains. Call inside an actix `System`.
+/// `metrics` is counted into as the run goes (the caller may serve it).
 pub async fn run(
     settings: Settings,
     mode: Mode,
     shutdown: Arc<Shutdown>,
+    metrics: Arc<RunMetrics>,
 ) -> Result<RunOutcome, PipelineError> {
     let started = Instant::now();
     let settings = Arc::new(settings);
     let run_id: Arc<str> = new_run_id().into();
-    let metrics = Arc::new(RunMetrics::default());
     let dir = settings.spool.dir.clone();
     let spool_error = |source| PipelineError::Spool {
         path: dir.clone(),

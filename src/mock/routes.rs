@@ -21,7 +21,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/load", web::post().to(load))
         .route("/stats", web::get().to(stats))
-        .route("/device/{name}/cpu", web::get().to(device_cpu));
+        .route("/device/{name}/cpu", web::get().to(device_cpu))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics(registry: web::Data<prometheus_client::registry::Registry>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(crate::prom::CONTENT_TYPE)
+        .body(crate::prom::encode(&registry))
 }
 
 async fn health() -> HttpResponse {

@@ -31,9 +31,11 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<M
     let workers = settings.worker_count();
     let state = Arc::new(MockState::new(settings));
     let data = web::Data::new(state.clone());
+    let registry = web::Data::new(crate::prom::mock_registry(state.clone()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(registry.clone())
             .configure(routes::configure)
     })
     .workers(workers)

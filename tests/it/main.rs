@@ -7,6 +7,7 @@ mod config;
 mod inventory_cli;
 mod mock_api;
 mod mock_binary;
+mod observability;
 mod pipeline;
 mod shutdown;
 mod spool_replay;

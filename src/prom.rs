@@ -1,0 +1,381 @@
+//! Prometheus exposition (prometheus-client, OpenMetrics text): the run's counters for `app etl --metrics-addr`
+//! and the mock API's for its `GET /metrics`. Collectors read the same atomics the summary reads, at scrape time,
+//! so the two always agree and the hot path pays nothing for it.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::metrics::RunMetrics;
+use crate::mock::MockState;
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Relaxed)
+}
+
+/// A counter family with one label: `name_total{label="value"} n` for each pair.
+fn labelled_counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, u64)],
+) -> Result<(), std::fmt::Error> {
+    let probe = ConstCounter::new(0u64);
+    let mut family = encoder.encode_descriptor(name, help, None, probe.metric_type())?;
+    for (value, n) in values {
+        let labels = [(label, *value)];
+        ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    n: u64,
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(n);
+    c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    v: i64,
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(v);
+    g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+/// The run's counters, read at scrape time.
+#[derive(Debug)]
+struct RunCollector {
+    metrics: Arc<RunMetrics>,
+    spool_dir: PathBuf,
+}
+
+impl Collector for RunCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let m = &self.metrics;
+        labelled_counter(
+            &mut e,
+            "app_devices",
+            "Devices by outcome",
+            "outcome",
+            &[
+                ("ok", get(&m.devices_ok)),
+                ("failed", get(&m.devices_failed)),
+                ("cancelled", get(&m.devices_cancelled)),
+                ("invalid", get(&m.devices_invalid)),
+                ("skipped_shard", get(&m.devices_skipped_shard)),
+            ],
+        )?;
+        labelled_counter(
+            &mut e,
+            "app_records",
+            "Records by what happened to them",
+            "state",
+            &[
+                ("extracted", get(&m.records_extracted)),
+                ("loaded", get(&m.records_loaded)),
+                ("replayed", get(&m.records_replayed)),
+                ("spooled", get(&m.records_spooled)),
+                ("rejected", get(&m.records_rejected)),
+                ("lost", get(&m.records_lost)),
+            ],
+        )?;
+        labelled_counter(
+            &mut e,
+            "app_batches",
+            "Batches by result",
+            "result",
+            &[
+                ("sent", get(&m.batches_sent)),
+                ("spooled", get(&m.batches_spooled)),
+                ("rejected", get(&m.batches_rejected)),
+            ],
+        )?;
+        counter(
+            &mut e,
+            "app_requests",
+            "POST /load attempts",
+            get(&m.requests),
+        )?;
+        labelled_counter(
+            &mut e,
+            "app_retries",
+            "Failed attempts that are retried, by reason",
+            "reason",
+            &[
+                ("connect", get(&m.retries_connect)),
+                ("timeout", get(&m.retries_timeout)),
+                ("status", get(&m.retries_status)),
+            ],
+        )?;
+        counter(
+            &mut e,
+            "app_sent_bytes",
+            "Request body bytes acknowledged",
+            get(&m.bytes_sent),
+        )?;
+        gauge(
+            &mut e,
+            "app_in_flight_requests",
+            "Requests under way",
+            m.in_flight_requests.load(Relaxed),
+        )?;
+        labelled_counter(
+            &mut e,
+            "app_spool_file_events",
+            "Spool files written, replayed (deleted after delivery), quarantined, unreadable",
+            "event",
+            &[
+                ("written", get(&m.spool_files_written)),
+                ("replayed", get(&m.spool_files_replayed)),
+                ("quarantined", get(&m.spool_files_quarantined)),
+                ("unreadable", get(&m.spool_files_unreadable)),
+            ],
+        )?;
+        let (files, bytes) = spool_usage(&self.spool_dir);
+        gauge(
+            &mut e,
+            "app_spool_files",
+            "Spool files waiting for replay",
+            files,
+        )?;
+        gauge(
+            &mut e,
+            "app_spool_bytes",
+            "Bytes of spool files waiting for replay",
+            bytes,
+        )?;
+        Ok(())
+    }
+}
+
+/// Files and bytes waiting in the spool directory.
+pub fn spool_usage(dir: &std::path::Path) -> (i64, i64) {
+    let files = crate::spool::list(dir).unwrap_or_default();
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    (files.len() as i64, bytes as i64)
+}
+
+/// The registry of an ETL run: its counters and the request latency histogram.
+pub fn run_registry(metrics: Arc<RunMetrics>, spool_dir: PathBuf) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(
+        "app_request_duration_seconds",
+        "Latency of POST /load attempts",
+        metrics.request_seconds.clone(),
+    );
+    registry.register_collector(Box::new(RunCollector { metrics, spool_dir }));
+    registry
+}
+
+/// The mock API's counters.
+#[derive(Debug)]
+struct MockCollector {
+    state: Arc<MockState>,
+}
+
+impl Collector for MockCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.state.snapshot();
+        counter(
+            &mut e,
+            "app_mock_requests",
+            "POST /load requests",
+            s.requests,
+        )?;
+        let mut statuses: Vec<(String, u64)> = vec![("200".to_string(), s.loads_accepted)];
+        statuses.extend(s.loads_refused.iter().map(|(k, v)| (k.to_string(), *v)));
+        let pairs: Vec<(&str, u64)> = statuses.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        labelled_counter(
+            &mut e,
+            "app_mock_loads",
+            "POST /load answers by status",
+            "status",
+            &pairs,
+        )?;
+        counter(
+            &mut e,
+            "app_mock_records",
+            "Records acknowledged, each idempotency key once",
+            s.records_accepted,
+        )?;
+        counter(
+            &mut e,
+            "app_mock_received_bytes",
+            "Request body bytes received",
+            s.bytes,
+        )?;
+        counter(
+            &mut e,
+            "app_mock_duplicate_batches",
+            "Batches whose idempotency key was already acknowledged",
+            s.duplicate_batches,
+        )?;
+        counter(
+            &mut e,
+            "app_mock_injected_failures",
+            "Failures injected",
+            s.injected_failures,
+        )?;
+        counter(
+            &mut e,
+            "app_mock_device_requests",
+            "GET /device/{name}/cpu requests",
+            s.device_requests,
+        )?;
+        Ok(())
+    }
+}
+
+/// The registry of the mock API.
+pub fn mock_registry(state: Arc<MockState>) -> Registry {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(MockCollector { state }));
+    registry
+}
+
+/// The exposition text of `registry`.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)
+        .expect("writing to a String cannot fail");
+    out
+}
+
+/// Serves `GET /metrics` for `registry` on `listener` (one worker); the handle stops it.
+pub fn serve(
+    registry: Registry,
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let registry = web::Data::new(registry);
+    Ok(HttpServer::new(move || {
+        App::new().app_data(registry.clone()).route(
+            "/metrics",
+            web::get().to(|r: web::Data<Registry>| async move {
+                HttpResponse::Ok()
+                    .content_type(CONTENT_TYPE)
+                    .body(encode(&r))
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::{Mode, RunOutcome};
+    use crate::summary::Summary;
+    use std::collections::HashMap;
+
+    /// `name{labels}` → value, from the exposition text.
+    fn parse(text: &str) -> HashMap<String, f64> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (k, v) = l.rsplit_once(' ').expect("a sample line is `name value`");
+                (k.to_string(), v.parse().expect("a number"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_exposition_equals_the_summary() {
+        let m = Arc::new(RunMetrics::default());
+        let fields = [
+            (&m.devices_ok, 7),
+            (&m.devices_failed, 2),
+            (&m.devices_cancelled, 1),
+            (&m.records_extracted, 70),
+            (&m.records_loaded, 50),
+            (&m.records_spooled, 20),
+            (&m.records_replayed, 5),
+            (&m.batches_sent, 3),
+            (&m.requests, 9),
+            (&m.retries_connect, 4),
+            (&m.retries_status, 2),
+            (&m.bytes_sent, 1234),
+        ];
+        for (c, v) in fields {
+            RunMetrics::add(c, v);
+        }
+        m.request_seconds.observe(0.003);
+        let dir = tempfile::tempdir().unwrap();
+        let text = encode(&run_registry(m.clone(), dir.path().to_path_buf()));
+        let got = parse(&text);
+        let outcome = RunOutcome {
+            run_id: "r".into(),
+            metrics: m,
+            duration: std::time::Duration::from_secs(1),
+            signal: None,
+            inventory_error: None,
+        };
+        let s = serde_json::to_value(Summary::new(&outcome, Mode::Etl, dir.path())).unwrap();
+        for (state, key) in [
+            ("extracted", "extracted"),
+            ("loaded", "loaded"),
+            ("spooled", "spooled"),
+            ("replayed", "replayed"),
+        ] {
+            assert_eq!(
+                got[&format!("app_records_total{{state=\"{state}\"}}")],
+                s["records"][key].as_f64().unwrap()
+            );
+        }
+        for outcome in ["ok", "failed", "cancelled"] {
+            assert_eq!(
+                got[&format!("app_devices_total{{outcome=\"{outcome}\"}}")],
+                s["devices"][outcome].as_f64().unwrap()
+            );
+        }
+        assert_eq!(
+            got["app_requests_total"],
+            s["batches"]["requests"].as_f64().unwrap()
+        );
+        assert_eq!(got["app_retries_total{reason=\"connect\"}"], 4.0);
+        assert_eq!(got["app_sent_bytes_total"], 1234.0);
+        assert_eq!(got["app_request_duration_seconds_count"], 1.0);
+        assert_eq!(got["app_spool_files"], 0.0);
+        // Conventions: app_ prefix, counters end in _total, base units.
+        for name in got.keys() {
+            assert!(name.starts_with("app_"), "{name}");
+        }
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("# TYPE") && l.ends_with(" counter"))
+        {
+            let family = line.split_whitespace().nth(2).unwrap();
+            assert!(
+                got.keys()
+                    .any(|k| k.starts_with(&format!("{family}_total"))),
+                "{family}"
+            );
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

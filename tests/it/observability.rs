@@ -1,0 +1,142 @@
+//! Observability as an operator meets it: Prometheus `/metrics` on the mock and on a running `etl`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::helpers::*;
+
+/// `name{labels}` → value, from the exposition text (comment lines checked for form).
+fn parse_exposition(text: &str) -> HashMap<String, f64> {
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            assert!(
+                line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF",
+                "{line}"
+            );
+            continue;
+        }
+        let (k, v) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        let name = k.split('{').next().unwrap();
+        assert!(name.starts_with("app_"), "{name}");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{name}"
+        );
+        out.insert(
+            k.to_string(),
+            v.parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        );
+    }
+    out
+}
+
+#[test]
+fn the_mock_serves_metrics_that_match_its_stats() {
+    let m = MockThread::fast();
+    let json = ("Content-Type", "application/json");
+    http(
+        m.addr,
+        "POST",
+        "/load",
+        &[json, ("Idempotency-Key", "a")],
+        records_json(3).as_bytes(),
+    );
+    http(
+        m.addr,
+        "POST",
+        "/load",
+        &[json, ("Idempotency-Key", "a")],
+        records_json(3).as_bytes(),
+    );
+    http(m.addr, "POST", "/load", &[json], b"[");
+    let (status, text) = http(m.addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    let got = parse_exposition(&text);
+    let st = m.stats();
+    assert_eq!(got["app_mock_requests_total"], st.requests as f64);
+    assert_eq!(got["app_mock_records_total"], 3.0);
+    assert_eq!(got["app_mock_duplicate_batches_total"], 1.0);
+    assert_eq!(got["app_mock_loads_total{status=\"200\"}"], 2.0);
+    assert_eq!(got["app_mock_loads_total{status=\"400\"}"], 1.0);
+}
+
+#[test]
+fn a_running_etl_serves_metrics_that_end_where_its_summary_ends() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 600);
+    // 600 devices, 100 at a time, 400 ms each: about 2.4 s, long enough to scrape mid-run.
+    let cfg = fast_config(&m.load_url(), "[extract]\nconcurrency = 100\n")
+        .replace("latency_ms = 0", "latency_ms = 400");
+    dir.write("c.toml", &cfg);
+    let mut child = app()
+        .current_dir(dir.path())
+        .args([
+            "etl",
+            "--config",
+            "c.toml",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--summary-json",
+            "s.json",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = stderr.lines();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines
+            .next()
+            .expect("the etl logs where it serves metrics")
+            .unwrap();
+        if let Some(rest) = line.split("serving http://").nth(1) {
+            break rest.split('/').next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    let (status, text) = http(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    let mid = parse_exposition(&text);
+    for key in [
+        "app_devices_total{outcome=\"ok\"}",
+        "app_records_total{state=\"extracted\"}",
+        "app_records_total{state=\"loaded\"}",
+        "app_batches_total{result=\"sent\"}",
+        "app_requests_total",
+        "app_retries_total{reason=\"timeout\"}",
+        "app_sent_bytes_total",
+        "app_in_flight_requests",
+        "app_spool_files",
+        "app_spool_bytes",
+        "app_request_duration_seconds_count",
+    ] {
+        assert!(mid.contains_key(key), "{key} missing from\n{text}");
+    }
+    assert!(
+        mid["app_records_total{state=\"extracted\"}"] > 0.0,
+        "scraped mid-run: {text}"
+    );
+    let out = child.wait().unwrap();
+    assert_eq!(out.code(), Some(0));
+    let s = dir.summary("s.json");
+    assert!(
+        mid["app_records_total{state=\"extracted\"}"]
+            <= s["records"]["extracted"].as_f64().unwrap()
+    );
+    assert!(
+        mid["app_records_total{state=\"extracted\"}"] < 600.0,
+        "the scrape came before the end"
+    );
+}
