@@ -86,6 +86,9 @@ pub struct EtlArgs {
     /// Serve Prometheus /metrics on this address while the run lasts. Overrides metrics.addr.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
+    /// No progress bar or progress lines.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -101,6 +104,9 @@ pub struct ReplayArgs {
     /// Also write the run summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+    /// No progress bar or progress lines.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -147,6 +153,9 @@ pub struct DemoArgs {
     /// Spool directory. Overrides spool.dir.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
+    /// No progress bar or progress lines.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Loads settings for `config`, applies `apply` (the flags), and validates again.

@@ -12,7 +12,9 @@ use crate::inventory;
 use crate::metrics::RunMetrics;
 use crate::mock;
 use crate::profile::CpuProfiler;
-use crate::settings::{OnInvalid, Settings, SourceKind};
+use crate::progress::Progress;
+use crate::resources::{self, Resources};
+use crate::settings::{LogSettings, OnInvalid, Settings, SourceKind};
 use crate::summary::{Summary, EXIT_OK, EXIT_USAGE};
 
 /// Prints a line on stdout, ignoring a closed pipe (`app validate | head` must not panic, and a run must never
@@ -25,22 +27,25 @@ macro_rules! say {
     }};
 }
 
+/// How often `mock-server` logs its traffic while busy.
+const MOCK_TRAFFIC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Etl(a) => cli::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
-            .and_then(|s| etl(s, Mode::Etl, a.summary_json.as_deref())),
+            .and_then(|s| etl(s, Mode::Etl, a.summary_json.as_deref(), a.quiet)),
         Command::Replay(a) => cli::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
-            .and_then(|s| etl(s, Mode::Replay, a.summary_json.as_deref())),
+            .and_then(|s| etl(s, Mode::Replay, a.summary_json.as_deref(), a.quiet)),
         Command::MockServer(a) => cli::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
             .and_then(mock_server),
         Command::Validate(a) => return validate(&a.config, a.print_config, |s| a.apply(s)),
         Command::Demo(a) => cli::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
-            .and_then(demo),
+            .and_then(|s| demo(s, a.quiet)),
         Command::Healthcheck(a) => return healthcheck(&a.url, a.timeout_ms),
     };
     match result {
@@ -53,16 +58,17 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 /// With `inventory.on_invalid = "fail"`, reads the whole inventory first and refuses to start on any bad row.
-fn precheck_inventory(settings: &Settings) -> Result<(), String> {
+/// Answers the number of inventory rows when it read them all (the progress total).
+fn precheck_inventory(settings: &Settings) -> Result<Option<u64>, String> {
     let path = &settings.inventory.path;
     if settings.inventory.on_invalid == OnInvalid::Skip {
         return std::fs::metadata(path)
-            .map(|_| ())
+            .map(|_| None)
             .map_err(|e| format!("inventory {}: {e}", path.display()));
     }
     let check = inventory::check(path, |p| eprintln!("{p}")).map_err(|e| e.to_string())?;
     if check.problems == 0 {
-        return Ok(());
+        return Ok(Some(check.devices));
     }
     Err(format!(
         "inventory {}: {} invalid rows (fix them, or set inventory.on_invalid = \"skip\" to run the valid rows)",
@@ -81,11 +87,20 @@ fn write_summary(summary: &Summary, json_path: Option<&Path>) -> Result<(), Stri
 }
 
 /// `etl` and `replay`.
-fn etl(settings: Settings, mode: Mode, summary_json: Option<&Path>) -> Result<i32, String> {
-    crate::logging::init(&settings.log.level, Some(&settings.log.file))?;
-    if mode == Mode::Etl {
-        precheck_inventory(&settings)?;
-    }
+fn etl(
+    settings: Settings,
+    mode: Mode,
+    summary_json: Option<&Path>,
+    quiet: bool,
+) -> Result<i32, String> {
+    crate::logging::init(&settings.log)?;
+    let total = match mode {
+        Mode::Etl => precheck_inventory(&settings)?,
+        Mode::Replay => None,
+    };
+    let before = resources::read(&settings.spool.dir);
+    before.log("Before");
+    let progress_interval = settings.log.progress_interval();
     let profiler = CpuProfiler::start(&settings.profile)?;
     let spool_dir = settings.spool.dir.clone();
     let grace = settings.shutdown.grace();
@@ -110,7 +125,11 @@ fn etl(settings: Settings, mode: Mode, summary_json: Option<&Path>) -> Result<i3
             }
             None => None,
         };
+        let progress = Progress::start(metrics.clone(), total, progress_interval, quiet);
         let outcome = actors::run(settings, mode, shutdown, metrics).await;
+        if let Some(p) = progress {
+            p.finish();
+        }
         if let Some(handle) = metrics_server {
             handle.stop(true).await;
         }
@@ -122,7 +141,10 @@ fn etl(settings: Settings, mode: Mode, summary_json: Option<&Path>) -> Result<i3
             log::error!("[Profile] {e}");
         }
     }
-    let summary = Summary::new(&outcome, mode, &spool_dir);
+    let after = resources::read(&spool_dir);
+    after.log("After");
+    let mut summary = Summary::new(&outcome, mode, &spool_dir);
+    summary.resources = Some(Resources { before, after });
     write_summary(&summary, summary_json)?;
     Ok(summary.exit_code)
 }
@@ -133,12 +155,17 @@ fn bind(addr: &str) -> Result<TcpListener, String> {
 
 /// `mock-server`: serve until SIGINT/SIGTERM.
 fn mock_server(settings: Settings) -> Result<i32, String> {
-    crate::logging::init(&settings.log.level, Some(&settings.mock.log_file))?;
+    let log = LogSettings {
+        file: settings.mock.log_file.clone(),
+        ..settings.log.clone()
+    };
+    crate::logging::init(&log)?;
     let listener = bind(&settings.mock.bind)?;
     actix_rt::System::new().block_on(async move {
         let server = mock::start(settings.mock.clone(), listener).map_err(|e| e.to_string())?;
         say!("listening on {}", server.url());
         log::info!(target: "mock", "mock API listening on {}", server.url());
+        crate::progress::mock_traffic(server.state.clone(), MOCK_TRAFFIC_INTERVAL);
         server.server.await.map_err(|e| e.to_string())?;
         log::info!(target: "mock", "mock API stopped; final counters {}", serde_json::to_string(&server.state.snapshot()).unwrap_or_default());
         Ok(EXIT_OK)
@@ -185,9 +212,10 @@ fn validate(config: &ConfigArgs, print_config: bool, apply: impl FnOnce(&mut Set
 }
 
 /// `demo`: the mock API on a free loopback port, the ETL against it, then the server's counters.
-fn demo(mut settings: Settings) -> Result<i32, String> {
-    crate::logging::init(&settings.log.level, Some(&settings.log.file))?;
-    precheck_inventory(&settings)?;
+fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
+    crate::logging::init(&settings.log)?;
+    let total = precheck_inventory(&settings)?;
+    let progress_interval = settings.log.progress_interval();
     let listener = bind("127.0.0.1:0")?;
     settings.mock.token = settings.load.token.clone();
     settings.mock.log_body_preview = 0;
@@ -216,9 +244,12 @@ fn demo(mut settings: Settings) -> Result<i32, String> {
         let shutdown = Shutdown::new();
         actors::watch_signals(shutdown.clone(), grace);
         let metrics = Arc::new(RunMetrics::default());
-        let outcome = actors::run(settings, Mode::Etl, shutdown, metrics)
-            .await
-            .map_err(|e| e.to_string())?;
+        let progress = Progress::start(metrics.clone(), total, progress_interval, quiet);
+        let outcome = actors::run(settings, Mode::Etl, shutdown, metrics).await;
+        if let Some(p) = progress {
+            p.finish();
+        }
+        let outcome = outcome.map_err(|e| e.to_string())?;
         handle.stop(true).await;
         Ok::<_, String>((
             Summary::new(&outcome, Mode::Etl, &spool_dir),

@@ -310,6 +310,16 @@ impl ShutdownSettings {
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `[timestamp LEVEL target] message`
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and structured fields.
+    Json,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -317,6 +327,9 @@ pub struct LogSettings {
     pub level: String,
     /// Log file of `etl`, `replay` and `demo`; empty for none.
     pub file: PathBuf,
+    pub format: LogFormat,
+    /// A `[Progress]` line this often when stderr is not a terminal.
+    pub progress_interval_ms: u64,
 }
 
 impl Default for LogSettings {
@@ -324,7 +337,15 @@ impl Default for LogSettings {
         Self {
             level: "info".to_string(),
             file: PathBuf::from("etl.log"),
+            format: LogFormat::Text,
+            progress_interval_ms: 5000,
         }
+    }
+}
+
+impl LogSettings {
+    pub fn progress_interval(&self) -> Duration {
+        Duration::from_millis(self.progress_interval_ms)
     }
 }
 
@@ -596,6 +617,7 @@ impl Settings {
                 ),
             ));
         }
+        check_positive("log.progress_interval_ms", self.log.progress_interval_ms)?;
         if !(1..=10_000).contains(&self.profile.frequency_hz) {
             return Err(SettingsError::invalid(
                 "profile.frequency_hz",

@@ -73,6 +73,9 @@ pub struct Summary {
     pub spool: SpoolCounts,
     pub duration_s: f64,
     pub records_per_s: f64,
+    /// Process resources before and after the run (set by the command).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::resources::Resources>,
 }
 
 impl Summary {
@@ -133,6 +136,7 @@ impl Summary {
             devices,
             records,
             spool,
+            resources: None,
         }
     }
 

@@ -299,6 +299,7 @@ impl Delivery {
             Some(origin) => {
                 RunMetrics::add(&m.records_replayed, batch.records as u64);
                 log::info!(
+                    worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
                     "[Loader-{}] Successfully replayed {} records from {}",
                     self.worker,
                     batch.records,
@@ -309,6 +310,7 @@ impl Delivery {
             None => {
                 RunMetrics::add(&m.records_loaded, batch.records as u64);
                 log::info!(
+                    worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
                     "[Loader-{}] Successfully flushed {} records",
                     self.worker,
                     batch.records
@@ -417,6 +419,7 @@ impl Delivery {
                 RunMetrics::add(&m.records_spooled, records);
                 RunMetrics::add(&m.batches_spooled, 1);
                 log::warn!(
+                    worker = self.worker, records = records;
                     "[Loader-{}] API load failed: {why}. Saved buffer to {}",
                     self.worker,
                     path.display()

@@ -140,3 +140,79 @@ fn a_running_etl_serves_metrics_that_end_where_its_summary_ends() {
         "the scrape came before the end"
     );
 }
+
+#[test]
+fn progress_lines_appear_when_stderr_is_not_a_terminal_and_not_with_quiet() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 400);
+    let cfg = fast_config(&m.load_url(), "[extract]\nconcurrency = 100\n")
+        .replace("latency_ms = 0", "latency_ms = 300")
+        .replace("[log]", "[log]\nprogress_interval_ms = 200");
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("[Progress] devices"))
+        .collect();
+    assert!(
+        lines.len() >= 2,
+        "progress lines every 200 ms over ~1.2 s: {err}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(" of 400")),
+        "the total comes from the inventory check: {lines:?}"
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("[Progress]"),
+        "--quiet turns progress off"
+    );
+}
+
+#[test]
+fn json_log_lines_parse_and_carry_fields_and_the_summary_has_resources() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 300);
+    let cfg = fast_config(&m.load_url(), "").replace("[log]", "[log]\nformat = \"json\"");
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    let mut flushed = 0;
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(v.get(key).is_some(), "{key} in {line}");
+        }
+        if v["message"]
+            .as_str()
+            .unwrap()
+            .contains("Successfully flushed")
+        {
+            flushed += v["records"].as_u64().expect("records field");
+            assert!(v["worker"].is_u64() && v["batch_id"].is_string(), "{line}");
+        }
+    }
+    assert_eq!(
+        flushed, 300,
+        "the flushed lines' records fields add up to the run"
+    );
+    assert!(
+        log.contains("Before ETL") && log.contains("After ETL"),
+        "resource blocks in the log"
+    );
+    let s = dir.summary("s.json");
+    let after = &s["resources"]["after"];
+    assert!(after["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(after["threads"].as_u64().unwrap() >= 1);
+    assert!(
+        after["cpu_user_s"].as_f64().unwrap()
+            >= s["resources"]["before"]["cpu_user_s"].as_f64().unwrap()
+    );
+}
