@@ -11,7 +11,7 @@ use crate::cli::{self, Cli, Command, ConfigArgs};
 use crate::inventory;
 use crate::metrics::RunMetrics;
 use crate::mock;
-use crate::profile::CpuProfiler;
+use crate::profile::{CpuProfiler, HeapProfiler};
 use crate::progress::Progress;
 use crate::resources::{self, Resources};
 use crate::settings::{LogSettings, OnInvalid, Settings, SourceKind};
@@ -102,6 +102,7 @@ fn etl(
     before.log("Before");
     let progress_interval = settings.log.progress_interval();
     let profiler = CpuProfiler::start(&settings.profile)?;
+    let profile_settings = settings.profile.clone();
     let spool_dir = settings.spool.dir.clone();
     let grace = settings.shutdown.grace();
     let metrics = Arc::new(RunMetrics::default());
@@ -112,6 +113,14 @@ fn etl(
     let outcome = actix_rt::System::new().block_on(async move {
         let shutdown = Shutdown::new();
         actors::watch_signals(shutdown.clone(), grace);
+        let heap = match HeapProfiler::start(&profile_settings).await {
+            Ok(h) => h.map(std::rc::Rc::new),
+            Err(e) => {
+                log::warn!("[Profile] {e}; no heap profile");
+                None
+            }
+        };
+        crate::profile::dump_heap_on_sigusr1(heap.clone());
         let metrics_server = match metrics_listener {
             Some(listener) => {
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -132,6 +141,11 @@ fn etl(
         }
         if let Some(handle) = metrics_server {
             handle.stop(true).await;
+        }
+        if let Some(h) = heap {
+            if let Err(e) = h.dump().await {
+                log::error!("[Profile] {e}");
+            }
         }
         outcome.map_err(|e| e.to_string())
     });

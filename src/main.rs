@@ -2,6 +2,16 @@
 
 use clap::Parser;
 
+/// jemalloc, for its heap profiler (`mem.prof`, see `profile.rs`).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options: profiling compiled in but inactive (no sampling, no cost) until `profile.enabled`
+/// activates it; one sample per 512 KiB allocated on average.
+#[allow(non_upper_case_globals)]
+#[export_name = "malloc_conf"]
+pub static malloc_conf: &[u8] = b"prof:true,prof_active:false,lg_prof_sample:19\0";
+
 fn main() {
     let cli = app::cli::Cli::parse();
     std::process::exit(app::commands::run(cli));

@@ -1,4 +1,5 @@
-//! CPU profiling of a run with pprof: a pprof protobuf (`go tool pprof`) and a flamegraph SVG.
+//! Profiles of a run: CPU with pprof (a pprof protobuf for `go tool pprof`, and a flamegraph SVG), and the heap
+//! from jemalloc's own profiler (pprof format), at the end of the run and on SIGUSR1.
 
 use std::io::Write;
 
@@ -55,4 +56,68 @@ impl CpuProfiler {
         log::info!("[Profile] wrote {} and {}", cpu.display(), svg.display());
         Ok(())
     }
+}
+
+/// jemalloc's heap profiler, active while the run is profiled. Profiling is compiled into the binary's allocator
+/// but inactive otherwise (see `main.rs`), so an unprofiled run pays nothing for it.
+pub struct HeapProfiler {
+    file: std::path::PathBuf,
+}
+
+impl HeapProfiler {
+    /// Activates heap sampling when `profile.enabled`. An error when the allocator has no profiler (a library
+    /// build, or a test binary, without the `app` binary's jemalloc).
+    pub async fn start(settings: &ProfileSettings) -> Result<Option<HeapProfiler>, String> {
+        if !settings.enabled {
+            return Ok(None);
+        }
+        let Some(ctl) = jemalloc_pprof::PROF_CTL.as_ref() else {
+            return Err("heap profiling needs the app binary's jemalloc allocator".into());
+        };
+        ctl.lock()
+            .await
+            .activate()
+            .map_err(|e| format!("activating the heap profiler: {e}"))?;
+        Ok(Some(HeapProfiler {
+            file: settings.heap_file.clone(),
+        }))
+    }
+
+    /// Writes the heap profile (gzipped pprof protobuf) to `profile.heap_file`.
+    pub async fn dump(&self) -> Result<(), String> {
+        let ctl = jemalloc_pprof::PROF_CTL
+            .as_ref()
+            .ok_or("heap profiling needs the app binary's jemalloc allocator")?;
+        let bytes = ctl
+            .lock()
+            .await
+            .dump_pprof()
+            .map_err(|e| format!("dumping the heap profile: {e}"))?;
+        std::fs::write(&self.file, bytes).map_err(|e| format!("{}: {e}", self.file.display()))?;
+        log::info!("[Profile] wrote heap profile {}", self.file.display());
+        Ok(())
+    }
+}
+
+/// Dumps the heap profile on every SIGUSR1 while the run lasts (logs that profiling is off otherwise).
+pub fn dump_heap_on_sigusr1(heap: Option<std::rc::Rc<HeapProfiler>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    actix_rt::spawn(async move {
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+            log::error!("[Profile] cannot install the SIGUSR1 handler");
+            return;
+        };
+        while usr1.recv().await.is_some() {
+            match &heap {
+                Some(h) => {
+                    if let Err(e) = h.dump().await {
+                        log::error!("[Profile] {e}");
+                    }
+                }
+                None => log::warn!(
+                    "[Profile] SIGUSR1: heap profiling is off (profile.enabled / --profile)"
+                ),
+            }
+        }
+    });
 }

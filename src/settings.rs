@@ -357,6 +357,7 @@ pub struct ProfileSettings {
     pub frequency_hz: i32,
     pub cpu_file: PathBuf,
     pub flamegraph_file: PathBuf,
+    pub heap_file: PathBuf,
 }
 
 impl Default for ProfileSettings {
@@ -366,6 +367,7 @@ impl Default for ProfileSettings {
             frequency_hz: 99,
             cpu_file: PathBuf::from("cpu.prof"),
             flamegraph_file: PathBuf::from("flamegraph.svg"),
+            heap_file: PathBuf::from("mem.prof"),
         }
     }
 }

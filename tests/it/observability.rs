@@ -216,3 +216,25 @@ fn json_log_lines_parse_and_carry_fields_and_the_summary_has_resources() {
             >= s["resources"]["before"]["cpu_user_s"].as_f64().unwrap()
     );
 }
+
+#[test]
+fn profile_writes_cpu_heap_and_flamegraph_files_that_decode() {
+    use pprof::protos::Message;
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 20_000);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["etl", "--config", "c.toml", "--profile", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let cpu = std::fs::read(dir.join("cpu.prof")).expect("cpu.prof written");
+    let cpu = pprof::protos::Profile::decode(&cpu[..]).expect("cpu.prof is a pprof protobuf");
+    assert!(!cpu.sample_type.is_empty());
+    let heap_gz = std::fs::read(dir.join("mem.prof")).expect("mem.prof written");
+    let mut heap = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&heap_gz[..]), &mut heap).unwrap();
+    let heap =
+        pprof::protos::Profile::decode(&heap[..]).expect("mem.prof is a gzipped pprof protobuf");
+    assert!(!heap.sample_type.is_empty());
+    let svg = std::fs::read_to_string(dir.join("flamegraph.svg")).unwrap();
+    assert!(svg.contains("<svg"), "a flamegraph SVG");
+}
