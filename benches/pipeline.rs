@@ -7,11 +7,10 @@
 //! - `transform`: one CPU record, `CpuStats` -> `DeviceRecord` (and the simulated extraction that feeds it).
 //! - `batch`: a batch of 200 records encoded to its JSON body (what a loader does), plain and gzip.
 //! - `spool`: a 200-record batch persisted to a temp dir (gzip, write, fsync, link, fsync dir) and read back.
-//! - `inventory`: 100,000 `ip,name` rows parsed from memory, with and without the duplicate-name map.
+//! - `inventory`: 100,000 `ip,name` rows parsed from memory, and the full check of a file (duplicate names too).
 //! - `mock`: the mock's `/load` body validation (`count_records`) on a 200-record body, plain and gzip.
 
 use std::hint::black_box;
-use std::io::Cursor;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -178,13 +177,11 @@ fn bench_inventory(c: &mut Criterion) {
             ))
         })
     });
-    g.bench_function("parse_100k_without_duplicate_check", |b| {
-        b.iter(|| {
-            count(
-                InventoryReader::from_reader(Path::new("bench.csv"), Box::new(Cursor::new(text)))
-                    .without_duplicate_check(),
-            )
-        })
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("bench.csv");
+    std::fs::write(&file, text).expect("the inventory is written");
+    g.bench_function("check_100k_with_duplicates", |b| {
+        b.iter(|| app::inventory::check(&file, |_| {}).expect("the inventory is readable"))
     });
     g.finish();
 }

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::actors::supervisor::Repeated;
 use crate::actors::{self, Mode, Shutdown};
 use crate::cli::{self, Cli, Command, ConfigArgs};
 use crate::inventory;
@@ -57,24 +58,27 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// With `inventory.on_invalid = "fail"`, reads the whole inventory first and refuses to start on any bad row.
-/// Answers the number of inventory rows when it read them all (the progress total).
-fn precheck_inventory(settings: &Settings) -> Result<Option<u64>, String> {
+/// Reads the whole inventory before a run: the progress total and the repeated names (found in bounded memory).
+/// With `inventory.on_invalid = "fail"` any bad row stops here (exit 2, every problem printed, nothing sent); with
+/// `"skip"` the run skips them (the streaming pass reports the other bad rows itself).
+fn precheck_inventory(settings: &Settings) -> Result<(u64, Repeated), String> {
     let path = &settings.inventory.path;
-    if settings.inventory.on_invalid == OnInvalid::Skip {
-        return std::fs::metadata(path)
-            .map(|_| None)
-            .map_err(|e| format!("inventory {}: {e}", path.display()));
+    let fail = settings.inventory.on_invalid == OnInvalid::Fail;
+    let check = inventory::check(path, |p| {
+        if fail {
+            eprintln!("{p}");
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    if fail && check.problems > 0 {
+        return Err(format!(
+            "inventory {}: {} invalid rows (fix them, or set inventory.on_invalid = \"skip\" to run the valid rows)",
+            path.display(),
+            check.problems
+        ));
     }
-    let check = inventory::check(path, |p| eprintln!("{p}")).map_err(|e| e.to_string())?;
-    if check.problems == 0 {
-        return Ok(Some(check.devices));
-    }
-    Err(format!(
-        "inventory {}: {} invalid rows (fix them, or set inventory.on_invalid = \"skip\" to run the valid rows)",
-        path.display(),
-        check.problems
-    ))
+    let total = check.devices + check.problems;
+    Ok((total, check.duplicates.into_iter().collect()))
 }
 
 fn write_summary(summary: &Summary, json_path: Option<&Path>) -> Result<(), String> {
@@ -94,9 +98,12 @@ fn etl(
     quiet: bool,
 ) -> Result<i32, String> {
     crate::logging::init(&settings.log)?;
-    let total = match mode {
-        Mode::Etl => precheck_inventory(&settings)?,
-        Mode::Replay => None,
+    let (total, repeated) = match mode {
+        Mode::Etl => {
+            let (total, repeated) = precheck_inventory(&settings)?;
+            (Some(total), repeated)
+        }
+        Mode::Replay => (None, Repeated::new()),
     };
     let before = resources::read(&settings.spool.dir);
     before.log("Before");
@@ -135,7 +142,7 @@ fn etl(
             None => None,
         };
         let progress = Progress::start(metrics.clone(), total, progress_interval, quiet);
-        let outcome = actors::run(settings, mode, shutdown, metrics).await;
+        let outcome = actors::run(settings, mode, shutdown, metrics, repeated).await;
         if let Some(p) = progress {
             p.finish();
         }
@@ -228,7 +235,8 @@ fn validate(config: &ConfigArgs, print_config: bool, apply: impl FnOnce(&mut Set
 /// `demo`: the mock API on a free loopback port, the ETL against it, then the server's counters.
 fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
     crate::logging::init(&settings.log)?;
-    let total = precheck_inventory(&settings)?;
+    let (total, repeated) = precheck_inventory(&settings)?;
+    let total = Some(total);
     let progress_interval = settings.log.progress_interval();
     let listener = bind("127.0.0.1:0")?;
     settings.mock.token = settings.load.token.clone();
@@ -259,7 +267,7 @@ fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
         actors::watch_signals(shutdown.clone(), grace);
         let metrics = Arc::new(RunMetrics::default());
         let progress = Progress::start(metrics.clone(), total, progress_interval, quiet);
-        let outcome = actors::run(settings, Mode::Etl, shutdown, metrics).await;
+        let outcome = actors::run(settings, Mode::Etl, shutdown, metrics, repeated).await;
         if let Some(p) = progress {
             p.finish();
         }

@@ -2,18 +2,17 @@
 //!
 //! Accepted: an optional `ip,name` header, blank lines and `#` comments, surrounding whitespace, CRLF, a UTF-8 BOM
 //! and extra columns (ignored). Each bad row is reported with its line and the reader goes on, so `validate` can
-//! list every problem. Duplicate names are found through a map of 64-bit name hashes to first lines (8 + 8 bytes a
-//! device, never the names themselves).
+//! list every problem. Duplicate names are a property of the whole file: `check` finds them in bounded memory
+//! (`dedupe.rs`); the streaming reader does not.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufRead};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use crate::dedupe::DuplicateFinder;
 use crate::model::stable_hash;
 
 /// One valid inventory row.
@@ -115,27 +114,6 @@ pub enum InventoryError {
     },
 }
 
-/// Hasher of keys that are already stable hashes (well mixed): passes them through.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// Name hash → first line, for the duplicate check.
-type SeenNames = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
-
 /// Streams the rows of an inventory; `next()` yields a device, a bad row, or a fatal read error.
 ///
 /// Lines are read one at a time (so line numbers are exact whatever blank or comment lines come between); a line
@@ -145,7 +123,6 @@ pub struct InventoryReader {
     input: Box<dyn BufRead + Send>,
     buf: Vec<u8>,
     line: u64,
-    seen: Option<SeenNames>,
     first_row: bool,
     failed: bool,
 }
@@ -233,16 +210,9 @@ impl InventoryReader {
             input,
             buf: Vec::with_capacity(256),
             line: 0,
-            seen: Some(SeenNames::default()),
             first_row: true,
             failed: false,
         }
-    }
-
-    /// Skips the duplicate-name check (and its 16 bytes per device) when a full check already ran.
-    pub fn without_duplicate_check(mut self) -> Self {
-        self.seen = None;
-        self
     }
 
     fn invalid(&self, problem: RowProblem) -> Row {
@@ -291,17 +261,6 @@ impl InventoryReader {
         };
         if name.is_empty() {
             return Some(self.invalid(RowProblem::EmptyName));
-        }
-        if let Some(seen) = &mut self.seen {
-            match seen.entry(stable_hash(name)) {
-                std::collections::hash_map::Entry::Occupied(first) => {
-                    let first_line = *first.get();
-                    return Some(self.invalid(RowProblem::DuplicateName { first_line }));
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(self.line);
-                }
-            }
         }
         Some(Row::Device(Device {
             line: self.line,
@@ -357,26 +316,50 @@ impl Iterator for InventoryReader {
 /// What a full pass over an inventory found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct InventoryCheck {
+    /// Valid rows whose name is not a repeat.
     pub devices: u64,
+    /// Bad rows, duplicates included.
     pub problems: u64,
+    /// `(line, first line with that name)` of every repeated name, in line order.
+    pub duplicates: Vec<(u64, u64)>,
 }
 
-/// Reads the whole inventory, handing every bad row to `on_problem` as it is found (nothing is kept, so a huge
-/// file of garbage costs no memory). Used by `validate` and by `on_invalid = "fail"`.
+/// Reads the whole inventory, handing every bad row to `on_problem` (rows as they are found, then repeated
+/// names). Nothing is kept per row but 16 bytes in the duplicate finder's bounded runs, so a huge file costs no
+/// memory. Used by `validate` and before every `etl` run.
 pub fn check(
     path: &Path,
     mut on_problem: impl FnMut(&RowError),
 ) -> Result<InventoryCheck, InventoryError> {
     let mut out = InventoryCheck::default();
+    let mut finder = DuplicateFinder::default();
+    let io_error = |e: io::Error| InventoryError::Read {
+        path: path.to_path_buf(),
+        line: 0,
+        message: format!("duplicate check: {e}"),
+    };
     for row in InventoryReader::open(path)? {
         match row? {
-            Row::Device(_) => out.devices += 1,
+            Row::Device(d) => {
+                out.devices += 1;
+                finder.add(stable_hash(&d.name), d.line).map_err(io_error)?;
+            }
             Row::Invalid(e) => {
                 out.problems += 1;
                 on_problem(&e);
             }
         }
     }
+    out.duplicates = finder.finish().map_err(io_error)?;
+    for &(line, first_line) in &out.duplicates {
+        on_problem(&RowError {
+            path: path.to_path_buf(),
+            line,
+            problem: RowProblem::DuplicateName { first_line },
+        });
+    }
+    out.devices -= out.duplicates.len() as u64;
+    out.problems += out.duplicates.len() as u64;
     Ok(out)
 }
 
@@ -431,18 +414,38 @@ mod tests {
     fn reports_each_bad_row_with_its_line() {
         let text = b"127.0.0.1,a\n127.0.0.300,b\n127.0.0.2\n127.0.0.3,\n127.0.0.4,a\n,x\n\xff\xfe,c\n127.0.0.5,d\n";
         let rows = read(text);
-        assert_eq!(devices(&rows), [(1, "a".into()), (8, "d".into())]);
+        assert_eq!(
+            devices(&rows),
+            [(1, "a".into()), (5, "a".into()), (8, "d".into())]
+        );
         assert_eq!(
             problems(&rows),
             [
                 (2, RowProblem::BadAddress("127.0.0.300".into())),
                 (3, RowProblem::MissingField("name")),
                 (4, RowProblem::EmptyName),
-                (5, RowProblem::DuplicateName { first_line: 1 }),
                 (6, RowProblem::MissingField("ip")),
                 (7, RowProblem::NotUtf8),
             ]
         );
+    }
+
+    #[test]
+    fn check_reports_repeated_names_with_the_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.csv");
+        std::fs::write(
+            &path,
+            "127.0.0.1,a\n127.0.0.2,b\nbad\n127.0.0.3,a\n127.0.0.4,b\n127.0.0.5,a\n",
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let c = check(&path, |e| seen.push((e.line, e.problem.clone()))).unwrap();
+        assert_eq!(c.devices, 2);
+        assert_eq!(c.problems, 4);
+        assert_eq!(c.duplicates, [(4, 1), (5, 2), (6, 1)]);
+        assert_eq!(seen[0], (3, RowProblem::MissingField("name")));
+        assert_eq!(seen[1], (4, RowProblem::DuplicateName { first_line: 1 }));
     }
 
     #[test]

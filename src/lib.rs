@@ -5,7 +5,7 @@
 //!
 //! - `cli`, `commands`: the subcommands (`etl`, `replay`, `mock-server`, `validate`, `demo`) and their flags.
 //! - `settings`: one struct per configuration section, defaults, `load()` and `validate()`.
-//! - `inventory`: streaming CSV reader with line-numbered errors.
+//! - `inventory`, `dedupe`: streaming CSV reader with line-numbered errors; duplicate names in bounded memory.
 //! - `model`: `CpuStats`, `DeviceRecord`, `Batch`, `BatchId`, the stable name hash.
 //! - `extract`: the `simulated` and `http` sources.
 //! - `transform`: pure `CpuStats` → `DeviceRecord`.
@@ -20,6 +20,7 @@ pub mod batch;
 pub mod cli;
 pub mod codec;
 pub mod commands;
+pub mod dedupe;
 pub mod extract;
 pub mod inventory;
 pub mod logging;

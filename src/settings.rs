@@ -224,7 +224,7 @@ impl Default for LoadSettings {
             batch_size: 200,
             batch_bytes: 1 << 20,
             flush_interval_ms: 1000,
-            max_in_flight: 4,
+            max_in_flight: 16,
             request_timeout_ms: 15_000,
             compression: Compression::None,
             retry: RetrySettings::default(),

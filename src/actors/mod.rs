@@ -68,12 +68,14 @@ pub struct RunOutcome {
 }
 
 /// Runs the pipeline to its end (or until `shutdown`), then drains. Call inside an actix `System`.
-/// `metrics` is counted into as the run goes (the caller may serve it).
+/// `metrics` is counted into as the run goes (the caller may serve it); rows of `repeated` (repeated names found
+/// by the full check) are skipped as invalid.
 pub async fn run(
     settings: Settings,
     mode: Mode,
     shutdown: Arc<Shutdown>,
     metrics: Arc<RunMetrics>,
+    repeated: supervisor::Repeated,
 ) -> Result<RunOutcome, PipelineError> {
     let started = Instant::now();
     let settings = Arc::new(settings);
@@ -139,6 +141,7 @@ pub async fn run(
             loaders.clone(),
             metrics.clone(),
             shutdown.clone(),
+            Arc::new(repeated),
             tx,
         )
         .start();

@@ -20,7 +20,7 @@ use crate::extract::Source;
 use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader, Row};
 use crate::metrics::RunMetrics;
 use crate::model::{loader_index, shard_index, stable_hash, DeviceRecord};
-use crate::settings::{OnInvalid, Settings, Shard};
+use crate::settings::{Settings, Shard};
 use crate::transform::transform_all;
 
 /// Devices per message from the reader thread.
@@ -35,7 +35,11 @@ pub struct ExtractSupervisor {
     shutdown: Arc<Shutdown>,
     done: Option<oneshot::Sender<Result<(), InventoryError>>>,
     stage: Rc<Stage>,
+    repeated: Arc<Repeated>,
 }
+
+/// Lines whose device name repeats an earlier line's (found by the full check before the run), with that line.
+pub type Repeated = std::collections::HashMap<u64, u64>;
 
 impl ExtractSupervisor {
     pub fn new(
@@ -43,9 +47,11 @@ impl ExtractSupervisor {
         loaders: Arc<Vec<Addr<LoaderActor>>>,
         metrics: Arc<RunMetrics>,
         shutdown: Arc<Shutdown>,
+        repeated: Arc<Repeated>,
         done: oneshot::Sender<Result<(), InventoryError>>,
     ) -> Self {
         ExtractSupervisor {
+            repeated,
             stage: Stage::new(loaders.clone(), settings.load.batch_size, metrics.clone()),
             settings,
             loaders,
@@ -58,8 +64,10 @@ impl ExtractSupervisor {
 
 /// Reads the inventory on its own thread: counts invalid rows and rows of other shards, sends the rest in chunks.
 fn read_inventory(
+    path: &std::path::Path,
     reader: InventoryReader,
     shard: Option<Shard>,
+    repeated: &Repeated,
     metrics: &RunMetrics,
     tx: mpsc::Sender<DeviceChunk>,
 ) -> Result<(), InventoryError> {
@@ -78,6 +86,15 @@ fn read_inventory(
         };
         match row {
             Row::Device(d) => {
+                if let Some(first) = repeated.get(&d.line) {
+                    RunMetrics::add(&metrics.devices_invalid, 1);
+                    log::warn!(
+                        "[Inventory] {}:{}: field `name`: the same name is on line {first}; row skipped",
+                        path.display(),
+                        d.line
+                    );
+                    continue;
+                }
                 if let Some(s) = shard {
                     if shard_index(stable_hash(&d.name), s.count) != s.index {
                         RunMetrics::add(&metrics.devices_skipped_shard, 1);
@@ -165,11 +182,6 @@ impl Actor for ExtractSupervisor {
         let settings = self.settings.clone();
         let (tx, mut rx) = mpsc::channel::<DeviceChunk>(CHANNEL_CHUNKS);
         let reader = match InventoryReader::open(&settings.inventory.path) {
-            // With on_invalid = "fail" the command checked the whole inventory (duplicates included) before the
-            // run; the streaming pass then needs no map of every name.
-            Ok(r) if settings.inventory.on_invalid == OnInvalid::Fail => {
-                r.without_duplicate_check()
-            }
             Ok(r) => r,
             Err(e) => {
                 if let Some(done) = self.done.take() {
@@ -181,11 +193,14 @@ impl Actor for ExtractSupervisor {
         };
         let metrics = self.metrics.clone();
         let shard = settings.shard();
+        let (path, repeated) = (settings.inventory.path.clone(), self.repeated.clone());
         let (reader_done_tx, reader_done) = oneshot::channel();
         std::thread::Builder::new()
             .name("inventory".into())
             .spawn(move || {
-                let _ = reader_done_tx.send(read_inventory(reader, shard, &metrics, tx));
+                let _ = reader_done_tx.send(read_inventory(
+                    &path, reader, shard, &repeated, &metrics, tx,
+                ));
             })
             .expect("spawning the inventory thread only fails when the OS is out of threads");
 

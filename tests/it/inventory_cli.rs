@@ -79,7 +79,10 @@ fn etl_refuses_a_bad_inventory_before_sending_anything_when_on_invalid_is_fail()
 fn etl_skips_and_counts_bad_rows_when_on_invalid_is_skip() {
     let m = MockThread::fast();
     let dir = TestDir::new();
-    dir.write("inventory.csv", "127.0.0.1,a\nnot-an-ip,b\n127.0.0.3,c\n");
+    dir.write(
+        "inventory.csv",
+        "127.0.0.1,a\nnot-an-ip,b\n127.0.0.3,c\n127.0.0.4,a\n",
+    );
     dir.write(
         "c.toml",
         &fast_config(&m.load_url(), "")
@@ -88,8 +91,16 @@ fn etl_skips_and_counts_bad_rows_when_on_invalid_is_skip() {
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let s = dir.summary("s.json");
-    assert_eq!(s["devices"]["invalid"], 1);
+    assert_eq!(
+        s["devices"]["invalid"], 2,
+        "the bad address and the repeated name"
+    );
     assert_eq!(s["devices"]["ok"], 2);
     assert_eq!(m.stats().records_accepted, 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("inventory.csv:2:"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("inventory.csv:2:"), "{err}");
+    assert!(
+        err.contains("inventory.csv:4: field `name`: the same name is on line 1"),
+        "{err}"
+    );
 }
