@@ -7,10 +7,12 @@ use clap::Parser;
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options: profiling compiled in but inactive (no sampling, no cost) until `profile.enabled`
-/// activates it; one sample per 512 KiB allocated on average.
+/// activates it, one sample per 512 KiB allocated on average; freed pages returned to the OS after 1 s instead of
+/// 10 s (batch bodies churn fast: with the default, peak memory followed the run's length).
 #[allow(non_upper_case_globals)]
 #[export_name = "malloc_conf"]
-pub static malloc_conf: &[u8] = b"prof:true,prof_active:false,lg_prof_sample:19\0";
+pub static malloc_conf: &[u8] =
+    b"prof:true,prof_active:false,lg_prof_sample:19,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
 
 fn main() {
     let cli = app::cli::Cli::parse();

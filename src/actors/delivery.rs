@@ -70,7 +70,7 @@ impl Delivery {
         spool_dir: std::path::PathBuf,
         shutdown: Arc<Shutdown>,
     ) -> Self {
-        let connector = awc::Connector::new().limit(settings.max_in_flight * 2);
+        let connector = awc::Connector::new().limit(settings.max_in_flight);
         let client = awc::Client::builder()
             .connector(connector)
             .timeout(settings.request_timeout())
