@@ -110,14 +110,7 @@ impl SimulatedSource {
         if !latency.is_zero() {
             actix_rt::time::sleep(latency).await;
         }
-        if fails(&device.name, self.settings.failure_rate) {
-            return Err(ExtractError::Failed("simulated device failure".into()));
-        }
-        Ok(device_stats(
-            &device.name,
-            self.settings.cpus_per_device,
-            unix_now(),
-        ))
+        self.stats(device)
     }
 }
 

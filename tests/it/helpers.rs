@@ -265,6 +265,11 @@ pub fn http(
     (status, body)
 }
 
+/// `POST /load` with `headers` and `body`; answers (status, body).
+pub fn post_load(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    http(addr, "POST", "/load", headers, body)
+}
+
 /// Spool files (not sub-directories) in `dir`.
 pub fn spool_files(dir: &Path) -> Vec<PathBuf> {
     app::spool::list(dir).unwrap()

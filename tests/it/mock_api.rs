@@ -18,7 +18,7 @@ fn health_answers_ok() {
 #[test]
 fn load_accepts_a_json_array_and_counts_its_records() {
     let m = MockThread::fast();
-    let (status, body) = http(m.addr, "POST", "/load", &[JSON], records_json(3).as_bytes());
+    let (status, body) = post_load(m.addr, &[JSON], records_json(3).as_bytes());
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "success");
@@ -38,28 +38,22 @@ fn a_wrong_or_missing_token_is_401_and_the_right_one_passes() {
         ..MockSettings::default()
     }));
     let body = records_json(1);
-    let (status, _) = http(m.addr, "POST", "/load", &[JSON], body.as_bytes());
+    let (status, _) = post_load(m.addr, &[JSON], body.as_bytes());
     assert_eq!(status, 401);
-    let (status, _) = http(
+    let (status, _) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[JSON, ("Authorization", "Bearer s3cre")],
         body.as_bytes(),
     );
     assert_eq!(status, 401);
-    let (status, _) = http(
+    let (status, _) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[JSON, ("Authorization", "s3cret")],
         body.as_bytes(),
     );
     assert_eq!(status, 401);
-    let (status, _) = http(
+    let (status, _) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[JSON, ("Authorization", "Bearer s3cret")],
         body.as_bytes(),
     );
@@ -72,31 +66,21 @@ fn a_wrong_or_missing_token_is_401_and_the_right_one_passes() {
 #[test]
 fn a_content_type_other_than_json_is_415() {
     let m = MockThread::fast();
-    let (status, body) = http(
+    let (status, body) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[("Content-Type", "text/plain")],
         records_json(1).as_bytes(),
     );
     assert_eq!(status, 415, "{body}");
-    let (status, _) = http(m.addr, "POST", "/load", &[], records_json(1).as_bytes());
+    let (status, _) = post_load(m.addr, &[], records_json(1).as_bytes());
     assert_eq!(status, 415);
-    let (status, _) = http(
+    let (status, _) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[("Content-Type", "application/json; charset=utf-8")],
         records_json(1).as_bytes(),
     );
     assert_eq!(status, 200);
-    let (status, body) = http(
-        m.addr,
-        "POST",
-        "/load",
-        &[JSON, ("Content-Encoding", "br")],
-        b"[]",
-    );
+    let (status, body) = post_load(m.addr, &[JSON, ("Content-Encoding", "br")], b"[]");
     assert_eq!(status, 415);
     assert!(body.contains("br"), "{body}");
 }
@@ -104,13 +88,7 @@ fn a_content_type_other_than_json_is_415() {
 #[test]
 fn malformed_json_is_400_with_line_and_column() {
     let m = MockThread::fast();
-    let (status, body) = http(
-        m.addr,
-        "POST",
-        "/load",
-        &[JSON],
-        b"[{\"name\":\"d\",\n  oops}]",
-    );
+    let (status, body) = post_load(m.addr, &[JSON], b"[{\"name\":\"d\",\n  oops}]");
     assert_eq!(status, 400);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let msg = v["error"].as_str().unwrap();
@@ -121,10 +99,8 @@ fn malformed_json_is_400_with_line_and_column() {
 #[test]
 fn a_record_missing_a_field_is_400_naming_the_field() {
     let m = MockThread::fast();
-    let (status, body) = http(
+    let (status, body) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[JSON],
         br#"[{"name":"d","cpu_number":"0","indicators":[]}]"#,
     );
@@ -136,10 +112,8 @@ fn a_record_missing_a_field_is_400_naming_the_field() {
 fn the_seed_readme_curl_example_as_written_is_a_clear_400() {
     // The seed README's example literally contains `...`; the mock says where the JSON breaks.
     let m = MockThread::fast();
-    let (status, body) = http(
+    let (status, body) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[JSON],
         br#"[{"name":"device1","cpu_number":"0", ...}]"#,
     );
@@ -158,7 +132,7 @@ fn an_oversize_body_is_413_whether_declared_or_not() {
     }));
     let big = records_json(50);
     assert!(big.len() > 1000);
-    let (status, _) = http(m.addr, "POST", "/load", &[JSON], big.as_bytes());
+    let (status, _) = post_load(m.addr, &[JSON], big.as_bytes());
     assert_eq!(status, 413);
     // Chunked: no Content-Length up front, so the limit is enforced while reading.
     let mut s = std::net::TcpStream::connect(m.addr).unwrap();
@@ -180,23 +154,11 @@ fn an_oversize_body_is_413_whether_declared_or_not() {
 fn a_gzip_body_is_accepted() {
     let m = MockThread::fast();
     let gz = gzip(records_json(20).as_bytes());
-    let (status, body) = http(
-        m.addr,
-        "POST",
-        "/load",
-        &[JSON, ("Content-Encoding", "gzip")],
-        &gz,
-    );
+    let (status, body) = post_load(m.addr, &[JSON, ("Content-Encoding", "gzip")], &gz);
     assert_eq!(status, 200, "{body}");
     assert_eq!(m.stats().records_accepted, 20);
     assert_eq!(m.stats().bytes, gz.len() as u64);
-    let (status, body) = http(
-        m.addr,
-        "POST",
-        "/load",
-        &[JSON, ("Content-Encoding", "gzip")],
-        b"not gzip",
-    );
+    let (status, body) = post_load(m.addr, &[JSON, ("Content-Encoding", "gzip")], b"not gzip");
     assert_eq!(status, 400);
     assert!(body.contains("gzip"), "{body}");
 }
@@ -215,13 +177,7 @@ fn a_gzip_bomb_is_413_without_exhausting_memory() {
     }
     let bomb = enc.finish().unwrap();
     assert!(bomb.len() < 1 << 20);
-    let (status, body) = http(
-        m.addr,
-        "POST",
-        "/load",
-        &[JSON, ("Content-Encoding", "gzip")],
-        &bomb,
-    );
+    let (status, body) = post_load(m.addr, &[JSON, ("Content-Encoding", "gzip")], &bomb);
     assert_eq!(status, 413, "{body}");
 }
 
@@ -230,19 +186,15 @@ fn a_duplicate_idempotency_key_is_200_but_counted_once() {
     let m = MockThread::fast();
     let body = records_json(5);
     for _ in 0..3 {
-        let (status, _) = http(
+        let (status, _) = post_load(
             m.addr,
-            "POST",
-            "/load",
             &[JSON, ("Idempotency-Key", "batch-1")],
             body.as_bytes(),
         );
         assert_eq!(status, 200);
     }
-    let (status, _) = http(
+    let (status, _) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[JSON, ("Idempotency-Key", "batch-2")],
         body.as_bytes(),
     );
@@ -292,7 +244,7 @@ fn fail_first_fails_exactly_the_first_requests() {
         ..MockSettings::default()
     }));
     let codes: Vec<u16> = (0..4)
-        .map(|_| http(m.addr, "POST", "/load", &[JSON], records_json(1).as_bytes()).0)
+        .map(|_| post_load(m.addr, &[JSON], records_json(1).as_bytes()).0)
         .collect();
     assert_eq!(codes, [503, 503, 200, 200]);
 }
@@ -310,9 +262,7 @@ fn the_processing_delay_does_not_block_a_worker() {
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let addr = m.addr;
-            std::thread::spawn(move || {
-                http(addr, "POST", "/load", &[JSON], records_json(1).as_bytes()).0
-            })
+            std::thread::spawn(move || post_load(addr, &[JSON], records_json(1).as_bytes()).0)
         })
         .collect();
     for t in threads {
@@ -329,15 +279,9 @@ fn the_processing_delay_does_not_block_a_worker() {
 #[test]
 fn stats_count_requests_and_refusals_by_status() {
     let m = MockThread::fast();
-    http(m.addr, "POST", "/load", &[JSON], b"[");
-    http(
-        m.addr,
-        "POST",
-        "/load",
-        &[("Content-Type", "text/csv")],
-        b"a,b",
-    );
-    http(m.addr, "POST", "/load", &[JSON], records_json(2).as_bytes());
+    post_load(m.addr, &[JSON], b"[");
+    post_load(m.addr, &[("Content-Type", "text/csv")], b"a,b");
+    post_load(m.addr, &[JSON], records_json(2).as_bytes());
     let (status, body) = http(m.addr, "GET", "/stats", &[], b"");
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -23,10 +23,8 @@ fn mock_server_binary_serves_the_seed_examples_logs_them_and_stops_on_sigterm() 
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
     // curl -X POST .../load -H "Content-Type: application/json" -d '[{"name":"device1","cpu_number":"0", ...}]'
     let auth = ("Authorization", "Bearer tok-123-secret");
-    let (status, _) = http(
+    let (status, _) = post_load(
         m.addr,
-        "POST",
-        "/load",
         &[("Content-Type", "application/json"), auth],
         records_json(2).as_bytes(),
     );
@@ -65,10 +63,8 @@ fn log_body_preview_zero_turns_the_preview_off() {
     );
     let m = MockProcess::start(&dir, &["--config", "c.toml"]);
     assert_eq!(
-        http(
+        post_load(
             m.addr,
-            "POST",
-            "/load",
             &[("Content-Type", "application/json")],
             records_json(1).as_bytes()
         )

@@ -43,21 +43,17 @@ fn parse_exposition(text: &str) -> HashMap<String, f64> {
 fn the_mock_serves_metrics_that_match_its_stats() {
     let m = MockThread::fast();
     let json = ("Content-Type", "application/json");
-    http(
+    post_load(
         m.addr,
-        "POST",
-        "/load",
         &[json, ("Idempotency-Key", "a")],
         records_json(3).as_bytes(),
     );
-    http(
+    post_load(
         m.addr,
-        "POST",
-        "/load",
         &[json, ("Idempotency-Key", "a")],
         records_json(3).as_bytes(),
     );
-    http(m.addr, "POST", "/load", &[json], b"[");
+    post_load(m.addr, &[json], b"[");
     let (status, text) = http(m.addr, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200);
     let got = parse_exposition(&text);

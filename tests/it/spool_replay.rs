@@ -112,10 +112,8 @@ fn replay_delivers_only_the_spool_under_the_same_keys() {
     assert!(spool_files(&dir.join("spool")).is_empty());
     // Replaying the same batches again (as after a crash before the delete) is deduplicated by key.
     for k in &keys {
-        let (status, body) = http(
+        let (status, body) = post_load(
             m.addr,
-            "POST",
-            "/load",
             &[("Content-Type", "application/json"), ("Idempotency-Key", k)],
             b"[]",
         );
