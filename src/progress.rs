@@ -74,7 +74,7 @@ impl Snapshot {
         let total = self.total.map_or(String::new(), |t| format!(" of {t}"));
         let eta = self
             .eta
-            .map_or(String::new(), |e| format!(", ETA {}s", e.as_secs()));
+            .map_or(String::new(), |e| format!(", ETA {:.1}s", e.as_secs_f64()));
         format!(
             "[Progress] devices {}{total}, {:.0} records/s, {} requests in flight, {} spooled, {} retries{eta}",
             self.done, self.records_per_s, self.in_flight, self.spooled, self.retries
@@ -132,7 +132,7 @@ impl Progress {
                         bar.set_position(s.done);
                         let eta = s
                             .eta
-                            .map_or(String::new(), |e| format!(", ETA {}s", e.as_secs()));
+                            .map_or(String::new(), |e| format!(", ETA {:.1}s", e.as_secs_f64()));
                         bar.set_message(format!(
                             "{:.0} rec/s, {} in flight, {} spooled, {} retries{eta}",
                             s.records_per_s, s.in_flight, s.spooled, s.retries
