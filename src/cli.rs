@@ -166,6 +166,7 @@ pub fn settings_with(
     let mut s = Settings::load(config.config.as_deref())?;
     apply(&mut s);
     s.validate()?;
+    s.resolve_token_file()?;
     Ok(s)
 }
 

@@ -205,6 +205,8 @@ pub enum Compression {
 pub struct LoadSettings {
     pub endpoint: String,
     pub token: Secret,
+    /// A file holding the token (trimmed), e.g. a mounted secret; read once at start.
+    pub token_file: PathBuf,
     pub workers: usize,
     pub batch_size: usize,
     pub batch_bytes: usize,
@@ -220,6 +222,7 @@ impl Default for LoadSettings {
         Self {
             endpoint: "http://127.0.0.1:8080/load".to_string(),
             token: Secret::default(),
+            token_file: PathBuf::new(),
             workers: 10,
             batch_size: 200,
             batch_bytes: 1 << 20,
@@ -576,6 +579,12 @@ impl Settings {
         }
         let l = &self.load;
         check_url("load.endpoint", &l.endpoint)?;
+        if !l.token.is_empty() && !l.token_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "load.token_file",
+                "set either load.token or load.token_file, not both",
+            ));
+        }
         check_positive("load.workers", l.workers as u64)?;
         if l.workers > 1024 {
             return Err(SettingsError::invalid(
@@ -654,6 +663,26 @@ impl Settings {
         }
         check_positive("mock.max_body_bytes", m.max_body_bytes as u64)?;
         check_positive("mock.max_idempotency_keys", m.max_idempotency_keys as u64)?;
+        Ok(())
+    }
+
+    /// Reads `load.token_file` into `load.token` (once, after validation). The error names the file.
+    pub fn resolve_token_file(&mut self) -> Result<(), SettingsError> {
+        let path = &self.load.token_file;
+        if path.as_os_str().is_empty() {
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            SettingsError::invalid("load.token_file", format!("{}: {e}", path.display()))
+        })?;
+        let token = text.trim();
+        if token.is_empty() || token.contains(['\r', '\n']) {
+            return Err(SettingsError::invalid(
+                "load.token_file",
+                format!("{}: must hold one non-empty line", path.display()),
+            ));
+        }
+        self.load.token = Secret::new(token);
         Ok(())
     }
 

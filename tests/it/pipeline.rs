@@ -401,3 +401,32 @@ fn the_demo_command_shows_every_record_delivered() {
     assert!(stdout.contains("4000 extracted, 4000 loaded"), "{stdout}");
     assert!(stdout.contains("\"records_accepted\": 4000"), "{stdout}");
 }
+
+#[test]
+fn the_token_can_come_from_a_file_and_a_missing_file_is_named() {
+    let m = MockThread::start(quiet(MockSettings {
+        token: Secret::new("from-a-file-42"),
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 50);
+    dir.write("token.txt", "from-a-file-42\n");
+    let cfg =
+        fast_config(&m.load_url(), "").replace("[load]", "[load]\ntoken_file = \"token.txt\"");
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().records_accepted, 50);
+    assert!(!std::fs::read_to_string(dir.join("etl.log"))
+        .unwrap()
+        .contains("from-a-file-42"));
+    let cfg = fast_config(&m.load_url(), "").replace("[load]", "[load]\ntoken_file = \"nope.txt\"");
+    dir.write("c2.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c2.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("load.token_file") && err.contains("nope.txt"),
+        "{err}"
+    );
+}
