@@ -115,6 +115,8 @@ pub struct Batch {
 #[derive(Debug)]
 pub struct SpoolOrigin {
     pub path: PathBuf,
+    /// A write-ahead copy made by this run (`spool.durable`), not a file left by an earlier one.
+    pub write_ahead: bool,
     parts_left: AtomicUsize,
     kept: AtomicBool,
 }
@@ -123,7 +125,18 @@ impl SpoolOrigin {
     pub fn new(path: PathBuf, parts: usize) -> Arc<Self> {
         Arc::new(SpoolOrigin {
             path,
+            write_ahead: false,
             parts_left: AtomicUsize::new(parts),
+            kept: AtomicBool::new(false),
+        })
+    }
+
+    /// The write-ahead copy of a new batch (`spool.durable`).
+    pub fn write_ahead(path: PathBuf) -> Arc<Self> {
+        Arc::new(SpoolOrigin {
+            path,
+            write_ahead: true,
+            parts_left: AtomicUsize::new(1),
             kept: AtomicBool::new(false),
         })
     }

@@ -283,6 +283,9 @@ impl RetrySettings {
 pub struct SpoolSettings {
     pub dir: PathBuf,
     pub replay_on_start: bool,
+    /// Write every batch to the spool before its first send and delete it on acknowledgement, so that a crash
+    /// (`kill -9`, power loss) loses at most the records still being gathered into batches.
+    pub durable: bool,
 }
 
 impl Default for SpoolSettings {
@@ -290,6 +293,7 @@ impl Default for SpoolSettings {
         Self {
             dir: PathBuf::from("spool"),
             replay_on_start: true,
+            durable: false,
         }
     }
 }

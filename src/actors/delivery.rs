@@ -296,7 +296,7 @@ impl Delivery {
         RunMetrics::add(&m.batches_sent, 1);
         RunMetrics::add(&m.bytes_sent, bytes as u64);
         match &batch.spool_file {
-            Some(origin) => {
+            Some(origin) if !origin.write_ahead => {
                 RunMetrics::add(&m.records_replayed, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
@@ -307,7 +307,7 @@ impl Delivery {
                 );
                 self.resolve_part(origin).await;
             }
-            None => {
+            _ => {
                 RunMetrics::add(&m.records_loaded, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
@@ -315,8 +315,28 @@ impl Delivery {
                     self.worker,
                     batch.records
                 );
+                if let Some(origin) = &batch.spool_file {
+                    self.resolve_part(origin).await; // the write-ahead copy goes
+                }
             }
         }
+    }
+
+    /// With `spool.durable`: writes a new batch to the spool before its first send, so that a crash cannot lose
+    /// it; the copy is deleted once the batch is acknowledged or dead-lettered. If the write fails the batch is
+    /// sent from memory all the same (logged).
+    pub async fn write_ahead(&self, mut batch: Batch) -> Batch {
+        match self.failed_buffer.send(PersistBatch(batch.clone())).await {
+            Ok(Ok(path)) => batch.spool_file = Some(SpoolOrigin::write_ahead(path)),
+            Ok(Err(e)) => log::error!(
+                "[Loader-{}] batch {}: write-ahead to the spool {} failed: {e}; sending it from memory",
+                self.worker,
+                batch.id,
+                self.spool_dir()
+            ),
+            Err(e) => log::error!("[Loader-{}] batch {}: spool actor gone: {e}", self.worker, batch.id),
+        }
+        batch
     }
 
     /// One part of a replayed file is acknowledged or dead-lettered: delete the file once all are.
@@ -325,7 +345,11 @@ impl Delivery {
             return;
         }
         let path = origin.path.clone();
-        match self.failed_buffer.send(AckSpoolFile(path.clone())).await {
+        let ack = AckSpoolFile {
+            path: path.clone(),
+            replayed: !origin.write_ahead,
+        };
+        match self.failed_buffer.send(ack).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => log::error!(
                 "[Loader-{}] {} was delivered but could not be deleted: {e} (a later replay resends it under the same key)",
@@ -406,6 +430,9 @@ impl Delivery {
         if let Some(origin) = &batch.spool_file {
             origin.part_kept();
             RunMetrics::add(&m.records_spooled, records);
+            if origin.write_ahead {
+                RunMetrics::add(&m.batches_spooled, 1);
+            }
             log::warn!(
                 "[Loader-{}] API load failed: {why}. Batch {} stays in {}",
                 self.worker,

@@ -4,7 +4,7 @@
 //! Messages (all sent with `send().await`, so callers wait for the disk):
 //! - `PersistBatch` from a loader whose batch exhausted its retries (or was cut off by shutdown);
 //! - `RejectBatch` from a loader whose batch got a non-retryable answer;
-//! - `AckSpoolFile` from a loader that delivered a replayed batch;
+//! - `AckSpoolFile` from a loader that delivered a replayed (or, with `spool.durable`, written-ahead) batch;
 //! - `ScanSpool` and `ReadSpoolFile` from the topology's replay step.
 
 use std::path::PathBuf;
@@ -99,16 +99,22 @@ impl Handler<RejectBatch> for FailedBufferActor {
     }
 }
 
-/// A replayed batch was acknowledged: delete its file.
+/// A batch read from (or written ahead to) this file was acknowledged: delete the file.
 #[derive(Message)]
 #[rtype(result = "std::io::Result<()>")]
-pub struct AckSpoolFile(pub PathBuf);
+pub struct AckSpoolFile {
+    pub path: PathBuf,
+    /// A replay of a file from an earlier run (counted), not this run's write-ahead copy.
+    pub replayed: bool,
+}
 
 impl Handler<AckSpoolFile> for FailedBufferActor {
     type Result = std::io::Result<()>;
     fn handle(&mut self, msg: AckSpoolFile, _: &mut Self::Context) -> Self::Result {
-        spool::remove(&msg.0)?;
-        RunMetrics::add(&self.metrics.spool_files_replayed, 1);
+        spool::remove(&msg.path)?;
+        if msg.replayed {
+            RunMetrics::add(&self.metrics.spool_files_replayed, 1);
+        }
         Ok(())
     }
 }

@@ -31,6 +31,8 @@ pub struct LoaderActor {
     slots: Arc<Semaphore>,
     max_in_flight: u32,
     settings: LoadSettings,
+    /// `spool.durable`: every batch is written to the spool before its first send.
+    durable: bool,
     last_flush: Instant,
     delivery: Rc<Delivery>,
 }
@@ -40,6 +42,7 @@ impl LoaderActor {
         worker: usize,
         run_id: Arc<str>,
         settings: LoadSettings,
+        durable: bool,
         delivery: Delivery,
     ) -> Self {
         LoaderActor {
@@ -51,6 +54,7 @@ impl LoaderActor {
             max_in_flight: u32::try_from(settings.max_in_flight)
                 .expect("load.max_in_flight is validated to be at most 1024"),
             settings,
+            durable,
             last_flush: Instant::now(),
             delivery: Rc::new(delivery),
         }
@@ -61,7 +65,21 @@ impl LoaderActor {
         self.seq += 1;
         let id = BatchId::new(&self.run_id, self.worker, self.seq);
         self.last_flush = Instant::now();
-        self.send(BatchBuilder::batch(id, self.worker, finished), ctx);
+        let batch = BatchBuilder::batch(id, self.worker, finished);
+        if self.durable {
+            // Hold the mailbox until the batch is on disk (and has a slot), so that what was accepted is safe.
+            let (delivery, slots) = (self.delivery.clone(), self.slots.clone());
+            ctx.wait(actix::fut::wrap_future(async move {
+                let batch = delivery.write_ahead(batch).await;
+                let slot = slots
+                    .acquire_owned()
+                    .await
+                    .expect("the slot semaphore is never closed");
+                actix_rt::spawn(delivery.deliver(batch, slot));
+            }));
+            return;
+        }
+        self.send(batch, ctx);
     }
 
     /// Starts delivery in a free slot, or holds the mailbox until one frees.

@@ -110,6 +110,7 @@ pub async fn run(
     let mut loaders = Vec::with_capacity(settings.load.workers);
     for worker in 0..settings.load.workers {
         let arbiter = Arbiter::new();
+        let durable = settings.spool.durable;
         let (load, run_id, metrics, fb, dir, sd) = (
             settings.load.clone(),
             run_id.clone(),
@@ -122,7 +123,7 @@ pub async fn run(
             &arbiter.handle(),
             move |_| {
                 let delivery = Delivery::new(worker, load.clone(), metrics, fb, dir, sd);
-                LoaderActor::new(worker, run_id, load, delivery)
+                LoaderActor::new(worker, run_id, load, durable, delivery)
             },
         ));
         arbiters.push(arbiter);

@@ -141,11 +141,17 @@ fn every_invalid_value_is_an_error_naming_its_key() {
         ("[load]\nrequest_timeout_ms = 0", "load.request_timeout_ms"),
         ("[load]\ncompression = \"zip\"", "compression"),
         ("[load.retry]\nmax_attempts = 0", "load.retry.max_attempts"),
-        ("[load]\ntoken = \"a\"\ntoken_file = \"b\"", "load.token_file"),
+        (
+            "[load]\ntoken = \"a\"\ntoken_file = \"b\"",
+            "load.token_file",
+        ),
         ("[load]\nmax_in_flight = 5000", "load.max_in_flight"),
         ("[extract]\nconcurrency = 2000000", "extract.concurrency"),
         ("[metrics]\naddr = \"nowhere\"", "metrics.addr"),
-        ("[log]\nprogress_interval_ms = 0", "log.progress_interval_ms"),
+        (
+            "[log]\nprogress_interval_ms = 0",
+            "log.progress_interval_ms",
+        ),
         ("[log]\nformat = \"xml\"", "format"),
         (
             "[load.retry]\ninitial_backoff_ms = 0",

@@ -115,3 +115,91 @@ fn a_signal_during_slow_extraction_cancels_it_and_delivers_what_was_extracted_wi
     // The run stopped well before the 10 s extraction of the whole inventory would have ended.
     assert!(s["duration_s"].as_f64().unwrap() < 9.0, "{s}");
 }
+
+/// Starts `etl` against a slow API, kills it with SIGKILL after every batch was formed and sent (none
+/// acknowledged), and answers the records left in spool files.
+fn killed_run(durable: bool) -> (TestDir, usize) {
+    let m = MockThread::start(MockSettings {
+        delay_ms: 5000,
+        jitter_ms: 0,
+        log_body_preview: 0,
+        workers: 2,
+        ..MockSettings::default()
+    });
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 40);
+    let extra = format!("[spool]\ndurable = {durable}\n");
+    let cfg = fast_config(&m.load_url(), &extra)
+        .replace(
+            "[load]",
+            "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 8",
+        )
+        .replace("request_timeout_ms = 5000", "request_timeout_ms = 20000");
+    dir.write("c.toml", &cfg);
+    let mut child = app()
+        .current_dir(dir.path())
+        .args(["etl", "--config", "c.toml", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(
+        m.stats().records_accepted,
+        0,
+        "nothing was acknowledged before the kill"
+    );
+    let spooled = spool_records(&dir.join("spool"));
+    (dir, spooled)
+}
+
+#[test]
+fn with_a_durable_spool_sigkill_loses_no_formed_batch() {
+    let (dir, spooled) = killed_run(true);
+    assert_eq!(
+        spooled, 40,
+        "every batch was written to the spool before its first send"
+    );
+    // The next run delivers them.
+    let fast = MockThread::fast();
+    let out = dir.run(&[
+        "replay",
+        "--config",
+        "c.toml",
+        "--endpoint",
+        &fast.load_url(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(fast.stats().records_accepted, 40);
+    assert!(spool_files(&dir.join("spool")).is_empty());
+}
+
+#[test]
+fn without_a_durable_spool_sigkill_loses_the_batches_in_flight_as_documented() {
+    let (_dir, spooled) = killed_run(false);
+    assert_eq!(
+        spooled, 0,
+        "the default spools on failure and on shutdown, not ahead"
+    );
+}
+
+#[test]
+fn with_a_durable_spool_an_acknowledged_batch_leaves_no_file_and_counts_as_loaded() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 300);
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "[spool]\ndurable = true\n"),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["loaded"], 300);
+    assert_eq!(s["records"]["replayed"], 0);
+    assert_eq!(s["spool"]["files_replayed"], 0);
+    assert!(spool_files(&dir.join("spool")).is_empty());
+    assert_eq!(m.stats().records_accepted, 300);
+}
