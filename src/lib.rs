@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - `cli`, `commands`: the subcommands (`etl`, `replay`, `mock-server`, `validate`, `demo`) and their flags.
+//! - `cli`, `commands`: the subcommands (`etl`, `replay`, `mock-server`, `validate`, `demo`, `healthcheck`) and
+//!   their flags.
 //! - `settings`: one struct per configuration section, defaults, `load()` and `validate()`.
 //! - `inventory`, `dedupe`: streaming CSV reader with line-numbered errors; duplicate names in bounded memory.
 //! - `model`: `CpuStats`, `DeviceRecord`, `Batch`, `BatchId`, the stable name hash.
@@ -13,7 +14,9 @@
 //! - `spool`: spool files on disk (atomic writes, replay, quarantine, dead letters).
 //! - `actors`: `ExtractSupervisor`, `LoaderActor`, `FailedBufferActor`, the topology and shutdown order.
 //! - `mock`: the mock ingestion API.
-//! - `metrics`, `summary`, `logging`, `profile`: counters, the run summary and exit code, logs, CPU profiles.
+//! - `metrics`, `summary`, `logging`: counters, the run summary and exit code, logs (text or JSON).
+//! - `prom`, `progress`, `resources`, `profile`: Prometheus exposition, progress display, the resource report,
+//!   CPU and heap profiles.
 
 pub mod actors;
 pub mod batch;
