@@ -327,7 +327,16 @@ impl Delivery {
     /// sent from memory all the same (logged).
     pub async fn write_ahead(&self, mut batch: Batch) -> Batch {
         match self.failed_buffer.send(PersistBatch(batch.clone())).await {
-            Ok(Ok(path)) => batch.spool_file = Some(SpoolOrigin::write_ahead(path)),
+            Ok(Ok(path)) => {
+                log::debug!(
+                    "[Loader-{}] batch {} ({} records) written ahead to {}",
+                    self.worker,
+                    batch.id,
+                    batch.records,
+                    path.display()
+                );
+                batch.spool_file = Some(SpoolOrigin::write_ahead(path));
+            }
             Ok(Err(e)) => log::error!(
                 "[Loader-{}] batch {}: write-ahead to the spool {} failed: {e}; sending it from memory",
                 self.worker,

@@ -66,6 +66,12 @@ impl LoaderActor {
         let id = BatchId::new(&self.run_id, self.worker, self.seq);
         self.last_flush = Instant::now();
         let batch = BatchBuilder::batch(id, self.worker, finished);
+        log::debug!(
+            "[Loader-{}] batch {} formed with {} records",
+            self.worker,
+            batch.id,
+            batch.records
+        );
         if self.durable {
             // Hold the mailbox until the batch is on disk (and has a slot), so that what was accepted is safe.
             let (delivery, slots) = (self.delivery.clone(), self.slots.clone());

@@ -192,6 +192,12 @@ async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState)
         return resp.json(json!({"status": "error", "error": "injected failure"}));
     }
     let fresh = state.acknowledge(key.as_deref(), records);
+    log::info!(
+        target: "mock",
+        "Acknowledged key {} with {records} records{}",
+        key.as_deref().unwrap_or("-"),
+        if fresh { "" } else { " (duplicate)" }
+    );
     HttpResponse::Ok().json(json!({"status": "success", "received": records, "duplicate": !fresh}))
 }
 

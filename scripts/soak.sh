@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Chaos soak (loopback only, bounded): see scripts/soak.py for what it does and checks.
+#   scripts/soak.sh                      # about 4 minutes of rounds (SOAK_SECONDS=240)
+#   SOAK_SECONDS=30 scripts/soak.sh      # the short version .ci/run uses
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${APP_BIN:-}" ]; then
+  cargo build --release --locked -q
+  export APP_BIN="$PWD/target/release/app"
+fi
+budget=$(( ${SOAK_SECONDS:-240} + 420 ))
+exec timeout "$budget" python3 scripts/soak.py
