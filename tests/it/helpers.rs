@@ -67,6 +67,16 @@ impl TestDir {
         }
         cmd.output().expect("the app binary runs")
     }
+    /// Starts `app` with `args` in this dir, with stdout and stderr as given.
+    pub fn spawn(&self, args: &[&str], stdout: Stdio, stderr: Stdio) -> Child {
+        app()
+            .current_dir(self.path())
+            .args(args)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("the app binary starts")
+    }
     /// Reads a `--summary-json` file.
     pub fn summary(&self, name: &str) -> serde_json::Value {
         let text = std::fs::read_to_string(self.join(name)).expect("summary written");
@@ -216,10 +226,7 @@ impl MockProcess {
         MockProcess { child, addr }
     }
     pub fn signal(&self, sig: &str) {
-        Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        send_signal(self.child.id(), sig);
     }
 }
 
@@ -228,6 +235,15 @@ impl Drop for MockProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends `sig` (`TERM`, `INT`, …) to process `pid`.
+pub fn send_signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -s {sig} {pid}");
 }
 
 /// A raw HTTP/1.1 request over loopback; answers (status, body).

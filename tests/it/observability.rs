@@ -74,9 +74,8 @@ fn a_running_etl_serves_metrics_that_end_where_its_summary_ends() {
     let cfg = fast_config(&m.load_url(), "[extract]\nconcurrency = 100\n")
         .replace("latency_ms = 0", "latency_ms = 400");
     dir.write("c.toml", &cfg);
-    let mut child = app()
-        .current_dir(dir.path())
-        .args([
+    let mut child = dir.spawn(
+        &[
             "etl",
             "--config",
             "c.toml",
@@ -84,11 +83,10 @@ fn a_running_etl_serves_metrics_that_end_where_its_summary_ends() {
             "127.0.0.1:0",
             "--summary-json",
             "s.json",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        ],
+        Stdio::null(),
+        Stdio::piped(),
+    );
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut lines = stderr.lines();
     let addr: std::net::SocketAddr = loop {

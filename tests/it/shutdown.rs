@@ -19,18 +19,13 @@ fn interrupted_run(signal: &str, expected: i32) {
     dir.inventory("inventory.csv", 4000);
     let cfg = fast_config(&m.load_url(), "[shutdown]\ngrace_ms = 500\n");
     dir.write("c.toml", &cfg);
-    let child = app()
-        .current_dir(dir.path())
-        .args(["etl", "--config", "c.toml", "--summary-json", "s.json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        Stdio::piped(),
+        Stdio::piped(),
+    );
     std::thread::sleep(Duration::from_millis(800));
-    std::process::Command::new("kill")
-        .args(["-s", signal, &child.id().to_string()])
-        .status()
-        .unwrap();
+    send_signal(child.id(), signal);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(expected), "{}", show(&out));
     let s = dir.summary("s.json");
@@ -82,18 +77,13 @@ fn a_signal_during_slow_extraction_cancels_it_and_delivers_what_was_extracted_wi
     )
     .replace("latency_ms = 0", "latency_ms = 1000");
     dir.write("c.toml", &cfg);
-    let child = app()
-        .current_dir(dir.path())
-        .args(["etl", "--config", "c.toml", "--summary-json", "s.json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        Stdio::null(),
+        Stdio::null(),
+    );
     std::thread::sleep(Duration::from_millis(1500));
-    std::process::Command::new("kill")
-        .args(["-s", "TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    send_signal(child.id(), "TERM");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143));
     let s = dir.summary("s.json");
@@ -136,13 +126,11 @@ fn killed_run(durable: bool) -> (TestDir, usize) {
         )
         .replace("request_timeout_ms = 5000", "request_timeout_ms = 20000");
     dir.write("c.toml", &cfg);
-    let mut child = app()
-        .current_dir(dir.path())
-        .args(["etl", "--config", "c.toml", "--quiet"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = dir.spawn(
+        &["etl", "--config", "c.toml", "--quiet"],
+        Stdio::null(),
+        Stdio::null(),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();

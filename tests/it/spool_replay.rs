@@ -190,13 +190,11 @@ fn stopping_the_mock_server_halfway_leaves_spool_files_and_exit_3_and_the_next_r
     let extra = "[extract]\nconcurrency = 100\n";
     let cfg = fast_config(&endpoint, extra).replace("latency_ms = 0", "latency_ms = 100");
     dir.write("c.toml", &cfg.replace("[load]", "[load]\nbatch_size = 20"));
-    let etl = app()
-        .current_dir(dir.path())
-        .args(["etl", "--config", "c.toml", "--summary-json", "s1.json"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let etl = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s1.json"],
+        std::process::Stdio::null(),
+        std::process::Stdio::null(),
+    );
     std::thread::sleep(Duration::from_millis(900));
     let (_, stats_before) = http(mock.addr, "GET", "/stats", &[], b"");
     drop(mock); // killed
