@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Chaos soak (loopback only, bounded): see scripts/soak.py for what it does and checks.
-#   scripts/soak.sh                      # about 4 minutes of rounds (SOAK_SECONDS=240)
+#   scripts/soak.sh                      # up to 60 rounds or 240 s (SOAK_ROUNDS, SOAK_SECONDS)
 #   SOAK_SECONDS=30 scripts/soak.sh      # the short version .ci/run uses
 set -euo pipefail
 cd "$(dirname "$0")/.."
