@@ -100,17 +100,8 @@ impl BatchBuilder {
         v
     }
 
-    pub fn records(&self) -> usize {
-        self.records
-    }
-
     pub fn is_empty(&self) -> bool {
         self.records == 0
-    }
-
-    /// Bytes of the body so far (without the closing bracket).
-    pub fn len_bytes(&self) -> usize {
-        self.body.len()
     }
 
     pub fn is_full(&self) -> bool {

@@ -3,7 +3,6 @@
 //! so the two always agree and the hot path pays nothing for it.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -19,9 +18,7 @@ use crate::mock::MockState;
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn get(c: &AtomicU64) -> u64 {
-    c.load(Relaxed)
-}
+use RunMetrics as M;
 
 /// A counter family with one label: `name_total{label="value"} n` for each pair.
 fn labelled_counter(
@@ -76,11 +73,11 @@ impl Collector for RunCollector {
             "Devices by outcome",
             "outcome",
             &[
-                ("ok", get(&m.devices_ok)),
-                ("failed", get(&m.devices_failed)),
-                ("cancelled", get(&m.devices_cancelled)),
-                ("invalid", get(&m.devices_invalid)),
-                ("skipped_shard", get(&m.devices_skipped_shard)),
+                ("ok", M::get(&m.devices_ok)),
+                ("failed", M::get(&m.devices_failed)),
+                ("cancelled", M::get(&m.devices_cancelled)),
+                ("invalid", M::get(&m.devices_invalid)),
+                ("skipped_shard", M::get(&m.devices_skipped_shard)),
             ],
         )?;
         labelled_counter(
@@ -89,12 +86,12 @@ impl Collector for RunCollector {
             "Records by what happened to them",
             "state",
             &[
-                ("extracted", get(&m.records_extracted)),
-                ("loaded", get(&m.records_loaded)),
-                ("replayed", get(&m.records_replayed)),
-                ("spooled", get(&m.records_spooled)),
-                ("rejected", get(&m.records_rejected)),
-                ("lost", get(&m.records_lost)),
+                ("extracted", M::get(&m.records_extracted)),
+                ("loaded", M::get(&m.records_loaded)),
+                ("replayed", M::get(&m.records_replayed)),
+                ("spooled", M::get(&m.records_spooled)),
+                ("rejected", M::get(&m.records_rejected)),
+                ("lost", M::get(&m.records_lost)),
             ],
         )?;
         labelled_counter(
@@ -103,16 +100,16 @@ impl Collector for RunCollector {
             "Batches by result",
             "result",
             &[
-                ("sent", get(&m.batches_sent)),
-                ("spooled", get(&m.batches_spooled)),
-                ("rejected", get(&m.batches_rejected)),
+                ("sent", M::get(&m.batches_sent)),
+                ("spooled", M::get(&m.batches_spooled)),
+                ("rejected", M::get(&m.batches_rejected)),
             ],
         )?;
         counter(
             &mut e,
             "app_requests",
             "POST /load attempts",
-            get(&m.requests),
+            M::get(&m.requests),
         )?;
         labelled_counter(
             &mut e,
@@ -120,16 +117,16 @@ impl Collector for RunCollector {
             "Failed attempts that are retried, by reason",
             "reason",
             &[
-                ("connect", get(&m.retries_connect)),
-                ("timeout", get(&m.retries_timeout)),
-                ("status", get(&m.retries_status)),
+                ("connect", M::get(&m.retries_connect)),
+                ("timeout", M::get(&m.retries_timeout)),
+                ("status", M::get(&m.retries_status)),
             ],
         )?;
         counter(
             &mut e,
             "app_sent_bytes",
             "Request body bytes acknowledged",
-            get(&m.bytes_sent),
+            M::get(&m.bytes_sent),
         )?;
         gauge(
             &mut e,
@@ -143,10 +140,10 @@ impl Collector for RunCollector {
             "Spool files written, replayed (deleted after delivery), quarantined, unreadable",
             "event",
             &[
-                ("written", get(&m.spool_files_written)),
-                ("replayed", get(&m.spool_files_replayed)),
-                ("quarantined", get(&m.spool_files_quarantined)),
-                ("unreadable", get(&m.spool_files_unreadable)),
+                ("written", M::get(&m.spool_files_written)),
+                ("replayed", M::get(&m.spool_files_replayed)),
+                ("quarantined", M::get(&m.spool_files_quarantined)),
+                ("unreadable", M::get(&m.spool_files_unreadable)),
             ],
         )?;
         let (files, bytes) = spool_usage(&self.spool_dir);

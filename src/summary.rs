@@ -1,8 +1,6 @@
 //! The run summary: what happened to every device and record, printed as text and written as JSON, and the exit
 //! code it implies.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use serde::Serialize;
 
 use crate::actors::{Mode, RunOutcome};
@@ -81,7 +79,7 @@ pub struct Summary {
 impl Summary {
     pub fn new(outcome: &RunOutcome, mode: Mode, spool_dir: &std::path::Path) -> Summary {
         let m: &RunMetrics = &outcome.metrics;
-        let g = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed);
+        let g = RunMetrics::get;
         let devices = DeviceCounts {
             ok: g(&m.devices_ok),
             failed: g(&m.devices_failed),

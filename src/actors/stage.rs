@@ -112,9 +112,11 @@ impl Stage {
             )
             .await
             .expect("the stage semaphore is never closed");
-        let chunks: Vec<_> = std::mem::take(&mut *self.records.borrow_mut());
-        *self.records.borrow_mut() = (0..self.loaders.len())
-            .map(|_| EncodedRecords::default())
+        let chunks: Vec<_> = self
+            .records
+            .borrow_mut()
+            .iter_mut()
+            .map(std::mem::take)
             .collect();
         for (loader, chunk) in chunks.into_iter().enumerate() {
             if !chunk.is_empty() {

@@ -1,5 +1,6 @@
 //! The ETL end to end: the real binary against the mock on port 0.
 
+use std::process::Stdio;
 use std::time::Instant;
 
 use crate::helpers::*;
@@ -429,4 +430,34 @@ fn the_token_can_come_from_a_file_and_a_missing_file_is_named() {
         err.contains("load.token_file") && err.contains("nope.txt"),
         "{err}"
     );
+}
+
+#[test]
+fn a_partial_batch_is_sent_after_the_flush_interval_while_the_run_goes_on() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 12);
+    // One device at a time, 150 ms each: about 1.8 s in all, never near batch_size; one loader.
+    let cfg = fast_config(&m.load_url(), "[extract]\nconcurrency = 1\n")
+        .replace("latency_ms = 0", "latency_ms = 150")
+        .replace("[load]", "[load]\nworkers = 1");
+    dir.write("c.toml", &cfg);
+    let mut child = dir.spawn(
+        &["etl", "--config", "c.toml", "--quiet"],
+        Stdio::null(),
+        Stdio::null(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mid_run = m.stats();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        mid_run.records_accepted > 0 && mid_run.records_accepted < 12,
+        "records reached the API before the end of the run: {mid_run:?}"
+    );
+    assert!(
+        m.stats().loads_accepted >= 3,
+        "several interval flushes: {:?}",
+        m.stats()
+    );
+    assert_eq!(m.stats().records_accepted, 12);
 }
