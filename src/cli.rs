@@ -167,6 +167,7 @@ pub fn settings_with(
     apply(&mut s);
     s.validate()?;
     s.resolve_token_file()?;
+    s.resolve_tls()?;
     Ok(s)
 }
 

@@ -38,4 +38,5 @@ pub mod retry;
 pub mod settings;
 pub mod spool;
 pub mod summary;
+pub mod tls;
 pub mod transform;

@@ -27,7 +27,7 @@ pub enum SettingsError {
 }
 
 impl SettingsError {
-    fn invalid(key: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
         SettingsError::Invalid {
             key: key.to_string(),
             message: message.into(),
@@ -214,7 +214,18 @@ pub struct LoadSettings {
     pub max_in_flight: usize,
     pub request_timeout_ms: u64,
     pub compression: Compression,
+    /// PEM file of the CA(s) trusted for an `https://` endpoint, instead of the system's roots.
+    pub ca_file: PathBuf,
+    /// Accept any server certificate. Off by default; a warning is logged on every run that sets it.
+    pub insecure_skip_verify: bool,
+    /// PEM certificate (chain) presented to the API; needs `client_key_file`.
+    pub client_cert_file: PathBuf,
+    /// PEM private key of `client_cert_file`.
+    pub client_key_file: PathBuf,
     pub retry: RetrySettings,
+    /// The TLS client built from the keys above by `resolve_tls` (not a configuration key).
+    #[serde(skip)]
+    pub tls: crate::tls::ClientTls,
 }
 
 impl Default for LoadSettings {
@@ -230,7 +241,12 @@ impl Default for LoadSettings {
             max_in_flight: 16,
             request_timeout_ms: 15_000,
             compression: Compression::None,
+            ca_file: PathBuf::new(),
+            insecure_skip_verify: false,
+            client_cert_file: PathBuf::new(),
+            client_key_file: PathBuf::new(),
             retry: RetrySettings::default(),
+            tls: crate::tls::ClientTls::default(),
         }
     }
 }
@@ -403,6 +419,12 @@ pub struct MockSettings {
     pub log_body_preview: usize,
     pub device_delay_ms: u64,
     pub device_fail_rate: f64,
+    /// Serve HTTPS with this PEM certificate (chain); needs `tls_key_file`.
+    pub tls_cert_file: PathBuf,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: PathBuf,
+    /// Require client certificates signed by a CA in this PEM file (mutual TLS).
+    pub tls_client_ca_file: PathBuf,
 }
 
 impl Default for MockSettings {
@@ -424,6 +446,9 @@ impl Default for MockSettings {
             log_body_preview: 500,
             device_delay_ms: 0,
             device_fail_rate: 0.0,
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
+            tls_client_ca_file: PathBuf::new(),
         }
     }
 }
@@ -480,6 +505,21 @@ fn check_url(key: &str, url: &str) -> Result<(), SettingsError> {
         ));
     }
     Ok(())
+}
+
+/// Two file keys that go together: both set or neither.
+fn check_pair(a: (&str, &Path), b: (&str, &Path)) -> Result<(), SettingsError> {
+    match (a.1.as_os_str().is_empty(), b.1.as_os_str().is_empty()) {
+        (false, true) => Err(SettingsError::invalid(
+            b.0,
+            format!("must be set when {} is", a.0),
+        )),
+        (true, false) => Err(SettingsError::invalid(
+            a.0,
+            format!("must be set when {} is", b.0),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_rate(key: &str, value: f64) -> Result<(), SettingsError> {
@@ -589,6 +629,21 @@ impl Settings {
                 "set either load.token or load.token_file, not both",
             ));
         }
+        check_pair(
+            ("load.client_cert_file", &l.client_cert_file),
+            ("load.client_key_file", &l.client_key_file),
+        )?;
+        let m = &self.mock;
+        check_pair(
+            ("mock.tls_cert_file", &m.tls_cert_file),
+            ("mock.tls_key_file", &m.tls_key_file),
+        )?;
+        if !m.tls_client_ca_file.as_os_str().is_empty() && m.tls_cert_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "mock.tls_client_ca_file",
+                "needs mock.tls_cert_file and mock.tls_key_file (client certificates are a TLS feature)",
+            ));
+        }
         check_positive("load.workers", l.workers as u64)?;
         if l.workers > 1024 {
             return Err(SettingsError::invalid(
@@ -687,6 +742,13 @@ impl Settings {
             ));
         }
         self.load.token = Secret::new(token);
+        Ok(())
+    }
+
+    /// Builds the load client's TLS configuration (reads `load.ca_file` and the client certificate) for an
+    /// `https://` endpoint; errors name the key and the file.
+    pub fn resolve_tls(&mut self) -> Result<(), SettingsError> {
+        self.load.tls = crate::tls::ClientTls::from_settings(&self.load)?;
         Ok(())
     }
 

@@ -70,7 +70,10 @@ impl Delivery {
         spool_dir: std::path::PathBuf,
         shutdown: Arc<Shutdown>,
     ) -> Self {
-        let connector = awc::Connector::new().limit(settings.max_in_flight);
+        let mut connector = awc::Connector::new().limit(settings.max_in_flight);
+        if let Some(tls) = settings.tls.config() {
+            connector = connector.rustls_0_23(tls);
+        }
         let client = awc::Client::builder()
             .connector(connector)
             .timeout(settings.request_timeout())
@@ -142,7 +145,7 @@ impl Delivery {
                 Err(awc::error::SendRequestError::Timeout) => {
                     return Attempt::Failed(RetryReason::Timeout, "timeout".into())
                 }
-                Err(e) => return Attempt::Failed(RetryReason::Connect, e.to_string()),
+                Err(e) => return Attempt::Failed(RetryReason::Connect, connect_error(&e)),
             };
             let status = resp.status().as_u16();
             let retry_after = resp
@@ -478,5 +481,15 @@ impl Delivery {
     fn lost(&self, records: u64, why: &str) {
         RunMetrics::add(&self.metrics.records_lost, records);
         log::error!("[Loader-{}] {records} RECORDS LOST: {why}", self.worker);
+    }
+}
+
+/// A failed request's text; a refused certificate says which keys decide trust.
+fn connect_error(e: &awc::error::SendRequestError) -> String {
+    let text = e.to_string();
+    if text.contains("certificate") {
+        format!("{text} (TLS: the API's certificate is checked against load.ca_file, or the system roots if unset)")
+    } else {
+        text
     }
 }

@@ -95,6 +95,8 @@ pub async fn run(
         dir.display()
     );
 
+    warn_about_tls(&settings.load);
+
     let failed_buffer = {
         let (dir, metrics, load) = (dir.clone(), metrics.clone(), settings.load.clone());
         SyncArbiter::start(1, move || {
@@ -248,4 +250,33 @@ pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
             }
         }
     });
+}
+
+/// Says loudly when the API's certificate is not verified, and when TLS keys are set for an `http://` endpoint
+/// (where they do nothing).
+fn warn_about_tls(load: &crate::settings::LoadSettings) {
+    let https = load.endpoint.starts_with("https://");
+    if https && load.insecure_skip_verify {
+        log::warn!(
+            "[ETL] load.insecure_skip_verify = true: the certificate of {} is NOT verified; anyone on the path can \
+             read and change the records and the token. Use load.ca_file instead",
+            load.endpoint
+        );
+    }
+    let tls_keys = [
+        ("load.ca_file", load.ca_file.as_os_str().is_empty()),
+        (
+            "load.client_cert_file",
+            load.client_cert_file.as_os_str().is_empty(),
+        ),
+        ("load.insecure_skip_verify", !load.insecure_skip_verify),
+    ];
+    if !https {
+        for (key, _) in tls_keys.iter().filter(|(_, unset)| !unset) {
+            log::warn!(
+                "[ETL] {key} is set but load.endpoint {} is not https://: it has no effect",
+                load.endpoint
+            );
+        }
+    }
 }

@@ -15,19 +15,23 @@ pub struct MockServer {
     pub state: Arc<MockState>,
     pub handle: actix_web::dev::ServerHandle,
     pub server: actix_web::dev::Server,
+    /// Serving HTTPS (`mock.tls_cert_file`).
+    pub tls: bool,
 }
 
 impl MockServer {
     /// The base URL, e.g. `http://127.0.0.1:8080`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
 /// Starts the server on `listener` (bind `127.0.0.1:0` for a free port). Must be called within an actix system;
-/// the returned `server` future runs it until stopped.
+/// the returned `server` future runs it until stopped. Serves HTTPS when `mock.tls_cert_file` is set.
 pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<MockServer> {
     let addr = listener.local_addr()?;
+    let tls = crate::tls::server_config(&settings).map_err(std::io::Error::other)?;
     let workers = settings.worker_count();
     let state = Arc::new(MockState::new(settings));
     let data = web::Data::new(state.clone());
@@ -39,13 +43,18 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<M
             .configure(routes::configure)
     })
     .workers(workers)
-    .backlog(4096)
-    .listen(listener)?
+    .backlog(4096);
+    let secure = tls.is_some();
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    }
     .run();
     Ok(MockServer {
         addr,
         handle: server.handle(),
         state,
         server,
+        tls: secure,
     })
 }

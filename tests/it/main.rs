@@ -11,3 +11,4 @@ mod observability;
 mod pipeline;
 mod shutdown;
 mod spool_replay;
+mod tls;

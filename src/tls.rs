@@ -1,0 +1,217 @@
+//! TLS through rustls (ring): the load client's configuration (system roots or `load.ca_file`, optional client
+//! certificate, the loudly-warned insecure mode) and the mock server's (certificate, optional client CA).
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+use crate::settings::{LoadSettings, MockSettings, SettingsError};
+
+/// Only HTTP/1.1 is spoken (awc and the mock are built without HTTP/2).
+const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn is_set(path: &Path) -> bool {
+    !path.as_os_str().is_empty()
+}
+
+fn file_error(key: &str, path: &Path, message: impl fmt::Display) -> SettingsError {
+    SettingsError::invalid(key, format!("{}: {message}", path.display()))
+}
+
+/// Every certificate in the PEM file at `path`; an error naming `key` if it cannot be read or holds none.
+fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, SettingsError> {
+    let pem = std::fs::read(path).map_err(|e| file_error(key, path, e))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(key, path, format!("unreadable PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(file_error(
+            key,
+            path,
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        ));
+    }
+    Ok(certs)
+}
+
+/// The first private key (PKCS#8, PKCS#1 or SEC1) in the PEM file at `path`.
+fn read_key(key: &str, path: &Path) -> Result<PrivateKeyDer<'static>, SettingsError> {
+    let pem = std::fs::read(path).map_err(|e| file_error(key, path, e))?;
+    PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| file_error(key, path, format!("holds no usable PEM private key: {e}")))
+}
+
+/// A root store of the certificates in `path`.
+fn roots_from(key: &str, path: &Path) -> Result<RootCertStore, SettingsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in read_certs(key, path)? {
+        roots
+            .add(cert)
+            .map_err(|e| file_error(key, path, format!("not a usable CA certificate: {e}")))?;
+    }
+    Ok(roots)
+}
+
+/// The system's trusted roots (the platform store, `SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
+fn system_roots() -> Result<RootCertStore, SettingsError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        return Err(SettingsError::invalid(
+            "load.ca_file",
+            "load.endpoint is https:// but the system holds no trusted root certificates; \
+             set load.ca_file to the PEM file of the API's CA",
+        ));
+    }
+    Ok(roots)
+}
+
+/// The load client's TLS configuration, built once at start and shared by every loader; empty for `http://`.
+#[derive(Clone, Default)]
+pub struct ClientTls(Option<Arc<ClientConfig>>);
+
+impl fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ClientTls(configured)"
+        } else {
+            "ClientTls(none)"
+        })
+    }
+}
+
+impl ClientTls {
+    /// Builds the configuration when `load.endpoint` is `https://`: roots from `load.ca_file` (replacing the
+    /// system's) or the system, the client certificate if set, or no verification at all with
+    /// `load.insecure_skip_verify`.
+    pub fn from_settings(load: &LoadSettings) -> Result<Self, SettingsError> {
+        if !load.endpoint.starts_with("https://") {
+            return Ok(ClientTls(None));
+        }
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions");
+        let builder = if load.insecure_skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+        } else if is_set(&load.ca_file) {
+            builder.with_root_certificates(roots_from("load.ca_file", &load.ca_file)?)
+        } else {
+            builder.with_root_certificates(system_roots()?)
+        };
+        let mut config = if is_set(&load.client_cert_file) {
+            let certs = read_certs("load.client_cert_file", &load.client_cert_file)?;
+            let key = read_key("load.client_key_file", &load.client_key_file)?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| {
+                file_error(
+                    "load.client_key_file",
+                    &load.client_key_file,
+                    format!("does not go with load.client_cert_file: {e}"),
+                )
+            })?
+        } else {
+            builder.with_no_client_auth()
+        };
+        config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+        Ok(ClientTls(Some(Arc::new(config))))
+    }
+
+    /// The rustls configuration for awc, if the endpoint is `https://`.
+    pub fn config(&self) -> Option<Arc<ClientConfig>> {
+        self.0.clone()
+    }
+}
+
+/// `load.insecure_skip_verify`: any certificate is accepted, but handshake signatures are still checked so that
+/// the session itself is sound.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The mock server's TLS configuration when `mock.tls_cert_file` is set; with `mock.tls_client_ca_file` it
+/// requires a client certificate signed by that CA.
+pub fn server_config(mock: &MockSettings) -> Result<Option<ServerConfig>, SettingsError> {
+    if !is_set(&mock.tls_cert_file) {
+        return Ok(None);
+    }
+    let certs = read_certs("mock.tls_cert_file", &mock.tls_cert_file)?;
+    let key = read_key("mock.tls_key_file", &mock.tls_key_file)?;
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions");
+    let builder = if is_set(&mock.tls_client_ca_file) {
+        let roots = roots_from("mock.tls_client_ca_file", &mock.tls_client_ca_file)?;
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| file_error("mock.tls_client_ca_file", &mock.tls_client_ca_file, e))?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
+        file_error(
+            "mock.tls_key_file",
+            &mock.tls_key_file,
+            format!("does not go with mock.tls_cert_file: {e}"),
+        )
+    })?;
+    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    Ok(Some(config))
+}
