@@ -1,6 +1,7 @@
 //! Pure encoding steps shared by the loaders, the spool and the mock API: gzip, bounded gunzip, and validation
 //! of a JSON array of records without building it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 
@@ -47,6 +48,15 @@ pub fn gunzip_limited(body: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> 
         return Err(CodecError::TooLarge { limit });
     }
     Ok(out)
+}
+
+/// A request body as sent (`gzip` for `Content-Encoding: gzip`), decompressed within `limit` bytes.
+pub fn decode_body(raw: &[u8], gzip: bool, limit: usize) -> Result<Cow<'_, [u8]>, CodecError> {
+    if gzip {
+        gunzip_limited(raw, limit).map(Cow::Owned)
+    } else {
+        Ok(Cow::Borrowed(raw))
+    }
 }
 
 /// A JSON string, checked but not kept.

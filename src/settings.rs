@@ -414,6 +414,11 @@ pub struct MockSettings {
     /// Seed of the fault-injection generator; 0 seeds from entropy.
     pub seed: u64,
     pub max_body_bytes: usize,
+    /// A client must send its request head (line and headers) within this long, or gets 408 (at least 1000: the
+    /// deadline is checked on a clock that ticks about every 500 ms).
+    pub header_timeout_ms: u64,
+    /// A `/load` body must arrive in full within this long, or gets 408 (a slow sender cannot hold a worker).
+    pub body_timeout_ms: u64,
     pub max_idempotency_keys: usize,
     pub log_file: PathBuf,
     pub log_body_preview: usize,
@@ -441,6 +446,8 @@ impl Default for MockSettings {
             retry_after_s: 0,
             seed: 0,
             max_body_bytes: 16 << 20,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 30_000,
             max_idempotency_keys: 1_000_000,
             log_file: PathBuf::from("mock_server.log"),
             log_body_preview: 500,
@@ -454,6 +461,9 @@ impl Default for MockSettings {
 }
 
 impl MockSettings {
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
     pub fn worker_count(&self) -> usize {
         if self.workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -644,6 +654,15 @@ impl Settings {
                 "needs mock.tls_cert_file and mock.tls_key_file (client certificates are a TLS feature)",
             ));
         }
+        if m.header_timeout_ms < 1000 {
+            // actix-web checks this deadline against a clock that ticks about every 500 ms: shorter values
+            // refuse prompt clients.
+            return Err(SettingsError::invalid(
+                "mock.header_timeout_ms",
+                "must be at least 1000 (the server's clock for it ticks about every 500 ms)",
+            ));
+        }
+        check_positive("mock.body_timeout_ms", m.body_timeout_ms)?;
         check_positive("load.workers", l.workers as u64)?;
         if l.workers > 1024 {
             return Err(SettingsError::invalid(

@@ -202,13 +202,24 @@ pub enum ReadError {
 /// bytes (the original's, or one written with a larger batch size) — parts with ids `{id}-p{k}`, the same on every
 /// replay with the same limits. The body is the JSON array, checked record by record.
 pub fn read(path: &Path, max_records: usize, max_bytes: usize) -> Result<Vec<Batch>, ReadError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let (worker, id) = parse_file_name(name).ok_or_else(|| ReadError::Name(path.into()))?;
     let mut raw = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut raw))
         .map_err(|e| ReadError::Io(path.into(), e))?;
-    let body = gunzip_limited(&raw, MAX_FILE_BYTES)
+    decode(path, &raw, max_records, max_bytes)
+}
+
+/// The pure part of `read`: the batches in `raw`, the content of the spool file at `path` (whose name gives the
+/// worker and the batch id). Never panics, and never holds more than `MAX_FILE_BYTES` of decompressed body.
+pub fn decode(
+    path: &Path,
+    raw: &[u8],
+    max_records: usize,
+    max_bytes: usize,
+) -> Result<Vec<Batch>, ReadError> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let (worker, id) = parse_file_name(name).ok_or_else(|| ReadError::Name(path.into()))?;
+    let body = gunzip_limited(raw, MAX_FILE_BYTES)
         .map_err(|e| ReadError::Content(path.into(), e.to_string()))?;
     let records =
         count_records(&body).map_err(|e| ReadError::Content(path.into(), e.to_string()))? as usize;

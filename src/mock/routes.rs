@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::state::MockState;
-use crate::codec::{count_records, gunzip_limited, CodecError};
+use crate::codec::{count_records, decode_body, CodecError};
 use crate::extract::simulated::device_stats;
 use crate::extract::unix_now;
 
@@ -134,31 +134,35 @@ async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState)
             limit: s.max_body_bytes,
         });
     }
-    let raw = match read_limited(payload, s.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return body_error(e),
+    let read = read_limited(payload, s.max_body_bytes);
+    let raw = match actix_web::rt::time::timeout(s.body_timeout(), read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return body_error(e),
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("body not received within {} ms", s.body_timeout_ms),
+            )
+        }
     };
     state.counters.bytes.fetch_add(raw.len() as u64, Relaxed);
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
-    let decoded;
-    let body: &[u8] = match encoding.as_deref() {
-        None | Some("identity") => &raw,
-        Some("gzip") | Some("x-gzip") => match gunzip_limited(&raw, s.max_body_bytes) {
-            Ok(b) => {
-                decoded = b;
-                &decoded
-            }
-            Err(e) => return body_error(e),
-        },
+    let gzip = match encoding.as_deref() {
+        None | Some("identity") => false,
+        Some("gzip") | Some("x-gzip") => true,
         Some(other) => {
             return error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("Content-Encoding `{other}` is not supported (use gzip)"),
             )
         }
+    };
+    let body = match decode_body(&raw, gzip, s.max_body_bytes) {
+        Ok(b) => b,
+        Err(e) => return body_error(e),
     };
     let key = headers
         .get("idempotency-key")
@@ -170,12 +174,12 @@ async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState)
         raw.len(),
         key.as_deref().map(|k| format!(" key {k}")).unwrap_or_default(),
         if s.log_body_preview > 0 {
-            format!(" body: {}", preview(body, s.log_body_preview))
+            format!(" body: {}", preview(&body, s.log_body_preview))
         } else {
             String::new()
         }
     );
-    let records = match count_records(body) {
+    let records = match count_records(&body) {
         Ok(n) => n,
         Err(e) => return body_error(e),
     };

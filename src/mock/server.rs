@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 
@@ -33,6 +34,7 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<M
     let addr = listener.local_addr()?;
     let tls = crate::tls::server_config(&settings).map_err(std::io::Error::other)?;
     let workers = settings.worker_count();
+    let header_timeout_ms = settings.header_timeout_ms;
     let state = Arc::new(MockState::new(settings));
     let data = web::Data::new(state.clone());
     let registry = web::Data::new(crate::prom::mock_registry(state.clone()));
@@ -43,7 +45,8 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<M
             .configure(routes::configure)
     })
     .workers(workers)
-    .backlog(4096);
+    .backlog(4096)
+    .client_request_timeout(Duration::from_millis(header_timeout_ms));
     let secure = tls.is_some();
     let server = match tls {
         Some(config) => server.listen_rustls_0_23(listener, config)?,

@@ -4,9 +4,11 @@
 mod helpers;
 
 mod config;
+mod full_disk;
 mod inventory_cli;
 mod mock_api;
 mod mock_binary;
+mod mock_limits;
 mod observability;
 mod pipeline;
 mod shutdown;

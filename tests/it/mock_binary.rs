@@ -55,7 +55,7 @@ fn mock_server_binary_serves_the_seed_examples_logs_them_and_stops_on_sigterm() 
 }
 
 #[test]
-fn log_body_preview_zero_turns_the_preview_off() {
+fn log_body_preview_zero_turns_the_preview_off_and_the_log_is_0600() {
     let dir = TestDir::new();
     dir.write(
         "c.toml",
@@ -75,6 +75,7 @@ fn log_body_preview_zero_turns_the_preview_off() {
     let log = std::fs::read_to_string(dir.join("m.log")).unwrap();
     assert!(log.contains("Received POST /load with size"), "{log}");
     assert!(!log.contains("body:"), "{log}");
+    assert_eq!(file_mode(&dir.join("m.log")), 0o600);
 }
 
 #[test]

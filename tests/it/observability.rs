@@ -168,7 +168,7 @@ fn progress_lines_appear_when_stderr_is_not_a_terminal_and_not_with_quiet() {
 }
 
 #[test]
-fn json_log_lines_parse_and_carry_fields_and_the_summary_has_resources() {
+fn json_log_lines_parse_and_carry_fields_and_the_summary_has_resources_and_the_log_is_0600() {
     let m = MockThread::fast();
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 300);
@@ -177,6 +177,11 @@ fn json_log_lines_parse_and_carry_fields_and_the_summary_has_resources() {
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    assert_eq!(
+        file_mode(&dir.join("etl.log")),
+        0o600,
+        "only the owner reads the log"
+    );
     let mut flushed = 0;
     for line in log.lines() {
         let v: serde_json::Value =

@@ -175,12 +175,15 @@ fn insecure_skip_verify_connects_and_warns_loudly() {
     );
 }
 
+/// Environment variables of one case.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn bad_tls_files_are_named_at_start() {
     let dir = tls_dir(10);
     dir.write("garbage.pem", "not a certificate\n");
     dir.write("etl.toml", &fast_config("https://127.0.0.1:9/load", ""));
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[(Env, &[&str])] = &[
         (
             &[("APP__LOAD__CA_FILE", "missing.pem")],
             &["load.ca_file", "missing.pem"],

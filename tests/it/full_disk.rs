@@ -1,0 +1,113 @@
+//! A full disk while spooling: the spool lives on a 48 KiB tmpfs (a private mount namespace made with
+//! `unshare -m`), the API is down, so the spool fills up. The failure is reported (RECORDS LOST, exit 1, the
+//! errno), the files already there stay byte for byte, no temp file is left, and what was written replays.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::helpers::*;
+
+/// Runs `script` with `sh` in a new mount namespace (as root, or as root of a new user namespace).
+fn in_mount_namespace(dir: &Path, script: &str) -> bool {
+    for flags in [&["-m"][..], &["-Urm"][..]] {
+        let status = Command::new("unshare")
+            .args(flags)
+            .args(["sh", "-c", script])
+            .env("APP", env!("CARGO_BIN_EXE_app"))
+            .current_dir(dir)
+            .status();
+        if status.is_ok_and(|s| s.success()) {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_full_disk_while_spooling_is_reported_and_the_files_already_there_stay_intact() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 4000);
+    dir.write("down.toml", &fast_config(&dead_endpoint(), ""));
+    for sub in ["seed", "spool", "after"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let seeds = [
+        (
+            "buffer_failed_worker1-seed-a.json.gz",
+            gzip(records_json(50).as_bytes()),
+        ),
+        (
+            "buffer_failed_worker2-seed-b.json.gz",
+            gzip(records_json(30).as_bytes()),
+        ),
+    ];
+    for (name, data) in &seeds {
+        std::fs::write(dir.join("seed").join(name), data).unwrap();
+    }
+    let script = r#"set -e
+mount -t tmpfs -o size=48k,mode=0700 tmpfs spool
+cp seed/* spool/
+set +e
+"$APP" etl --config down.toml --summary-json s.json >etl.out 2>etl.err
+echo $? >etl.rc
+cp -a spool/. after/
+"#;
+    assert!(
+        in_mount_namespace(dir.path(), script),
+        "this test needs `unshare -m` (or -Urm) and tmpfs to make a small filesystem"
+    );
+    let rc = std::fs::read_to_string(dir.join("etl.rc")).unwrap();
+    let stderr = std::fs::read_to_string(dir.join("etl.err")).unwrap();
+    assert_eq!(
+        rc.trim(),
+        "1",
+        "exit 1 = records lost: {}",
+        tail(&stderr, 30)
+    );
+    assert!(
+        stderr.contains("RECORDS LOST")
+            && stderr.contains("writing to the spool spool failed")
+            && stderr.contains("No space left on device"),
+        "the failure says what, where and why: {}",
+        tail(&stderr, 30)
+    );
+    let s = dir.summary("s.json");
+    let lost = s["records"]["lost"].as_u64().unwrap();
+    let spooled = s["records"]["spooled"].as_u64().unwrap();
+    assert!(lost > 0 && lost < 4000, "the disk filled part way: {s}");
+    assert_eq!(
+        lost + spooled,
+        4000 + 80,
+        "every record (the 80 already spooled included) is spooled or counted lost"
+    );
+
+    let after = dir.join("after");
+    for (name, data) in &seeds {
+        assert_eq!(
+            &std::fs::read(after.join(name)).unwrap(),
+            data,
+            "{name} is untouched"
+        );
+    }
+    let names: Vec<String> = std::fs::read_dir(&after)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".tmp")),
+        "no temp file is left: {names:?}"
+    );
+    assert_eq!(
+        spool_records(&after) as u64,
+        spooled,
+        "every file in the spool is whole and holds what the summary says"
+    );
+
+    // The spool replays in full once there is an API.
+    let m = MockThread::fast();
+    dir.write("up.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "up.toml", "--spool-dir", "after"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().records_accepted, spooled);
+    assert!(spool_files(&after).is_empty());
+}

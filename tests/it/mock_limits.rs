@@ -1,0 +1,84 @@
+//! The mock API's request limits against hostile clients: oversized heads and too many headers (431), a head or a
+//! body sent too slowly (408, connection closed), while other clients are still served.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use app::settings::MockSettings;
+
+use crate::helpers::*;
+
+/// Sends `bytes` (and nothing more) and answers everything the server sends before it closes the connection.
+fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    match s.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the server neither answered nor closed: {e}"),
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn get_health_with(headers: &str) -> Vec<u8> {
+    format!("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n").into_bytes()
+}
+
+#[test]
+fn request_heads_past_the_limits_are_431() {
+    let m = MockThread::fast();
+    let big = |n: usize| format!("X-Big: {}\r\n", "a".repeat(n));
+    assert!(exchange(m.addr, &get_health_with(&big(60_000))).starts_with("HTTP/1.1 200"));
+    assert!(
+        exchange(m.addr, &get_health_with(&big(140_000))).starts_with("HTTP/1.1 431"),
+        "a head over 128 KiB"
+    );
+    let many: String = (0..100).map(|i| format!("X-{i}: a\r\n")).collect();
+    assert!(
+        exchange(m.addr, &get_health_with(&many)).starts_with("HTTP/1.1 431"),
+        "more than 96 headers"
+    );
+}
+
+#[test]
+fn slow_clients_get_408_and_are_closed_while_others_are_served() {
+    let m = MockThread::start(quiet(MockSettings {
+        header_timeout_ms: 1000,
+        body_timeout_ms: 300,
+        ..MockSettings::default()
+    }));
+    // A head that never ends (slowloris) and a body that never arrives, on connections of their own.
+    let slow_head = std::thread::spawn({
+        let addr = m.addr;
+        move || exchange(addr, b"POST /load HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    });
+    let slow_body = std::thread::spawn({
+        let addr = m.addr;
+        move || {
+            exchange(
+                addr,
+                b"POST /load HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[",
+            )
+        }
+    });
+    let (status, _) = http(m.addr, "GET", "/health", &[], b"");
+    assert_eq!(status, 200, "others are served meanwhile");
+
+    let head = slow_head.join().unwrap();
+    assert!(head.starts_with("HTTP/1.1 408"), "{head:?}");
+    let body = slow_body.join().unwrap();
+    assert!(
+        body.starts_with("HTTP/1.1 408") && body.contains("body not received within 300 ms"),
+        "{body:?}"
+    );
+    let (status, _b) = post_load(
+        m.addr,
+        &[("Content-Type", "application/json")],
+        records_json(2).as_bytes(),
+    );
+    assert_eq!(status, 200, "a prompt client still gets through: {_b}");
+    assert_eq!(m.stats().records_accepted, 2);
+}
