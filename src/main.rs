@@ -3,12 +3,14 @@
 use clap::Parser;
 
 /// jemalloc, for its heap profiler (`mem.prof`, see `profile.rs`).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options: profiling compiled in but inactive (no sampling, no cost) until `profile.enabled`
 /// activates it, one sample per 512 KiB allocated on average; freed pages returned to the OS after 1 s instead of
 /// 10 s (batch bodies churn fast: with the default, peak memory followed the run's length).
+#[cfg(feature = "jemalloc")]
 #[allow(non_upper_case_globals)]
 #[export_name = "malloc_conf"]
 pub static malloc_conf: &[u8] =

@@ -71,10 +71,8 @@ impl HeapProfiler {
         if !settings.enabled {
             return Ok(None);
         }
-        let Some(ctl) = jemalloc_pprof::PROF_CTL.as_ref() else {
-            return Err("heap profiling needs the app binary's jemalloc allocator".into());
-        };
-        ctl.lock()
+        prof_ctl()?
+            .lock()
             .await
             .activate()
             .map_err(|e| format!("activating the heap profiler: {e}"))?;
@@ -85,10 +83,7 @@ impl HeapProfiler {
 
     /// Writes the heap profile (gzipped pprof protobuf) to `profile.heap_file`.
     pub async fn dump(&self) -> Result<(), String> {
-        let ctl = jemalloc_pprof::PROF_CTL
-            .as_ref()
-            .ok_or("heap profiling needs the app binary's jemalloc allocator")?;
-        let bytes = ctl
+        let bytes = prof_ctl()?
             .lock()
             .await
             .dump_pprof()
@@ -96,6 +91,33 @@ impl HeapProfiler {
         std::fs::write(&self.file, bytes).map_err(|e| format!("{}: {e}", self.file.display()))?;
         log::info!("[Profile] wrote heap profile {}", self.file.display());
         Ok(())
+    }
+}
+
+/// jemalloc's profiler control, when the binary's allocator is jemalloc with profiling compiled in.
+#[cfg(feature = "jemalloc")]
+fn prof_ctl() -> Result<&'static tokio::sync::Mutex<jemalloc_pprof::JemallocProfCtl>, String> {
+    jemalloc_pprof::PROF_CTL
+        .as_deref()
+        .ok_or_else(|| "heap profiling needs the app binary's jemalloc allocator".into())
+}
+
+#[cfg(not(feature = "jemalloc"))]
+fn prof_ctl() -> Result<&'static tokio::sync::Mutex<NoHeapProfiler>, String> {
+    Err("this build has no jemalloc (cargo feature `jemalloc` off): no heap profile".into())
+}
+
+/// Stands in for jemalloc's profiler control in a build without it: uninhabited, `prof_ctl` never gives one.
+#[cfg(not(feature = "jemalloc"))]
+pub enum NoHeapProfiler {}
+
+#[cfg(not(feature = "jemalloc"))]
+impl NoHeapProfiler {
+    fn activate(&mut self) -> Result<(), String> {
+        match *self {}
+    }
+    fn dump_pprof(&mut self) -> Result<Vec<u8>, String> {
+        match *self {}
     }
 }
 
