@@ -35,15 +35,40 @@ pub fn encode_record(out: &mut Vec<u8>, record: &DeviceRecord) {
         string(out, indicator.name);
         out.extend_from_slice(b",\"value\":");
         if indicator.value.is_finite() {
-            CompactFormatter
-                .write_f64(out, indicator.value)
-                .expect("writing to a Vec cannot fail");
+            write_f64(out, indicator.value);
         } else {
             out.extend_from_slice(b"null");
         }
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
+}
+
+/// Writes a finite `v` byte for byte as serde_json does (ryu's shortest round-trip form). A whole number of
+/// hundredths from 0 to 10^9 (every percentage the transform makes) is written from integers: the shortest form
+/// of the double nearest to `n/100` is `n/100` itself, trailing zeros dropped (`12.5`, `7.0`, `0.05`), because
+/// no shorter decimal lies within half an ulp of it. Anything else goes through serde_json's formatter.
+fn write_f64(out: &mut Vec<u8>, v: f64) {
+    use serde_json::ser::{CompactFormatter, Formatter};
+    if v.is_sign_positive() && v <= 1e9 {
+        let n = (v * 100.0).round();
+        if n / 100.0 == v {
+            let n = n as u64;
+            let (whole, frac) = (n / 100, (n % 100) as u8);
+            CompactFormatter
+                .write_u64(out, whole)
+                .expect("writing to a Vec cannot fail");
+            out.push(b'.');
+            out.push(b'0' + frac / 10);
+            if frac % 10 != 0 {
+                out.push(b'0' + frac % 10);
+            }
+            return;
+        }
+    }
+    CompactFormatter
+        .write_f64(out, v)
+        .expect("writing to a Vec cannot fail");
 }
 
 /// Records already encoded, back to back, with where each one ends: what the supervisor hands a loader.
@@ -163,6 +188,26 @@ mod tests {
 
     fn records(n: u32) -> Vec<crate::model::DeviceRecord> {
         transform_all(device_stats("device-1", n, 1)).unwrap()
+    }
+
+    #[test]
+    fn floats_are_written_exactly_as_serde_json_writes_them() {
+        let theirs = |v: f64| serde_json::to_string(&v).unwrap();
+        let ours = |v: f64| {
+            let mut out = Vec::new();
+            write_f64(&mut out, v);
+            String::from_utf8(out).unwrap()
+        };
+        // Every hundredth from 0 to 1000, then spread to 10^9 and past it.
+        let mut values: Vec<f64> = (0..=100_000).map(|n| n as f64 / 100.0).collect();
+        values.extend((0..2_000u64).map(|k| (k * 7_919_993 % 100_000_000_000) as f64 / 100.0));
+        values.extend([
+            12.345, 0.1 + 0.2, 1e-7, 0.001, 99.999, 1e9, 1e9 + 0.01, 1e10, 123456789.12, 1e21, 5e-324,
+            -0.0, -1.5, -12.34, f64::MAX, f64::MIN_POSITIVE, 100.0 - 87.3,
+        ]);
+        for v in values {
+            assert_eq!(ours(v), theirs(v), "{v:e}");
+        }
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub enum RowProblem {
     MissingField(&'static str),
     BadAddress(String),
     EmptyName,
+    /// A byte below 0x20 or 0x7F in the name (a corrupt or binary file): its value.
+    ControlCharacter(u8),
     DuplicateName { first_line: u64 },
     NotUtf8,
     Malformed(String),
@@ -82,6 +84,9 @@ impl fmt::Display for RowProblem {
                 write!(f, "field `ip`: `{a}` is not an IPv4 or IPv6 address")
             }
             RowProblem::EmptyName => write!(f, "field `name` is empty"),
+            RowProblem::ControlCharacter(b) => {
+                write!(f, "field `name` holds the control character 0x{b:02X}")
+            }
             RowProblem::DuplicateName { first_line } => {
                 write!(f, "field `name`: the same name is on line {first_line}")
             }
@@ -262,6 +267,9 @@ impl InventoryReader {
         if name.is_empty() {
             return Some(self.invalid(RowProblem::EmptyName));
         }
+        if let Some(&b) = name.as_bytes().iter().find(|&&b| b < 0x20 || b == 0x7f) {
+            return Some(self.invalid(RowProblem::ControlCharacter(b)));
+        }
         Some(Row::Device(Device {
             line: self.line,
             ip,
@@ -412,7 +420,7 @@ mod tests {
 
     #[test]
     fn reports_each_bad_row_with_its_line() {
-        let text = b"127.0.0.1,a\n127.0.0.300,b\n127.0.0.2\n127.0.0.3,\n127.0.0.4,a\n,x\n\xff\xfe,c\n127.0.0.5,d\n";
+        let text = b"127.0.0.1,a\n127.0.0.300,b\n127.0.0.2\n127.0.0.3,\n127.0.0.4,a\n,x\n\xff\xfe,c\n127.0.0.5,d\n127.0.0.6,\x0b\n127.0.0.7,e\x00f\n";
         let rows = read(text);
         assert_eq!(
             devices(&rows),
@@ -426,6 +434,8 @@ mod tests {
                 (4, RowProblem::EmptyName),
                 (6, RowProblem::MissingField("ip")),
                 (7, RowProblem::NotUtf8),
+                (9, RowProblem::ControlCharacter(0x0b)),
+                (10, RowProblem::ControlCharacter(0x00)),
             ]
         );
     }
