@@ -17,6 +17,8 @@ pub fn encode_record(out: &mut Vec<u8>, record: &DeviceRecord) {
             .serialize_str(s)
             .expect("writing to a Vec cannot fail");
     };
+    // Keys, indicator names and punctuation are at most ~200 bytes; the two strings may grow by escaping.
+    out.reserve(record.name.len() + record.cpu_number.len() + 256);
     out.extend_from_slice(b"{\"name\":");
     string(out, &record.name);
     out.extend_from_slice(b",\"cpu_number\":");
@@ -27,48 +29,68 @@ pub fn encode_record(out: &mut Vec<u8>, record: &DeviceRecord) {
         .expect("writing to a Vec cannot fail");
     out.extend_from_slice(b",\"indicators\":[");
     for (i, indicator) in record.indicators.iter().enumerate() {
-        out.extend_from_slice(if i == 0 {
-            b"{\"name\":"
-        } else {
-            b",{\"name\":"
-        });
-        string(out, indicator.name);
-        out.extend_from_slice(b",\"value\":");
-        if indicator.value.is_finite() {
-            write_f64(out, indicator.value);
-        } else {
-            out.extend_from_slice(b"null");
+        if i > 0 {
+            out.push(b',');
         }
+        match indicator_head(indicator.name) {
+            Some(head) => out.extend_from_slice(head),
+            None => {
+                out.extend_from_slice(b"{\"name\":");
+                string(out, indicator.name);
+                out.extend_from_slice(b",\"value\":");
+            }
+        }
+        write_value(out, indicator.value);
         out.push(b'}');
     }
     out.extend_from_slice(b"]}");
 }
 
-/// Writes a finite `v` byte for byte as serde_json does (ryu's shortest round-trip form). A whole number of
-/// hundredths from 0 to 10^9 (every percentage the transform makes) is written from integers: the shortest form
-/// of the double nearest to `n/100` is `n/100` itself, trailing zeros dropped (`12.5`, `7.0`, `0.05`), because
-/// no shorter decimal lies within half an ulp of it. Anything else goes through serde_json's formatter.
-fn write_f64(out: &mut Vec<u8>, v: f64) {
+/// Every hundredth from 0.00 to 100.00 (every percentage the simulated source makes) with its text as serde_json
+/// writes it, made once by serde_json itself: a table lookup instead of float formatting per value.
+static HUNDREDTHS: std::sync::LazyLock<Vec<(u64, [u8; 8], u8)>> = std::sync::LazyLock::new(|| {
+    (0..=10_000u32)
+        .map(|n| {
+            let v = f64::from(n) / 100.0;
+            let text = serde_json::to_vec(&v).expect("a finite f64 serialises");
+            let mut bytes = [0u8; 8];
+            bytes[..text.len()].copy_from_slice(&text);
+            (v.to_bits(), bytes, text.len() as u8)
+        })
+        .collect()
+});
+
+/// An indicator's value as serde_json writes an `f64` (`null` when not finite): from the table when it is one of
+/// its hundredths (the same bits, so `-0.0` and `12.345` are not), else through serde_json's formatter.
+fn write_value(out: &mut Vec<u8>, v: f64) {
     use serde_json::ser::{CompactFormatter, Formatter};
-    if v.is_sign_positive() && v <= 1e9 {
-        let n = (v * 100.0).round();
-        if n / 100.0 == v {
-            let n = n as u64;
-            let (whole, frac) = (n / 100, (n % 100) as u8);
-            CompactFormatter
-                .write_u64(out, whole)
-                .expect("writing to a Vec cannot fail");
-            out.push(b'.');
-            out.push(b'0' + frac / 10);
-            if frac % 10 != 0 {
-                out.push(b'0' + frac % 10);
-            }
+    // A saturating cast: negative and NaN give 0, huge values an index past the table.
+    let n = (v * 100.0 + 0.5) as usize;
+    if let Some((bits, text, len)) = HUNDREDTHS.get(n) {
+        if *bits == v.to_bits() {
+            out.extend_from_slice(&text[..usize::from(*len)]);
             return;
         }
     }
-    CompactFormatter
-        .write_f64(out, v)
-        .expect("writing to a Vec cannot fail");
+    if v.is_finite() {
+        CompactFormatter
+            .write_f64(out, v)
+            .expect("writing to a Vec cannot fail");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// The JSON before an indicator's value, for the names the transform uses (none needs escaping).
+fn indicator_head(name: &str) -> Option<&'static [u8]> {
+    Some(match name {
+        "utilization" => b"{\"name\":\"utilization\",\"value\":",
+        "nice" => b"{\"name\":\"nice\",\"value\":",
+        "user" => b"{\"name\":\"user\",\"value\":",
+        "system" => b"{\"name\":\"system\",\"value\":",
+        "irq" => b"{\"name\":\"irq\",\"value\":",
+        _ => return None,
+    })
 }
 
 /// Records already encoded, back to back, with where each one ends: what the supervisor hands a loader.
@@ -79,6 +101,17 @@ pub struct EncodedRecords {
 }
 
 impl EncodedRecords {
+    /// Room for `records` records of `bytes` bytes in all, so that filling it does not reallocate.
+    pub fn with_capacity(records: usize, bytes: usize) -> Self {
+        EncodedRecords {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(records),
+        }
+    }
+    /// Bytes of JSON held.
+    pub fn bytes_len(&self) -> usize {
+        self.bytes.len()
+    }
     pub fn push(&mut self, record: &DeviceRecord) {
         encode_record(&mut self.bytes, record);
         self.ends
@@ -191,22 +224,36 @@ mod tests {
     }
 
     #[test]
-    fn floats_are_written_exactly_as_serde_json_writes_them() {
-        let theirs = |v: f64| serde_json::to_string(&v).unwrap();
-        let ours = |v: f64| {
-            let mut out = Vec::new();
-            write_f64(&mut out, v);
-            String::from_utf8(out).unwrap()
-        };
-        // Every hundredth from 0 to 1000, then spread to 10^9 and past it.
-        let mut values: Vec<f64> = (0..=100_000).map(|n| n as f64 / 100.0).collect();
-        values.extend((0..2_000u64).map(|k| (k * 7_919_993 % 100_000_000_000) as f64 / 100.0));
+    fn values_are_written_exactly_as_serde_json_writes_them() {
+        let mut values: Vec<f64> = (0..=10_000).map(|n| f64::from(n) / 100.0).collect();
         values.extend([
-            12.345, 0.1 + 0.2, 1e-7, 0.001, 99.999, 1e9, 1e9 + 0.01, 1e10, 123456789.12, 1e21, 5e-324,
-            -0.0, -1.5, -12.34, f64::MAX, f64::MIN_POSITIVE, 100.0 - 87.3,
+            -0.0,
+            -0.004,
+            0.004,
+            0.005,
+            12.345,
+            0.1 + 0.2,
+            100.0 - 87.3,
+            99.995,
+            100.004,
+            100.01,
+            1e-7,
+            1e300,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
         ]);
         for v in values {
-            assert_eq!(ours(v), theirs(v), "{v:e}");
+            let mut ours = Vec::new();
+            write_value(&mut ours, v);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&v).unwrap(),
+                "{v:e}"
+            );
         }
     }
 
@@ -216,6 +263,8 @@ mod tests {
         rs[0].name = "quote\" back\\slash \u{1} é".into();
         rs[1].indicators[2].value = 1e-7;
         rs[2].timestamp = -5;
+        rs[2].indicators[4].name = "not \"known\"";
+        rs[2].indicators[1].value = f64::NAN;
         for r in &rs {
             let mut ours = Vec::new();
             encode_record(&mut ours, r);

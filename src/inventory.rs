@@ -68,7 +68,9 @@ pub enum RowProblem {
     EmptyName,
     /// A byte below 0x20 or 0x7F in the name (a corrupt or binary file): its value.
     ControlCharacter(u8),
-    DuplicateName { first_line: u64 },
+    DuplicateName {
+        first_line: u64,
+    },
     NotUtf8,
     Malformed(String),
     TooLong,

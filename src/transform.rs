@@ -17,8 +17,36 @@ pub struct TransformError {
     pub value: String,
 }
 
+/// `text` as `str::parse::<f64>` reads it, quickly for the common shape `D`, `DD`, `DDD` with up to two decimals
+/// (`87.3`, `12.34`, `100`): such a decimal is `n / 100`, and `n as f64 / 100.0` is the double nearest to it, which
+/// is what the general parser answers too. Anything else goes to the general parser.
+fn parse_number(text: &str) -> Result<f64, std::num::ParseFloatError> {
+    let bytes = text.as_bytes();
+    let (whole, fraction) = match bytes.iter().position(|&b| b == b'.') {
+        Some(dot) => (&bytes[..dot], &bytes[dot + 1..]),
+        None => (bytes, &[][..]),
+    };
+    let digits = |part: &[u8]| part.iter().all(u8::is_ascii_digit);
+    if (1..=3).contains(&whole.len())
+        && fraction.len() <= 2
+        && digits(whole)
+        && digits(fraction)
+        && !(bytes.len() > whole.len() && fraction.is_empty())
+    {
+        let mut n: u32 = 0;
+        for &b in whole {
+            n = n * 10 + u32::from(b - b'0');
+        }
+        for k in 0..2 {
+            n = n * 10 + fraction.get(k).map_or(0, |&b| u32::from(b - b'0'));
+        }
+        return Ok(f64::from(n) / 100.0);
+    }
+    text.parse::<f64>()
+}
+
 fn percent(stats: &CpuStats, field: &'static str, text: &str) -> Result<f64, TransformError> {
-    match text.trim().parse::<f64>() {
+    match parse_number(text.trim()) {
         Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v),
         _ => Err(TransformError {
             device: stats.name.clone(),
@@ -117,6 +145,31 @@ mod tests {
         assert!(transform(stats("NaN")).is_err());
         assert!(transform(stats("101")).is_err());
         assert!(transform(stats("-1")).is_err());
+    }
+
+    #[test]
+    fn the_quick_parser_agrees_with_the_general_one() {
+        let mut texts: Vec<String> = (0..=10_000)
+            .flat_map(|n| {
+                let (w, f) = (n / 100, n % 100);
+                [
+                    format!("{w}.{f:02}"),
+                    format!("{w}.{}", f / 10),
+                    format!("{w}"),
+                ]
+            })
+            .collect();
+        for t in [
+            "0", "00", "007.5", "1.", ".5", "1.234", "1e2", "+1", "-0", "1_0", "", ".", "9999",
+            "12.3.4", "١٢", "inf", "NaN", " 1", "1 ", "0.00", "100.00", "999.99",
+        ] {
+            texts.push(t.to_string());
+        }
+        for t in texts {
+            let quick = parse_number(&t).map(f64::to_bits).ok();
+            let general = t.parse::<f64>().map(f64::to_bits).ok();
+            assert_eq!(quick, general, "{t:?}");
+        }
     }
 
     #[test]

@@ -20,8 +20,10 @@ use crate::batch::{BatchBuilder, EncodedRecords};
 use crate::model::{Batch, BatchId};
 use crate::settings::LoadSettings;
 
-/// Mailbox capacity of a loader: how many device messages may wait before senders are held back.
-pub const MAILBOX_CAPACITY: usize = 64;
+/// Mailbox capacity of a loader: how many chunks (up to `stage::STAGE_RECORDS` records each) may wait before
+/// senders are held back. 8 chunks (~2,000 records, ten batches) keep a loader busy between the supervisor's turns;
+/// 64 let the ETL hold ~38 MiB of waiting records at 1M devices when the API was the slower side.
+pub const MAILBOX_CAPACITY: usize = 8;
 
 pub struct LoaderActor {
     worker: usize,

@@ -74,7 +74,11 @@ impl Stage {
             for record in &records {
                 stage.push(record);
             }
-            (stage.len() >= self.limit).then(|| std::mem::take(stage))
+            // The next chunk gets the room this one needed, so that it fills without reallocating.
+            (stage.len() >= self.limit).then(|| {
+                let room = EncodedRecords::with_capacity(self.limit, stage.bytes_len() + 1024);
+                std::mem::replace(stage, room)
+            })
         };
         if let Some(chunk) = full {
             self.send(loader, chunk).await;
