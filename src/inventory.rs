@@ -23,6 +23,24 @@ pub struct Device {
     pub name: String,
 }
 
+/// A device borrowed from a `DeviceChunk`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceRef<'a> {
+    pub line: u64,
+    pub ip: IpAddr,
+    pub name: &'a str,
+}
+
+impl DeviceRef<'_> {
+    pub fn to_device(self) -> Device {
+        Device {
+            line: self.line,
+            ip: self.ip,
+            name: self.name.to_string(),
+        }
+    }
+}
+
 /// Devices read in one go, their names in one string: handed from the reader thread to the supervisor as one
 /// allocation (freeing many small strings on another thread than the one that made them is slow).
 #[derive(Debug, Default)]
@@ -39,9 +57,12 @@ impl DeviceChunk {
         }
     }
     pub fn push(&mut self, device: &Device) {
-        self.names.push_str(&device.name);
+        self.push_parts(device.line, device.ip, &device.name);
+    }
+    pub fn push_parts(&mut self, line: u64, ip: IpAddr, name: &str) {
+        self.names.push_str(name);
         let end = u32::try_from(self.names.len()).expect("a chunk's names are far below 4 GiB");
-        self.entries.push((device.line, device.ip, end));
+        self.entries.push((line, ip, end));
     }
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -49,13 +70,13 @@ impl DeviceChunk {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-    /// The devices, as owned values made on the caller's thread.
-    pub fn devices(&self) -> impl Iterator<Item = Device> + '_ {
+    /// The devices, borrowed from the chunk (`to_device` makes an owned one where it must outlive it).
+    pub fn devices(&self) -> impl Iterator<Item = DeviceRef<'_>> + '_ {
         let mut start = 0;
         self.entries.iter().map(move |&(line, ip, end)| {
-            let name = self.names[start..end as usize].to_string();
+            let name = &self.names[start..end as usize];
             start = end as usize;
-            Device { line, ip, name }
+            DeviceRef { line, ip, name }
         })
     }
 }
@@ -222,16 +243,20 @@ impl InventoryReader {
         }
     }
 
-    fn invalid(&self, problem: RowProblem) -> Row {
-        Row::Invalid(RowError {
+    fn invalid(&self, problem: RowProblem) -> RowError {
+        RowError {
             path: self.path.clone(),
             line: self.line,
             problem,
-        })
+        }
     }
 
-    /// The row of the line in `buf`, or `None` for a blank, comment or header line.
-    fn parse_line(&mut self) -> Option<Row> {
+    /// The row of the line in `buf` — what `make` builds from a valid row's line, address and name, or the
+    /// problem — or `None` for a blank, comment or header line.
+    fn parse_line<T>(
+        &mut self,
+        make: impl FnOnce(u64, IpAddr, &str) -> T,
+    ) -> Option<Result<T, RowError>> {
         let mut text: &[u8] = &self.buf;
         if self.line == 1 {
             text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
@@ -243,9 +268,9 @@ impl InventoryReader {
         let (ip_raw, name_raw, field_count) = match split_fields(text) {
             Ok(f) => f,
             Err(_) if std::str::from_utf8(text).is_err() => {
-                return Some(self.invalid(RowProblem::NotUtf8))
+                return Some(Err(self.invalid(RowProblem::NotUtf8)))
             }
-            Err(e) => return Some(self.invalid(RowProblem::Malformed(e))),
+            Err(e) => return Some(Err(self.invalid(RowProblem::Malformed(e)))),
         };
         let first = std::mem::replace(&mut self.first_row, false);
         if first && ip_raw.eq_ignore_ascii_case(b"ip") && name_raw.eq_ignore_ascii_case(b"name") {
@@ -254,36 +279,33 @@ impl InventoryReader {
         let (Ok(ip_text), Ok(name)) =
             (std::str::from_utf8(&ip_raw), std::str::from_utf8(&name_raw))
         else {
-            return Some(self.invalid(RowProblem::NotUtf8));
+            return Some(Err(self.invalid(RowProblem::NotUtf8)));
         };
         if ip_text.is_empty() {
-            return Some(self.invalid(RowProblem::MissingField("ip")));
+            return Some(Err(self.invalid(RowProblem::MissingField("ip"))));
         }
         if field_count < 2 {
-            return Some(self.invalid(RowProblem::MissingField("name")));
+            return Some(Err(self.invalid(RowProblem::MissingField("name"))));
         }
-        let Ok(ip) = ip_text.parse::<IpAddr>() else {
+        let Some(ip) = parse_ip(ip_text) else {
             let shown: String = ip_text.chars().take(64).collect();
-            return Some(self.invalid(RowProblem::BadAddress(shown)));
+            return Some(Err(self.invalid(RowProblem::BadAddress(shown))));
         };
         if name.is_empty() {
-            return Some(self.invalid(RowProblem::EmptyName));
+            return Some(Err(self.invalid(RowProblem::EmptyName)));
         }
         if let Some(&b) = name.as_bytes().iter().find(|&&b| b < 0x20 || b == 0x7f) {
-            return Some(self.invalid(RowProblem::ControlCharacter(b)));
+            return Some(Err(self.invalid(RowProblem::ControlCharacter(b))));
         }
-        Some(Row::Device(Device {
-            line: self.line,
-            ip,
-            name: name.to_string(),
-        }))
+        Some(Ok(make(self.line, ip, name)))
     }
-}
 
-impl Iterator for InventoryReader {
-    type Item = Result<Row, InventoryError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next row, made by `make` from a valid row's line, address and name (borrowed: a caller that only
+    /// hashes or copies the name allocates nothing per row); `None` at the end.
+    pub fn next_with<T>(
+        &mut self,
+        mut make: impl FnMut(u64, IpAddr, &str) -> T,
+    ) -> Option<Result<Result<T, RowError>, InventoryError>> {
         if self.failed {
             return None;
         }
@@ -304,9 +326,9 @@ impl Iterator for InventoryReader {
                                 message: e.to_string(),
                             }));
                         }
-                        return Some(Ok(self.invalid(RowProblem::TooLong)));
+                        return Some(Ok(Err(self.invalid(RowProblem::TooLong))));
                     }
-                    if let Some(row) = self.parse_line() {
+                    if let Some(row) = self.parse_line(&mut make) {
                         return Some(Ok(row));
                     }
                 }
@@ -320,6 +342,50 @@ impl Iterator for InventoryReader {
                 }
             }
         }
+    }
+}
+
+/// An address as `IpAddr::from_str` reads it: dotted-quad IPv4 without leading zeros directly (the inventory's
+/// common case), anything else through the standard parser.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.as_bytes().split(|&b| b == b'.');
+    let quick = octets.iter_mut().all(|octet| {
+        let Some(part) = parts.next() else {
+            return false;
+        };
+        let value = match part {
+            [d] if d.is_ascii_digit() => u16::from(d - b'0'),
+            [b'1'..=b'9', rest @ ..] if rest.len() <= 2 && rest.iter().all(u8::is_ascii_digit) => {
+                part.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'))
+            }
+            _ => return false,
+        };
+        *octet = match u8::try_from(value) {
+            Ok(v) => v,
+            Err(_) => return false,
+        };
+        true
+    }) && parts.next().is_none();
+    if quick {
+        return Some(IpAddr::from(octets));
+    }
+    text.parse().ok()
+}
+
+impl Iterator for InventoryReader {
+    type Item = Result<Row, InventoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.next_with(|line, ip, name| Device {
+            line,
+            ip,
+            name: name.to_string(),
+        })?;
+        Some(row.map(|row| match row {
+            Ok(device) => Row::Device(device),
+            Err(e) => Row::Invalid(e),
+        }))
     }
 }
 
@@ -348,13 +414,14 @@ pub fn check(
         line: 0,
         message: format!("duplicate check: {e}"),
     };
-    for row in InventoryReader::open(path)? {
+    let mut reader = InventoryReader::open(path)?;
+    while let Some(row) = reader.next_with(|line, _, name| (line, stable_hash(name))) {
         match row? {
-            Row::Device(d) => {
+            Ok((line, hash)) => {
                 out.devices += 1;
-                finder.add(stable_hash(&d.name), d.line).map_err(io_error)?;
+                finder.add(hash, line).map_err(io_error)?;
             }
-            Row::Invalid(e) => {
+            Err(e) => {
                 out.problems += 1;
                 on_problem(&e);
             }
@@ -401,6 +468,40 @@ mod tests {
                 Row::Device(_) => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn the_quick_address_parser_agrees_with_the_standard_one() {
+        let mut texts: Vec<String> = (0..=300).map(|o| format!("127.{o}.0.1")).collect();
+        texts.extend(
+            [
+                "0.0.0.0",
+                "255.255.255.255",
+                "256.1.1.1",
+                "01.2.3.4",
+                "1.2.3",
+                "1.2.3.4.5",
+                "1..2.3",
+                "",
+                ".",
+                "1.2.3.4.",
+                " 1.2.3.4",
+                "1.2.3.-4",
+                "1.2.3.4a",
+                "::1",
+                "fe80::1",
+                "::ffff:127.0.0.1",
+                "0000.1.1.1",
+                "1.2.3.00",
+                "1.2.3.0",
+                "999.1.1.1",
+                "1.2.3.٣",
+            ]
+            .map(String::from),
+        );
+        for t in texts {
+            assert_eq!(parse_ip(&t), t.parse::<IpAddr>().ok(), "{t:?}");
+        }
     }
 
     #[test]
@@ -478,7 +579,7 @@ mod tests {
                 chunk.push(d);
             }
         }
-        let back: Vec<Device> = chunk.devices().collect();
+        let back: Vec<Device> = chunk.devices().map(DeviceRef::to_device).collect();
         let orig: Vec<Device> = rows
             .into_iter()
             .filter_map(|r| match r {

@@ -17,7 +17,7 @@ use super::loader::LoaderActor;
 use super::shutdown::Shutdown;
 use super::stage::Stage;
 use crate::extract::Source;
-use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader, Row};
+use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader};
 use crate::metrics::RunMetrics;
 use crate::model::{loader_index, shard_index, stable_hash, DeviceRecord};
 use crate::settings::{Settings, Shard};
@@ -65,43 +65,47 @@ impl ExtractSupervisor {
 /// Reads the inventory on its own thread: counts invalid rows and rows of other shards, sends the rest in chunks.
 fn read_inventory(
     path: &std::path::Path,
-    reader: InventoryReader,
+    mut reader: InventoryReader,
     shard: Option<Shard>,
     repeated: &Repeated,
     metrics: &RunMetrics,
     tx: mpsc::Sender<DeviceChunk>,
 ) -> Result<(), InventoryError> {
+    /// What became of a valid row.
+    enum Kept {
+        Yes,
+        Repeated { line: u64, first: u64 },
+        OtherShard,
+    }
     let mut chunk = DeviceChunk::with_capacity(CHUNK);
-    for row in reader {
+    loop {
         if tx.is_closed() {
             return Ok(()); // extraction stopped
         }
+        // The name is copied straight into the chunk's arena: nothing is allocated per row.
+        let row = reader.next_with(|line, ip, name| {
+            if let Some(&first) = repeated.get(&line) {
+                return Kept::Repeated { line, first };
+            }
+            if let Some(s) = shard {
+                if shard_index(stable_hash(name), s.count) != s.index {
+                    return Kept::OtherShard;
+                }
+            }
+            chunk.push_parts(line, ip, name);
+            Kept::Yes
+        });
         let row = match row {
-            Ok(row) => row,
-            Err(e) => {
+            None => break,
+            Some(Ok(row)) => row,
+            Some(Err(e)) => {
                 // Hand over what was read before the error, then report it.
                 let _ = tx.blocking_send(chunk);
                 return Err(e);
             }
         };
         match row {
-            Row::Device(d) => {
-                if let Some(first) = repeated.get(&d.line) {
-                    RunMetrics::add(&metrics.devices_invalid, 1);
-                    log::warn!(
-                        "[Inventory] {}:{}: field `name`: the same name is on line {first}; row skipped",
-                        path.display(),
-                        d.line
-                    );
-                    continue;
-                }
-                if let Some(s) = shard {
-                    if shard_index(stable_hash(&d.name), s.count) != s.index {
-                        RunMetrics::add(&metrics.devices_skipped_shard, 1);
-                        continue;
-                    }
-                }
-                chunk.push(&d);
+            Ok(Kept::Yes) => {
                 if chunk.len() == CHUNK {
                     let full = std::mem::replace(&mut chunk, DeviceChunk::with_capacity(CHUNK));
                     if tx.blocking_send(full).is_err() {
@@ -109,7 +113,15 @@ fn read_inventory(
                     }
                 }
             }
-            Row::Invalid(e) => {
+            Ok(Kept::Repeated { line, first }) => {
+                RunMetrics::add(&metrics.devices_invalid, 1);
+                log::warn!(
+                    "[Inventory] {}:{line}: field `name`: the same name is on line {first}; row skipped",
+                    path.display(),
+                );
+            }
+            Ok(Kept::OtherShard) => RunMetrics::add(&metrics.devices_skipped_shard, 1),
+            Err(e) => {
                 RunMetrics::add(&metrics.devices_invalid, 1);
                 log::warn!("[Inventory] {e}; row skipped");
             }
@@ -124,7 +136,8 @@ fn read_inventory(
 /// Transforms one device's extraction result and counts it; the records to stage, or `None` when the device
 /// failed (logged and counted).
 fn finish_device(
-    device: &Device,
+    name: &str,
+    ip: std::net::IpAddr,
     result: Result<Vec<crate::model::CpuStats>, crate::extract::ExtractError>,
     metrics: &RunMetrics,
 ) -> Option<Vec<DeviceRecord>> {
@@ -132,18 +145,18 @@ fn finish_device(
         Ok(Ok(records)) => records,
         Ok(Err(e)) => {
             RunMetrics::add(&metrics.devices_failed, 1);
-            log::warn!("[Extract] {} ({}): {e}", device.name, device.ip);
+            log::warn!("[Extract] {name} ({ip}): {e}");
             return None;
         }
         Err(e) => {
             RunMetrics::add(&metrics.devices_failed, 1);
-            log::warn!("[Extract] {} ({}) failed: {e}", device.name, device.ip);
+            log::warn!("[Extract] {name} ({ip}) failed: {e}");
             return None;
         }
     };
     RunMetrics::add(&metrics.devices_ok, 1);
     RunMetrics::add(&metrics.records_extracted, records.len() as u64);
-    log::debug!("[Extract] Completed extraction for {}", device.name);
+    log::debug!("[Extract] Completed extraction for {name}");
     Some(records)
 }
 
@@ -168,7 +181,7 @@ async fn extract_device(
             return;
         }
     };
-    if let Some(records) = finish_device(&device, result, &metrics) {
+    if let Some(records) = finish_device(&device.name, device.ip, result, &metrics) {
         stage
             .add(loader_index(stable_hash(&device.name), workers), records)
             .await;
@@ -229,10 +242,12 @@ impl Actor for ExtractSupervisor {
                     }
                     // An extraction that needs no waiting (the simulated source at zero latency) runs inline: a
                     // task per device would cost more than the extraction itself.
-                    if let Some(result) = source.ready(&device) {
-                        if let Some(records) = finish_device(&device, result, &metrics) {
+                    if let Some(result) = source.ready(device.name) {
+                        if let Some(records) =
+                            finish_device(&device.name, device.ip, result, &metrics)
+                        {
                             stage
-                                .add(loader_index(stable_hash(&device.name), workers), records)
+                                .add(loader_index(stable_hash(device.name), workers), records)
                                 .await;
                         }
                         continue;
@@ -249,7 +264,7 @@ impl Actor for ExtractSupervisor {
                         break 'outer;
                     }
                     actix_rt::spawn(extract_device(
-                        device,
+                        device.to_device(),
                         source.clone(),
                         stage.clone(),
                         workers,

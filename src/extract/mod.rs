@@ -39,9 +39,9 @@ impl Source {
 
     /// The statistics of one device when they need no waiting (the simulated source at zero latency), so the
     /// caller can skip a task; `None` means: call [`Source::extract`].
-    pub fn ready(&self, device: &Device) -> Option<Result<Vec<CpuStats>, ExtractError>> {
+    pub fn ready(&self, name: &str) -> Option<Result<Vec<CpuStats>, ExtractError>> {
         match self {
-            Source::Simulated(s) => s.ready(device),
+            Source::Simulated(s) => s.ready(name),
             Source::Http(_) => None,
         }
     }

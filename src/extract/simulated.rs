@@ -86,16 +86,16 @@ impl SimulatedSource {
     }
 
     /// The stats right away when the configured latency is zero.
-    pub fn ready(&self, device: &Device) -> Option<Result<Vec<CpuStats>, ExtractError>> {
-        (self.settings.latency_ms == 0 && self.settings.jitter_ms == 0).then(|| self.stats(device))
+    pub fn ready(&self, name: &str) -> Option<Result<Vec<CpuStats>, ExtractError>> {
+        (self.settings.latency_ms == 0 && self.settings.jitter_ms == 0).then(|| self.stats(name))
     }
 
-    fn stats(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
-        if fails(&device.name, self.settings.failure_rate) {
+    fn stats(&self, name: &str) -> Result<Vec<CpuStats>, ExtractError> {
+        if fails(name, self.settings.failure_rate) {
             return Err(ExtractError::Failed("simulated device failure".into()));
         }
         Ok(device_stats(
-            &device.name,
+            name,
             self.settings.cpus_per_device,
             unix_now(),
         ))
@@ -110,7 +110,7 @@ impl SimulatedSource {
         if !latency.is_zero() {
             actix_rt::time::sleep(latency).await;
         }
-        self.stats(device)
+        self.stats(&device.name)
     }
 }
 
