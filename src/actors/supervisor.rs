@@ -244,7 +244,7 @@ impl Actor for ExtractSupervisor {
                     // task per device would cost more than the extraction itself.
                     if let Some(result) = source.ready(device.name) {
                         if let Some(records) =
-                            finish_device(&device.name, device.ip, result, &metrics)
+                            finish_device(device.name, device.ip, result, &metrics)
                         {
                             stage
                                 .add(loader_index(stable_hash(device.name), workers), records)
