@@ -17,36 +17,62 @@ pub struct TransformError {
     pub value: String,
 }
 
-/// `text` as `str::parse::<f64>` reads it, quickly for the common shape `D`, `DD`, `DDD` with up to two decimals
-/// (`87.3`, `12.34`, `100`): such a decimal is `n / 100`, and `n as f64 / 100.0` is the double nearest to it, which
-/// is what the general parser answers too. Anything else goes to the general parser.
+/// `text` as `text.trim().parse::<f64>()` reads it, quickly for the common shape: 1 to 3 digits, then optionally
+/// a dot and 1 or 2 digits (`87.3`, `12.34`, `100`), around which ASCII spaces are dropped. Such a decimal is
+/// `n / 100`, and `n as f64 / 100.0` is the double nearest to it, which is what the general parser answers too.
+/// Anything else (other whitespace included) goes to the general parser.
 fn parse_number(text: &str) -> Result<f64, std::num::ParseFloatError> {
-    let bytes = text.as_bytes();
-    let (whole, fraction) = match bytes.iter().position(|&b| b == b'.') {
-        Some(dot) => (&bytes[..dot], &bytes[dot + 1..]),
-        None => (bytes, &[][..]),
-    };
-    let digits = |part: &[u8]| part.iter().all(u8::is_ascii_digit);
-    if (1..=3).contains(&whole.len())
-        && fraction.len() <= 2
-        && digits(whole)
-        && digits(fraction)
-        && !(bytes.len() > whole.len() && fraction.is_empty())
-    {
-        let mut n: u32 = 0;
-        for &b in whole {
-            n = n * 10 + u32::from(b - b'0');
-        }
-        for k in 0..2 {
-            n = n * 10 + fraction.get(k).map_or(0, |&b| u32::from(b - b'0'));
-        }
-        return Ok(f64::from(n) / 100.0);
+    match hundredths(text.as_bytes().trim_ascii()) {
+        Some(n) => Ok(f64::from(n) / 100.0),
+        None => text.trim().parse::<f64>(),
     }
-    text.parse::<f64>()
+}
+
+/// `D`, `DD`, `DDD`, optionally followed by `.D` or `.DD`, as a whole number of hundredths.
+fn hundredths(b: &[u8]) -> Option<u32> {
+    let digit = |i: usize| {
+        b.get(i)
+            .filter(|c| c.is_ascii_digit())
+            .map(|c| u32::from(c - b'0'))
+    };
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(d) = digit(i) {
+        if i == 3 {
+            return None;
+        }
+        n = n * 10 + d;
+        i += 1;
+    }
+    if i == 0 {
+        return None;
+    }
+    let mut decimals = 0;
+    if i < b.len() {
+        if b[i] != b'.' {
+            return None;
+        }
+        i += 1;
+        while let Some(d) = digit(i) {
+            if decimals == 2 {
+                return None;
+            }
+            n = n * 10 + d;
+            i += 1;
+            decimals += 1;
+        }
+        if decimals == 0 || i != b.len() {
+            return None;
+        }
+    }
+    for _ in decimals..2 {
+        n *= 10;
+    }
+    Some(n)
 }
 
 fn percent(stats: &CpuStats, field: &'static str, text: &str) -> Result<f64, TransformError> {
-    match parse_number(text.trim()) {
+    match parse_number(text) {
         Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v),
         _ => Err(TransformError {
             device: stats.name.clone(),
@@ -160,14 +186,41 @@ mod tests {
             })
             .collect();
         for t in [
-            "0", "00", "007.5", "1.", ".5", "1.234", "1e2", "+1", "-0", "1_0", "", ".", "9999",
-            "12.3.4", "١٢", "inf", "NaN", " 1", "1 ", "0.00", "100.00", "999.99",
+            "0",
+            "00",
+            "007.5",
+            "1.",
+            ".5",
+            "1.234",
+            "1e2",
+            "+1",
+            "-0",
+            "1_0",
+            "",
+            ".",
+            "9999",
+            "12.3.4",
+            "١٢",
+            "inf",
+            "NaN",
+            " 1",
+            "1 ",
+            "0.00",
+            "100.00",
+            "999.99",
+            "\u{a0}12.5",
+            "12.5\u{b}",
+            " \t50\r\n",
+            "1234",
+            "12.345",
+            "1.2.",
+            "..",
         ] {
             texts.push(t.to_string());
         }
         for t in texts {
             let quick = parse_number(&t).map(f64::to_bits).ok();
-            let general = t.parse::<f64>().map(f64::to_bits).ok();
+            let general = t.trim().parse::<f64>().map(f64::to_bits).ok();
             assert_eq!(quick, general, "{t:?}");
         }
     }
