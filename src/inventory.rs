@@ -348,29 +348,32 @@ impl InventoryReader {
 /// An address as `IpAddr::from_str` reads it: dotted-quad IPv4 without leading zeros directly (the inventory's
 /// common case), anything else through the standard parser.
 fn parse_ip(text: &str) -> Option<IpAddr> {
+    let b = text.as_bytes();
     let mut octets = [0u8; 4];
-    let mut parts = text.as_bytes().split(|&b| b == b'.');
-    let quick = octets.iter_mut().all(|octet| {
-        let Some(part) = parts.next() else {
-            return false;
-        };
-        let value = match part {
-            [d] if d.is_ascii_digit() => u16::from(d - b'0'),
-            [b'1'..=b'9', rest @ ..] if rest.len() <= 2 && rest.iter().all(u8::is_ascii_digit) => {
-                part.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'))
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return text.parse().ok();
             }
-            _ => return false,
-        };
-        *octet = match u8::try_from(value) {
-            Ok(v) => v,
-            Err(_) => return false,
-        };
-        true
-    }) && parts.next().is_none();
-    if quick {
-        return Some(IpAddr::from(octets));
+            i += 1;
+        }
+        let start = i;
+        let mut value: u32 = 0;
+        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit() && i - start < 3) {
+            value = value * 10 + u32::from(d - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || value > 255 || (len > 1 && b[start] == b'0') {
+            return text.parse().ok();
+        }
+        *octet = value as u8;
     }
-    text.parse().ok()
+    if i != b.len() {
+        return text.parse().ok();
+    }
+    Some(IpAddr::from(octets))
 }
 
 impl Iterator for InventoryReader {
