@@ -59,6 +59,14 @@ impl DuplicateFinder {
     /// `(duplicate line, first line with the same name)`, in line order.
     pub fn finish(mut self) -> io::Result<Vec<(u64, u64)>> {
         self.run.sort_unstable();
+        let mut grouping = Grouping::default();
+        if self.spilled.is_empty() {
+            // One run, in memory and sorted: no merge needed.
+            for &(hash, line) in &self.run {
+                grouping.visit(hash, line);
+            }
+            return Ok(grouping.finish());
+        }
         let mut sources: Vec<Run> = Vec::new();
         for file in self.spilled.drain(..) {
             sources.push(Box::new(RunReader(BufReader::with_capacity(1 << 16, file))));
@@ -70,19 +78,34 @@ impl DuplicateFinder {
                 heap.push(Reverse((pair?, i)));
             }
         }
-        let mut duplicates = Vec::new();
-        let mut current: Option<(u64, u64)> = None; // (hash, first line)
         while let Some(Reverse(((hash, line), i))) = heap.pop() {
-            match current {
-                Some((h, first)) if h == hash => duplicates.push((line, first)),
-                _ => current = Some((hash, line)),
-            }
+            grouping.visit(hash, line);
             if let Some(pair) = sources[i].next() {
                 heap.push(Reverse((pair?, i)));
             }
         }
-        duplicates.sort_unstable();
-        Ok(duplicates)
+        Ok(grouping.finish())
+    }
+}
+
+/// Walks `(hash, line)` pairs in sorted order: the first line of each hash is the first occurrence of its name,
+/// the others are its duplicates.
+#[derive(Default)]
+struct Grouping {
+    current: Option<(u64, u64)>,
+    duplicates: Vec<(u64, u64)>,
+}
+
+impl Grouping {
+    fn visit(&mut self, hash: u64, line: u64) {
+        match self.current {
+            Some((h, first)) if h == hash => self.duplicates.push((line, first)),
+            _ => self.current = Some((hash, line)),
+        }
+    }
+    fn finish(mut self) -> Vec<(u64, u64)> {
+        self.duplicates.sort_unstable();
+        self.duplicates
     }
 }
 
