@@ -11,7 +11,14 @@ use crate::model::{Batch, BatchId, DeviceRecord};
 /// (keys, indicator names) written as they are instead of escaped one by one.
 pub fn encode_record(out: &mut Vec<u8>, record: &DeviceRecord) {
     use serde_json::ser::{CompactFormatter, Formatter};
+    // serde_json escapes only `"`, `\\` and control characters: a string without them is written as it is.
     let string = |out: &mut Vec<u8>, s: &str| {
+        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            out.push(b'"');
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+            return;
+        }
         let mut ser = serde_json::Serializer::new(out);
         (&mut ser)
             .serialize_str(s)
@@ -261,6 +268,8 @@ mod tests {
     fn the_encoder_writes_exactly_what_serde_json_writes() {
         let mut rs = records(3);
         rs[0].name = "quote\" back\\slash \u{1} é".into();
+        rs[1].name = "tab\there \u{7f} é ü 日本 / <>".into();
+        rs[1].cpu_number = "\u{1f}".into();
         rs[1].indicators[2].value = 1e-7;
         rs[2].timestamp = -5;
         rs[2].indicators[4].name = "not \"known\"";
