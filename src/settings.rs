@@ -181,12 +181,22 @@ impl Default for SimulatedSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSourceSettings {
     pub url_template: String,
+    /// `https://` devices: trust only the CA(s) in this PEM file instead of the system's roots.
+    pub ca_file: PathBuf,
+    /// Accept any device certificate (appliances with self-signed certificates); warned on every run.
+    pub insecure_skip_verify: bool,
+    /// The TLS client built from the keys above by `resolve_tls` (not a configuration key).
+    #[serde(skip)]
+    pub tls: crate::tls::ClientTls,
 }
 
 impl Default for HttpSourceSettings {
     fn default() -> Self {
         Self {
             url_template: "http://127.0.0.1:8080/device/{name}/cpu?cpus=1".to_string(),
+            ca_file: PathBuf::new(),
+            insecure_skip_verify: false,
+            tls: crate::tls::ClientTls::default(),
         }
     }
 }
@@ -764,10 +774,11 @@ impl Settings {
         Ok(())
     }
 
-    /// Builds the load client's TLS configuration (reads `load.ca_file` and the client certificate) for an
-    /// `https://` endpoint; errors name the key and the file.
+    /// Builds the TLS configurations of the load client (`load.ca_file`, the client certificate) for an `https://`
+    /// endpoint, and of the http source for an `https://` URL template; errors name the key and the file.
     pub fn resolve_tls(&mut self) -> Result<(), SettingsError> {
         self.load.tls = crate::tls::ClientTls::from_settings(&self.load)?;
+        self.extract.http.tls = crate::tls::ClientTls::for_http_source(&self.extract)?;
         Ok(())
     }
 

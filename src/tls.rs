@@ -1,5 +1,6 @@
-//! TLS through rustls (ring): the load client's configuration (system roots or `load.ca_file`, optional client
-//! certificate, the loudly-warned insecure mode) and the mock server's (certificate, optional client CA).
+//! TLS through rustls (ring): the clients' configuration (the load client's and the http source's: system roots
+//! or a CA file, optional client certificate, the loudly-warned insecure mode) and the mock server's (certificate,
+//! optional client CA).
 
 use std::fmt;
 use std::path::Path;
@@ -12,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::settings::{LoadSettings, MockSettings, SettingsError};
+use crate::settings::{ExtractSettings, LoadSettings, MockSettings, SettingsError, SourceKind};
 
 /// Only HTTP/1.1 is spoken (awc and the mock are built without HTTP/2).
 const ALPN_HTTP11: &[u8] = b"http/1.1";
@@ -63,16 +64,19 @@ fn roots_from(key: &str, path: &Path) -> Result<RootCertStore, SettingsError> {
     Ok(roots)
 }
 
-/// The system's trusted roots (the platform store, `SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
-fn system_roots() -> Result<RootCertStore, SettingsError> {
+/// The system's trusted roots (the platform store, `SSL_CERT_FILE`/`SSL_CERT_DIR` honoured); `key` is the CA key
+/// to suggest when there are none.
+fn system_roots(key: &str) -> Result<RootCertStore, SettingsError> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     roots.add_parsable_certificates(found.certs);
     if roots.is_empty() {
         return Err(SettingsError::invalid(
-            "load.ca_file",
-            "load.endpoint is https:// but the system holds no trusted root certificates; \
-             set load.ca_file to the PEM file of the API's CA",
+            key,
+            format!(
+                "an https:// URL needs trusted roots and the system holds none; set {key} to the PEM file of \
+                 the server's CA"
+            ),
         ));
     }
     Ok(roots)
@@ -92,41 +96,80 @@ impl fmt::Debug for ClientTls {
     }
 }
 
+/// The TLS keys of one client: `{section}.ca_file`, `{section}.insecure_skip_verify` and, optionally, a client
+/// certificate (`{section}.client_cert_file` / `client_key_file`).
+pub struct ClientKeys<'a> {
+    /// `load` or `extract.http`: names the keys in errors.
+    pub section: &'static str,
+    pub ca_file: &'a Path,
+    pub insecure_skip_verify: bool,
+    pub client_cert_file: &'a Path,
+    pub client_key_file: &'a Path,
+}
+
 impl ClientTls {
-    /// Builds the configuration when `load.endpoint` is `https://`: roots from `load.ca_file` (replacing the
-    /// system's) or the system, the client certificate if set, or no verification at all with
-    /// `load.insecure_skip_verify`.
+    /// The load client's configuration when `load.endpoint` is `https://`.
     pub fn from_settings(load: &LoadSettings) -> Result<Self, SettingsError> {
         if !load.endpoint.starts_with("https://") {
             return Ok(ClientTls(None));
         }
+        Self::build(&ClientKeys {
+            section: "load",
+            ca_file: &load.ca_file,
+            insecure_skip_verify: load.insecure_skip_verify,
+            client_cert_file: &load.client_cert_file,
+            client_key_file: &load.client_key_file,
+        })
+        .map(|config| ClientTls(Some(config)))
+    }
+
+    /// The http source's configuration when `extract.source = "http"` and its URL template is `https://`.
+    pub fn for_http_source(extract: &ExtractSettings) -> Result<Self, SettingsError> {
+        let http = &extract.http;
+        if extract.source != SourceKind::Http || !http.url_template.starts_with("https://") {
+            return Ok(ClientTls(None));
+        }
+        Self::build(&ClientKeys {
+            section: "extract.http",
+            ca_file: &http.ca_file,
+            insecure_skip_verify: http.insecure_skip_verify,
+            client_cert_file: Path::new(""),
+            client_key_file: Path::new(""),
+        })
+        .map(|config| ClientTls(Some(config)))
+    }
+
+    /// Roots from `ca_file` (replacing the system's) or the system, the client certificate if set, or no
+    /// verification at all with `insecure_skip_verify`; errors name the key and the file.
+    pub fn build(keys: &ClientKeys<'_>) -> Result<Arc<ClientConfig>, SettingsError> {
+        let key = |name: &str| format!("{}.{name}", keys.section);
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions");
-        let builder = if load.insecure_skip_verify {
+        let builder = if keys.insecure_skip_verify {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-        } else if is_set(&load.ca_file) {
-            builder.with_root_certificates(roots_from("load.ca_file", &load.ca_file)?)
+        } else if is_set(keys.ca_file) {
+            builder.with_root_certificates(roots_from(&key("ca_file"), keys.ca_file)?)
         } else {
-            builder.with_root_certificates(system_roots()?)
+            builder.with_root_certificates(system_roots(&key("ca_file"))?)
         };
-        let mut config = if is_set(&load.client_cert_file) {
-            let certs = read_certs("load.client_cert_file", &load.client_cert_file)?;
-            let key = read_key("load.client_key_file", &load.client_key_file)?;
-            builder.with_client_auth_cert(certs, key).map_err(|e| {
+        let mut config = if is_set(keys.client_cert_file) {
+            let certs = read_certs(&key("client_cert_file"), keys.client_cert_file)?;
+            let private = read_key(&key("client_key_file"), keys.client_key_file)?;
+            builder.with_client_auth_cert(certs, private).map_err(|e| {
                 file_error(
-                    "load.client_key_file",
-                    &load.client_key_file,
-                    format!("does not go with load.client_cert_file: {e}"),
+                    &key("client_key_file"),
+                    keys.client_key_file,
+                    format!("does not go with {}: {e}", key("client_cert_file")),
                 )
             })?
         } else {
             builder.with_no_client_auth()
         };
         config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-        Ok(ClientTls(Some(Arc::new(config))))
+        Ok(Arc::new(config))
     }
 
     /// The rustls configuration for awc, if the endpoint is `https://`.
@@ -135,7 +178,7 @@ impl ClientTls {
     }
 }
 
-/// `load.insecure_skip_verify`: any certificate is accepted, but handshake signatures are still checked so that
+/// `insecure_skip_verify`: any certificate is accepted, but handshake signatures are still checked so that
 /// the session itself is sound.
 #[derive(Debug)]
 struct AcceptAnyCertificate(Arc<CryptoProvider>);

@@ -96,6 +96,16 @@ pub async fn run(
     );
 
     warn_about_tls(&settings.load);
+    let http = &settings.extract.http;
+    if settings.extract.source == crate::settings::SourceKind::Http
+        && http.url_template.starts_with("https://")
+        && http.insecure_skip_verify
+    {
+        log::warn!(
+            "[ETL] extract.http.insecure_skip_verify = true: device certificates are NOT verified; anyone on the \
+             path can read and change the statistics. Use extract.http.ca_file instead"
+        );
+    }
 
     let failed_buffer = {
         let (dir, metrics, load) = (dir.clone(), metrics.clone(), settings.load.clone());

@@ -54,8 +54,12 @@ impl HttpSource {
     pub fn new(settings: &ExtractSettings) -> Self {
         // One connection per extraction in flight: with fewer, the wait for a connection would count against
         // the device's timeout.
+        let mut connector = awc::Connector::new().limit(settings.concurrency);
+        if let Some(tls) = settings.http.tls.config() {
+            connector = connector.rustls_0_23(tls);
+        }
         let client = awc::Client::builder()
-            .connector(awc::Connector::new().limit(settings.concurrency))
+            .connector(connector)
             .timeout(settings.timeout())
             .disable_redirects()
             .finish();

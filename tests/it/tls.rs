@@ -237,3 +237,37 @@ fn bad_tls_files_are_named_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn https_devices_are_read_with_their_own_ca_and_an_unknown_one_fails_each_device() {
+    let dir = tls_dir(50);
+    let other = Ca::new("some other CA");
+    dir.write("other-ca.pem", &other.pem);
+    let mock = tls_mock(&dir, "");
+    let template = format!(
+        "https://127.0.0.1:{}/device/{{name}}/cpu?cpus=2",
+        mock.addr.port()
+    );
+    let env = |device_ca: &'static str| {
+        vec![
+            ("APP__LOAD__CA_FILE", "ca.pem"),
+            ("APP__EXTRACT__SOURCE", "http"),
+            ("APP__EXTRACT__HTTP__URL_TEMPLATE", template.as_str()),
+            ("APP__EXTRACT__HTTP__CA_FILE", device_ca),
+        ]
+    };
+    let out = etl(&dir, &mock, &env("ca.pem"));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(dir.summary("summary.json")["records"]["loaded"], 100);
+
+    let out = etl(&dir, &mock, &env("other-ca.pem"));
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("summary.json");
+    assert_eq!(s["devices"]["failed"], 50, "{s}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid peer certificate"),
+        "{}",
+        tail(&stderr, 10)
+    );
+}
