@@ -251,6 +251,8 @@ fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
         if settings.extract.source == SourceKind::Http {
             settings.extract.http.url_template = format!("{url}/device/{{name}}/cpu?cpus=1");
         }
+        // The URLs changed (https:// when the mock serves TLS): build the clients' TLS for them.
+        settings.resolve_tls().map_err(|e| e.to_string())?;
         say!(
             "demo: extracting {} ({} source), loading into {}",
             settings.inventory.path.display(),

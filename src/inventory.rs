@@ -87,8 +87,8 @@ pub enum RowProblem {
     MissingField(&'static str),
     BadAddress(String),
     EmptyName,
-    /// A byte below 0x20 or 0x7F in the name (a corrupt or binary file): its value.
-    ControlCharacter(u8),
+    /// A control character in the name (C0, DEL or C1: a corrupt or binary file).
+    ControlCharacter(char),
     DuplicateName {
         first_line: u64,
     },
@@ -107,8 +107,12 @@ impl fmt::Display for RowProblem {
                 write!(f, "field `ip`: `{a}` is not an IPv4 or IPv6 address")
             }
             RowProblem::EmptyName => write!(f, "field `name` is empty"),
-            RowProblem::ControlCharacter(b) => {
-                write!(f, "field `name` holds the control character 0x{b:02X}")
+            RowProblem::ControlCharacter(c) => {
+                write!(
+                    f,
+                    "field `name` holds the control character U+{:04X}",
+                    u32::from(*c)
+                )
             }
             RowProblem::DuplicateName { first_line } => {
                 write!(f, "field `name`: the same name is on line {first_line}")
@@ -291,11 +295,21 @@ impl InventoryReader {
             let shown: String = ip_text.chars().take(64).collect();
             return Some(Err(self.invalid(RowProblem::BadAddress(shown))));
         };
-        if name.is_empty() {
+        // ASCII names (the common case) are checked byte by byte; others by character (Unicode whitespace
+        // only is empty, C1 controls are controls).
+        let ascii = name.is_ascii();
+        if name.is_empty() || (!ascii && name.trim().is_empty()) {
             return Some(Err(self.invalid(RowProblem::EmptyName)));
         }
-        if let Some(&b) = name.as_bytes().iter().find(|&&b| b < 0x20 || b == 0x7f) {
-            return Some(Err(self.invalid(RowProblem::ControlCharacter(b))));
+        let control = if ascii {
+            name.bytes()
+                .find(|&b| b < 0x20 || b == 0x7f)
+                .map(char::from)
+        } else {
+            name.chars().find(|c| c.is_control())
+        };
+        if let Some(c) = control {
+            return Some(Err(self.invalid(RowProblem::ControlCharacter(c))));
         }
         Some(Ok(make(self.line, ip, name)))
     }
@@ -526,11 +540,16 @@ mod tests {
 
     #[test]
     fn reports_each_bad_row_with_its_line() {
-        let text = b"127.0.0.1,a\n127.0.0.300,b\n127.0.0.2\n127.0.0.3,\n127.0.0.4,a\n,x\n\xff\xfe,c\n127.0.0.5,d\n127.0.0.6,\x0b\n127.0.0.7,e\x00f\n";
+        let text = b"127.0.0.1,a\n127.0.0.300,b\n127.0.0.2\n127.0.0.3,\n127.0.0.4,a\n,x\n\xff\xfe,c\n127.0.0.5,d\n127.0.0.6,\x0b\n127.0.0.7,e\x00f\n127.0.0.8,\xc2\xa0\xe3\x80\x80\n127.0.0.9,x\xc2\x85\n127.0.0.10,caf\xc3\xa9\n";
         let rows = read(text);
         assert_eq!(
             devices(&rows),
-            [(1, "a".into()), (5, "a".into()), (8, "d".into())]
+            [
+                (1, "a".into()),
+                (5, "a".into()),
+                (8, "d".into()),
+                (13, "café".into())
+            ]
         );
         assert_eq!(
             problems(&rows),
@@ -540,8 +559,10 @@ mod tests {
                 (4, RowProblem::EmptyName),
                 (6, RowProblem::MissingField("ip")),
                 (7, RowProblem::NotUtf8),
-                (9, RowProblem::ControlCharacter(0x0b)),
-                (10, RowProblem::ControlCharacter(0x00)),
+                (9, RowProblem::ControlCharacter('\u{b}')),
+                (10, RowProblem::ControlCharacter('\0')),
+                (11, RowProblem::EmptyName),
+                (12, RowProblem::ControlCharacter('\u{85}')),
             ]
         );
     }

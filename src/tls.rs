@@ -15,7 +15,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 
 use crate::settings::{ExtractSettings, LoadSettings, MockSettings, SettingsError, SourceKind};
 
-/// Only HTTP/1.1 is spoken (awc and the mock are built without HTTP/2).
+/// The clients speak HTTP/1.1 only (awc is built without HTTP/2), so that is all they offer. The mock's server
+/// configuration gets actix-web's own ALPN list (it offers `h2` too, since actix-http's HTTP/2 is compiled in).
 const ALPN_HTTP11: &[u8] = b"http/1.1";
 
 fn provider() -> Arc<CryptoProvider> {
@@ -255,6 +256,6 @@ pub fn server_config(mock: &MockSettings) -> Result<Option<ServerConfig>, Settin
             format!("does not go with mock.tls_cert_file: {e}"),
         )
     })?;
-    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    // No ALPN list here: actix-web puts its own (`h2`, `http/1.1`) in front when it binds.
     Ok(Some(config))
 }

@@ -487,7 +487,9 @@ impl Delivery {
 /// A failed request's text; a refused certificate says which keys decide trust.
 fn connect_error(e: &awc::error::SendRequestError) -> String {
     let text = e.to_string();
-    if text.contains("certificate") {
+    if text.contains("CertificateRequired") {
+        format!("{text} (TLS: the API wants a client certificate: load.client_cert_file and load.client_key_file)")
+    } else if text.contains("certificate") {
         format!("{text} (TLS: the API's certificate is checked against load.ca_file, or the system roots if unset)")
     } else {
         text

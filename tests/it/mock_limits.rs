@@ -13,7 +13,9 @@ use crate::helpers::*;
 fn exchange(addr: SocketAddr, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    s.write_all(bytes).unwrap();
+    // The server may answer and close before it has read everything (431 past its head limit): a failed write
+    // is expected then, the answer is what counts.
+    let _ = s.write_all(bytes);
     let mut answer = Vec::new();
     match s.read_to_end(&mut answer) {
         Ok(_) => {}

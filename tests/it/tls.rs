@@ -86,7 +86,7 @@ fn etl(dir: &TestDir, mock: &MockProcess, env: &[(&str, &str)]) -> std::process:
     )
 }
 
-/// The mock's counters over HTTPS, trusting `ca.pem` (through the ETL's own client settings).
+/// The mock's counters, read over HTTPS by curl trusting `ca.pem` (an independent TLS client).
 fn accepted(dir: &TestDir, mock: &MockProcess) -> u64 {
     let out = std::process::Command::new("curl")
         .args(["-sS", "--cacert"])
@@ -146,6 +146,12 @@ fn mutual_tls_needs_the_client_certificate() {
     let out = etl(&dir, &mock, &[("APP__LOAD__CA_FILE", "ca.pem")]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert_eq!(spool_records(&dir.join("spool")), 200, "refused, spooled");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("CertificateRequired") && stderr.contains("load.client_cert_file"),
+        "the refusal is the missing client certificate: {}",
+        tail(&stderr, 10)
+    );
 
     let out = etl(
         &dir,
