@@ -249,7 +249,7 @@ pub fn server_config(mock: &MockSettings) -> Result<Option<ServerConfig>, Settin
     } else {
         builder.with_no_client_auth()
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
+    let config = builder.with_single_cert(certs, key).map_err(|e| {
         file_error(
             "mock.tls_key_file",
             &mock.tls_key_file,
