@@ -56,9 +56,7 @@ impl DeviceChunk {
             entries: Vec::with_capacity(devices),
         }
     }
-    pub fn push(&mut self, device: &Device) {
-        self.push_parts(device.line, device.ip, &device.name);
-    }
+    /// Appends a device: its name goes into the chunk's one string.
     pub fn push_parts(&mut self, line: u64, ip: IpAddr, name: &str) {
         self.names.push_str(name);
         let end = u32::try_from(self.names.len()).expect("a chunk's names are far below 4 GiB");
@@ -600,7 +598,7 @@ mod tests {
         let mut chunk = DeviceChunk::with_capacity(3);
         for r in &rows {
             if let Row::Device(d) = r {
-                chunk.push(d);
+                chunk.push_parts(d.line, d.ip, &d.name);
             }
         }
         let back: Vec<Device> = chunk.devices().map(DeviceRef::to_device).collect();
