@@ -95,17 +95,7 @@ pub async fn run(
         dir.display()
     );
 
-    warn_about_tls(&settings.load);
-    let http = &settings.extract.http;
-    if settings.extract.source == crate::settings::SourceKind::Http
-        && http.url_template.starts_with("https://")
-        && http.insecure_skip_verify
-    {
-        log::warn!(
-            "[ETL] extract.http.insecure_skip_verify = true: device certificates are NOT verified; anyone on the \
-             path can read and change the statistics. Use extract.http.ca_file instead"
-        );
-    }
+    warn_about_tls(&settings);
 
     let failed_buffer = {
         let (dir, metrics, load) = (dir.clone(), metrics.clone(), settings.load.clone());
@@ -262,27 +252,47 @@ pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
     });
 }
 
-/// Says loudly when the API's certificate is not verified, and when TLS keys are set for an `http://` endpoint
-/// (where they do nothing).
-fn warn_about_tls(load: &crate::settings::LoadSettings) {
-    let https = load.endpoint.starts_with("https://");
-    if https && load.insecure_skip_verify {
-        log::warn!(
-            "[ETL] load.insecure_skip_verify = true: the certificate of {} is NOT verified; anyone on the path can \
-             read and change the records and the token. Use load.ca_file instead",
-            load.endpoint
-        );
-    }
-    let tls_keys = [
-        ("load.ca_file", load.ca_file.as_os_str().is_empty()),
+/// Says loudly when a certificate is not verified (the API's, or the devices' with the http source), and when
+/// load TLS keys are set for an `http://` endpoint (where they do nothing).
+fn warn_about_tls(settings: &Settings) {
+    let load = &settings.load;
+    let http = &settings.extract.http;
+    let insecure = [
         (
-            "load.client_cert_file",
-            load.client_cert_file.as_os_str().is_empty(),
+            "load.insecure_skip_verify",
+            load.insecure_skip_verify && load.endpoint.starts_with("https://"),
+            format!("the certificate of {} is", load.endpoint),
+            "the records and the token",
+            "load.ca_file",
         ),
-        ("load.insecure_skip_verify", !load.insecure_skip_verify),
+        (
+            "extract.http.insecure_skip_verify",
+            http.insecure_skip_verify
+                && settings.extract.source == crate::settings::SourceKind::Http
+                && http.url_template.starts_with("https://"),
+            "device certificates are".to_string(),
+            "the statistics",
+            "extract.http.ca_file",
+        ),
     ];
-    if !https {
-        for (key, _) in tls_keys.iter().filter(|(_, unset)| !unset) {
+    for (key, on, what, exposed, instead) in insecure {
+        if on {
+            log::warn!(
+                "[ETL] {key} = true: {what} NOT verified; anyone on the path can read and change {exposed}. \
+                 Use {instead} instead"
+            );
+        }
+    }
+    if !load.endpoint.starts_with("https://") {
+        let set = [
+            ("load.ca_file", !load.ca_file.as_os_str().is_empty()),
+            (
+                "load.client_cert_file",
+                !load.client_cert_file.as_os_str().is_empty(),
+            ),
+            ("load.insecure_skip_verify", load.insecure_skip_verify),
+        ];
+        for (key, _) in set.iter().filter(|(_, set)| *set) {
             log::warn!(
                 "[ETL] {key} is set but load.endpoint {} is not https://: it has no effect",
                 load.endpoint

@@ -174,6 +174,18 @@ fn every_invalid_value_is_an_error_naming_its_key() {
             "[mock]\nmax_idempotency_keys = 0",
             "mock.max_idempotency_keys",
         ),
+        ("[mock]\nheader_timeout_ms = 999", "mock.header_timeout_ms"),
+        ("[mock]\nbody_timeout_ms = 0", "mock.body_timeout_ms"),
+        ("[mock]\ntls_cert_file = \"c.pem\"", "mock.tls_key_file"),
+        ("[mock]\ntls_key_file = \"k.pem\"", "mock.tls_cert_file"),
+        (
+            "[mock]\ntls_client_ca_file = \"ca.pem\"",
+            "mock.tls_client_ca_file",
+        ),
+        (
+            "[load]\nclient_key_file = \"k.pem\"",
+            "load.client_cert_file",
+        ),
     ];
     let dir = TestDir::new();
     for (i, (toml, key)) in cases.iter().enumerate() {

@@ -276,4 +276,38 @@ fn https_devices_are_read_with_their_own_ca_and_an_unknown_one_fails_each_device
         "{}",
         tail(&stderr, 10)
     );
+
+    // Self-signed appliances: no device CA, verification off, said loudly.
+    let mut insecure = env("");
+    insecure.push(("APP__EXTRACT__HTTP__INSECURE_SKIP_VERIFY", "true"));
+    let out = etl(&dir, &mock, &insecure);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(dir.summary("summary.json")["devices"]["failed"], 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "extract.http.insecure_skip_verify = true: device certificates are NOT verified"
+        ),
+        "{}",
+        tail(&stderr, 10)
+    );
+}
+
+#[test]
+fn demo_against_a_tls_mock_builds_tls_for_its_own_url() {
+    let dir = tls_dir(300);
+    let out = dir.run_env(
+        &["demo", "--inventory", "inventory.csv", "--quiet"],
+        &[
+            ("APP__MOCK__TLS_CERT_FILE", "server.pem"),
+            ("APP__MOCK__TLS_KEY_FILE", "server.key"),
+            ("APP__LOAD__CA_FILE", "ca.pem"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("listening on https://") && stdout.contains("300 loaded"),
+        "{stdout}"
+    );
 }
