@@ -8,12 +8,12 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead};
+use std::io::{self, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::dedupe::DuplicateFinder;
-use crate::model::stable_hash;
+use crate::model::stable_hash_bytes;
 
 /// One valid inventory row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,20 +45,21 @@ impl DeviceRef<'_> {
 /// allocation (freeing many small strings on another thread than the one that made them is slow).
 #[derive(Debug, Default)]
 pub struct DeviceChunk {
-    names: String,
+    /// The names back to back; each was checked to be UTF-8 by the reader.
+    names: Vec<u8>,
     entries: Vec<(u64, IpAddr, u32)>,
 }
 
 impl DeviceChunk {
     pub fn with_capacity(devices: usize) -> Self {
         DeviceChunk {
-            names: String::with_capacity(devices * 16),
+            names: Vec::with_capacity(devices * 16),
             entries: Vec::with_capacity(devices),
         }
     }
-    /// Appends a device: its name goes into the chunk's one string.
-    pub fn push_parts(&mut self, line: u64, ip: IpAddr, name: &str) {
-        self.names.push_str(name);
+    /// Appends a device: its name (UTF-8, as the reader hands it) goes into the chunk's one buffer.
+    pub fn push_parts(&mut self, line: u64, ip: IpAddr, name: &[u8]) {
+        self.names.extend_from_slice(name);
         let end = u32::try_from(self.names.len()).expect("a chunk's names are far below 4 GiB");
         self.entries.push((line, ip, end));
     }
@@ -68,11 +69,14 @@ impl DeviceChunk {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-    /// The devices, borrowed from the chunk (`to_device` makes an owned one where it must outlive it).
+    /// The devices, borrowed from the chunk (`to_device` makes an owned one where it must outlive it). The names
+    /// are checked to be UTF-8 once for the whole chunk, not one by one.
     pub fn devices(&self) -> impl Iterator<Item = DeviceRef<'_>> + '_ {
+        let names = std::str::from_utf8(&self.names)
+            .expect("the reader hands over UTF-8 names only, and UTF-8 strings joined are UTF-8");
         let mut start = 0;
         self.entries.iter().map(move |&(line, ip, end)| {
-            let name = &self.names[start..end as usize];
+            let name = &names[start..end as usize];
             start = end as usize;
             DeviceRef { line, ip, name }
         })
@@ -146,12 +150,12 @@ pub enum InventoryError {
 
 /// Streams the rows of an inventory; `next()` yields a device, a bad row, or a fatal read error.
 ///
-/// Lines are read one at a time (so line numbers are exact whatever blank or comment lines come between); a line
-/// with a `"` is split by the csv crate (quoted fields, `""` escapes), any other at its commas.
+/// The file is read in blocks and split into lines in place (so line numbers are exact whatever blank or comment
+/// lines come between, and nothing is copied per line); a line with a `"` is split by the csv crate (quoted
+/// fields, `""` escapes), any other at its commas.
 pub struct InventoryReader {
     path: PathBuf,
-    input: Box<dyn BufRead + Send>,
-    buf: Vec<u8>,
+    lines: Lines,
     line: u64,
     first_row: bool,
     failed: bool,
@@ -160,21 +164,117 @@ pub struct InventoryReader {
 /// Longest line read; a longer one is an error for that line (a binary file cannot exhaust memory).
 pub const MAX_LINE_BYTES: usize = 4096;
 
-/// Consumes the rest of an over-long line.
-fn skip_line(input: &mut dyn BufRead) -> io::Result<()> {
-    loop {
-        let chunk = input.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(());
+/// Bytes read from the file at a time (more than a line: a whole line always fits beside what is left).
+const BLOCK_BYTES: usize = 64 << 10;
+
+/// The lines of a byte stream, split in a block buffer.
+struct Lines {
+    input: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    /// Unread bytes are `buf[pos..end]`.
+    pos: usize,
+    end: usize,
+    /// Where the newlines of the unread bytes are, found for each block read at once (one vectorised search per
+    /// block instead of one per line); `newlines[next..]` are still ahead.
+    newlines: Vec<usize>,
+    next: usize,
+    eof: bool,
+}
+
+/// One line of input.
+enum Line {
+    /// `buf[start..end]`, without its `\n`.
+    Text(usize, usize),
+    /// Longer than `MAX_LINE_BYTES` (skipped to its end).
+    TooLong,
+}
+
+impl Lines {
+    fn new(input: Box<dyn Read + Send>, block: usize) -> Self {
+        Lines {
+            input,
+            buf: vec![0; block.max(MAX_LINE_BYTES + 1)],
+            pos: 0,
+            end: 0,
+            newlines: Vec::new(),
+            next: 0,
+            eof: false,
         }
-        match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => {
-                input.consume(i + 1);
+    }
+
+    /// The position of the next newline, if the unread bytes hold one.
+    fn newline(&mut self) -> Option<usize> {
+        let i = *self.newlines.get(self.next)?;
+        self.next += 1;
+        Some(i)
+    }
+
+    /// Reads more input after the unread bytes (moved to the front; they hold no newline); `false` at the end of
+    /// the input.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        self.buf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
+        self.pos = 0;
+        loop {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    let new = self.end..self.end + n;
+                    self.end += n;
+                    self.newlines.clear();
+                    self.next = 0;
+                    let found = memchr::memchr_iter(b'\n', &self.buf[new.clone()]);
+                    self.newlines.extend(found.map(|i| new.start + i));
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The next line, or `None` at the end of the input.
+    fn next(&mut self) -> io::Result<Option<Line>> {
+        loop {
+            if let Some(i) = self.newline() {
+                let start = std::mem::replace(&mut self.pos, i + 1);
+                return Ok(Some(if i - start > MAX_LINE_BYTES {
+                    Line::TooLong
+                } else {
+                    Line::Text(start, i)
+                }));
+            }
+            if self.end - self.pos > MAX_LINE_BYTES {
+                self.skip_line()?;
+                return Ok(Some(Line::TooLong));
+            }
+            if !self.fill()? {
+                // The last line, without a newline.
+                if self.pos == self.end {
+                    return Ok(None);
+                }
+                let start = std::mem::replace(&mut self.pos, self.end);
+                return Ok(Some(Line::Text(start, self.end)));
+            }
+        }
+    }
+
+    /// Consumes the rest of an over-long line.
+    fn skip_line(&mut self) -> io::Result<()> {
+        loop {
+            if let Some(i) = self.newline() {
+                self.pos = i + 1;
                 return Ok(());
             }
-            None => {
-                let n = chunk.len();
-                input.consume(n);
+            self.pos = self.end;
+            if !self.fill()? {
+                return Ok(());
             }
         }
     }
@@ -194,13 +294,22 @@ type SplitLine<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>, usize);
 /// split in place (no allocation); one with quotes goes through the csv crate.
 fn split_fields(line: &[u8]) -> Result<SplitLine<'_>, String> {
     if !line.contains(&b'"') {
-        let mut fields = line.splitn(3, |b| *b == b',');
-        let ip = fields.next().unwrap_or(b"").trim_ascii();
-        let name = fields.next();
-        let count = 1 + usize::from(name.is_some()) + usize::from(fields.next().is_some());
+        let comma = |b: &u8| *b == b',';
+        let (ip, rest) = match line.iter().position(comma) {
+            Some(i) => (&line[..i], Some(&line[i + 1..])),
+            None => (line, None),
+        };
+        let (name, more) = match rest {
+            Some(rest) => match rest.iter().position(comma) {
+                Some(j) => (&rest[..j], true),
+                None => (rest, false),
+            },
+            None => (&b""[..], false),
+        };
+        let count = 1 + usize::from(rest.is_some()) + usize::from(more);
         return Ok((
-            Cow::Borrowed(ip),
-            Cow::Borrowed(name.unwrap_or(b"").trim_ascii()),
+            Cow::Borrowed(ip.trim_ascii()),
+            Cow::Borrowed(name.trim_ascii()),
             count,
         ));
     }
@@ -220,85 +329,87 @@ fn split_fields(line: &[u8]) -> Result<SplitLine<'_>, String> {
     }
 }
 
-impl InventoryReader {
-    /// Opens `path` for streaming.
-    pub fn open(path: &Path) -> Result<Self, InventoryError> {
-        let file = File::open(path).map_err(|source| InventoryError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(Self::from_reader(
-            path,
-            Box::new(io::BufReader::with_capacity(1 << 16, file)),
-        ))
-    }
+/// Where a row is: its file and line, for its errors.
+struct At<'a> {
+    path: &'a Path,
+    line: u64,
+}
 
-    /// Reads rows from any buffered reader; `path` names it in errors.
-    pub fn from_reader(path: &Path, input: Box<dyn BufRead + Send>) -> Self {
-        InventoryReader {
-            path: path.to_path_buf(),
-            input,
-            buf: Vec::with_capacity(256),
-            line: 0,
-            first_row: true,
-            failed: false,
-        }
-    }
-
+impl At<'_> {
     fn invalid(&self, problem: RowProblem) -> RowError {
         RowError {
-            path: self.path.clone(),
+            path: self.path.to_path_buf(),
             line: self.line,
             problem,
         }
     }
+}
 
-    /// The row of the line in `buf` — what `make` builds from a valid row's line, address and name, or the
-    /// problem — or `None` for a blank, comment or header line.
-    fn parse_line<T>(
-        &mut self,
-        make: impl FnOnce(u64, IpAddr, &str) -> T,
-    ) -> Option<Result<T, RowError>> {
-        let mut text: &[u8] = &self.buf;
-        if self.line == 1 {
-            text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+/// The row of one line — what `make` builds from a valid row's line, address and name (checked to be UTF-8), or
+/// the problem — or `None` for a blank, comment or header line (`first_row` says whether a header may still come).
+fn parse_line<T>(
+    raw: &[u8],
+    at: At<'_>,
+    first_row: &mut bool,
+    make: impl FnOnce(u64, IpAddr, &[u8]) -> T,
+) -> Option<Result<T, RowError>> {
+    let mut text = raw;
+    if at.line == 1 {
+        text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
+    }
+    let text = text.trim_ascii();
+    if text.is_empty() || text.starts_with(b"#") {
+        return None;
+    }
+    let (ip_raw, name_raw, field_count) = match split_fields(text) {
+        Ok(f) => f,
+        Err(_) if std::str::from_utf8(text).is_err() => {
+            return Some(Err(at.invalid(RowProblem::NotUtf8)))
         }
-        let text = text.trim_ascii();
-        if text.is_empty() || text.starts_with(b"#") {
-            return None;
+        Err(e) => return Some(Err(at.invalid(RowProblem::Malformed(e)))),
+    };
+    let first = std::mem::replace(first_row, false);
+    if first && ip_raw.eq_ignore_ascii_case(b"ip") && name_raw.eq_ignore_ascii_case(b"name") {
+        return None;
+    }
+    // A printable ASCII field (the common case) is UTF-8 without a check; a printable name holds no control
+    // character and is not blank once trimmed.
+    let printable = name_raw.iter().all(|b| (0x20..0x7f).contains(b));
+    let name = if printable {
+        None
+    } else {
+        match std::str::from_utf8(&name_raw) {
+            Ok(name) => Some(name),
+            Err(_) => return Some(Err(at.invalid(RowProblem::NotUtf8))),
         }
-        let (ip_raw, name_raw, field_count) = match split_fields(text) {
-            Ok(f) => f,
-            Err(_) if std::str::from_utf8(text).is_err() => {
-                return Some(Err(self.invalid(RowProblem::NotUtf8)))
-            }
-            Err(e) => return Some(Err(self.invalid(RowProblem::Malformed(e)))),
-        };
-        let first = std::mem::replace(&mut self.first_row, false);
-        if first && ip_raw.eq_ignore_ascii_case(b"ip") && name_raw.eq_ignore_ascii_case(b"name") {
-            return None;
-        }
-        let (Ok(ip_text), Ok(name)) =
-            (std::str::from_utf8(&ip_raw), std::str::from_utf8(&name_raw))
-        else {
-            return Some(Err(self.invalid(RowProblem::NotUtf8)));
-        };
-        if ip_text.is_empty() {
-            return Some(Err(self.invalid(RowProblem::MissingField("ip"))));
-        }
-        if field_count < 2 {
-            return Some(Err(self.invalid(RowProblem::MissingField("name"))));
-        }
-        let Some(ip) = parse_ip(ip_text) else {
-            let shown: String = ip_text.chars().take(64).collect();
-            return Some(Err(self.invalid(RowProblem::BadAddress(shown))));
-        };
-        // ASCII names (the common case) are checked byte by byte; others by character (Unicode whitespace
-        // only is empty, C1 controls are controls).
-        let ascii = name.is_ascii();
-        if name.is_empty() || (!ascii && name.trim().is_empty()) {
-            return Some(Err(self.invalid(RowProblem::EmptyName)));
-        }
+    };
+    if !ip_raw.is_ascii() && std::str::from_utf8(&ip_raw).is_err() {
+        return Some(Err(at.invalid(RowProblem::NotUtf8)));
+    }
+    if ip_raw.is_empty() {
+        return Some(Err(at.invalid(RowProblem::MissingField("ip"))));
+    }
+    if field_count < 2 {
+        return Some(Err(at.invalid(RowProblem::MissingField("name"))));
+    }
+    let Some(ip) = parse_ip(&ip_raw) else {
+        let shown: String = String::from_utf8_lossy(&ip_raw).chars().take(64).collect();
+        return Some(Err(at.invalid(RowProblem::BadAddress(shown))));
+    };
+    let Some(name) = name else {
+        return Some(if name_raw.is_empty() {
+            Err(at.invalid(RowProblem::EmptyName))
+        } else {
+            Ok(make(at.line, ip, &name_raw))
+        });
+    };
+    // Other names: ASCII ones are checked byte by byte; others by character (Unicode whitespace only is empty, C1 controls
+    // are controls).
+    let ascii = name.is_ascii();
+    if name.is_empty() || (!ascii && name.trim().is_empty()) {
+        return Some(Err(at.invalid(RowProblem::EmptyName)));
+    }
+    if !printable {
         let control = if ascii {
             name.bytes()
                 .find(|&b| b < 0x20 || b == 0x7f)
@@ -307,40 +418,63 @@ impl InventoryReader {
             name.chars().find(|c| c.is_control())
         };
         if let Some(c) = control {
-            return Some(Err(self.invalid(RowProblem::ControlCharacter(c))));
+            return Some(Err(at.invalid(RowProblem::ControlCharacter(c))));
         }
-        Some(Ok(make(self.line, ip, name)))
+    }
+    Some(Ok(make(at.line, ip, name.as_bytes())))
+}
+
+impl InventoryReader {
+    /// Opens `path` for streaming.
+    pub fn open(path: &Path) -> Result<Self, InventoryError> {
+        let file = File::open(path).map_err(|source| InventoryError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self::from_reader(path, Box::new(file)))
     }
 
-    /// The next row, made by `make` from a valid row's line, address and name (borrowed: a caller that only
-    /// hashes or copies the name allocates nothing per row); `None` at the end.
+    /// Reads rows from any reader (it is read in blocks: no buffering needed); `path` names it in errors.
+    pub fn from_reader(path: &Path, input: Box<dyn Read + Send>) -> Self {
+        Self::with_block(path, input, BLOCK_BYTES)
+    }
+
+    /// A reader with blocks of `block` bytes (at least a line; tests use the smallest).
+    fn with_block(path: &Path, input: Box<dyn Read + Send>, block: usize) -> Self {
+        InventoryReader {
+            path: path.to_path_buf(),
+            lines: Lines::new(input, block),
+            line: 0,
+            first_row: true,
+            failed: false,
+        }
+    }
+
+    /// The next row, made by `make` from a valid row's line, address and name (borrowed, and checked to be UTF-8:
+    /// a caller that only hashes or copies the name allocates and validates nothing per row); `None` at the end.
     pub fn next_with<T>(
         &mut self,
-        mut make: impl FnMut(u64, IpAddr, &str) -> T,
+        mut make: impl FnMut(u64, IpAddr, &[u8]) -> T,
     ) -> Option<Result<Result<T, RowError>, InventoryError>> {
         if self.failed {
             return None;
         }
         loop {
-            self.buf.clear();
-            match io::Read::take(&mut self.input, MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut self.buf)
-            {
-                Ok(0) => return None,
-                Ok(_) => {
+            let next = self.lines.next();
+            let at = At {
+                path: &self.path,
+                line: self.line + 1,
+            };
+            match next {
+                Ok(None) => return None,
+                Ok(Some(Line::TooLong)) => {
                     self.line += 1;
-                    if self.buf.len() > MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {
-                        if let Err(e) = skip_line(&mut self.input) {
-                            self.failed = true;
-                            return Some(Err(InventoryError::Read {
-                                path: self.path.clone(),
-                                line: self.line,
-                                message: e.to_string(),
-                            }));
-                        }
-                        return Some(Ok(Err(self.invalid(RowProblem::TooLong))));
-                    }
-                    if let Some(row) = self.parse_line(&mut make) {
+                    return Some(Ok(Err(at.invalid(RowProblem::TooLong))));
+                }
+                Ok(Some(Line::Text(start, end))) => {
+                    self.line += 1;
+                    let raw = &self.lines.buf[start..end];
+                    if let Some(row) = parse_line(raw, at, &mut self.first_row, &mut make) {
                         return Some(Ok(row));
                     }
                 }
@@ -359,32 +493,29 @@ impl InventoryReader {
 
 /// An address as `IpAddr::from_str` reads it: dotted-quad IPv4 without leading zeros directly (the inventory's
 /// common case), anything else through the standard parser.
-fn parse_ip(text: &str) -> Option<IpAddr> {
-    let b = text.as_bytes();
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (k, octet) in octets.iter_mut().enumerate() {
-        if k > 0 {
-            if b.get(i) != Some(&b'.') {
-                return text.parse().ok();
+fn parse_ip(b: &[u8]) -> Option<IpAddr> {
+    let general = || std::str::from_utf8(b).ok()?.parse().ok();
+    let (mut octets, mut k) = ([0u8; 4], 0);
+    let (mut value, mut digits) = (0u32, 0);
+    for &c in b {
+        match c {
+            // At most three digits, and no leading zero.
+            b'0'..=b'9' if digits < 3 && !(digits == 1 && value == 0) => {
+                value = value * 10 + u32::from(c - b'0');
+                digits += 1;
             }
-            i += 1;
+            b'.' if digits > 0 && k < 3 && value <= 255 => {
+                octets[k] = value as u8;
+                k += 1;
+                (value, digits) = (0, 0);
+            }
+            _ => return general(),
         }
-        let start = i;
-        let mut value: u32 = 0;
-        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit() && i - start < 3) {
-            value = value * 10 + u32::from(d - b'0');
-            i += 1;
-        }
-        let len = i - start;
-        if len == 0 || value > 255 || (len > 1 && b[start] == b'0') {
-            return text.parse().ok();
-        }
-        *octet = value as u8;
     }
-    if i != b.len() {
-        return text.parse().ok();
+    if k != 3 || digits == 0 || value > 255 {
+        return general();
     }
+    octets[3] = value as u8;
     Some(IpAddr::from(octets))
 }
 
@@ -395,7 +526,7 @@ impl Iterator for InventoryReader {
         let row = self.next_with(|line, ip, name| Device {
             line,
             ip,
-            name: name.to_string(),
+            name: String::from_utf8(name.to_vec()).expect("the reader hands over UTF-8 names only"),
         })?;
         Some(row.map(|row| match row {
             Ok(device) => Row::Device(device),
@@ -430,7 +561,7 @@ pub fn check(
         message: format!("duplicate check: {e}"),
     };
     let mut reader = InventoryReader::open(path)?;
-    while let Some(row) = reader.next_with(|line, _, name| (line, stable_hash(name))) {
+    while let Some(row) = reader.next_with(|line, _, name| (line, stable_hash_bytes(name))) {
         match row? {
             Ok((line, hash)) => {
                 out.devices += 1;
@@ -510,12 +641,21 @@ mod tests {
                 "1.2.3.00",
                 "1.2.3.0",
                 "999.1.1.1",
+                "1.2.3.04",
+                "00.1.1.1",
+                "0.0.0.00",
+                "1234.1.1.1",
+                "1.2.3.",
+                "1.2.3.256",
+                "10.0.0.255",
+                "1.2.3.4:80",
+                "0.10.100.200",
                 "1.2.3.٣",
             ]
             .map(String::from),
         );
         for t in texts {
-            assert_eq!(parse_ip(&t), t.parse::<IpAddr>().ok(), "{t:?}");
+            assert_eq!(parse_ip(t.as_bytes()), t.parse::<IpAddr>().ok(), "{t:?}");
         }
     }
 
@@ -583,6 +723,55 @@ mod tests {
         assert_eq!(seen[1], (4, RowProblem::DuplicateName { first_line: 1 }));
     }
 
+    /// A reader that hands out at most `step` bytes per read, as a pipe or a slow disk may.
+    struct Trickle(io::Cursor<Vec<u8>>, usize);
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    fn rows_with(text: &[u8], step: usize, block: usize) -> Vec<String> {
+        let input = Trickle(io::Cursor::new(text.to_vec()), step);
+        let mut reader = InventoryReader::with_block(Path::new("inv.csv"), Box::new(input), block);
+        std::iter::from_fn(|| reader.next())
+            .map(|r| format!("{:?}", r.unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_the_same_whatever_the_reads_and_blocks() {
+        let long = "x".repeat(MAX_LINE_BYTES + 7);
+        let limit = format!("127.0.0.9,{}", "n".repeat(MAX_LINE_BYTES - 10));
+        let text = format!(
+            "\u{feff}ip,name\r\n127.0.0.1,a\r\n\n# c\n{long}\n127.0.0.2,\"b,\"\"q\"\"\"\n{limit}\n{limit}x\n{long}{long}\n127.0.0.3,c,extra\n::1,d"
+        );
+        let whole = rows_with(text.as_bytes(), usize::MAX, BLOCK_BYTES);
+        assert_eq!(whole.len(), 8, "{whole:#?}");
+        for (step, block) in [(1, 0), (3, 0), (4097, 0), (1000, MAX_LINE_BYTES + 2), (7, 5000)] {
+            assert_eq!(rows_with(text.as_bytes(), step, block), whole, "step {step}, block {block}");
+        }
+        let rows = read(text.as_bytes());
+        assert_eq!(
+            problems(&rows),
+            [(5, RowProblem::TooLong), (8, RowProblem::TooLong), (9, RowProblem::TooLong)]
+        );
+        let names: Vec<_> = devices(&rows).into_iter().map(|(l, n)| (l, n.len())).collect();
+        assert_eq!(names, [(2, 1), (6, 5), (7, MAX_LINE_BYTES - 10), (10, 1), (11, 1)]);
+    }
+
+    #[test]
+    fn an_overlong_last_line_without_newline_is_one_error() {
+        let mut text = b"127.0.0.1,a\n".to_vec();
+        text.extend(std::iter::repeat_n(b'y', MAX_LINE_BYTES + 1));
+        for step in [1, 100, usize::MAX] {
+            let rows = rows_with(&text, step, 0);
+            assert_eq!(rows.len(), 2);
+            assert!(rows[1].contains("TooLong"), "{rows:?}");
+        }
+    }
+
     #[test]
     fn an_overlong_line_is_one_error_and_reading_goes_on() {
         let mut text = vec![b'x'; MAX_LINE_BYTES * 3];
@@ -598,7 +787,7 @@ mod tests {
         let mut chunk = DeviceChunk::with_capacity(3);
         for r in &rows {
             if let Row::Device(d) = r {
-                chunk.push_parts(d.line, d.ip, &d.name);
+                chunk.push_parts(d.line, d.ip, d.name.as_bytes());
             }
         }
         let back: Vec<Device> = chunk.devices().map(DeviceRef::to_device).collect();

@@ -1,5 +1,6 @@
 //! Data model: `CpuStats` (what a device returns), `DeviceRecord` (what the API receives), `Batch` and `BatchId`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -8,6 +9,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+/// A stat's text: owned when read from a device, borrowed from a table when the simulated source makes it (so
+/// that a record's stats cost no allocation each).
+pub type StatText = Cow<'static, str>;
+
 /// CPU statistics as a device reports them (the original's extraction shape: every stat is a string).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -15,13 +20,13 @@ pub struct CpuStats {
     pub name: String,
     pub timestamp: i64,
     #[serde(rename = "cpu_number")]
-    pub cpu_number: String,
-    pub p_idle: String,
-    pub p_user: String,
-    pub p_sys: String,
+    pub cpu_number: StatText,
+    pub p_idle: StatText,
+    pub p_user: StatText,
+    pub p_sys: StatText,
     #[serde(rename = "pIRQ")]
-    pub p_irq: String,
-    pub p_nice: String,
+    pub p_irq: StatText,
+    pub p_nice: StatText,
 }
 
 /// One named value of a record.
@@ -35,7 +40,7 @@ pub struct Indicator {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceRecord {
     pub name: String,
-    pub cpu_number: String,
+    pub cpu_number: StatText,
     pub timestamp: i64,
     pub indicators: [Indicator; 5],
 }

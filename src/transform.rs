@@ -76,7 +76,7 @@ fn percent(stats: &CpuStats, field: &'static str, text: &str) -> Result<f64, Tra
         Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v),
         _ => Err(TransformError {
             device: stats.name.clone(),
-            cpu: stats.cpu_number.clone(),
+            cpu: stats.cpu_number.to_string(),
             field,
             value: text.chars().take(64).collect(),
         }),
@@ -138,7 +138,7 @@ mod tests {
             name: "device-1".into(),
             timestamp: 1_700_000_000,
             cpu_number: "0".into(),
-            p_idle: idle.into(),
+            p_idle: idle.to_string().into(),
             p_user: "10.5".into(),
             p_sys: "2".into(),
             p_irq: "0.25".into(),

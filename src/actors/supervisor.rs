@@ -19,7 +19,7 @@ use super::stage::Stage;
 use crate::extract::Source;
 use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader};
 use crate::metrics::RunMetrics;
-use crate::model::{loader_index, shard_index, stable_hash, DeviceRecord};
+use crate::model::{loader_index, shard_index, stable_hash, stable_hash_bytes, DeviceRecord};
 use crate::settings::{Settings, Shard};
 use crate::transform::transform_all;
 
@@ -88,7 +88,7 @@ fn read_inventory(
                 return Kept::Repeated { line, first };
             }
             if let Some(s) = shard {
-                if shard_index(stable_hash(name), s.count) != s.index {
+                if shard_index(stable_hash_bytes(name), s.count) != s.index {
                     return Kept::OtherShard;
                 }
             }

@@ -2,13 +2,15 @@
 //!
 //! `device_stats` is also what the mock server's `/device/{name}/cpu` answers, so both sources agree.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use rand::Rng;
 
 use super::{unix_now, ExtractError};
 use crate::inventory::Device;
-use crate::model::{stable_hash, CpuStats};
+use crate::model::{stable_hash, CpuStats, StatText};
 use crate::settings::{ExtractSettings, SimulatedSettings};
 
 /// `v` hundredths as a decimal string with two places (`1234` → `"12.34"`), without float formatting.
@@ -28,6 +30,20 @@ fn hundredths(v: u64) -> String {
     out
 }
 
+/// The texts of every hundredth from 0.00 to 100.00 and of the first CPU numbers, made once: a record's stats
+/// are borrowed from these instead of formatted and allocated one by one.
+static HUNDREDTHS: LazyLock<Vec<String>> = LazyLock::new(|| (0..=10_000).map(hundredths).collect());
+static CPU_NUMBERS: LazyLock<Vec<String>> =
+    LazyLock::new(|| (0..256u32).map(|n| n.to_string()).collect());
+
+/// `v` hundredths as a stat's text (from the table; every value made here is at most 100.00).
+fn percent_text(v: u64) -> StatText {
+    match HUNDREDTHS.get(v as usize) {
+        Some(text) => Cow::Borrowed(text.as_str()),
+        None => Cow::Owned(hundredths(v)),
+    }
+}
+
 /// Deterministic CPU stats of `name`, `cpus` entries, the percentages summing to exactly 100.
 pub fn device_stats(name: &str, cpus: u32, timestamp: i64) -> Vec<CpuStats> {
     let base = stable_hash(name);
@@ -45,12 +61,15 @@ pub fn device_stats(name: &str, cpus: u32, timestamp: i64) -> Vec<CpuStats> {
             CpuStats {
                 name: name.to_string(),
                 timestamp,
-                cpu_number: cpu.to_string(),
-                p_idle: hundredths(idle),
-                p_user: hundredths(user),
-                p_sys: hundredths(sys),
-                p_irq: hundredths(irq),
-                p_nice: hundredths(nice),
+                cpu_number: match CPU_NUMBERS.get(cpu as usize) {
+                    Some(text) => Cow::Borrowed(text.as_str()),
+                    None => Cow::Owned(cpu.to_string()),
+                },
+                p_idle: percent_text(idle),
+                p_user: percent_text(user),
+                p_sys: percent_text(sys),
+                p_irq: percent_text(irq),
+                p_nice: percent_text(nice),
             }
         })
         .collect()
@@ -137,7 +156,12 @@ mod tests {
     fn hundredths_format_like_two_decimals() {
         for v in [0, 5, 99, 100, 1234, 9_999, 10_000] {
             assert_eq!(hundredths(v), format!("{:.2}", v as f64 / 100.0));
+            assert_eq!(percent_text(v), hundredths(v));
         }
+        assert_eq!(percent_text(12_345), "123.45");
+        let many = device_stats("d", 300, 1);
+        assert_eq!(many[7].cpu_number, "7");
+        assert_eq!(many[299].cpu_number, "299");
     }
 
     #[test]
