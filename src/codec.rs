@@ -144,8 +144,17 @@ impl<'de> DeserializeSeed<'de> for CountRecords {
 }
 
 /// Checks that `body` is a JSON array of records in the original's shape and returns how many it holds.
-/// The error says what is wrong and where (line and column).
+/// The error says what is wrong and where (line and column). A body in the common shape is counted by the quick
+/// check (`body_scan`); any other goes through the full parser, which decides.
 pub fn count_records(body: &[u8]) -> Result<u64, CodecError> {
+    match crate::body_scan::count(body) {
+        Some(n) => Ok(n),
+        None => count_records_in_full(body),
+    }
+}
+
+/// [`count_records`] by serde_json alone: the reference the quick check is compared with.
+pub fn count_records_in_full(body: &[u8]) -> Result<u64, CodecError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let n = CountRecords
         .deserialize(&mut de)

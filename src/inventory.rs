@@ -749,16 +749,36 @@ mod tests {
         );
         let whole = rows_with(text.as_bytes(), usize::MAX, BLOCK_BYTES);
         assert_eq!(whole.len(), 8, "{whole:#?}");
-        for (step, block) in [(1, 0), (3, 0), (4097, 0), (1000, MAX_LINE_BYTES + 2), (7, 5000)] {
-            assert_eq!(rows_with(text.as_bytes(), step, block), whole, "step {step}, block {block}");
+        for (step, block) in [
+            (1, 0),
+            (3, 0),
+            (4097, 0),
+            (1000, MAX_LINE_BYTES + 2),
+            (7, 5000),
+        ] {
+            assert_eq!(
+                rows_with(text.as_bytes(), step, block),
+                whole,
+                "step {step}, block {block}"
+            );
         }
         let rows = read(text.as_bytes());
         assert_eq!(
             problems(&rows),
-            [(5, RowProblem::TooLong), (8, RowProblem::TooLong), (9, RowProblem::TooLong)]
+            [
+                (5, RowProblem::TooLong),
+                (8, RowProblem::TooLong),
+                (9, RowProblem::TooLong)
+            ]
         );
-        let names: Vec<_> = devices(&rows).into_iter().map(|(l, n)| (l, n.len())).collect();
-        assert_eq!(names, [(2, 1), (6, 5), (7, MAX_LINE_BYTES - 10), (10, 1), (11, 1)]);
+        let names: Vec<_> = devices(&rows)
+            .into_iter()
+            .map(|(l, n)| (l, n.len()))
+            .collect();
+        assert_eq!(
+            names,
+            [(2, 1), (6, 5), (7, MAX_LINE_BYTES - 10), (10, 1), (11, 1)]
+        );
     }
 
     #[test]

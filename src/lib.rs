@@ -11,6 +11,7 @@
 //! - `extract`: the `simulated` and `http` sources.
 //! - `transform`: pure `CpuStats` → `DeviceRecord`.
 //! - `batch`, `codec`, `retry`: pure steps of loading (encode a batch, gzip, classify an answer, back off).
+//! - `body_scan`: the quick check of a records body in its common shape (the full parser decides the rest).
 //! - `spool`: spool files on disk (atomic writes, replay, quarantine, dead letters).
 //! - `actors`: `ExtractSupervisor`, `LoaderActor`, `FailedBufferActor`, the topology and shutdown order.
 //! - `mock`: the mock ingestion API.
@@ -20,6 +21,7 @@
 
 pub mod actors;
 pub mod batch;
+pub mod body_scan;
 pub mod cli;
 pub mod codec;
 pub mod commands;
