@@ -112,7 +112,7 @@ impl Grouping {
 /// Sorts `(hash, line)` pairs as `sort_unstable` would, comparing hashes only and then the lines of equal hashes
 /// (rare): a quarter fewer instructions than comparing pairs. (An LSD radix sort counted about the same and needs a
 /// scratch copy of the run, 16 MiB more memory.)
-fn sort_pairs(pairs: &mut Vec<(u64, u64)>) {
+fn sort_pairs(pairs: &mut [(u64, u64)]) {
     pairs.sort_unstable_by_key(|&(hash, _)| hash);
     for group in pairs.chunk_by_mut(|a, b| a.0 == b.0) {
         if group.len() > 1 {
