@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::actors::supervisor::Repeated;
+use crate::actors::supervisor::Checked;
 use crate::actors::{self, Mode, Shutdown};
 use crate::cli::{self, Cli, Command, ConfigArgs};
 use crate::inventory;
@@ -58,13 +58,14 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// Reads the whole inventory before a run: the progress total and the repeated names (found in bounded memory).
+/// Reads the whole inventory before a run: the progress total, the repeated names (found in bounded memory) and,
+/// when every row parsed, the rows themselves for the run (see `prepared.rs`).
 /// With `inventory.on_invalid = "fail"` any bad row stops here (exit 2, every problem printed, nothing sent); with
 /// `"skip"` the run skips them (the streaming pass reports the other bad rows itself).
-fn precheck_inventory(settings: &Settings) -> Result<(u64, Repeated), String> {
+fn precheck_inventory(settings: &Settings) -> Result<(u64, Checked), String> {
     let path = &settings.inventory.path;
     let fail = settings.inventory.on_invalid == OnInvalid::Fail;
-    let check = inventory::check(path, |p| {
+    let (check, prepared) = inventory::check_and_keep(path, |p| {
         if fail {
             eprintln!("{p}");
         }
@@ -78,7 +79,8 @@ fn precheck_inventory(settings: &Settings) -> Result<(u64, Repeated), String> {
         ));
     }
     let total = check.devices + check.problems;
-    Ok((total, check.duplicates.into_iter().collect()))
+    let repeated = check.duplicates.into_iter().collect();
+    Ok((total, Checked { repeated, prepared }))
 }
 
 fn write_summary(summary: &Summary, json_path: Option<&Path>) -> Result<(), String> {
@@ -98,12 +100,12 @@ fn etl(
     quiet: bool,
 ) -> Result<i32, String> {
     crate::logging::init(&settings.log)?;
-    let (total, repeated) = match mode {
+    let (total, checked) = match mode {
         Mode::Etl => {
-            let (total, repeated) = precheck_inventory(&settings)?;
-            (Some(total), repeated)
+            let (total, checked) = precheck_inventory(&settings)?;
+            (Some(total), checked)
         }
-        Mode::Replay => (None, Repeated::new()),
+        Mode::Replay => (None, Checked::default()),
     };
     let before = resources::read(&settings.spool.dir);
     before.log("Before");
@@ -142,7 +144,7 @@ fn etl(
             None => None,
         };
         let progress = Progress::start(metrics.clone(), total, progress_interval, quiet);
-        let outcome = actors::run(settings, mode, shutdown, metrics, repeated).await;
+        let outcome = actors::run(settings, mode, shutdown, metrics, checked).await;
         if let Some(p) = progress {
             p.finish();
         }
@@ -235,7 +237,7 @@ fn validate(config: &ConfigArgs, print_config: bool, apply: impl FnOnce(&mut Set
 /// `demo`: the mock API on a free loopback port, the ETL against it, then the server's counters.
 fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
     crate::logging::init(&settings.log)?;
-    let (total, repeated) = precheck_inventory(&settings)?;
+    let (total, checked) = precheck_inventory(&settings)?;
     let total = Some(total);
     let progress_interval = settings.log.progress_interval();
     let listener = bind("127.0.0.1:0")?;
@@ -269,7 +271,7 @@ fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
         actors::watch_signals(shutdown.clone(), grace);
         let metrics = Arc::new(RunMetrics::default());
         let progress = Progress::start(metrics.clone(), total, progress_interval, quiet);
-        let outcome = actors::run(settings, Mode::Etl, shutdown, metrics, repeated).await;
+        let outcome = actors::run(settings, Mode::Etl, shutdown, metrics, checked).await;
         if let Some(p) = progress {
             p.finish();
         }

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::dedupe::DuplicateFinder;
+use crate::prepared::{PreparedRows, PreparedWriter};
 use crate::model::stable_hash_bytes;
 
 /// One valid inventory row.
@@ -548,11 +549,48 @@ pub struct InventoryCheck {
 
 /// Reads the whole inventory, handing every bad row to `on_problem` (rows as they are found, then repeated
 /// names). Nothing is kept per row but 16 bytes in the duplicate finder's bounded runs, so a huge file costs no
-/// memory. Used by `validate` and before every `etl` run.
+/// memory. Used by `validate`.
 pub fn check(
     path: &Path,
-    mut on_problem: impl FnMut(&RowError),
+    on_problem: impl FnMut(&RowError),
 ) -> Result<InventoryCheck, InventoryError> {
+    check_rows(path, on_problem, None).map(|(check, _)| check)
+}
+
+/// [`check`], before a run: the valid rows are also written to a prepared file (`prepared.rs`) for the run to read
+/// back, and handed over when every row parsed. `None` (the run then reads the CSV again) when a row is bad or
+/// the file could not be written (a warning says why).
+pub fn check_and_keep(
+    path: &Path,
+    on_problem: impl FnMut(&RowError),
+) -> Result<(InventoryCheck, Option<PreparedRows>), InventoryError> {
+    let mut writer = match PreparedWriter::new() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log::warn!("[Inventory] cannot keep the checked rows ({e}); the run reads the file again");
+            None
+        }
+    };
+    let (check, kept) = check_rows(path, on_problem, writer.as_mut())?;
+    let clean = check.problems == check.duplicates.len() as u64;
+    let rows = match writer.map(PreparedWriter::finish) {
+        Some(Ok(rows)) if clean && kept => Some(rows),
+        Some(Err(e)) => {
+            log::warn!("[Inventory] cannot keep the checked rows ({e}); the run reads the file again");
+            None
+        }
+        _ => None,
+    };
+    Ok((check, rows))
+}
+
+/// [`check`], each valid row also pushed to `keep`; and whether every one was (a write error stops keeping).
+fn check_rows(
+    path: &Path,
+    mut on_problem: impl FnMut(&RowError),
+    mut keep: Option<&mut PreparedWriter>,
+) -> Result<(InventoryCheck, bool), InventoryError> {
+    let mut kept = keep.is_some();
     let mut out = InventoryCheck::default();
     let mut finder = DuplicateFinder::default();
     let io_error = |e: io::Error| InventoryError::Read {
@@ -561,7 +599,19 @@ pub fn check(
         message: format!("duplicate check: {e}"),
     };
     let mut reader = InventoryReader::open(path)?;
-    while let Some(row) = reader.next_with(|line, _, name| (line, stable_hash_bytes(name))) {
+    let mut keep_error = None;
+    while let Some(row) = reader.next_with(|line, ip, name| {
+        if let Some(w) = keep.as_mut() {
+            if let Err(e) = w.push(line, ip, name) {
+                keep_error = Some(e);
+            }
+        }
+        (line, stable_hash_bytes(name))
+    }) {
+        if let Some(e) = keep_error.take() {
+            log::warn!("[Inventory] cannot keep the checked rows ({e}); the run reads the file again");
+            (keep, kept) = (None, false);
+        }
         match row? {
             Ok((line, hash)) => {
                 out.devices += 1;
@@ -583,7 +633,7 @@ pub fn check(
     }
     out.devices -= out.duplicates.len() as u64;
     out.problems += out.duplicates.len() as u64;
-    Ok(out)
+    Ok((out, kept))
 }
 
 #[cfg(test)]
@@ -790,6 +840,39 @@ mod tests {
             assert_eq!(rows.len(), 2);
             assert!(rows[1].contains("TooLong"), "{rows:?}");
         }
+    }
+
+    #[test]
+    fn the_rows_kept_by_the_check_are_the_rows_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.csv");
+        let text = "ip,name\n127.0.0.1,a\n# c\n::1, b \n127.0.0.3,\"c,d\"\n127.0.0.4,a\n";
+        std::fs::write(&path, text).unwrap();
+        let (c, rows) = check_and_keep(&path, |_| {}).unwrap();
+        assert_eq!((c.devices, c.problems), (3, 1));
+        let mut kept = Vec::new();
+        let mut reader = crate::prepared::PreparedReader::new(rows.expect("every row parsed"));
+        while let Some(row) = reader.next_with(|line, ip, name| Device {
+            line,
+            ip,
+            name: String::from_utf8(name.to_vec()).unwrap(),
+        }) {
+            kept.push(row.unwrap());
+        }
+        // Repeated names are kept too: the run skips them by line.
+        let read: Vec<Device> = read(text.as_bytes())
+            .into_iter()
+            .map(|r| match r {
+                Row::Device(d) => d,
+                Row::Invalid(e) => panic!("{e}"),
+            })
+            .collect();
+        assert_eq!(kept, read);
+
+        std::fs::write(&path, "127.0.0.1,a\nbad\n").unwrap();
+        let (c, rows) = check_and_keep(&path, |_| {}).unwrap();
+        assert_eq!(c.problems, 1);
+        assert!(rows.is_none(), "a bad row: the run reads the file itself");
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mock;
 pub mod model;
+pub mod prepared;
 pub mod profile;
 pub mod progress;
 pub mod prom;

@@ -68,14 +68,15 @@ pub struct RunOutcome {
 }
 
 /// Runs the pipeline to its end (or until `shutdown`), then drains. Call inside an actix `System`.
-/// `metrics` is counted into as the run goes (the caller may serve it); rows of `repeated` (repeated names found
-/// by the full check) are skipped as invalid.
+/// `metrics` is counted into as the run goes (the caller may serve it); `checked` is what the full check of the
+/// inventory found: rows whose name repeats are skipped as invalid, and the rows it kept are read instead of the
+/// CSV.
 pub async fn run(
     settings: Settings,
     mode: Mode,
     shutdown: Arc<Shutdown>,
     metrics: Arc<RunMetrics>,
-    repeated: supervisor::Repeated,
+    checked: supervisor::Checked,
 ) -> Result<RunOutcome, PipelineError> {
     let started = Instant::now();
     let settings = Arc::new(settings);
@@ -144,7 +145,7 @@ pub async fn run(
             loaders.clone(),
             metrics.clone(),
             shutdown.clone(),
-            Arc::new(repeated),
+            checked,
             tx,
         )
         .start();

@@ -17,7 +17,8 @@ use super::loader::LoaderActor;
 use super::shutdown::Shutdown;
 use super::stage::Stage;
 use crate::extract::Source;
-use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader};
+use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader, RowError};
+use crate::prepared::{PreparedReader, PreparedRows};
 use crate::metrics::RunMetrics;
 use crate::model::{loader_index, shard_index, stable_hash, stable_hash_bytes, DeviceRecord};
 use crate::settings::{Settings, Shard};
@@ -36,10 +37,46 @@ pub struct ExtractSupervisor {
     done: Option<oneshot::Sender<Result<(), InventoryError>>>,
     stage: Rc<Stage>,
     repeated: Arc<Repeated>,
+    prepared: Option<PreparedRows>,
 }
 
 /// Lines whose device name repeats an earlier line's (found by the full check before the run), with that line.
 pub type Repeated = std::collections::HashMap<u64, u64>;
+
+/// What the check before the run hands to it.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Rows to skip: their name repeats an earlier row's.
+    pub repeated: Repeated,
+    /// The valid rows as the check read them (when every row parsed): read instead of the CSV.
+    pub prepared: Option<PreparedRows>,
+}
+
+/// Where the run's rows come from: the rows the check kept, or the CSV file read again.
+enum RowSource {
+    Csv(InventoryReader),
+    Prepared(PreparedReader),
+}
+
+impl RowSource {
+    /// The next row, as `InventoryReader::next_with` gives it.
+    fn next_with<T>(
+        &mut self,
+        path: &std::path::Path,
+        make: impl FnMut(u64, std::net::IpAddr, &[u8]) -> T,
+    ) -> Option<Result<Result<T, RowError>, InventoryError>> {
+        match self {
+            RowSource::Csv(reader) => reader.next_with(make),
+            RowSource::Prepared(reader) => reader.next_with(make).map(|row| {
+                row.map(Ok).map_err(|e| InventoryError::Read {
+                    path: path.to_path_buf(),
+                    line: reader.line(),
+                    message: e.to_string(),
+                })
+            }),
+        }
+    }
+}
 
 impl ExtractSupervisor {
     pub fn new(
@@ -47,11 +84,12 @@ impl ExtractSupervisor {
         loaders: Arc<Vec<Addr<LoaderActor>>>,
         metrics: Arc<RunMetrics>,
         shutdown: Arc<Shutdown>,
-        repeated: Arc<Repeated>,
+        checked: Checked,
         done: oneshot::Sender<Result<(), InventoryError>>,
     ) -> Self {
         ExtractSupervisor {
-            repeated,
+            repeated: Arc::new(checked.repeated),
+            prepared: checked.prepared,
             stage: Stage::new(loaders.clone(), settings.load.batch_size, metrics.clone()),
             settings,
             loaders,
@@ -65,7 +103,7 @@ impl ExtractSupervisor {
 /// Reads the inventory on its own thread: counts invalid rows and rows of other shards, sends the rest in chunks.
 fn read_inventory(
     path: &std::path::Path,
-    mut reader: InventoryReader,
+    mut reader: RowSource,
     shard: Option<Shard>,
     repeated: &Repeated,
     metrics: &RunMetrics,
@@ -83,7 +121,7 @@ fn read_inventory(
             return Ok(()); // extraction stopped
         }
         // The name is copied straight into the chunk's arena: nothing is allocated per row.
-        let row = reader.next_with(|line, ip, name| {
+        let row = reader.next_with(path, |line, ip, name| {
             if let Some(&first) = repeated.get(&line) {
                 return Kept::Repeated { line, first };
             }
@@ -194,7 +232,11 @@ impl Actor for ExtractSupervisor {
     fn started(&mut self, ctx: &mut Self::Context) {
         let settings = self.settings.clone();
         let (tx, mut rx) = mpsc::channel::<DeviceChunk>(CHANNEL_CHUNKS);
-        let reader = match InventoryReader::open(&settings.inventory.path) {
+        let reader = match self.prepared.take() {
+            Some(rows) => Ok(RowSource::Prepared(PreparedReader::new(rows))),
+            None => InventoryReader::open(&settings.inventory.path).map(RowSource::Csv),
+        };
+        let reader = match reader {
             Ok(r) => r,
             Err(e) => {
                 if let Some(done) = self.done.take() {
