@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::dedupe::DuplicateFinder;
-use crate::prepared::{PreparedRows, PreparedWriter};
 use crate::model::stable_hash_bytes;
+use crate::prepared::{PreparedRows, PreparedWriter};
 
 /// One valid inventory row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,6 +330,41 @@ fn split_fields(line: &[u8]) -> Result<SplitLine<'_>, String> {
     }
 }
 
+/// The common row, read in one pass: `a.b.c.d,name` (an optional `\r` at the end) with a dotted-quad address
+/// (no leading zeros) and a name of printable ASCII without `"` or `,` and without a space at either end — what
+/// the general path makes of it too, for a fifth of the instructions. `None` for any other line (the general path
+/// then reads it: headers, comments, quotes, spaces, IPv6, bad rows).
+fn plain_row(raw: &[u8]) -> Option<(IpAddr, &[u8])> {
+    let (mut octets, mut k) = ([0u8; 4], 0);
+    let (mut value, mut digits) = (0u32, 0);
+    let mut i = 0;
+    loop {
+        let c = *raw.get(i)?;
+        i += 1;
+        match c {
+            b'0'..=b'9' if digits < 3 && !(digits == 1 && value == 0) => {
+                value = value * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'.' | b',' if digits > 0 && value <= 255 && (k < 3) == (c == b'.') => {
+                octets[k] = value as u8;
+                k += 1;
+                (value, digits) = (0, 0);
+                if c == b',' {
+                    break;
+                }
+            }
+            _ => return None,
+        }
+    }
+    let name = &raw[i..];
+    let name = name.strip_suffix(b"\r").unwrap_or(name);
+    let (&first, &last) = (name.first()?, name.last()?);
+    let plain = |c: u8| (0x20..0x7f).contains(&c) && c != b'"' && c != b',';
+    (first != b' ' && last != b' ' && name.iter().all(|&c| plain(c)))
+        .then(|| (IpAddr::from(octets), name))
+}
+
 /// Where a row is: its file and line, for its errors.
 struct At<'a> {
     path: &'a Path,
@@ -354,6 +389,10 @@ fn parse_line<T>(
     first_row: &mut bool,
     make: impl FnOnce(u64, IpAddr, &[u8]) -> T,
 ) -> Option<Result<T, RowError>> {
+    if let Some((ip, name)) = plain_row(raw) {
+        *first_row = false;
+        return Some(Ok(make(at.line, ip, name)));
+    }
     let mut text = raw;
     if at.line == 1 {
         text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
@@ -567,7 +606,9 @@ pub fn check_and_keep(
     let mut writer = match PreparedWriter::new() {
         Ok(w) => Some(w),
         Err(e) => {
-            log::warn!("[Inventory] cannot keep the checked rows ({e}); the run reads the file again");
+            log::warn!(
+                "[Inventory] cannot keep the checked rows ({e}); the run reads the file again"
+            );
             None
         }
     };
@@ -576,7 +617,9 @@ pub fn check_and_keep(
     let rows = match writer.map(PreparedWriter::finish) {
         Some(Ok(rows)) if clean && kept => Some(rows),
         Some(Err(e)) => {
-            log::warn!("[Inventory] cannot keep the checked rows ({e}); the run reads the file again");
+            log::warn!(
+                "[Inventory] cannot keep the checked rows ({e}); the run reads the file again"
+            );
             None
         }
         _ => None,
@@ -609,7 +652,9 @@ fn check_rows(
         (line, stable_hash_bytes(name))
     }) {
         if let Some(e) = keep_error.take() {
-            log::warn!("[Inventory] cannot keep the checked rows ({e}); the run reads the file again");
+            log::warn!(
+                "[Inventory] cannot keep the checked rows ({e}); the run reads the file again"
+            );
             (keep, kept) = (None, false);
         }
         match row? {

@@ -232,7 +232,11 @@ mod tests {
         for i in 0..20_000u64 {
             line += 1 + i % 3 * 200;
             let ip = if i % 7 == 0 { "::2" } else { "127.1.2.3" };
-            let len = if i % 1000 == 999 { 4096 } else { (i % 40) as usize };
+            let len = if i % 1000 == 999 {
+                4096
+            } else {
+                (i % 40) as usize
+            };
             rows.push((line, ip.parse().unwrap(), vec![b'a' + (i % 26) as u8; len]));
         }
         rows.push((1 << 40, "fe80::1".parse().unwrap(), b"last".to_vec()));

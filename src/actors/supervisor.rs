@@ -18,9 +18,9 @@ use super::shutdown::Shutdown;
 use super::stage::Stage;
 use crate::extract::Source;
 use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader, RowError};
-use crate::prepared::{PreparedReader, PreparedRows};
 use crate::metrics::RunMetrics;
 use crate::model::{loader_index, shard_index, stable_hash, stable_hash_bytes, DeviceRecord};
+use crate::prepared::{PreparedReader, PreparedRows};
 use crate::settings::{Settings, Shard};
 use crate::transform::transform_all;
 
