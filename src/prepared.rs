@@ -258,7 +258,7 @@ mod tests {
     fn a_truncated_file_is_an_error_not_a_row() {
         let mut w = PreparedWriter::new().unwrap();
         w.push(1, "127.0.0.1".parse().unwrap(), b"abc").unwrap();
-        let mut prepared = w.finish().unwrap();
+        let prepared = w.finish().unwrap();
         prepared.file.set_len(5).unwrap();
         let mut r = PreparedReader::new(prepared);
         assert!(r.next_with(|_, _, _| ()).unwrap().is_err());
