@@ -21,9 +21,10 @@ use crate::model::{Batch, BatchId};
 use crate::settings::LoadSettings;
 
 /// Mailbox capacity of a loader: how many chunks (up to `stage::STAGE_RECORDS` records each) may wait before
-/// senders are held back. 8 chunks (~2,000 records, ten batches) keep a loader busy between the supervisor's turns;
-/// 64 let the ETL hold ~38 MiB of waiting records at 1M devices when the API was the slower side.
-pub const MAILBOX_CAPACITY: usize = 8;
+/// senders are held back. 2 chunks of 4 batches (~1,600 records) keep a loader busy between the supervisor's turns,
+/// the same bound as 8 chunks of one batch had, with a quarter of the messages (and cross-thread wake-ups);
+/// 64 one-batch chunks let the ETL hold ~38 MiB of waiting records at 1M devices when the API was the slower side.
+pub const MAILBOX_CAPACITY: usize = 2;
 
 pub struct LoaderActor {
     worker: usize,
