@@ -24,10 +24,10 @@ use crate::prepared::{PreparedReader, PreparedRows};
 use crate::settings::{Settings, Shard};
 use crate::transform::transform_all;
 
-/// Devices per message from the reader thread.
-const CHUNK: usize = 256;
+/// Devices per message from the reader thread (large: each message may wake the supervisor's thread).
+const CHUNK: usize = 1024;
 /// Chunks the reader may run ahead of extraction.
-const CHANNEL_CHUNKS: usize = 8;
+const CHANNEL_CHUNKS: usize = 4;
 
 pub struct ExtractSupervisor {
     settings: Arc<Settings>,
