@@ -4,7 +4,7 @@
 //! FailedBufferActor (SyncArbiter, 1 thread)   ◄── PersistBatch / RejectBatch / AckSpoolFile ──┐
 //!        │ ScanSpool, ReadSpoolFile                                                           │
 //!        ▼                                                                                    │
-//! replay step ── DeliverBatch ──► LoaderActor × load.workers (an arbiter each) ── POST /load ──┘
+//! replay step ── DeliverBatch ──► LoaderActor × load.workers (on one arbiter per core) ── POST /load ─┘
 //!                                       ▲
 //! ExtractSupervisor ── LoadRecords ─────┘  (device tasks, ≤ extract.concurrency in flight)
 //! ```
@@ -109,10 +109,15 @@ pub async fn run(
             )
         })
     };
-    let mut arbiters = Vec::with_capacity(settings.load.workers);
+    // The loaders share one thread per core (not one each): a thread woken by a response or a chunk then serves
+    // every loader it hosts, and ten threads on two cores only added wake-ups and context switches.
+    let threads = std::thread::available_parallelism()
+        .map_or(2, usize::from)
+        .clamp(1, settings.load.workers);
+    let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
     let mut loaders = Vec::with_capacity(settings.load.workers);
     for worker in 0..settings.load.workers {
-        let arbiter = Arbiter::new();
+        let arbiter = &arbiters[worker % threads];
         let durable = settings.spool.durable;
         let (load, run_id, metrics, fb, dir, sd) = (
             settings.load.clone(),
@@ -129,7 +134,6 @@ pub async fn run(
                 LoaderActor::new(worker, run_id, load, durable, delivery)
             },
         ));
-        arbiters.push(arbiter);
     }
     let loaders = Arc::new(loaders);
 
