@@ -1,8 +1,8 @@
 //! `LoaderActor`: one of `load.workers`, on the loader arbiters (one thread per core, shared). Buffers records as
 //! an encoded JSON array, forms a batch at `batch_size` records, `batch_bytes` bytes or `flush_interval_ms`, and
-//! delivers up to
-//! `max_in_flight` batches at once (see `delivery.rs`). When every slot is busy the actor stops reading its
-//! bounded mailbox until one frees, so senders awaiting `send()` are held back: no queue grows without bound.
+//! delivers up to `max_in_flight` batches at once (see `delivery.rs`). When every slot is busy the actor stops
+//! reading its bounded mailbox until one frees, so senders awaiting `send()` are held back: no queue grows without
+//! bound.
 //!
 //! Messages:
 //! - `LoadRecords` from the `ExtractSupervisor`'s stage, a chunk of encoded records at a time;
