@@ -10,90 +10,6 @@ use crate::model::{Batch, BatchId, DeviceRecord};
 /// Writes `record` as JSON, byte for byte what `serde_json::to_vec(record)` gives, with the constant parts
 /// (keys, indicator names) written as they are instead of escaped one by one.
 pub fn encode_record(out: &mut Vec<u8>, record: &DeviceRecord) {
-    let mut stack = StackRecord::new();
-    if stack.encode(record).is_some() {
-        out.extend_from_slice(stack.bytes());
-    } else {
-        encode_record_in_general(out, record);
-    }
-}
-
-/// A record in its common shape (short strings without escapes, the transform's indicators, values that are
-/// whole hundredths) written into a stack buffer with fixed-size copies, then appended at once: a third of the
-/// instructions of appending its ~20 pieces one by one.
-struct StackRecord {
-    buf: [u8; STACK_RECORD_BYTES],
-    len: usize,
-}
-
-/// The longest name plus cpu number a `StackRecord` takes.
-const STACK_STRINGS: usize = 128;
-/// Keys and punctuation (76 bytes), a timestamp (20), five indicators of at most 40 bytes each (a comma, the
-/// longest head, 8 bytes of value, a brace) and the strings fit.
-const STACK_RECORD_BYTES: usize = 76 + 20 + 5 * 40 + STACK_STRINGS;
-
-impl StackRecord {
-    fn new() -> Self {
-        StackRecord {
-            buf: [0; STACK_RECORD_BYTES],
-            len: 0,
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-
-    /// A string that needs no escaping, quoted.
-    fn string(&mut self, s: &str) -> Option<()> {
-        if !s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-            return None;
-        }
-        self.put(b"\"");
-        self.put(s.as_bytes());
-        self.put(b"\"");
-        Some(())
-    }
-
-    /// The record, or `None` when it is not in the common shape (the caller then writes it in general).
-    fn encode(&mut self, record: &DeviceRecord) -> Option<()> {
-        if record.name.len() + record.cpu_number.len() > STACK_STRINGS {
-            return None;
-        }
-        self.put(b"{\"name\":");
-        self.string(&record.name)?;
-        self.put(b",\"cpu_number\":");
-        self.string(&record.cpu_number)?;
-        self.put(b",\"timestamp\":");
-        self.put(itoa::Buffer::new().format(record.timestamp).as_bytes());
-        self.put(b",\"indicators\":[");
-        let table = &*HUNDREDTHS;
-        for (i, indicator) in record.indicators.iter().enumerate() {
-            if i > 0 {
-                self.put(b",");
-            }
-            self.put(indicator_head(indicator.name)?);
-            let (bits, text, len) = table.get(hundredths_index(indicator.value))?;
-            if *bits != indicator.value.to_bits() {
-                return None;
-            }
-            // All 8 bytes (a fixed-size copy); only `len` of them count.
-            self.buf[self.len..self.len + 8].copy_from_slice(text);
-            self.len += usize::from(*len);
-            self.put(b"}");
-        }
-        self.put(b"]}");
-        Some(())
-    }
-}
-
-/// [`encode_record`] piece by piece, for any record.
-fn encode_record_in_general(out: &mut Vec<u8>, record: &DeviceRecord) {
     use serde_json::ser::{CompactFormatter, Formatter};
     // serde_json escapes only `"`, `\\` and control characters: a string without them is written as it is.
     let string = |out: &mut Vec<u8>, s: &str| {
@@ -155,7 +71,9 @@ static HUNDREDTHS: std::sync::LazyLock<Vec<(u64, [u8; 8], u8)>> = std::sync::Laz
 /// its hundredths (the same bits, so `-0.0` and `12.345` are not), else through serde_json's formatter.
 fn write_value(out: &mut Vec<u8>, v: f64) {
     use serde_json::ser::{CompactFormatter, Formatter};
-    if let Some((bits, text, len)) = HUNDREDTHS.get(hundredths_index(v)) {
+    // A saturating cast: negative and NaN give 0, huge values an index past the table.
+    let n = (v * 100.0 + 0.5) as usize;
+    if let Some((bits, text, len)) = HUNDREDTHS.get(n) {
         if *bits == v.to_bits() {
             out.extend_from_slice(&text[..usize::from(*len)]);
             return;
@@ -168,12 +86,6 @@ fn write_value(out: &mut Vec<u8>, v: f64) {
     } else {
         out.extend_from_slice(b"null");
     }
-}
-
-/// Where `v` would be in the table of hundredths. A saturating cast: negative and NaN give 0, huge values an index
-/// past the table.
-fn hundredths_index(v: f64) -> usize {
-    (v * 100.0 + 0.5) as usize
 }
 
 /// The JSON before an indicator's value, for the names the transform uses (none needs escaping).
@@ -362,24 +274,13 @@ mod tests {
         rs[2].timestamp = -5;
         rs[2].indicators[4].name = "not \"known\"";
         rs[2].indicators[1].value = f64::NAN;
-        rs.extend(records(3));
-        rs[3].name = "n".repeat(STACK_STRINGS - 1); // the longest for the stack, with the cpu number
-        rs[4].name = "n".repeat(STACK_STRINGS); // just too long
-        rs[5].timestamp = i64::MIN;
-        for v in [0.0, 0.01, 99.99, 100.0] {
-            rs[5].indicators[0].value = v;
-            rs.push(rs[5].clone());
-        }
-        for (i, r) in rs.iter().enumerate() {
+        for r in &rs {
             let mut ours = Vec::new();
             encode_record(&mut ours, r);
             assert_eq!(
                 String::from_utf8(ours).unwrap(),
                 serde_json::to_string(r).unwrap()
             );
-            // Which way it went: the common shape on the stack, the others in general.
-            let common = !(i < 3 || i == 4);
-            assert_eq!(StackRecord::new().encode(r).is_some(), common, "record {i}");
         }
     }
 
