@@ -5,7 +5,7 @@
 #   BENCH_LONG=1 scripts/bench.sh    # also 10m, seed, 100k-1s
 #   scripts/bench.sh 1m seed         # just these cases (any of: 1m 10m seed 100k-1s slow-api wrk; or "all")
 #
-# Each case runs BENCH_REPEAT times (default 3) and the table printed at the end holds the MEDIAN of each column.
+# Each case runs BENCH_REPEAT times (default 5) and the table printed at the end holds the MEDIAN of each column.
 # Per run: a fresh `app mock-server` (its own free port on 127.0.0.1, log level warn, no log file, no body preview)
 # under /usr/bin/time -v, then `app etl` under /usr/bin/time -v with its own spool directory and a TOML config in a
 # temp dir; then the mock is stopped with SIGTERM and its CPU (user+sys) and peak RSS are read from its time report.
@@ -19,7 +19,7 @@
 # scripts/wrk-load.lua (a 200-record JSON body) for BENCH_WRK_DURATION seconds.
 #
 # Environment:
-#   BENCH_REPEAT=3            runs per case
+#   BENCH_REPEAT=5            runs per case
 #   BENCH_LONG=0              1: the default set includes the long cases (10m, seed, 100k-1s)
 #   BENCH_NO_BUILD=0          1: skip `cargo build --release`
 #   BENCH_SLOW_DEVICES=200000 devices of the slow-api case (~20 s at the 10,000 records/s target, ~52 s at 4,000)
@@ -35,7 +35,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="$ROOT/target/release/app"
-REPEAT=${BENCH_REPEAT:-3}
+REPEAT=${BENCH_REPEAT:-5}
 LONG=${BENCH_LONG:-0}
 SLOW_DEVICES=${BENCH_SLOW_DEVICES:-200000}
 WRK_DURATION=${BENCH_WRK_DURATION:-10}

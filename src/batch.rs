@@ -100,7 +100,8 @@ fn indicator_head(name: &str) -> Option<&'static [u8]> {
     })
 }
 
-/// Records already encoded, back to back, with where each one ends: what the supervisor hands a loader.
+/// Records already encoded, separated by commas as in a JSON array, with where each one ends: what the
+/// supervisor hands a loader, which appends runs of them to a batch with one copy each.
 #[derive(Debug, Default)]
 pub struct EncodedRecords {
     bytes: Vec<u8>,
@@ -120,6 +121,9 @@ impl EncodedRecords {
         self.bytes.len()
     }
     pub fn push(&mut self, record: &DeviceRecord) {
+        if !self.ends.is_empty() {
+            self.bytes.push(b',');
+        }
         encode_record(&mut self.bytes, record);
         self.ends
             .push(u32::try_from(self.bytes.len()).expect("a chunk holds far less than 4 GiB"));
@@ -130,12 +134,24 @@ impl EncodedRecords {
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
+    /// Where record `i` starts.
+    fn start(&self, i: usize) -> usize {
+        match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize + 1,
+        }
+    }
+    /// The length of record `i`'s JSON.
+    fn record_len(&self, i: usize) -> usize {
+        self.ends[i] as usize - self.start(i)
+    }
+    /// Records `from..to`, with the commas between them.
+    fn run(&self, from: usize, to: usize) -> &[u8] {
+        &self.bytes[self.start(from)..self.ends[to - 1] as usize]
+    }
     /// Each record's JSON.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(a, b)| &self.bytes[a as usize..b as usize])
+        (0..self.len()).map(|i| self.run(i, i + 1))
     }
 }
 
@@ -187,6 +203,40 @@ impl BatchBuilder {
         self.body.extend_from_slice(record);
         self.records += 1;
         done
+    }
+
+    /// Appends records of `chunk` from `from` on, as many as [`BatchBuilder::push_encoded`] one by one would put
+    /// in the current batch, with one copy; returns where it stopped, and the batch when it is finished (full, or
+    /// closed because the next record would push it past `max_bytes`).
+    pub fn push_run(
+        &mut self,
+        chunk: &EncodedRecords,
+        from: usize,
+    ) -> (usize, Option<(Bytes, usize)>) {
+        let (mut len, mut count, mut to) = (self.body.len(), self.records, from);
+        while to < chunk.len() {
+            let n = chunk.record_len(to);
+            if count > 0 && len + 1 + n + 1 > self.max_bytes {
+                break;
+            }
+            len += n + usize::from(count > 0);
+            count += 1;
+            to += 1;
+            if count >= self.max_records || len >= self.max_bytes {
+                break;
+            }
+        }
+        if to > from {
+            if self.records > 0 {
+                self.body.push(b',');
+            }
+            self.body.extend_from_slice(chunk.run(from, to));
+            self.records += to - from;
+        }
+        let done = (to == from || self.is_full())
+            .then(|| self.take())
+            .flatten();
+        (to, done)
     }
 
     /// Encodes and appends a record (see [`BatchBuilder::push_encoded`]).
@@ -281,6 +331,46 @@ mod tests {
                 String::from_utf8(ours).unwrap(),
                 serde_json::to_string(r).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn runs_of_records_make_the_same_batches_as_records_one_by_one() {
+        let mut rs = records(40);
+        for (i, r) in rs.iter_mut().enumerate() {
+            r.name = "n".repeat(1 + i * 7 % 90); // records of different sizes
+        }
+        let mut chunk = EncodedRecords::default();
+        for r in &rs {
+            chunk.push(r);
+        }
+        let one = chunk.record_len(0);
+        for (max_records, max_bytes) in [
+            (1, 1 << 20),
+            (3, 1 << 20),
+            (200, 1 << 20),
+            (7, one * 4),
+            (100, 10),
+            (5, one * 2 + 3),
+        ] {
+            let mut by_one = BatchBuilder::new(max_records, max_bytes);
+            let mut expected = Vec::new();
+            for record in chunk.iter() {
+                expected.extend(by_one.push_encoded(record));
+                if by_one.is_full() {
+                    expected.extend(by_one.take());
+                }
+            }
+            let mut by_run = BatchBuilder::new(max_records, max_bytes);
+            let mut got = Vec::new();
+            let mut from = 0;
+            while from < chunk.len() {
+                let (to, done) = by_run.push_run(&chunk, from);
+                got.extend(done);
+                from = to;
+            }
+            assert_eq!(got, expected, "{max_records} records, {max_bytes} bytes");
+            assert_eq!(by_run.take(), by_one.take());
         }
     }
 

@@ -24,12 +24,13 @@ pub struct Device {
     pub name: String,
 }
 
-/// A device borrowed from a `DeviceChunk`.
+/// A device borrowed from a `DeviceChunk`, with the stable hash of its name (made once, by the reader thread).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceRef<'a> {
     pub line: u64,
     pub ip: IpAddr,
     pub name: &'a str,
+    pub hash: u64,
 }
 
 impl DeviceRef<'_> {
@@ -48,7 +49,7 @@ impl DeviceRef<'_> {
 pub struct DeviceChunk {
     /// The names back to back; each was checked to be UTF-8 by the reader.
     names: Vec<u8>,
-    entries: Vec<(u64, IpAddr, u32)>,
+    entries: Vec<(u64, IpAddr, u32, u64)>,
 }
 
 impl DeviceChunk {
@@ -58,11 +59,12 @@ impl DeviceChunk {
             entries: Vec::with_capacity(devices),
         }
     }
-    /// Appends a device: its name (UTF-8, as the reader hands it) goes into the chunk's one buffer.
-    pub fn push_parts(&mut self, line: u64, ip: IpAddr, name: &[u8]) {
+    /// Appends a device: its name (UTF-8, as the reader hands it) goes into the chunk's one buffer, beside the
+    /// name's `stable_hash`.
+    pub fn push_parts(&mut self, line: u64, ip: IpAddr, name: &[u8], hash: u64) {
         self.names.extend_from_slice(name);
         let end = u32::try_from(self.names.len()).expect("a chunk's names are far below 4 GiB");
-        self.entries.push((line, ip, end));
+        self.entries.push((line, ip, end, hash));
     }
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -76,10 +78,15 @@ impl DeviceChunk {
         let names = std::str::from_utf8(&self.names)
             .expect("the reader hands over UTF-8 names only, and UTF-8 strings joined are UTF-8");
         let mut start = 0;
-        self.entries.iter().map(move |&(line, ip, end)| {
+        self.entries.iter().map(move |&(line, ip, end, hash)| {
             let name = &names[start..end as usize];
             start = end as usize;
-            DeviceRef { line, ip, name }
+            DeviceRef {
+                line,
+                ip,
+                name,
+                hash,
+            }
         })
     }
 }
@@ -935,7 +942,12 @@ mod tests {
         let mut chunk = DeviceChunk::with_capacity(3);
         for r in &rows {
             if let Row::Device(d) = r {
-                chunk.push_parts(d.line, d.ip, d.name.as_bytes());
+                chunk.push_parts(
+                    d.line,
+                    d.ip,
+                    d.name.as_bytes(),
+                    crate::model::stable_hash(&d.name),
+                );
             }
         }
         let back: Vec<Device> = chunk.devices().map(DeviceRef::to_device).collect();

@@ -141,13 +141,13 @@ pub struct LoadRecords(pub EncodedRecords);
 impl Handler<LoadRecords> for LoaderActor {
     type Result = ();
     fn handle(&mut self, msg: LoadRecords, ctx: &mut Self::Context) {
-        for record in msg.0.iter() {
-            if let Some(finished) = self.builder.push_encoded(record) {
+        let mut from = 0;
+        while from < msg.0.len() {
+            let (to, finished) = self.builder.push_run(&msg.0, from);
+            if let Some(finished) = finished {
                 self.dispatch(finished, ctx);
             }
-            if self.builder.is_full() {
-                self.flush(ctx);
-            }
+            from = to;
         }
     }
 }

@@ -125,12 +125,14 @@ fn read_inventory(
             if let Some(&first) = repeated.get(&line) {
                 return Kept::Repeated { line, first };
             }
+            // Hashed here, once, for the shard, the loader and the simulated stats.
+            let hash = stable_hash_bytes(name);
             if let Some(s) = shard {
-                if shard_index(stable_hash_bytes(name), s.count) != s.index {
+                if shard_index(hash, s.count) != s.index {
                     return Kept::OtherShard;
                 }
             }
-            chunk.push_parts(line, ip, name);
+            chunk.push_parts(line, ip, name, hash);
             Kept::Yes
         });
         let row = match row {
@@ -284,13 +286,11 @@ impl Actor for ExtractSupervisor {
                     }
                     // An extraction that needs no waiting (the simulated source at zero latency) runs inline: a
                     // task per device would cost more than the extraction itself.
-                    if let Some(result) = source.ready(device.name) {
+                    if let Some(result) = source.ready(device.name, device.hash) {
                         if let Some(records) =
                             finish_device(device.name, device.ip, result, &metrics)
                         {
-                            stage
-                                .add(loader_index(stable_hash(device.name), workers), records)
-                                .await;
+                            stage.add(loader_index(device.hash, workers), records).await;
                         }
                         continue;
                     }

@@ -39,9 +39,10 @@ impl Source {
 
     /// The statistics of one device when they need no waiting (the simulated source at zero latency), so the
     /// caller can skip a task; `None` means: call [`Source::extract`].
-    pub fn ready(&self, name: &str) -> Option<Result<Vec<CpuStats>, ExtractError>> {
+    /// `hash` is the name's `stable_hash`.
+    pub fn ready(&self, name: &str, hash: u64) -> Option<Result<Vec<CpuStats>, ExtractError>> {
         match self {
-            Source::Simulated(s) => s.ready(name),
+            Source::Simulated(s) => s.ready(name, hash),
             Source::Http(_) => None,
         }
     }

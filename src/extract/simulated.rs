@@ -47,7 +47,11 @@ fn percent_text(v: u64) -> StatText {
 
 /// Deterministic CPU stats of `name`, `cpus` entries, the percentages summing to exactly 100.
 pub fn device_stats(name: &str, cpus: u32, timestamp: i64) -> Vec<CpuStats> {
-    let base = stable_hash(name);
+    device_stats_hashed(name, stable_hash(name), cpus, timestamp)
+}
+
+/// [`device_stats`] when the name's `stable_hash` is already known (`base`).
+fn device_stats_hashed(name: &str, base: u64, cpus: u32, timestamp: i64) -> Vec<CpuStats> {
     (0..cpus)
         .map(|cpu| {
             let h = base.rotate_left(cpu * 7) ^ u64::from(cpu).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -114,7 +118,7 @@ impl SimulatedSource {
     }
 
     /// The stats right away when the configured latency is zero.
-    pub fn ready(&self, name: &str) -> Option<Result<Vec<CpuStats>, ExtractError>> {
+    pub fn ready(&self, name: &str, hash: u64) -> Option<Result<Vec<CpuStats>, ExtractError>> {
         if self.settings.latency_ms != 0 || self.settings.jitter_ms != 0 {
             return None;
         }
@@ -123,14 +127,19 @@ impl SimulatedSource {
             cached => cached,
         };
         self.clock.set((left - 1, now));
-        Some(self.stats(name, now))
+        Some(self.stats(name, hash, now))
     }
 
-    fn stats(&self, name: &str, now: i64) -> Result<Vec<CpuStats>, ExtractError> {
+    fn stats(&self, name: &str, hash: u64, now: i64) -> Result<Vec<CpuStats>, ExtractError> {
         if fails(name, self.settings.failure_rate) {
             return Err(ExtractError::Failed("simulated device failure".into()));
         }
-        Ok(device_stats(name, self.settings.cpus_per_device, now))
+        Ok(device_stats_hashed(
+            name,
+            hash,
+            self.settings.cpus_per_device,
+            now,
+        ))
     }
 
     pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
@@ -142,7 +151,7 @@ impl SimulatedSource {
         if !latency.is_zero() {
             actix_rt::time::sleep(latency).await;
         }
-        self.stats(&device.name, unix_now())
+        self.stats(&device.name, stable_hash(&device.name), unix_now())
     }
 }
 
