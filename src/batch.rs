@@ -361,13 +361,22 @@ mod tests {
                     expected.extend(by_one.take());
                 }
             }
+            // The same chunk twice, so that the second starts with a batch the first left partly full.
+            for record in chunk.iter() {
+                expected.extend(by_one.push_encoded(record));
+                if by_one.is_full() {
+                    expected.extend(by_one.take());
+                }
+            }
             let mut by_run = BatchBuilder::new(max_records, max_bytes);
             let mut got = Vec::new();
-            let mut from = 0;
-            while from < chunk.len() {
-                let (to, done) = by_run.push_run(&chunk, from);
-                got.extend(done);
-                from = to;
+            for _ in 0..2 {
+                let mut from = 0;
+                while from < chunk.len() {
+                    let (to, done) = by_run.push_run(&chunk, from);
+                    got.extend(done);
+                    from = to;
+                }
             }
             assert_eq!(got, expected, "{max_records} records, {max_bytes} bytes");
             assert_eq!(by_run.take(), by_one.take());

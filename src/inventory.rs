@@ -44,17 +44,25 @@ impl DeviceRef<'_> {
 }
 
 /// Devices read in one go, their names in one string: handed from the reader thread to the supervisor as one
-/// allocation (freeing many small strings on another thread than the one that made them is slow).
+/// allocation (freeing many small strings on another thread than the one that made them is slow). Made by a
+/// [`ChunkBuilder`].
 #[derive(Debug, Default)]
 pub struct DeviceChunk {
-    /// The names back to back; each was checked to be UTF-8 by the reader.
+    names: String,
+    /// `(line, address, end of the name in names, the name's stable_hash)`.
+    entries: Vec<(u64, IpAddr, u32, u64)>,
+}
+
+/// A [`DeviceChunk`] being filled: names as the reader hands them, checked to be UTF-8 once for the whole chunk.
+#[derive(Debug, Default)]
+pub struct ChunkBuilder {
     names: Vec<u8>,
     entries: Vec<(u64, IpAddr, u32, u64)>,
 }
 
-impl DeviceChunk {
+impl ChunkBuilder {
     pub fn with_capacity(devices: usize) -> Self {
-        DeviceChunk {
+        ChunkBuilder {
             names: Vec::with_capacity(devices * 16),
             entries: Vec::with_capacity(devices),
         }
@@ -72,14 +80,38 @@ impl DeviceChunk {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
-    /// The devices, borrowed from the chunk (`to_device` makes an owned one where it must outlive it). The names
-    /// are checked to be UTF-8 once for the whole chunk, not one by one.
+    /// The chunk, its names checked to be UTF-8 (at once for all: the reader checks each row's, so only a fault,
+    /// such as a damaged temporary file, fails this); else the line of the first name that is not.
+    pub fn finish(self) -> Result<DeviceChunk, u64> {
+        match String::from_utf8(self.names) {
+            Ok(names) => Ok(DeviceChunk {
+                names,
+                entries: self.entries,
+            }),
+            Err(e) => {
+                let bad = e.utf8_error().valid_up_to();
+                let entry = self
+                    .entries
+                    .iter()
+                    .find(|&&(_, _, end, _)| end as usize > bad);
+                Err(entry.map_or(0, |&(line, ..)| line))
+            }
+        }
+    }
+}
+
+impl DeviceChunk {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// The devices, borrowed from the chunk (`to_device` makes an owned one where it must outlive it).
     pub fn devices(&self) -> impl Iterator<Item = DeviceRef<'_>> + '_ {
-        let names = std::str::from_utf8(&self.names)
-            .expect("the reader hands over UTF-8 names only, and UTF-8 strings joined are UTF-8");
         let mut start = 0;
         self.entries.iter().map(move |&(line, ip, end, hash)| {
-            let name = &names[start..end as usize];
+            let name = &self.names[start..end as usize];
             start = end as usize;
             DeviceRef {
                 line,
@@ -450,23 +482,21 @@ fn parse_line<T>(
             Ok(make(at.line, ip, &name_raw))
         });
     };
-    // Other names: ASCII ones are checked byte by byte; others by character (Unicode whitespace only is empty, C1 controls
-    // are controls).
+    // Other names: ASCII ones are checked byte by byte; others by character (Unicode whitespace only is empty,
+    // C1 controls are controls). Not empty: the empty name is printable.
     let ascii = name.is_ascii();
-    if name.is_empty() || (!ascii && name.trim().is_empty()) {
+    if !ascii && name.trim().is_empty() {
         return Some(Err(at.invalid(RowProblem::EmptyName)));
     }
-    if !printable {
-        let control = if ascii {
-            name.bytes()
-                .find(|&b| b < 0x20 || b == 0x7f)
-                .map(char::from)
-        } else {
-            name.chars().find(|c| c.is_control())
-        };
-        if let Some(c) = control {
-            return Some(Err(at.invalid(RowProblem::ControlCharacter(c))));
-        }
+    let control = if ascii {
+        name.bytes()
+            .find(|&b| b < 0x20 || b == 0x7f)
+            .map(char::from)
+    } else {
+        name.chars().find(|c| c.is_control())
+    };
+    if let Some(c) = control {
+        return Some(Err(at.invalid(RowProblem::ControlCharacter(c))));
     }
     Some(Ok(make(at.line, ip, name.as_bytes())))
 }
@@ -939,17 +969,15 @@ mod tests {
     #[test]
     fn a_chunk_gives_back_its_devices() {
         let rows = read(b"127.0.0.1,a\n::1,bb\n127.0.0.3,ccc\n");
-        let mut chunk = DeviceChunk::with_capacity(3);
+        let mut chunk = ChunkBuilder::with_capacity(3);
         for r in &rows {
             if let Row::Device(d) = r {
-                chunk.push_parts(
-                    d.line,
-                    d.ip,
-                    d.name.as_bytes(),
-                    crate::model::stable_hash(&d.name),
-                );
+                chunk.push_parts(d.line, d.ip, d.name.as_bytes(), d.line * 100);
             }
         }
+        let chunk = chunk.finish().unwrap();
+        let hashes: Vec<u64> = chunk.devices().map(|d| d.hash).collect();
+        assert_eq!(hashes, [100, 200, 300]);
         let back: Vec<Device> = chunk.devices().map(DeviceRef::to_device).collect();
         let orig: Vec<Device> = rows
             .into_iter()
@@ -959,6 +987,16 @@ mod tests {
             })
             .collect();
         assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn a_chunk_with_a_name_that_is_not_utf8_names_its_line() {
+        let mut chunk = ChunkBuilder::with_capacity(3);
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        chunk.push_parts(4, ip, b"ok", 0);
+        chunk.push_parts(7, ip, b"bad\xff", 0);
+        chunk.push_parts(9, ip, b"ok", 0);
+        assert_eq!(chunk.finish().unwrap_err(), 7);
     }
 
     #[test]

@@ -64,8 +64,8 @@ impl LoaderActor {
         }
     }
 
-    /// Turns a finished body into a batch with a new id and sends it.
-    fn dispatch(&mut self, finished: (bytes::Bytes, usize), ctx: &mut Context<Self>) {
+    /// Turns a finished body into a batch with a new id.
+    fn batch(&mut self, finished: (bytes::Bytes, usize)) -> Batch {
         self.seq += 1;
         let id = BatchId::new(&self.run_id, self.worker, self.seq);
         self.last_flush = Instant::now();
@@ -76,45 +76,50 @@ impl LoaderActor {
             batch.id,
             batch.records
         );
-        if self.durable {
-            // Hold the mailbox until the batch is on disk (and has a slot), so that what was accepted is safe.
-            let (delivery, slots) = (self.delivery.clone(), self.slots.clone());
-            ctx.wait(actix::fut::wrap_future(async move {
-                let batch = delivery.write_ahead(batch).await;
+        batch
+    }
+
+    /// Starts delivery of `batches`, in their order: each in a free slot at once, while there are free slots
+    /// and nothing is to be written first; the rest through one held future, in order, which holds the mailbox
+    /// until each has a slot (and, with `write_ahead`, is on disk first, so that what was accepted is safe).
+    /// One future per message at most: actix runs held futures newest first, which would reverse the batches.
+    fn send(&mut self, batches: Vec<Batch>, write_ahead: bool, ctx: &mut Context<Self>) {
+        let mut batches = batches.into_iter().peekable();
+        if !write_ahead {
+            while batches.peek().is_some() {
+                let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                let batch = batches.next().expect("peeked");
+                actix_rt::spawn(self.delivery.clone().deliver(batch, slot));
+            }
+        }
+        let rest: Vec<Batch> = batches.collect();
+        if rest.is_empty() {
+            return;
+        }
+        let (delivery, slots) = (self.delivery.clone(), self.slots.clone());
+        ctx.wait(actix::fut::wrap_future(async move {
+            for batch in rest {
+                let batch = if write_ahead {
+                    delivery.write_ahead(batch).await
+                } else {
+                    batch
+                };
                 let slot = slots
+                    .clone()
                     .acquire_owned()
                     .await
                     .expect("the slot semaphore is never closed");
-                actix_rt::spawn(delivery.deliver(batch, slot));
-            }));
-            return;
-        }
-        self.send(batch, ctx);
-    }
-
-    /// Starts delivery in a free slot, or holds the mailbox until one frees.
-    fn send(&mut self, batch: Batch, ctx: &mut Context<Self>) {
-        let delivery = self.delivery.clone();
-        match self.slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                actix_rt::spawn(delivery.deliver(batch, slot));
+                actix_rt::spawn(delivery.clone().deliver(batch, slot));
             }
-            Err(_) => {
-                let slots = self.slots.clone();
-                ctx.wait(actix::fut::wrap_future(async move {
-                    let slot = slots
-                        .acquire_owned()
-                        .await
-                        .expect("the slot semaphore is never closed");
-                    actix_rt::spawn(delivery.deliver(batch, slot));
-                }));
-            }
-        }
+        }));
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if let Some(finished) = self.builder.take() {
-            self.dispatch(finished, ctx);
+            let batch = self.batch(finished);
+            self.send(vec![batch], self.durable, ctx);
         }
     }
 }
@@ -142,13 +147,15 @@ impl Handler<LoadRecords> for LoaderActor {
     type Result = ();
     fn handle(&mut self, msg: LoadRecords, ctx: &mut Self::Context) {
         let mut from = 0;
+        let mut batches = Vec::new();
         while from < msg.0.len() {
             let (to, finished) = self.builder.push_run(&msg.0, from);
             if let Some(finished) = finished {
-                self.dispatch(finished, ctx);
+                batches.push(self.batch(finished));
             }
             from = to;
         }
+        self.send(batches, self.durable, ctx);
     }
 }
 
@@ -160,7 +167,7 @@ pub struct DeliverBatch(pub Batch);
 impl Handler<DeliverBatch> for LoaderActor {
     type Result = ();
     fn handle(&mut self, msg: DeliverBatch, ctx: &mut Self::Context) {
-        self.send(msg.0, ctx);
+        self.send(vec![msg.0], false, ctx);
     }
 }
 

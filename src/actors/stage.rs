@@ -45,30 +45,32 @@ impl Stage {
             records: RefCell::new((0..n).map(|_| EncodedRecords::default()).collect()),
             flushing: RefCell::new(vec![false; n]),
             timer_sends: Arc::new(Semaphore::new(n)),
-            limit: (4 * batch_size).clamp(1, STAGE_RECORDS),
+            limit: batch_size.saturating_mul(4).clamp(1, STAGE_RECORDS),
             loaders,
             metrics,
         })
     }
 
     /// Puts a chunk in the loader's mailbox: at once when there is room (no reply to wait for, so no wake-up
-    /// of this thread), else waiting until the loader has handled it.
-    async fn send(&self, loader: usize, chunk: EncodedRecords) {
+    /// of this thread), else waiting until the loader has handled it; whether it waited.
+    async fn send(&self, loader: usize, chunk: EncodedRecords) -> bool {
         let n = chunk.len() as u64;
         let addr = &self.loaders[loader];
-        let result = match addr.try_send(LoadRecords(chunk)) {
-            Ok(()) => Ok(()),
-            Err(actix::prelude::SendError::Full(msg)) => addr.send(msg).await,
-            Err(actix::prelude::SendError::Closed(_)) => Err(actix::MailboxError::Closed),
+        let (result, waited) = match addr.try_send(LoadRecords(chunk)) {
+            Ok(()) => (Ok(()), false),
+            Err(actix::prelude::SendError::Full(msg)) => (addr.send(msg).await, true),
+            Err(actix::prelude::SendError::Closed(_)) => (Err(actix::MailboxError::Closed), false),
         };
         if let Err(e) = result {
             RunMetrics::add(&self.metrics.records_lost, n);
             log::error!("[Extract] {n} RECORDS LOST: loader {loader} is gone: {e}");
         }
+        waited
     }
 
     /// Adds one device's records for `loader`; when the stage is full, hands it over (waiting for mailbox room).
-    pub async fn add(&self, loader: usize, records: Vec<DeviceRecord>) {
+    /// Whether it had to wait.
+    pub async fn add(&self, loader: usize, records: Vec<DeviceRecord>) -> bool {
         let full = {
             let mut stages = self.records.borrow_mut();
             let stage = &mut stages[loader];
@@ -81,8 +83,9 @@ impl Stage {
                 std::mem::replace(stage, room)
             })
         };
-        if let Some(chunk) = full {
-            self.send(loader, chunk).await;
+        match full {
+            Some(chunk) => self.send(loader, chunk).await,
+            None => false,
         }
     }
 

@@ -17,7 +17,9 @@ use super::loader::LoaderActor;
 use super::shutdown::Shutdown;
 use super::stage::Stage;
 use crate::extract::Source;
-use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader, RowError};
+use crate::inventory::{
+    ChunkBuilder, Device, DeviceChunk, InventoryError, InventoryReader, RowError,
+};
 use crate::metrics::RunMetrics;
 use crate::model::{loader_index, shard_index, stable_hash, stable_hash_bytes, DeviceRecord};
 use crate::prepared::{PreparedReader, PreparedRows};
@@ -115,7 +117,15 @@ fn read_inventory(
         Repeated { line: u64, first: u64 },
         OtherShard,
     }
-    let mut chunk = DeviceChunk::with_capacity(CHUNK);
+    // A filled chunk, checked, for the supervisor (an error names the line of a name that is not UTF-8).
+    let finish = |chunk: ChunkBuilder| {
+        chunk.finish().map_err(|line| InventoryError::Read {
+            path: path.to_path_buf(),
+            line,
+            message: "the device name is not UTF-8 (a damaged temporary file?)".into(),
+        })
+    };
+    let mut chunk = ChunkBuilder::with_capacity(CHUNK);
     loop {
         if tx.is_closed() {
             return Ok(()); // extraction stopped
@@ -140,15 +150,15 @@ fn read_inventory(
             Some(Ok(row)) => row,
             Some(Err(e)) => {
                 // Hand over what was read before the error, then report it.
-                let _ = tx.blocking_send(chunk);
+                let _ = tx.blocking_send(finish(chunk)?);
                 return Err(e);
             }
         };
         match row {
             Ok(Kept::Yes) => {
                 if chunk.len() == CHUNK {
-                    let full = std::mem::replace(&mut chunk, DeviceChunk::with_capacity(CHUNK));
-                    if tx.blocking_send(full).is_err() {
+                    let full = std::mem::replace(&mut chunk, ChunkBuilder::with_capacity(CHUNK));
+                    if tx.blocking_send(finish(full)?).is_err() {
                         return Ok(()); // extraction stopped
                     }
                 }
@@ -168,7 +178,7 @@ fn read_inventory(
         }
     }
     if !chunk.is_empty() {
-        let _ = tx.blocking_send(chunk);
+        let _ = tx.blocking_send(finish(chunk)?);
     }
     Ok(())
 }
@@ -290,7 +300,10 @@ impl Actor for ExtractSupervisor {
                         if let Some(records) =
                             finish_device(device.name, device.ip, result, &metrics)
                         {
-                            stage.add(loader_index(device.hash, workers), records).await;
+                            let loader = loader_index(device.hash, workers);
+                            if stage.add(loader, records).await {
+                                source.waited(); // the next stats read the clock again
+                            }
                         }
                         continue;
                     }

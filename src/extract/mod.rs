@@ -47,6 +47,13 @@ impl Source {
         }
     }
 
+    /// The caller waited (for a loader's mailbox) since the last `ready`: a timestamp read before is stale.
+    pub fn waited(&self) {
+        if let Source::Simulated(s) = self {
+            s.waited();
+        }
+    }
+
     /// The statistics of one device, one entry per CPU.
     pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
         match self {

@@ -89,8 +89,8 @@ pub struct SimulatedSource {
     settings: SimulatedSettings,
     timeout_ms: u64,
     /// The timestamp for extractions that need no waiting, and how many more may use it: read from the clock
-    /// every `CLOCK_EVERY` devices (a clock read per device cost 2 % of the run; these are the same second but
-    /// for the few microseconds around a change of second).
+    /// every `CLOCK_EVERY` devices, and again after the caller waited (`waited`). A clock read per device cost 2 %
+    /// of the run; devices back to back take microseconds, so they share the second but around a change of it.
     clock: Cell<(u32, i64)>,
 }
 
@@ -128,6 +128,11 @@ impl SimulatedSource {
         };
         self.clock.set((left - 1, now));
         Some(self.stats(name, hash, now))
+    }
+
+    /// The caller waited since the last `ready`: the next one reads the clock.
+    pub fn waited(&self) {
+        self.clock.set((0, 0));
     }
 
     fn stats(&self, name: &str, hash: u64, now: i64) -> Result<Vec<CpuStats>, ExtractError> {
@@ -184,6 +189,40 @@ mod tests {
         let many = device_stats("d", 300, 1);
         assert_eq!(many[7].cpu_number, "7");
         assert_eq!(many[299].cpu_number, "299");
+    }
+
+    #[test]
+    fn the_clock_is_read_again_after_a_wait_or_64_devices() {
+        let settings = ExtractSettings {
+            simulated: SimulatedSettings {
+                latency_ms: 0,
+                jitter_ms: 0,
+                ..SimulatedSettings::default()
+            },
+            ..ExtractSettings::default()
+        };
+        let source = SimulatedSource::new(&settings);
+        let hash = stable_hash("d");
+        assert!(source.ready("d", hash).is_some());
+        assert_eq!(
+            source.clock.get().0,
+            CLOCK_EVERY - 1,
+            "read once, then shared"
+        );
+        source.clock.set((5, 1)); // a stale second
+        let stale = source.ready("d", hash).unwrap().unwrap();
+        assert_eq!(stale[0].timestamp, 1, "shared within the 64");
+        source.waited();
+        let fresh = source.ready("d", hash).unwrap().unwrap();
+        assert!(
+            fresh[0].timestamp >= unix_now() - 1,
+            "read again after a wait"
+        );
+        source.clock.set((0, 1));
+        assert!(
+            source.ready("d", hash).unwrap().unwrap()[0].timestamp > 1,
+            "read again after 64"
+        );
     }
 
     #[test]
