@@ -172,6 +172,12 @@ impl MockState {
         Duration::from_millis((base + j).saturating_sub(jitter))
     }
 
+    /// The idempotency keys still remembered, in the order their batches were first acknowledged.
+    pub fn keys_in_order(&self) -> Vec<String> {
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.order.iter().cloned().collect()
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let c = &self.counters;
         StatsSnapshot {

@@ -173,6 +173,36 @@ fn without_a_durable_spool_sigkill_loses_the_batches_in_flight_as_documented() {
     );
 }
 
+/// Batches arrive in the order they were formed, also when a loader must hold them (here every batch waits for
+/// the one slot, and is written ahead first): one message from the supervisor makes several batches.
+#[test]
+fn batches_are_sent_in_the_order_they_were_formed_when_held() {
+    for durable in [true, false] {
+        let m = MockThread::fast();
+        let dir = TestDir::new();
+        dir.inventory("inventory.csv", 400);
+        let extra = format!("[spool]\ndurable = {durable}\n");
+        let config = fast_config(&m.load_url(), &extra).replace(
+            "[load]\n",
+            "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 1\n",
+        );
+        dir.write("c.toml", &config);
+        let out = dir.run(&["etl", "--config", "c.toml"]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let seqs: Vec<u64> = m
+            .state
+            .keys_in_order()
+            .iter()
+            .map(|k| k.rsplit('-').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(seqs.len(), 40, "durable = {durable}");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "durable = {durable}: {seqs:?}"
+        );
+    }
+}
+
 #[test]
 fn with_a_durable_spool_an_acknowledged_batch_leaves_no_file_and_counts_as_loaded() {
     let m = MockThread::fast();
