@@ -374,34 +374,46 @@ fn split_fields(line: &[u8]) -> Result<SplitLine<'_>, String> {
 /// the general path makes of it too, for a fifth of the instructions. `None` for any other line (the general path
 /// then reads it: headers, comments, quotes, spaces, IPv6, bad rows).
 fn plain_row(raw: &[u8]) -> Option<(IpAddr, &[u8])> {
-    let (mut octets, mut k) = ([0u8; 4], 0);
-    let (mut value, mut digits) = (0u32, 0);
-    let mut i = 0;
-    loop {
-        let c = *raw.get(i)?;
-        i += 1;
-        match c {
-            b'0'..=b'9' if digits < 3 && !(digits == 1 && value == 0) => {
-                value = value * 10 + u32::from(c - b'0');
-                digits += 1;
-            }
-            b'.' | b',' if digits > 0 && value <= 255 && (k < 3) == (c == b'.') => {
-                octets[k] = value as u8;
-                k += 1;
-                (value, digits) = (0, 0);
-                if c == b',' {
-                    break;
-                }
-            }
-            _ => return None,
-        }
+    let (octets, end) = dotted_quad(raw)?;
+    if raw.get(end) != Some(&b',') {
+        return None;
     }
+    let i = end + 1;
     let name = &raw[i..];
     let name = name.strip_suffix(b"\r").unwrap_or(name);
     let (&first, &last) = (name.first()?, name.last()?);
     let plain = |c: u8| (0x20..0x7f).contains(&c) && c != b'"' && c != b',';
     (first != b' ' && last != b' ' && name.iter().all(|&c| plain(c)))
         .then(|| (IpAddr::from(octets), name))
+}
+
+/// A dotted-quad IPv4 address at the start of `b` (1–3 digits an octet, no leading zero, at most 255), and where
+/// it ends: at the first byte that cannot continue it (the caller decides whether that byte may follow). `None`
+/// when `b` does not start with four such octets.
+fn dotted_quad(b: &[u8]) -> Option<([u8; 4], usize)> {
+    let (mut octets, mut k) = ([0u8; 4], 0);
+    let (mut value, mut digits) = (0u32, 0);
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'0'..=b'9' if digits < 3 && !(digits == 1 && value == 0) => {
+                value = value * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if digits > 0 && k < 3 && value <= 255 => {
+                octets[k] = value as u8;
+                k += 1;
+                (value, digits) = (0, 0);
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    if k != 3 || digits == 0 || value > 255 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some((octets, i))
 }
 
 /// Where a row is: its file and line, for its errors.
@@ -571,29 +583,10 @@ impl InventoryReader {
 /// An address as `IpAddr::from_str` reads it: dotted-quad IPv4 without leading zeros directly (the inventory's
 /// common case), anything else through the standard parser.
 fn parse_ip(b: &[u8]) -> Option<IpAddr> {
-    let general = || std::str::from_utf8(b).ok()?.parse().ok();
-    let (mut octets, mut k) = ([0u8; 4], 0);
-    let (mut value, mut digits) = (0u32, 0);
-    for &c in b {
-        match c {
-            // At most three digits, and no leading zero.
-            b'0'..=b'9' if digits < 3 && !(digits == 1 && value == 0) => {
-                value = value * 10 + u32::from(c - b'0');
-                digits += 1;
-            }
-            b'.' if digits > 0 && k < 3 && value <= 255 => {
-                octets[k] = value as u8;
-                k += 1;
-                (value, digits) = (0, 0);
-            }
-            _ => return general(),
-        }
+    match dotted_quad(b) {
+        Some((octets, end)) if end == b.len() => Some(IpAddr::from(octets)),
+        _ => std::str::from_utf8(b).ok()?.parse().ok(),
     }
-    if k != 3 || digits == 0 || value > 255 {
-        return general();
-    }
-    octets[3] = value as u8;
-    Some(IpAddr::from(octets))
 }
 
 impl Iterator for InventoryReader {
