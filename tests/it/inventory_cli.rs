@@ -104,3 +104,25 @@ fn etl_skips_and_counts_bad_rows_when_on_invalid_is_skip() {
         "{err}"
     );
 }
+
+#[test]
+fn etl_reads_the_csv_again_when_the_checked_rows_cannot_be_kept() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 50);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let missing = dir.join("no-such-tmpdir");
+    let out = dir.run_env(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        &[("TMPDIR", missing.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(dir.summary("s.json")["records"]["loaded"], 50);
+    assert_eq!(m.stats().records_accepted, 50);
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap_or_default()
+        + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("cannot keep the checked rows") && log.contains("reads the file again"),
+        "{log}"
+    );
+}
