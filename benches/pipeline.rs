@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use app::batch::BatchBuilder;
 use app::codec::{count_records, gunzip_limited, gzip};
 use app::extract::simulated::device_stats;
 use app::inventory::{InventoryReader, Row};
+use app::load::batch::BatchBuilder;
 use app::model::{new_run_id, BatchId, DeviceRecord};
 use app::spool;
 use app::transform::{transform, transform_all};

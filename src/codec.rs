@@ -147,7 +147,7 @@ impl<'de> DeserializeSeed<'de> for CountRecords {
 /// The error says what is wrong and where (line and column). A body in the common shape is counted by the quick
 /// check (`body_scan`); any other goes through the full parser, which decides.
 pub fn count_records(body: &[u8]) -> Result<u64, CodecError> {
-    match crate::body_scan::count(body) {
+    match crate::mock::body_scan::count(body) {
         Some(n) => Ok(n),
         None => count_records_in_full(body),
     }

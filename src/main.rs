@@ -17,6 +17,6 @@ pub static malloc_conf: &[u8] =
     b"prof:true,prof_active:false,lg_prof_sample:19,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
 
 fn main() {
-    let cli = app::cli::Cli::parse();
+    let cli = app::commands::args::Cli::parse();
     std::process::exit(app::commands::run(cli));
 }

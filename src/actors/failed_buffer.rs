@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::metrics::RunMetrics;
 use crate::model::Batch;
+use crate::observe::metrics::RunMetrics;
 use crate::spool::{self, Rejection};
 
 pub struct FailedBufferActor {

@@ -16,10 +16,10 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
-use super::delivery::Delivery;
-use crate::batch::{BatchBuilder, EncodedRecords};
+use crate::config::LoadSettings;
+use crate::load::batch::{BatchBuilder, EncodedRecords};
+use crate::load::delivery::Delivery;
 use crate::model::{Batch, BatchId};
-use crate::settings::LoadSettings;
 
 /// Mailbox capacity of a loader: how many chunks (up to `stage::STAGE_RECORDS` records each) may wait before
 /// senders are held back. 2 chunks of 4 batches (~1,600 records) keep a loader busy between the supervisor's turns,

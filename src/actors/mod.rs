@@ -14,7 +14,6 @@
 //! loaders' arbiters. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
 //! `shutdown.grace_ms` cuts what is still in flight, which then goes to the spool.
 
-pub mod delivery;
 pub mod failed_buffer;
 pub mod loader;
 pub mod shutdown;
@@ -27,11 +26,11 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::config::Settings;
 use crate::inventory::InventoryError;
-use crate::metrics::RunMetrics;
+use crate::load::delivery::Delivery;
 use crate::model::new_run_id;
-use crate::settings::Settings;
-use delivery::Delivery;
+use crate::observe::metrics::RunMetrics;
 use failed_buffer::{FailedBufferActor, ReadSpoolFile, ScanSpool};
 use loader::{DeliverBatch, Drain, LoaderActor};
 pub use shutdown::Shutdown;
@@ -273,7 +272,7 @@ fn warn_about_tls(settings: &Settings) {
         (
             "extract.http.insecure_skip_verify",
             http.insecure_skip_verify
-                && settings.extract.source == crate::settings::SourceKind::Http
+                && settings.extract.source == crate::config::SourceKind::Http
                 && http.url_template.starts_with("https://"),
             "device certificates are".to_string(),
             "the statistics",

@@ -15,9 +15,9 @@ use actix::Addr;
 use tokio::sync::Semaphore;
 
 use super::loader::{LoadRecords, LoaderActor};
-use crate::batch::EncodedRecords;
-use crate::metrics::RunMetrics;
+use crate::load::batch::EncodedRecords;
 use crate::model::DeviceRecord;
+use crate::observe::metrics::RunMetrics;
 
 /// Records per chunk at most (and at most four `load.batch_size`: a chunk is up to four batches, so that a loader is
 /// woken once per four batches; one message per batch cost a fifth of the ETL's CPU in wake-ups).

@@ -16,14 +16,14 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use super::loader::LoaderActor;
 use super::shutdown::Shutdown;
 use super::stage::Stage;
+use crate::config::{Settings, Shard};
 use crate::extract::Source;
+use crate::inventory::kept::{PreparedReader, PreparedRows};
 use crate::inventory::{
     ChunkBuilder, Device, DeviceChunk, InventoryError, InventoryReader, RowError,
 };
-use crate::metrics::RunMetrics;
 use crate::model::{loader_index, shard_index, stable_hash, stable_hash_bytes, DeviceRecord};
-use crate::prepared::{PreparedReader, PreparedRows};
-use crate::settings::{Settings, Shard};
+use crate::observe::metrics::RunMetrics;
 use crate::transform::transform_all;
 
 /// Devices per message from the reader thread (large: each message may wake the supervisor's thread).

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use super::ExtractError;
+use crate::config::ExtractSettings;
 use crate::inventory::Device;
 use crate::model::CpuStats;
-use crate::settings::ExtractSettings;
 
 /// Largest stats answer read from a device.
 const MAX_ANSWER_BYTES: usize = 1 << 20;

@@ -6,9 +6,9 @@
 pub mod http;
 pub mod simulated;
 
+use crate::config::{ExtractSettings, SourceKind};
 use crate::inventory::Device;
 use crate::model::CpuStats;
-use crate::settings::{ExtractSettings, SourceKind};
 
 /// Why a device gave no statistics.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

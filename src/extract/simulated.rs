@@ -10,9 +10,9 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::{unix_now, ExtractError};
+use crate::config::{ExtractSettings, SimulatedSettings};
 use crate::inventory::Device;
 use crate::model::{stable_hash, CpuStats, StatText};
-use crate::settings::{ExtractSettings, SimulatedSettings};
 
 /// `v` hundredths as a decimal string with two places (`1234` → `"12.34"`), without float formatting.
 fn hundredths(v: u64) -> String {

@@ -3,6 +3,7 @@
 //! Layout: `server` binds and runs actix-web, `routes` holds the handlers, `state` the counters, the idempotency
 //! keys and fault injection; body decoding and validation live in `crate::codec`.
 
+pub mod body_scan;
 pub mod routes;
 pub mod server;
 pub mod state;

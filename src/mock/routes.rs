@@ -27,8 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn metrics(registry: web::Data<prometheus_client::registry::Registry>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type(crate::prom::CONTENT_TYPE)
-        .body(crate::prom::encode(&registry))
+        .content_type(crate::observe::prom::CONTENT_TYPE)
+        .body(crate::observe::prom::encode(&registry))
 }
 
 async fn health() -> HttpResponse {

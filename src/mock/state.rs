@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::settings::MockSettings;
+use crate::config::MockSettings;
 
 /// Counters shown by `GET /stats`.
 #[derive(Debug, Default)]

@@ -191,7 +191,7 @@ fn every_invalid_value_is_an_error_naming_its_key() {
     for (i, (toml, key)) in cases.iter().enumerate() {
         let name = format!("bad{i}.toml");
         dir.write(&name, toml);
-        let err = match app::settings::Settings::load_from(Some(&dir.join(&name)), Vec::new()) {
+        let err = match app::config::Settings::load_from(Some(&dir.join(&name)), Vec::new()) {
             Ok(_) => panic!("{toml:?} was accepted"),
             Err(e) => e.to_string(),
         };
@@ -205,8 +205,8 @@ fn every_invalid_value_is_an_error_naming_its_key() {
 #[test]
 fn the_shipped_default_toml_equals_the_built_in_defaults() {
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
-    let from_file = app::settings::Settings::load_from(Some(&shipped), Vec::new()).unwrap();
-    let built_in = app::settings::Settings::default();
+    let from_file = app::config::Settings::load_from(Some(&shipped), Vec::new()).unwrap();
+    let built_in = app::config::Settings::default();
     assert_eq!(
         serde_json::to_value(&from_file).unwrap(),
         serde_json::to_value(&built_in).unwrap()
@@ -236,7 +236,7 @@ fn the_shipped_default_toml_equals_the_built_in_defaults() {
 #[test]
 fn the_seed_config_is_valid() {
     let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/seed.toml");
-    let s = app::settings::Settings::load_from(Some(&seed), Vec::new()).unwrap();
+    let s = app::config::Settings::load_from(Some(&seed), Vec::new()).unwrap();
     assert_eq!(s.extract.simulated.latency_ms, 6000);
     assert_eq!(s.extract.concurrency, 1000);
     assert_eq!((s.load.workers, s.load.batch_size), (10, 200));

@@ -10,8 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::config::MockSettings;
 use app::mock::{MockState, StatsSnapshot};
-use app::settings::MockSettings;
 
 /// The `app` binary under test.
 pub fn app() -> Command {

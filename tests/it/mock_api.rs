@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
-use app::settings::{MockSettings, Secret};
+use app::config::{MockSettings, Secret};
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use app::settings::MockSettings;
+use app::config::MockSettings;
 
 use crate::helpers::*;
 

@@ -4,7 +4,7 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use crate::helpers::*;
-use app::settings::{MockSettings, Secret};
+use app::config::{MockSettings, Secret};
 
 #[test]
 fn four_thousand_devices_reach_the_server_exactly_once() {

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::helpers::*;
-use app::settings::MockSettings;
+use app::config::MockSettings;
 
 fn interrupted_run(signal: &str, expected: i32) {
     let m = MockThread::start(MockSettings {

@@ -1,6 +1,8 @@
 //! The subcommands: each loads its settings, sets up logging, runs, and returns the process exit code.
 //! Errors are printed here (to stderr, naming the file, line or key) and nowhere else.
 
+pub mod args;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
@@ -8,15 +10,15 @@ use std::sync::Arc;
 
 use crate::actors::supervisor::Checked;
 use crate::actors::{self, Mode, Shutdown};
-use crate::cli::{self, Cli, Command, ConfigArgs};
+use crate::config::{LogSettings, OnInvalid, Settings, SourceKind};
 use crate::inventory;
-use crate::metrics::RunMetrics;
 use crate::mock;
-use crate::profile::{CpuProfiler, HeapProfiler};
-use crate::progress::Progress;
-use crate::resources::{self, Resources};
-use crate::settings::{LogSettings, OnInvalid, Settings, SourceKind};
-use crate::summary::{Summary, EXIT_OK, EXIT_USAGE};
+use crate::observe::metrics::RunMetrics;
+use crate::observe::profile::{CpuProfiler, HeapProfiler};
+use crate::observe::progress::Progress;
+use crate::observe::resources::{self, Resources};
+use crate::observe::summary::{Summary, EXIT_OK, EXIT_USAGE};
+use args::{Cli, Command, ConfigArgs};
 
 /// Prints a line on stdout, ignoring a closed pipe (`app validate | head` must not panic, and a run must never
 /// die for want of a reader).
@@ -34,17 +36,17 @@ const MOCK_TRAFFIC_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
-        Command::Etl(a) => cli::settings_with(&a.config, |s| a.apply(s))
+        Command::Etl(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
             .and_then(|s| etl(s, Mode::Etl, a.summary_json.as_deref(), a.quiet)),
-        Command::Replay(a) => cli::settings_with(&a.config, |s| a.apply(s))
+        Command::Replay(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
             .and_then(|s| etl(s, Mode::Replay, a.summary_json.as_deref(), a.quiet)),
-        Command::MockServer(a) => cli::settings_with(&a.config, |s| a.apply(s))
+        Command::MockServer(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
             .and_then(mock_server),
         Command::Validate(a) => return validate(&a.config, a.print_config, |s| a.apply(s)),
-        Command::Demo(a) => cli::settings_with(&a.config, |s| a.apply(s))
+        Command::Demo(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(|e| e.to_string())
             .and_then(|s| demo(s, a.quiet)),
         Command::Healthcheck(a) => return healthcheck(&a.url, a.timeout_ms),
@@ -99,7 +101,7 @@ fn etl(
     summary_json: Option<&Path>,
     quiet: bool,
 ) -> Result<i32, String> {
-    crate::logging::init(&settings.log)?;
+    crate::observe::logging::init(&settings.log)?;
     let (total, checked) = match mode {
         Mode::Etl => {
             let (total, checked) = precheck_inventory(&settings)?;
@@ -129,13 +131,14 @@ fn etl(
                 None
             }
         };
-        crate::profile::dump_heap_on_sigusr1(heap.clone());
+        crate::observe::profile::dump_heap_on_sigusr1(heap.clone());
         let metrics_server = match metrics_listener {
             Some(listener) => {
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
                 let registry =
-                    crate::prom::run_registry(metrics.clone(), settings.spool.dir.clone());
-                let server = crate::prom::serve(registry, listener).map_err(|e| e.to_string())?;
+                    crate::observe::prom::run_registry(metrics.clone(), settings.spool.dir.clone());
+                let server =
+                    crate::observe::prom::serve(registry, listener).map_err(|e| e.to_string())?;
                 log::info!("[Metrics] serving http://{addr}/metrics while the run lasts");
                 let handle = server.handle();
                 actix_rt::spawn(server);
@@ -182,13 +185,13 @@ fn mock_server(settings: Settings) -> Result<i32, String> {
         file: settings.mock.log_file.clone(),
         ..settings.log.clone()
     };
-    crate::logging::init(&log)?;
+    crate::observe::logging::init(&log)?;
     let listener = bind(&settings.mock.bind)?;
     actix_rt::System::new().block_on(async move {
         let server = mock::start(settings.mock.clone(), listener).map_err(|e| e.to_string())?;
         say!("listening on {}", server.url());
         log::info!(target: "mock", "mock API listening on {}", server.url());
-        crate::progress::mock_traffic(server.state.clone(), MOCK_TRAFFIC_INTERVAL);
+        crate::observe::progress::mock_traffic(server.state.clone(), MOCK_TRAFFIC_INTERVAL);
         server.server.await.map_err(|e| e.to_string())?;
         log::info!(target: "mock", "mock API stopped; final counters {}", serde_json::to_string(&server.state.snapshot()).unwrap_or_default());
         Ok(EXIT_OK)
@@ -197,7 +200,7 @@ fn mock_server(settings: Settings) -> Result<i32, String> {
 
 /// `validate`: every problem of the configuration and the inventory, then one summary line.
 fn validate(config: &ConfigArgs, print_config: bool, apply: impl FnOnce(&mut Settings)) -> i32 {
-    let settings = match cli::settings_with(config, apply) {
+    let settings = match args::settings_with(config, apply) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -236,7 +239,7 @@ fn validate(config: &ConfigArgs, print_config: bool, apply: impl FnOnce(&mut Set
 
 /// `demo`: the mock API on a free loopback port, the ETL against it, then the server's counters.
 fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
-    crate::logging::init(&settings.log)?;
+    crate::observe::logging::init(&settings.log)?;
     let (total, checked) = precheck_inventory(&settings)?;
     let total = Some(total);
     let progress_interval = settings.log.progress_interval();

@@ -187,7 +187,7 @@ pub struct HttpSourceSettings {
     pub insecure_skip_verify: bool,
     /// The TLS client built from the keys above by `resolve_tls` (not a configuration key).
     #[serde(skip)]
-    pub tls: crate::tls::ClientTls,
+    pub tls: crate::net::tls::ClientTls,
 }
 
 impl Default for HttpSourceSettings {
@@ -196,7 +196,7 @@ impl Default for HttpSourceSettings {
             url_template: "http://127.0.0.1:8080/device/{name}/cpu?cpus=1".to_string(),
             ca_file: PathBuf::new(),
             insecure_skip_verify: false,
-            tls: crate::tls::ClientTls::default(),
+            tls: crate::net::tls::ClientTls::default(),
         }
     }
 }
@@ -235,7 +235,7 @@ pub struct LoadSettings {
     pub retry: RetrySettings,
     /// The TLS client built from the keys above by `resolve_tls` (not a configuration key).
     #[serde(skip)]
-    pub tls: crate::tls::ClientTls,
+    pub tls: crate::net::tls::ClientTls,
 }
 
 impl Default for LoadSettings {
@@ -256,7 +256,7 @@ impl Default for LoadSettings {
             client_cert_file: PathBuf::new(),
             client_key_file: PathBuf::new(),
             retry: RetrySettings::default(),
-            tls: crate::tls::ClientTls::default(),
+            tls: crate::net::tls::ClientTls::default(),
         }
     }
 }
@@ -777,8 +777,8 @@ impl Settings {
     /// Builds the TLS configurations of the load client (`load.ca_file`, the client certificate) for an `https://`
     /// endpoint, and of the http source for an `https://` URL template; errors name the key and the file.
     pub fn resolve_tls(&mut self) -> Result<(), SettingsError> {
-        self.load.tls = crate::tls::ClientTls::from_settings(&self.load)?;
-        self.extract.http.tls = crate::tls::ClientTls::for_http_source(&self.extract)?;
+        self.load.tls = crate::net::tls::ClientTls::from_settings(&self.load)?;
+        self.extract.http.tls = crate::net::tls::ClientTls::for_http_source(&self.extract)?;
         Ok(())
     }
 

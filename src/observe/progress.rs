@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::metrics::RunMetrics;
+use crate::observe::metrics::RunMetrics;
 
 /// The bar being drawn, if any: log lines are written with it suspended so that they do not tear it.
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use pprof::protos::Message;
 
-use crate::settings::ProfileSettings;
+use crate::config::ProfileSettings;
 
 /// A running CPU profiler.
 pub struct CpuProfiler {

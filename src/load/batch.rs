@@ -443,7 +443,7 @@ mod tests {
             );
             assert_eq!(count_records(body), Ok(*n as u64));
             // What the ETL sends is in the shape the mock counts quickly.
-            assert_eq!(crate::body_scan::count(body), Some(*n as u64));
+            assert_eq!(crate::mock::body_scan::count(body), Some(*n as u64));
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::settings::{LogFormat, LogSettings};
+use crate::config::{LogFormat, LogSettings};
 
 /// Writes every log line to stderr (with the progress bar out of the way) and to the log file.
 struct Tee {
@@ -19,7 +19,7 @@ impl Write for Tee {
         Ok(buf.len())
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        crate::progress::suspended(|| {
+        crate::observe::progress::suspended(|| {
             let _ = io::stderr().write_all(buf);
         });
         if let Some(f) = &mut self.file {

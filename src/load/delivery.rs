@@ -10,13 +10,13 @@ use actix::Addr;
 use bytes::Bytes;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::failed_buffer::{AckSpoolFile, FailedBufferActor, PersistBatch, RejectBatch};
-use super::shutdown::Shutdown;
+use crate::actors::failed_buffer::{AckSpoolFile, FailedBufferActor, PersistBatch, RejectBatch};
+use crate::actors::shutdown::Shutdown;
 use crate::codec::gzip;
-use crate::metrics::RunMetrics;
+use crate::config::{Compression, LoadSettings};
+use crate::load::retry::{backoff, classify_status, parse_retry_after, Outcome, RetryReason};
 use crate::model::{Batch, SpoolOrigin};
-use crate::retry::{backoff, classify_status, parse_retry_after, Outcome, RetryReason};
-use crate::settings::{Compression, LoadSettings};
+use crate::observe::metrics::RunMetrics;
 
 /// Largest response body kept (for the dead-letter sidecar and logs).
 const MAX_RESPONSE_BYTES: usize = 64 << 10;

@@ -5,6 +5,9 @@
 //! list every problem. Duplicate names are a property of the whole file: `check` finds them in bounded memory
 //! (`dedupe.rs`); the streaming reader does not.
 
+pub mod dedupe;
+pub mod kept;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
@@ -12,9 +15,9 @@ use std::io::{self, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::dedupe::DuplicateFinder;
+use crate::inventory::dedupe::DuplicateFinder;
+use crate::inventory::kept::{PreparedRows, PreparedWriter};
 use crate::model::stable_hash_bytes;
-use crate::prepared::{PreparedRows, PreparedWriter};
 
 /// One valid inventory row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -926,7 +929,8 @@ mod tests {
         let (c, rows) = check_and_keep(&path, |_| {}).unwrap();
         assert_eq!((c.devices, c.problems), (3, 1));
         let mut kept = Vec::new();
-        let mut reader = crate::prepared::PreparedReader::new(rows.expect("every row parsed"));
+        let mut reader =
+            crate::inventory::kept::PreparedReader::new(rows.expect("every row parsed"));
         while let Some(row) = reader.next_with(|line, ip, name| Device {
             line,
             ip,

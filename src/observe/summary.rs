@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::actors::{Mode, RunOutcome};
-use crate::metrics::RunMetrics;
+use crate::observe::metrics::RunMetrics;
 
 /// Every record delivered (or a clean replay, validation or server stop).
 pub const EXIT_OK: i32 = 0;
@@ -73,7 +73,7 @@ pub struct Summary {
     pub records_per_s: f64,
     /// Process resources before and after the run (set by the command).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub resources: Option<crate::resources::Resources>,
+    pub resources: Option<crate::observe::resources::Resources>,
 }
 
 impl Summary {

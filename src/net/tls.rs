@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::settings::{ExtractSettings, LoadSettings, MockSettings, SettingsError, SourceKind};
+use crate::config::{ExtractSettings, LoadSettings, MockSettings, SettingsError, SourceKind};
 
 /// The clients speak HTTP/1.1 only (awc is built without HTTP/2), so that is all they offer. The mock's server
 /// configuration gets actix-web's own ALPN list (it offers `h2` too, since actix-http's HTTP/2 is compiled in).

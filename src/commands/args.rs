@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::settings::{Secret, Settings, SettingsError, Shard};
+use crate::config::{Secret, Settings, SettingsError, Shard};
 
 const EXIT_CODES: &str = "\
 Exit codes:

@@ -12,8 +12,8 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::metrics::RunMetrics;
 use crate::mock::MockState;
+use crate::observe::metrics::RunMetrics;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -287,7 +287,7 @@ pub fn serve(
 mod tests {
     use super::*;
     use crate::actors::{Mode, RunOutcome};
-    use crate::summary::Summary;
+    use crate::observe::summary::Summary;
     use std::collections::HashMap;
 
     /// `name{labels}` → value, from the exposition text.
