@@ -30,6 +30,21 @@ pub enum Command {
     Demo(DemoArgs),
     /// GET a URL and exit 0 when it answers 2xx, 1 otherwise (a container HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
+    /// Write an inventory of N loopback devices (for tests, benchmarks and scripts).
+    #[command(hide = true)]
+    GenerateInventory(GenerateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GenerateArgs {
+    /// How many devices.
+    #[arg(long, value_name = "N")]
+    pub devices: u64,
+    /// Put this before every device name (`{prefix}device-K`).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub prefix: String,
+    /// The file to write.
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -28,6 +28,12 @@ pub enum CommandError {
     /// Setting up what the run needs: the log file, the profiler, a server.
     #[error("{0}")]
     Setup(String),
+    /// A file the command was asked to write.
+    #[error("{}: {source}", path.display())]
+    WriteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("summary file {}: {source}", path.display())]
     SummaryFile {
         path: PathBuf,
@@ -45,6 +51,7 @@ impl CommandError {
             | CommandError::Pipeline(_)
             | CommandError::Bind { .. }
             | CommandError::Setup(_)
+            | CommandError::WriteFile { .. }
             | CommandError::SummaryFile { .. } => ExitCode::Usage,
         }
     }

@@ -9,6 +9,7 @@
 pub mod args;
 mod demo;
 pub mod error;
+mod generate;
 mod healthcheck;
 mod mock_server;
 mod output;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> i32 {
             .map_err(CommandError::from)
             .and_then(|s| demo::demo(s, a.quiet)),
         Command::Healthcheck(a) => Ok(healthcheck::healthcheck(&a.url, a.timeout_ms)),
+        Command::GenerateInventory(a) => generate::generate(&a),
     };
     exit_code(result).code()
 }
