@@ -36,7 +36,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate(a) => validate::validate(&a.config, a.print_config, |s| a.apply(s)),
         Command::Demo(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
-            .and_then(|s| demo::demo(s, a.quiet)),
+            .and_then(|s| demo::demo(s, a.spool_dir.as_deref(), a.quiet)),
         Command::Healthcheck(a) => Ok(healthcheck::healthcheck(&a.url, a.timeout_ms)),
     };
     exit_code(result).code()
