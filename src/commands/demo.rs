@@ -81,7 +81,7 @@ pub fn demo(
         handle.stop(true).await;
         Ok::<_, CommandError>((summary, state.snapshot()))
     })?;
-    write_summary(&summary, None)?;
+    write_summary(&summary, None);
     say!(
         "mock API counters: {}",
         serde_json::to_string_pretty(&stats).expect("stats always serialise")

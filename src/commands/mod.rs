@@ -1,8 +1,9 @@
 //! The subcommands: each loads its settings, runs, and returns how it ended. Only `run` here prints an error
 //! (to stderr, naming the file, line or key) and picks the exit code (`exit_code`).
 //!
-//! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary file), `run`
-//! (the run sequence of `etl`, `replay` and `demo`), then one file per subcommand.
+//! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary),
+//! `summary_file` (`--summary-json`), `run` (the run sequence of `etl`, `replay` and `demo`), then one file per
+//! subcommand.
 //!
 //! May use every other module: this is where they are wired together.
 
@@ -13,6 +14,7 @@ mod healthcheck;
 mod mock_server;
 mod output;
 mod run;
+mod summary_file;
 mod validate;
 
 use args::{Cli, Command};

@@ -68,11 +68,14 @@ pub fn etl(
     summary_json: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode, CommandError> {
+    if let Some(path) = summary_json {
+        super::summary_file::check(path)?;
+    }
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let resolved = Resolved::build(settings)?;
     let prepared = prepare(&resolved.settings, mode)?;
     let summary = actix_rt::System::new().block_on(execute(resolved, mode, prepared, quiet))?;
-    write_summary(&summary, summary_json)?;
+    write_summary(&summary, summary_json);
     Ok(summary.exit_code())
 }
 

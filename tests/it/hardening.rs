@@ -76,3 +76,69 @@ fn demo_with_a_spool_dir_spools_there_but_replays_nothing_into_its_mock() {
     assert!(stdout.contains("demo: spool demo-spool"), "{stdout}");
     assert!(stdout.contains("\"records_accepted\": 20"), "{stdout}");
 }
+
+#[test]
+fn a_summary_json_path_that_cannot_be_written_is_exit_2_before_anything_is_sent() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 30);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    std::fs::create_dir(dir.join("a-directory")).unwrap();
+    for bad in ["missing-dir/s.json", "a-directory"] {
+        for command in ["etl", "replay"] {
+            let out = dir.run(&[command, "--config", "c.toml", "--summary-json", bad]);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command} {bad}: {}",
+                show(&out)
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(bad), "the error names {bad}: {stderr}");
+        }
+    }
+    assert_eq!(m.stats().requests, 0, "nothing was sent");
+    assert!(!dir.join("missing-dir").exists());
+}
+
+#[test]
+fn a_summary_json_write_failing_after_the_run_is_logged_and_keeps_the_runs_exit_code() {
+    let m = MockThread::start(app::config::MockSettings {
+        delay_ms: 1500,
+        jitter_ms: 0,
+        ..quiet(app::config::MockSettings::default())
+    });
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 30);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    std::fs::create_dir(dir.join("out")).unwrap();
+    let child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "out/s.json"],
+        std::process::Stdio::piped(),
+        std::process::Stdio::piped(),
+    );
+    // The path was checked at start; once a batch is at the API (answered 1.5 s later), its directory goes away.
+    for _ in 0..3000 {
+        if m.stats().requests > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(m.stats().requests > 0, "the run sent a batch");
+    std::fs::remove_dir(dir.join("out")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "every record was delivered: {}",
+        show(&out)
+    );
+    assert_eq!(m.stats().records_accepted, 30);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot write the summary file out/s.json"),
+        "{}",
+        show(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("result    exit 0"));
+}
