@@ -142,3 +142,65 @@ fn a_summary_json_write_failing_after_the_run_is_logged_and_keeps_the_runs_exit_
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("result    exit 0"));
 }
+
+/// `app` with `args` in `dir`, unable to read what its file modes forbid: run as root it would read a mode-000
+/// file anyway, so then it runs without the capabilities that override file modes.
+fn run_without_override(dir: &TestDir, probe: &Path, args: &[&str]) -> std::process::Output {
+    let privileged = std::fs::read(probe).is_ok();
+    let mut cmd = if privileged {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--bounding-set=-dac_override,-dac_read_search", "--"])
+            .arg(env!("CARGO_BIN_EXE_app"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_app"))
+    };
+    cmd.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("APP__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(dir.path())
+        .args(args)
+        .output()
+        .expect("the app binary runs")
+}
+
+#[test]
+fn a_spool_file_that_cannot_be_read_ends_with_exit_3_and_stays_in_place() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let locked = spool.join("buffer_failed_worker3.json.gz");
+    std::fs::write(&locked, gzip(records_json(4).as_bytes())).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker1.json.gz"),
+        gzip(records_json(2).as_bytes()),
+    )
+    .unwrap();
+
+    let out = run_without_override(
+        &dir,
+        &locked,
+        &["replay", "--config", "c.toml", "--summary-json", "s.json"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["spool"]["files_unreadable"], 1, "{s}");
+    assert_eq!(s["exit_code"], 3, "{s}");
+    assert!(
+        s["result"].as_str().unwrap().contains("could not be read"),
+        "{s}"
+    );
+    assert_eq!(
+        m.stats().records_accepted,
+        2,
+        "the readable file is replayed"
+    );
+    assert!(locked.exists(), "the unreadable file is left in place");
+}
