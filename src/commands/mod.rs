@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Demo(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
             .and_then(|s| demo::demo(s, a.spool_dir.as_deref(), a.quiet)),
-        Command::Healthcheck(a) => Ok(healthcheck::healthcheck(&a.url, a.timeout_ms)),
+        Command::Healthcheck(a) => healthcheck::healthcheck(&a.url, a.timeout_ms),
     };
     exit_code(result).code()
 }

@@ -204,3 +204,96 @@ fn a_spool_file_that_cannot_be_read_ends_with_exit_3_and_stays_in_place() {
     );
     assert!(locked.exists(), "the unreadable file is left in place");
 }
+
+#[test]
+fn invalid_urls_and_addresses_are_configuration_errors_naming_their_key() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 5);
+    dir.write("c.toml", &fast_config("http://127.0.0.1:8080/load", ""));
+    let cases = [
+        (
+            "APP__LOAD__ENDPOINT",
+            "http://127.0.0.1 :8080/load",
+            "load.endpoint",
+        ),
+        ("APP__LOAD__ENDPOINT", "http://[::1", "load.endpoint"),
+        (
+            "APP__LOAD__ENDPOINT",
+            "http://127.0.0.1:99999/load",
+            "load.endpoint",
+        ),
+        (
+            "APP__LOAD__ENDPOINT",
+            "http://127.0.0.1:0/load",
+            "load.endpoint",
+        ),
+        ("APP__LOAD__ENDPOINT", "http:///load", "load.endpoint"),
+        (
+            "APP__LOAD__ENDPOINT",
+            "http://127.0.0.1:8080/lo\nad",
+            "load.endpoint",
+        ),
+        (
+            "APP__EXTRACT__HTTP__URL_TEMPLATE",
+            "http://127.0.0.1:8080/device/{nmae}/cpu",
+            "extract.http.url_template",
+        ),
+        (
+            "APP__EXTRACT__HTTP__URL_TEMPLATE",
+            "http://127.0.0.1:99999/device/{name}/cpu",
+            "extract.http.url_template",
+        ),
+        ("APP__MOCK__BIND", "127.0.0.1:99999", "mock.bind"),
+        ("APP__METRICS__ADDR", "127.0.0.1 :9898", "metrics.addr"),
+    ];
+    for (var, value, key) in cases {
+        for command in ["validate", "etl"] {
+            let out = dir.run_env(&[command, "--config", "c.toml"], &[(var, value)]);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command} with {var}={value:?}: {}",
+                show(&out)
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!("`{key}`")),
+                "{command} with {var}={value:?} names {key}: {stderr}"
+            );
+        }
+    }
+    // The flag is checked as the key is.
+    let out = dir.run(&[
+        "etl",
+        "--config",
+        "c.toml",
+        "--endpoint",
+        "http://127.0.0.1:99999/load",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`load.endpoint`"));
+}
+
+#[test]
+fn healthcheck_with_a_bad_url_is_bad_usage_and_an_unanswered_one_is_unhealthy() {
+    let dir = TestDir::new();
+    for bad in [
+        "http://[::1",
+        "http://127.0.0.1:99999/health",
+        "127.0.0.1:8080/health",
+    ] {
+        let out = dir.run(&["healthcheck", "--url", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--url"),
+            "{}",
+            show(&out)
+        );
+    }
+    let dead = dead_endpoint().replace("/load", "/health");
+    let out = dir.run(&["healthcheck", "--url", &dead, "--timeout-ms", "2000"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let m = MockThread::fast();
+    let out = dir.run(&["healthcheck", "--url", &format!("{}/health", m.url())]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
