@@ -59,6 +59,8 @@ impl Settings {
         wire::check_url_template("extract.http.url_template", &e.http.url_template)?;
         let l = &self.load;
         wire::check_url("load.endpoint", &l.endpoint)?;
+        wire::check_token("load.token", l.token.expose())?;
+        wire::check_token("mock.token", self.mock.token.expose())?;
         if !l.token.is_empty() && !l.token_file.as_os_str().is_empty() {
             return Err(SettingsError::invalid(
                 "load.token_file",

@@ -1,7 +1,8 @@
 //! Values that go on the wire, parsed fully at validation so that a typo is a configuration error naming its key
 //! (exit 2) instead of a run that counts connect retries, opens the circuit and spools everything: URLs
-//! (`load.endpoint`, `extract.http.url_template` with its placeholders) and listen addresses (`mock.bind`,
-//! `metrics.addr`).
+//! (`load.endpoint`, `extract.http.url_template` with its placeholders), listen addresses (`mock.bind`,
+//! `metrics.addr`) and bearer tokens as HTTP header values (`load.token`, `mock.token`, the file of
+//! `load.token_file`).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -151,6 +152,31 @@ pub fn check_listen_addr(key: &str, addr: &str, example: &str) -> Result<(), Set
     })
 }
 
+/// Why `token` cannot be sent as `Authorization: Bearer <token>`, without showing the token.
+pub fn token_problem(token: &str) -> Option<String> {
+    let header = format!("Bearer {token}");
+    if awc::http::header::HeaderValue::from_str(&header).is_ok() {
+        return None;
+    }
+    let (at, c) = token
+        .char_indices()
+        .find(|(_, c)| c.is_ascii_control() && *c != '\t')
+        .expect("a header value is refused only for an ASCII control character other than tab");
+    Some(format!(
+        "holds {} at byte {at}, which an HTTP header value cannot carry",
+        describe(c)
+    ))
+}
+
+/// A bearer token that an HTTP header can carry: no ASCII control character but tab (bytes past ASCII pass as
+/// HTTP's obs-text, as the client sends them).
+pub fn check_token(key: &str, token: &str) -> Result<(), SettingsError> {
+    match token_problem(token) {
+        Some(problem) => Err(SettingsError::invalid(key, problem)),
+        None => Ok(()),
+    }
+}
+
 /// A character named for an error message.
 fn describe(c: char) -> String {
     match c {
@@ -250,6 +276,22 @@ mod tests {
         ] {
             let e = check_listen_addr("metrics.addr", bad, "127.0.0.1:9898").unwrap_err();
             assert!(e.to_string().contains("metrics.addr"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_token_an_http_header_cannot_carry_is_refused_without_showing_it() {
+        assert_eq!(token_problem("abc.DEF-123_~+/="), None);
+        assert_eq!(token_problem(""), None);
+        for (token, why) in [
+            ("s3cr\nXyZ", "a newline at byte 4"),
+            ("s3cr\rXyZ", "a carriage return"),
+            ("s3cr\u{1}XyZ", "U+0001"),
+            ("s3cr\u{7f}XyZ", "U+007F"),
+        ] {
+            let e = check_token("load.token", token).unwrap_err().to_string();
+            assert!(e.contains("load.token") && e.contains(why), "{e}");
+            assert!(!e.contains("s3cr") && !e.contains("XyZ"), "{e}");
         }
     }
 }

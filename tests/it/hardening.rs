@@ -297,3 +297,44 @@ fn healthcheck_with_a_bad_url_is_bad_usage_and_an_unanswered_one_is_unhealthy() 
     let out = dir.run(&["healthcheck", "--url", &format!("{}/health", m.url())]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+#[test]
+fn a_token_an_http_header_cannot_carry_is_a_configuration_error_that_does_not_show_it() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 5);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    for command in ["validate", "etl"] {
+        for token in ["s3cr\nXyZ", "s3cr\rXyZ", "s3cr\u{1}XyZ"] {
+            let out = dir.run_env(
+                &[command, "--config", "c.toml"],
+                &[("APP__LOAD__TOKEN", token)],
+            );
+            assert_eq!(out.status.code(), Some(2), "{command}: {}", show(&out));
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(all.contains("`load.token`"), "{all}");
+            assert!(!all.contains("s3cr") && !all.contains("XyZ"), "{all}");
+        }
+        // From a file: the error names the key and the file.
+        let file = dir.write("token.txt", "s3cr\u{1}XyZ\n");
+        let out = dir.run_env(
+            &[command, "--config", "c.toml"],
+            &[("APP__LOAD__TOKEN_FILE", file.to_str().unwrap())],
+        );
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("`load.token_file`") && stderr.contains("token.txt"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cr") && !stderr.contains("XyZ"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(m.stats().requests, 0, "nothing was sent");
+}
