@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::mock_server::bind;
 use super::output::{say, write_summary};
-use super::run::{execute, prepare};
+use super::run::{execute, prepare_unless_stopped, watch_signals};
 use super::CommandError;
 use crate::config::{Settings, SourceKind};
 use crate::mock;
@@ -49,11 +49,12 @@ pub fn demo(
             "--spool-dir"
         }
     );
-    let prepared = prepare(&settings, Mode::Etl)?;
     let listener = bind("127.0.0.1:0")?;
     settings.mock.token = resolve::token(&settings.load)?;
     settings.mock.log_body_preview = 0;
     let (summary, stats) = actix_rt::System::new().block_on(async move {
+        let shutdown = watch_signals(&settings);
+        let prepared = prepare_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
         let server = mock::start(settings.mock.clone(), listener)
             .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;
         let url = server.url();
@@ -77,7 +78,7 @@ pub fn demo(
         );
         let (handle, state) = (server.handle.clone(), server.state.clone());
         actix_rt::spawn(server.server);
-        let summary = execute(resolved, Mode::Etl, prepared, quiet).await?;
+        let summary = execute(resolved, Mode::Etl, prepared, shutdown, quiet).await?;
         handle.stop(true).await;
         Ok::<_, CommandError>((summary, state.snapshot()))
     })?;

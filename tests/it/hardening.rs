@@ -338,3 +338,101 @@ fn a_token_an_http_header_cannot_carry_is_a_configuration_error_that_does_not_sh
     }
     assert_eq!(m.stats().requests, 0, "nothing was sent");
 }
+
+/// Starts `etl` on an inventory that is a named pipe, so that the check before the run is under way (it opened
+/// the pipe and read a row) and stays under way until the pipe closes; sends `signal` then. Answers the output and
+/// the summary file. With `ignore_int` the binary starts with SIGINT ignored, as `app etl &` in a script does.
+fn signal_during_the_inventory_check(
+    signal: &str,
+    ignore_int: bool,
+) -> (std::process::Output, serde_json::Value) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    let fifo = dir.join("inventory.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let args = ["etl", "--config", "c.toml", "--summary-json", "s.json"];
+    let mut cmd = if ignore_int {
+        let mut c = app();
+        c.args(args);
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(r#"trap '' INT; exec "$0" "$@""#)
+            .arg(c.get_program())
+            .args(args);
+        sh
+    } else {
+        let mut c = app();
+        c.args(args);
+        c
+    };
+    let child = cmd
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening the pipe for writing returns once the check opened it for reading.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::OpenOptions::new().write(true).open(path));
+    });
+    let mut writer = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(w) => w.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            panic!(
+                "the check never opened the inventory: {}",
+                show(&child.wait_with_output().unwrap())
+            );
+        }
+    };
+    writer.write_all(b"127.0.0.1,device-1\n").unwrap();
+    writer.flush().unwrap();
+    send_signal(child.id(), signal);
+    // A run that handles the signal ends without the pipe closing; one that does not is let go on (the pipe
+    // closes), so that the test ends either way.
+    let mut child = child;
+    for _ in 0..2000 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(writer);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        m.stats().requests,
+        0,
+        "nothing was extracted: {}",
+        show(&out)
+    );
+    let summary = std::fs::read_to_string(dir.join("s.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (out, summary)
+}
+
+#[test]
+fn sigterm_during_the_inventory_check_stops_the_run_with_143_and_writes_the_summary() {
+    let (out, s) = signal_during_the_inventory_check("TERM", false);
+    assert_eq!(out.status.code(), Some(143), "{}", show(&out));
+    assert_eq!(s["signal"], 15, "{s}");
+    assert_eq!(s["exit_code"], 143, "{s}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("result    exit 143"));
+}
+
+#[test]
+fn sigint_during_the_inventory_check_of_a_background_job_stops_the_run_with_130() {
+    let (out, s) = signal_during_the_inventory_check("INT", true);
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    assert_eq!(s["signal"], 2, "{s}");
+    assert_eq!(s["exit_code"], 130, "{s}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("result    exit 130"));
+}
