@@ -436,3 +436,48 @@ fn sigint_during_the_inventory_check_of_a_background_job_stops_the_run_with_130(
     assert_eq!(s["exit_code"], 130, "{s}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("result    exit 130"));
 }
+
+#[test]
+fn sigint_while_a_loader_waits_out_a_retry_after_spools_at_once_and_exits() {
+    let m = MockThread::start(app::config::MockSettings {
+        fail_first: 1_000_000,
+        fail_status: 503,
+        retry_after_s: 30,
+        ..quiet(app::config::MockSettings::default())
+    });
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    // A grace period longer than the Retry-After: a loader that waited it out would send again before the end.
+    let cfg = fast_config(&m.load_url(), "[shutdown]\ngrace_ms = 60000\n")
+        .replace("[load]", "[load]\nworkers = 1\nbatch_size = 10");
+    dir.write("c.toml", &cfg);
+    let child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        std::process::Stdio::piped(),
+        std::process::Stdio::piped(),
+    );
+    for _ in 0..3000 {
+        if m.stats().injected_failures > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        m.stats().injected_failures,
+        1,
+        "the batch was answered 503 with Retry-After: 30"
+    );
+    send_signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    assert_eq!(
+        m.stats().requests,
+        1,
+        "no attempt after the signal: the wait ended on it: {}",
+        show(&out)
+    );
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["spooled"], 10, "{s}");
+    assert_eq!(s["records"]["lost"], 0, "{s}");
+    assert_eq!(spool_records(&dir.join("spool")), 10);
+}
