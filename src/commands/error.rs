@@ -25,6 +25,9 @@ pub enum CommandError {
         addr: String,
         source: std::io::Error,
     },
+    /// A flag's value that cannot be used (`healthcheck --url`).
+    #[error("{flag}: {message}")]
+    BadFlag { flag: &'static str, message: String },
     /// Setting up what the run needs: the log file, the profiler, a server.
     #[error("{0}")]
     Setup(String),
@@ -50,6 +53,7 @@ impl CommandError {
             | CommandError::InvalidRows { .. }
             | CommandError::Pipeline(_)
             | CommandError::Bind { .. }
+            | CommandError::BadFlag { .. }
             | CommandError::Setup(_)
             | CommandError::WriteFile { .. }
             | CommandError::SummaryFile { .. } => ExitCode::Usage,

@@ -4,7 +4,7 @@
 //!
 //! CLI flags are applied by the caller on the loaded struct (see `commands/args.rs`), after which `validate()` runs
 //! again. Files: one per section group (`inventory`, `extract`, `load`, `spool`, `observe`, `mock`), `secret`,
-//! `shard`, `validate`.
+//! `shard`, `validate`, `wire` (URLs, addresses and tokens parsed in full).
 //!
 //! May use: `model` only.
 
@@ -17,6 +17,7 @@ mod secret;
 mod shard;
 mod spool;
 mod validate;
+pub mod wire;
 
 pub use extract::*;
 pub use inventory::*;

@@ -4,16 +4,6 @@ use std::path::Path;
 
 use super::*;
 
-pub(super) fn check_url(key: &str, url: &str) -> Result<(), SettingsError> {
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(SettingsError::invalid(
-            key,
-            format!("`{url}` must be an http:// or https:// URL"),
-        ));
-    }
-    Ok(())
-}
-
 /// Two file keys that go together: both set or neither.
 pub(super) fn check_pair(a: (&str, &Path), b: (&str, &Path)) -> Result<(), SettingsError> {
     match (a.1.as_os_str().is_empty(), b.1.as_os_str().is_empty()) {
@@ -66,15 +56,11 @@ impl Settings {
             e.simulated.cpus_per_device as u64,
         )?;
         check_rate("extract.simulated.failure_rate", e.simulated.failure_rate)?;
-        check_url("extract.http.url_template", &e.http.url_template)?;
-        if !e.http.url_template.contains("{name}") && !e.http.url_template.contains("{ip}") {
-            return Err(SettingsError::invalid(
-                "extract.http.url_template",
-                "must contain {name} or {ip}",
-            ));
-        }
+        wire::check_url_template("extract.http.url_template", &e.http.url_template)?;
         let l = &self.load;
-        check_url("load.endpoint", &l.endpoint)?;
+        wire::check_url("load.endpoint", &l.endpoint)?;
+        wire::check_token("load.token", l.token.expose())?;
+        wire::check_token("mock.token", self.mock.token.expose())?;
         if !l.token.is_empty() && !l.token_file.as_os_str().is_empty() {
             return Err(SettingsError::invalid(
                 "load.token_file",
@@ -155,24 +141,11 @@ impl Settings {
                 "must be between 1 and 10000",
             ));
         }
-        if !self.metrics.addr.is_empty()
-            && self.metrics.addr.parse::<std::net::SocketAddr>().is_err()
-        {
-            return Err(SettingsError::invalid(
-                "metrics.addr",
-                format!(
-                    "`{}` is not an address:port like 127.0.0.1:9898",
-                    self.metrics.addr
-                ),
-            ));
+        if !self.metrics.addr.is_empty() {
+            wire::check_listen_addr("metrics.addr", &self.metrics.addr, "127.0.0.1:9898")?;
         }
         let m = &self.mock;
-        if m.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(SettingsError::invalid(
-                "mock.bind",
-                format!("`{}` is not an address:port like 127.0.0.1:8080", m.bind),
-            ));
-        }
+        wire::check_listen_addr("mock.bind", &m.bind, "127.0.0.1:8080")?;
         check_rate("mock.fail_rate", m.fail_rate)?;
         check_rate("mock.device_fail_rate", m.device_fail_rate)?;
         if !(400..=599).contains(&m.fail_status) {

@@ -205,6 +205,13 @@ fn exit_code(
     if quarantined > 0 {
         problems.push(format!("{} spool files quarantined", quarantined));
     }
+    let unreadable = spool.counts.get("files_unreadable");
+    if unreadable > 0 {
+        problems.push(format!(
+            "{} spool files could not be read (left in place)",
+            unreadable
+        ));
+    }
     if problems.is_empty() {
         (ExitCode::Ok, "every record delivered".into())
     } else {

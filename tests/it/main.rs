@@ -5,6 +5,7 @@ mod helpers;
 
 mod config;
 mod full_disk;
+mod hardening;
 mod inventory_cli;
 mod mock_api;
 mod mock_binary;
