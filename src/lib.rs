@@ -39,6 +39,7 @@ pub mod prom;
 pub mod resources;
 pub mod retry;
 pub mod settings;
+pub mod snmp;
 pub mod spool;
 pub mod summary;
 pub mod tls;
