@@ -128,6 +128,26 @@ pub struct MockArgs {
     /// Log file. Overrides mock.log_file.
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Serve the mock SNMP fleet on this UDP port of every 127.x.y.z address (`auto`: a free port, printed;
+    /// 0: off). Overrides mock.snmp_port.
+    #[arg(long, value_name = "PORT|auto", value_parser = parse_snmp_port)]
+    pub snmp_port: Option<SnmpPort>,
+}
+
+/// `--snmp-port`: a port number, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnmpPort {
+    Port(u16),
+    Auto,
+}
+
+fn parse_snmp_port(text: &str) -> Result<SnmpPort, String> {
+    if text == "auto" {
+        return Ok(SnmpPort::Auto);
+    }
+    text.parse()
+        .map(SnmpPort::Port)
+        .map_err(|_| format!("`{text}` is not a UDP port (0-65535) or `auto`"))
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -222,6 +242,11 @@ impl MockArgs {
         }
         if let Some(l) = &self.log_file {
             s.mock.log_file = l.clone();
+        }
+        match self.snmp_port {
+            Some(SnmpPort::Port(p)) => (s.mock.snmp_port, s.mock.snmp_port_auto) = (p, false),
+            Some(SnmpPort::Auto) => (s.mock.snmp_port, s.mock.snmp_port_auto) = (0, true),
+            None => {}
         }
     }
 }

@@ -188,6 +188,10 @@ fn mock_server(settings: Settings) -> Result<i32, String> {
         let server = mock::start(settings.mock.clone(), listener).map_err(|e| e.to_string())?;
         say!("listening on {}", server.url());
         log::info!(target: "mock", "mock API listening on {}", server.url());
+        if let Some(fleet) = &server.snmp {
+            say!("snmp listening on {}", fleet.url());
+            log::info!(target: "mock", "mock SNMP fleet listening on {} (every 127.x.y.z)", fleet.url());
+        }
         crate::progress::mock_traffic(server.state.clone(), MOCK_TRAFFIC_INTERVAL);
         server.server.await.map_err(|e| e.to_string())?;
         log::info!(target: "mock", "mock API stopped; final counters {}", serde_json::to_string(&server.state.snapshot()).unwrap_or_default());
