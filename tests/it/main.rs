@@ -12,5 +12,6 @@ mod mock_limits;
 mod observability;
 mod pipeline;
 mod shutdown;
+mod snmp_mock;
 mod spool_replay;
 mod tls;
