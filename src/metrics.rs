@@ -9,12 +9,37 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.001, 2.0, 16)
 }
 
+/// Why devices failed, as counted in `devices_failed_by_reason` (`ExtractError::reason`, and "transform" for
+/// stats that were not percentages); the last, "other", takes a label missing here.
+pub const FAILURE_REASONS: [&str; 18] = [
+    "timeout",
+    "failed",
+    "http_status",
+    "parse",
+    "transform",
+    "unknown_user",
+    "wrong_digest",
+    "decryption_error",
+    "not_in_time_window",
+    "unknown_engine_id",
+    "unsupported_security_level",
+    "report",
+    "no_such_object",
+    "agent_error",
+    "bad_answer",
+    "no_progress",
+    "socket",
+    "other",
+];
+
 /// Everything a run counts. Records leave memory only as `loaded`, `replayed`, `spooled` or `rejected`
 /// (or, if even the spool cannot be written, `lost`, which is reported loudly).
 #[derive(Debug)]
 pub struct RunMetrics {
     pub devices_ok: AtomicU64,
     pub devices_failed: AtomicU64,
+    /// `devices_failed` by reason, in the order of `FAILURE_REASONS`.
+    pub devices_failed_by_reason: [AtomicU64; FAILURE_REASONS.len()],
     /// Extractions under way when a signal stopped the run (nothing of theirs was extracted).
     pub devices_cancelled: AtomicU64,
     pub devices_invalid: AtomicU64,
@@ -49,6 +74,7 @@ impl Default for RunMetrics {
         RunMetrics {
             devices_ok: AtomicU64::new(0),
             devices_failed: AtomicU64::new(0),
+            devices_failed_by_reason: Default::default(),
             devices_cancelled: AtomicU64::new(0),
             devices_invalid: AtomicU64::new(0),
             devices_skipped_shard: AtomicU64::new(0),
@@ -83,5 +109,25 @@ impl RunMetrics {
     }
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
+    }
+
+    /// Counts a failed device with its reason (a label of `FAILURE_REASONS`; others count as "other").
+    pub fn device_failed(&self, reason: &str) {
+        Self::add(&self.devices_failed, 1);
+        let i = FAILURE_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(FAILURE_REASONS.len() - 1);
+        Self::add(&self.devices_failed_by_reason[i], 1);
+    }
+
+    /// The failure reasons counted so far, with their counts (zeros left out).
+    pub fn failures_by_reason(&self) -> Vec<(&'static str, u64)> {
+        FAILURE_REASONS
+            .iter()
+            .zip(&self.devices_failed_by_reason)
+            .map(|(r, c)| (*r, Self::get(c)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 }

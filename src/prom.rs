@@ -80,6 +80,18 @@ impl Collector for RunCollector {
                 ("skipped_shard", M::get(&m.devices_skipped_shard)),
             ],
         )?;
+        let reasons: Vec<(&str, u64)> = crate::metrics::FAILURE_REASONS
+            .iter()
+            .zip(&m.devices_failed_by_reason)
+            .map(|(r, c)| (*r, M::get(c)))
+            .collect();
+        labelled_counter(
+            &mut e,
+            "app_device_failures",
+            "Failed devices by reason (they sum to app_devices_total{outcome=\"failed\"})",
+            "reason",
+            &reasons,
+        )?;
         labelled_counter(
             &mut e,
             "app_records",

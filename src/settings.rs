@@ -121,6 +121,7 @@ impl Default for InventorySettings {
 pub enum SourceKind {
     Simulated,
     Http,
+    Snmp,
 }
 
 /// `[extract]`
@@ -134,6 +135,7 @@ pub struct ExtractSettings {
     pub shard: String,
     pub simulated: SimulatedSettings,
     pub http: HttpSourceSettings,
+    pub snmp: crate::extract::snmp::settings::SnmpSettings,
 }
 
 impl Default for ExtractSettings {
@@ -145,6 +147,7 @@ impl Default for ExtractSettings {
             shard: String::new(),
             simulated: SimulatedSettings::default(),
             http: HttpSourceSettings::default(),
+            snmp: Default::default(),
         }
     }
 }
@@ -668,6 +671,8 @@ impl Settings {
                 "must contain {name} or {ip}",
             ));
         }
+        e.snmp
+            .validate(e.source == SourceKind::Snmp, e.timeout_ms)?;
         let l = &self.load;
         check_url("load.endpoint", &l.endpoint)?;
         if !l.token.is_empty() && !l.token_file.as_os_str().is_empty() {
@@ -782,8 +787,10 @@ impl Settings {
         Ok(())
     }
 
-    /// Reads `load.token_file` into `load.token` (once, after validation). The error names the file.
+    /// Reads `load.token_file` into `load.token`, and the `extract.snmp.*_file` secrets (once, after validation).
+    /// The error names the key and the file.
     pub fn resolve_token_file(&mut self) -> Result<(), SettingsError> {
+        self.extract.snmp.resolve_files()?;
         let path = &self.load.token_file;
         if path.as_os_str().is_empty() {
             return Ok(());

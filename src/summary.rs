@@ -19,6 +19,9 @@ pub const EXIT_INCOMPLETE: i32 = 3;
 pub struct DeviceCounts {
     pub ok: u64,
     pub failed: u64,
+    /// `failed` by reason (`ExtractError::reason`), the reasons that occurred.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub failed_by_reason: std::collections::BTreeMap<&'static str, u64>,
     pub cancelled: u64,
     pub invalid: u64,
     pub skipped_shard: u64,
@@ -83,6 +86,7 @@ impl Summary {
         let devices = DeviceCounts {
             ok: g(&m.devices_ok),
             failed: g(&m.devices_failed),
+            failed_by_reason: m.failures_by_reason().into_iter().collect(),
             cancelled: g(&m.devices_cancelled),
             invalid: g(&m.devices_invalid),
             skipped_shard: g(&m.devices_skipped_shard),
@@ -146,7 +150,7 @@ impl Summary {
         let s = &self.spool;
         format!(
             "{mode} summary (run {id})\n\
-             \x20 devices   {} ok, {} failed, {} cancelled, {} invalid, {} skipped by shard\n\
+             \x20 devices   {} ok, {} failed{}, {} cancelled, {} invalid, {} skipped by shard\n\
              \x20 records   {} extracted, {} loaded, {} replayed, {} spooled, {} rejected{}\n\
              \x20 batches   {} sent, {} spooled, {} rejected; {} requests, {} retries ({} connect, {} timeout, {} status)\n\
              \x20 bytes     {} sent\n\
@@ -155,6 +159,13 @@ impl Summary {
              \x20 result    exit {}: {}\n",
             d.ok,
             d.failed,
+            if d.failed_by_reason.is_empty() {
+                String::new()
+            } else {
+                let parts: Vec<String> =
+                    d.failed_by_reason.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                format!(" ({})", parts.join(", "))
+            },
             d.cancelled,
             d.invalid,
             d.skipped_shard,

@@ -194,12 +194,12 @@ fn finish_device(
     let records = match result.map(transform_all) {
         Ok(Ok(records)) => records,
         Ok(Err(e)) => {
-            RunMetrics::add(&metrics.devices_failed, 1);
+            metrics.device_failed("transform");
             log::warn!("[Extract] {name} ({ip}): {e}");
             return None;
         }
         Err(e) => {
-            RunMetrics::add(&metrics.devices_failed, 1);
+            metrics.device_failed(e.reason());
             log::warn!("[Extract] {name} ({ip}) failed: {e}");
             return None;
         }

@@ -1,0 +1,230 @@
+//! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device (not one per
+//! device), one receive task per socket handing each datagram to the request waiting for it by (request id,
+//! source address), at most `MAX_OUTSTANDING` requests in flight per socket (pacing: a burst of answers fits
+//! the receive buffer, which is also enlarged), per-attempt timeout and retries.
+//!
+//! A reply is delivered only to the request that sent that id to that address; a late, duplicated or unknown
+//! reply is dropped and counted, so it can never become another device's answer.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::snmp::message::dispatch_id;
+
+/// Sockets per address family.
+pub const SOCKETS: usize = 4;
+/// Requests in flight per socket: their answers (a few hundred bytes each) fit the receive buffer together.
+pub const MAX_OUTSTANDING: usize = 512;
+/// Receive buffer asked for each socket (the kernel may cap it at net.core.rmem_max).
+pub const RECV_BUFFER_BYTES: usize = 4 << 20;
+/// Largest datagram read (an SNMP message over UDP/IPv4 is at most 65,507 bytes).
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("no answer after {attempts} attempts")]
+    Timeout { attempts: u32 },
+    #[error("UDP socket: {0}")]
+    Socket(String),
+}
+
+/// Datagrams dropped by the receive tasks.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    /// Answers whose (id, address) no request is waiting for: late (after their request gave up),
+    /// duplicated, or never asked for.
+    pub unmatched: Cell<u64>,
+    /// Datagrams that are not SNMP messages.
+    pub garbage: Cell<u64>,
+}
+
+type Waiters = RefCell<HashMap<(i32, SocketAddr), mpsc::Sender<(i32, Vec<u8>)>>>;
+
+struct Socket {
+    udp: tokio::net::UdpSocket,
+    waiting: Waiters,
+    slots: Semaphore,
+}
+
+/// The shared sockets. Not `Send`: it lives on the supervisor's arbiter with the source.
+pub struct Transport {
+    v4: RefCell<Option<Vec<Rc<Socket>>>>,
+    v6: RefCell<Option<Vec<Rc<Socket>>>>,
+    next_socket: Cell<usize>,
+    next_id: Cell<i32>,
+    stats: Rc<TransportStats>,
+    tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport::new()
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        for task in self.tasks.borrow().iter() {
+            task.abort();
+        }
+    }
+}
+
+fn bind(v6: bool) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket as RawSocket, Type};
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let raw = RawSocket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: an unprivileged process gets at most net.core.rmem_max.
+    let _ = raw.set_recv_buffer_size(RECV_BUFFER_BYTES);
+    let any: SocketAddr = if v6 {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    raw.bind(&any.into())?;
+    raw.set_nonblocking(true)?;
+    tokio::net::UdpSocket::from_std(raw.into())
+}
+
+/// Reads datagrams forever, handing each to its waiting request.
+async fn receive(socket: Rc<Socket>, stats: Rc<TransportStats>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, from) = match socket.udp.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP port unreachable and the like surface here on some systems: not fatal.
+                log::trace!("[SNMP] receive: {e}");
+                continue;
+            }
+        };
+        let datagram = &buf[..n];
+        let Some(id) = dispatch_id(datagram) else {
+            stats.garbage.set(stats.garbage.get() + 1);
+            continue;
+        };
+        let waiter = socket.waiting.borrow().get(&(id, from)).cloned();
+        match waiter {
+            Some(tx) if tx.try_send((id, datagram.to_vec())).is_ok() => {}
+            _ => stats.unmatched.set(stats.unmatched.get() + 1),
+        }
+    }
+}
+
+impl Transport {
+    pub fn new() -> Self {
+        Transport {
+            v4: RefCell::new(None),
+            v6: RefCell::new(None),
+            next_socket: Cell::new(0),
+            next_id: Cell::new(rand::random::<u32>() as i32 & 0x3fff_ffff),
+            stats: Rc::new(TransportStats::default()),
+            tasks: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn stats(&self) -> &TransportStats {
+        &self.stats
+    }
+
+    /// A fresh request id (positive, never repeating within 2^31 requests).
+    pub fn next_id(&self) -> i32 {
+        let id = self.next_id.get();
+        self.next_id
+            .set(if id == i32::MAX { 1 } else { id.max(0) + 1 });
+        id.max(1)
+    }
+
+    /// The socket for the next request to `to` (the family's sockets in turn, bound on first use).
+    fn socket(&self, to: SocketAddr) -> Result<Rc<Socket>, TransportError> {
+        let family = if to.is_ipv6() { &self.v6 } else { &self.v4 };
+        let mut family = family.borrow_mut();
+        if family.is_none() {
+            let mut sockets = Vec::with_capacity(SOCKETS);
+            for _ in 0..SOCKETS {
+                let udp = bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.to_string()))?;
+                let socket = Rc::new(Socket {
+                    udp,
+                    waiting: RefCell::new(HashMap::new()),
+                    slots: Semaphore::new(MAX_OUTSTANDING),
+                });
+                self.tasks
+                    .borrow_mut()
+                    .push(actix_rt::spawn(receive(socket.clone(), self.stats.clone())));
+                sockets.push(socket);
+            }
+            *family = Some(sockets);
+        }
+        let sockets = family.as_ref().expect("bound above");
+        let i = self.next_socket.get();
+        self.next_socket.set(i.wrapping_add(1));
+        Ok(sockets[i % sockets.len()].clone())
+    }
+
+    /// Sends `build(id)` to `to` and waits up to `timeout` for a datagram from `to` with that id that `accept`
+    /// takes (`Some`); `attempts` times, each with a new id (an answer to an earlier attempt that arrives late is
+    /// still taken). `accept` gets the id the answer carries and the datagram; `None` means: not a valid answer,
+    /// keep waiting.
+    pub async fn request<T>(
+        &self,
+        to: SocketAddr,
+        attempts: u32,
+        timeout: Duration,
+        mut build: impl FnMut(i32) -> Vec<u8>,
+        mut accept: impl FnMut(i32, &[u8]) -> Option<T>,
+    ) -> Result<T, TransportError> {
+        let socket = self.socket(to)?;
+        let _slot = socket
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let (tx, mut rx) = mpsc::channel(4);
+        // Unregisters every id of this request however it ends (answer, timeout, or the task dropped).
+        let registered = Unregister {
+            socket: &socket,
+            to,
+            ids: RefCell::new(Vec::with_capacity(attempts as usize)),
+        };
+        let attempts = attempts.max(1);
+        for _ in 0..attempts {
+            let id = self.next_id();
+            registered.ids.borrow_mut().push(id);
+            socket.waiting.borrow_mut().insert((id, to), tx.clone());
+            let datagram = build(id);
+            if let Err(e) = socket.udp.send_to(&datagram, to).await {
+                log::debug!("[SNMP] send to {to}: {e}");
+            }
+            let deadline = tokio::time::Instant::now() + timeout;
+            while let Ok(received) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                let (id, bytes) = received.expect("`tx` is held by this function");
+                if let Some(answer) = accept(id, &bytes) {
+                    return Ok(answer);
+                }
+            }
+        }
+        Err(TransportError::Timeout { attempts })
+    }
+}
+
+/// Removes a request's ids from its socket's table when dropped.
+struct Unregister<'a> {
+    socket: &'a Socket,
+    to: SocketAddr,
+    ids: RefCell<Vec<i32>>,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.socket.waiting.borrow_mut();
+        for id in self.ids.borrow().iter() {
+            waiting.remove(&(*id, self.to));
+        }
+    }
+}
