@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::settings::{Secret, Settings, SettingsError, Shard};
+use crate::settings::{Secret, Settings, SettingsError, Shard, SourceKind};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -173,6 +173,10 @@ pub struct DemoArgs {
     /// Spool directory. Overrides spool.dir.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
+    /// Where device statistics come from: `simulated`, `http` (the mock's /device/{name}/cpu) or `snmp` (the
+    /// mock SNMP fleet, started on a free UDP port). Overrides extract.source.
+    #[arg(long, value_name = "SOURCE", value_parser = ["simulated", "http", "snmp"])]
+    pub source: Option<String>,
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
@@ -266,6 +270,12 @@ impl DemoArgs {
         }
         if let Some(d) = &self.spool_dir {
             s.spool.dir = d.clone();
+        }
+        match self.source.as_deref() {
+            Some("simulated") => s.extract.source = SourceKind::Simulated,
+            Some("http") => s.extract.source = SourceKind::Http,
+            Some("snmp") => s.extract.source = SourceKind::Snmp,
+            _ => {}
         }
     }
 }

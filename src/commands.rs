@@ -250,6 +250,8 @@ fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
     let spool_dir = settings.spool.dir.clone();
     let grace = settings.shutdown.grace();
     let (summary, stats) = actix_rt::System::new().block_on(async move {
+        // `--source snmp`: the mock SNMP fleet beside the API, on a free UDP port of every 127.x.y.z.
+        settings.mock.snmp_port_auto = settings.extract.source == SourceKind::Snmp;
         let server = mock::start(settings.mock.clone(), listener).map_err(|e| e.to_string())?;
         let url = server.url();
         say!("demo: mock API listening on {url}");
@@ -257,15 +259,22 @@ fn demo(mut settings: Settings, quiet: bool) -> Result<i32, String> {
         if settings.extract.source == SourceKind::Http {
             settings.extract.http.url_template = format!("{url}/device/{{name}}/cpu?cpus=1");
         }
+        if let Some(fleet) = &server.snmp {
+            settings.extract.snmp.port = fleet.port;
+            say!(
+                "demo: mock SNMP fleet on {} (each inventory address 127.x.y.z is a device)",
+                fleet.url()
+            );
+        }
         // The URLs changed (https:// when the mock serves TLS): build the clients' TLS for them.
         settings.resolve_tls().map_err(|e| e.to_string())?;
         say!(
             "demo: extracting {} ({} source), loading into {}",
             settings.inventory.path.display(),
-            if settings.extract.source == SourceKind::Http {
-                "http"
-            } else {
-                "simulated"
+            match settings.extract.source {
+                SourceKind::Simulated => "simulated",
+                SourceKind::Http => "http",
+                SourceKind::Snmp => "snmp",
             },
             settings.load.endpoint
         );

@@ -416,3 +416,236 @@ fn a_bad_snmp_key_is_named_and_the_fleet_is_off_by_default() {
     let s: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(s["snmp"]["requests"], 0, "no fleet unless asked");
 }
+
+/// The inventory `TestDir::inventory` writes: `device-K` at 127.0.(K / 250).(K % 250 + 1).
+fn inventory_address(k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, (k / 250) as u8, (k % 250 + 1) as u8)
+}
+
+/// Every record of every distinct batch the mock logged (`mock.log_body_preview` as large as a body), by batch key.
+fn logged_records(log: &str) -> Vec<serde_json::Value> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for line in log.lines().filter(|l| l.contains("Received POST /load")) {
+        let key = line
+            .split(" key ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .expect("the load carries an Idempotency-Key")
+            .to_string();
+        let body = line.split_once(" body: ").expect("the body is logged").1;
+        if seen.insert(key) {
+            let batch: Vec<serde_json::Value> =
+                serde_json::from_str(body).expect("a whole JSON body");
+            out.extend(batch);
+        }
+    }
+    out
+}
+
+/// The indicators of a record as (name, value) pairs.
+fn indicators(r: &serde_json::Value) -> Vec<(String, f64)> {
+    r["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_string(),
+                i["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// What the ETL must load for the device at `addr` of a fleet with `shares`, by the mock's formula: one record
+/// (`cpu_number` "all") for a UCD device, one per processor for a host-resources one.
+fn expected_records(addr: Ipv4Addr, shares: Shares) -> Vec<(String, Vec<(String, f64)>)> {
+    let named = |u: f64, n: f64, us: f64, s: f64, i: f64| {
+        [
+            ("utilization", u),
+            ("nice", n),
+            ("user", us),
+            ("system", s),
+            ("irq", i),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect::<Vec<_>>()
+    };
+    match fleet::device(addr, shares).kind {
+        Kind::Ucd => {
+            let p = fleet::expected_percentages(addr);
+            vec![(
+                "all".to_string(),
+                named(p.utilization, p.nice, p.user, p.system, p.irq),
+            )]
+        }
+        Kind::HostResources => fleet::expected_processor_loads(addr)
+            .into_iter()
+            .enumerate()
+            .map(|(i, load)| (i.to_string(), named(f64::from(load), 0.0, 0.0, 0.0, 0.0)))
+            .collect(),
+    }
+}
+
+#[test]
+fn ten_thousand_devices_with_drops_delays_and_duplicates_each_load_the_formulas_values() {
+    const N: usize = 10_000;
+    let dir = TestDir::new();
+    let shares = Shares {
+        host_resources: 0.1,
+        wrong_community: 0.005,
+    };
+    let f = Fleet::start(
+        &dir,
+        &[
+            ("APP__MOCK__SNMP_DROP_RATE", "0.05"),
+            ("APP__MOCK__SNMP_DELAY_MS", "20"),
+            ("APP__MOCK__SNMP_JITTER_MS", "15"),
+            ("APP__MOCK__SNMP_DUPLICATE_RATE", "0.1"),
+            ("APP__MOCK__SNMP_HOST_RESOURCES_SHARE", "0.1"),
+            ("APP__MOCK__SNMP_WRONG_COMMUNITY_SHARE", "0.005"),
+            ("APP__MOCK__SEED", "14"),
+            ("APP__MOCK__DELAY_MS", "0"),
+            ("APP__MOCK__JITTER_MS", "0"),
+            ("APP__MOCK__LOG_BODY_PREVIEW", "16777216"),
+        ],
+    );
+    dir.inventory("inventory.csv", N);
+    // Six attempts of 400 ms per request: a device fails by drops alone with odds 0.05^6 per request.
+    let extra = format!(
+        "[extract]\nsource = \"snmp\"\nconcurrency = 1000\ntimeout_ms = 30000\n\
+         [extract.snmp]\nport = {}\ntimeout_ms = 400\nretries = 5\nsample_interval_ms = 200\n",
+        f.port
+    );
+    dir.write(
+        "c.toml",
+        &fast_config(&format!("http://{}/load", f.http), &extra),
+    );
+    let out = dir.run(&[
+        "etl",
+        "--config",
+        "c.toml",
+        "--summary-json",
+        "s.json",
+        "--quiet",
+    ]);
+    let silent: Vec<usize> = (1..=N)
+        .filter(|k| !fleet::device(inventory_address(*k), shares).community_ok)
+        .collect();
+    assert!(!silent.is_empty());
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the silent devices fail: {}",
+        show(&out)
+    );
+    let s = dir.summary("s.json");
+    assert_eq!(s["devices"]["ok"], (N - silent.len()) as u64, "{s}");
+    assert_eq!(s["devices"]["failed"], silent.len() as u64, "{s}");
+    assert_eq!(
+        s["devices"]["failed_by_reason"]["timeout"],
+        silent.len() as u64,
+        "{s}"
+    );
+    // Exactly the wrong-community devices failed, each named with the hint.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut failed: Vec<usize> = stderr
+        .lines()
+        .filter(|l| l.contains("[Extract] device-") && l.contains("failed"))
+        .map(|l| {
+            assert!(l.contains("wrong community?"), "{l}");
+            let name = l.split("[Extract] device-").nth(1).unwrap();
+            name.split_whitespace().next().unwrap().parse().unwrap()
+        })
+        .collect();
+    failed.sort();
+    assert_eq!(failed, silent);
+
+    // Every loaded record is the formula's, for its own device: nothing of device A ever lands on device B, and
+    // a late or duplicated answer changes nothing.
+    let log = std::fs::read_to_string(dir.join("mock.log")).unwrap();
+    let records = logged_records(&log);
+    let mut by_device: std::collections::BTreeMap<usize, Vec<(String, Vec<(String, f64)>)>> =
+        Default::default();
+    for r in &records {
+        let k: usize = r["name"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("device-")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let cpu = r["cpu_number"].as_str().unwrap().to_string();
+        by_device.entry(k).or_default().push((cpu, indicators(r)));
+    }
+    assert_eq!(by_device.len(), N - silent.len());
+    let mut hr_devices = 0;
+    for (k, mut got) in by_device {
+        let addr = inventory_address(k);
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want = expected_records(addr, shares);
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, want, "device-{k} at {addr}");
+        hr_devices += usize::from(fleet::device(addr, shares).kind == Kind::HostResources);
+    }
+    assert!(
+        hr_devices > 500,
+        "host-resources devices were read too: {hr_devices}"
+    );
+    assert_eq!(
+        s["records"]["loaded"].as_u64().unwrap(),
+        records.len() as u64
+    );
+
+    // The faults did happen.
+    let st = f.stats();
+    let snmp = &st["snmp"];
+    for key in ["dropped", "delayed", "duplicated", "bad_community"] {
+        assert!(snmp[key].as_u64().unwrap() > 0, "{key}: {snmp}");
+    }
+    assert_eq!(snmp["not_loopback"], 0);
+    assert_eq!(snmp["malformed"], 0);
+}
+
+#[test]
+fn demo_with_the_snmp_source_runs_the_pipeline_against_the_in_process_fleet() {
+    const N: usize = 300;
+    let dir = TestDir::new();
+    dir.inventory("appliances.csv", N);
+    let out = dir.run_env(
+        &["demo", "--source", "snmp", "--quiet"],
+        &[("APP__EXTRACT__SNMP__SAMPLE_INTERVAL_MS", "300")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let shares = Shares {
+        host_resources: 0.1,
+        wrong_community: 0.0,
+    };
+    let records: usize = (1..=N)
+        .map(|k| expected_records(inventory_address(k), shares).len())
+        .sum();
+    assert!(
+        records > N,
+        "host-resources devices give a record per processor"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("demo: mock SNMP fleet on udp://0.0.0.0:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(snmp source)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{records} extracted, {records} loaded")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("\"records_accepted\": {records}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"replies\": "),
+        "the fleet's counters are shown: {stdout}"
+    );
+}
