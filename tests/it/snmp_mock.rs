@@ -458,9 +458,12 @@ fn indicators(r: &serde_json::Value) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// A record as compared: its `cpu_number` and its indicators.
+type Loaded = (String, Vec<(String, f64)>);
+
 /// What the ETL must load for the device at `addr` of a fleet with `shares`, by the mock's formula: one record
 /// (`cpu_number` "all") for a UCD device, one per processor for a host-resources one.
-fn expected_records(addr: Ipv4Addr, shares: Shares) -> Vec<(String, Vec<(String, f64)>)> {
+fn expected_records(addr: Ipv4Addr, shares: Shares) -> Vec<Loaded> {
     let named = |u: f64, n: f64, us: f64, s: f64, i: f64| {
         [
             ("utilization", u),
@@ -567,8 +570,7 @@ fn ten_thousand_devices_with_drops_delays_and_duplicates_each_load_the_formulas_
     // a late or duplicated answer changes nothing.
     let log = std::fs::read_to_string(dir.join("mock.log")).unwrap();
     let records = logged_records(&log);
-    let mut by_device: std::collections::BTreeMap<usize, Vec<(String, Vec<(String, f64)>)>> =
-        Default::default();
+    let mut by_device: std::collections::BTreeMap<usize, Vec<Loaded>> = Default::default();
     for r in &records {
         let k: usize = r["name"]
             .as_str()
