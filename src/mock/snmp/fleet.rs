@@ -8,15 +8,18 @@
 //! - per-field weights `w` in quarter percents that sum to exactly 400: `idle = 160 + h(a, IDLE) % 220`, the other
 //!   400 − idle split among user, nice, system, wait, interrupt, softirq and steal in proportion to
 //!   `h(a, field) % 16` (+ 8 for user), the rounding remainder going to user;
+//! - a tick scale `s = 1 + h(a, SCALE) % 1024` (ticks per centisecond per CPU per quarter percent);
 //! - uptime `n` in centiseconds = `h(a, BOOT) % 30 days` + the centiseconds since the fleet started;
-//! - raw counter of field f (ssCpuRaw*) = `w_f × cpus × n mod 2^32`; sysUpTime = `n mod 2^32`;
+//! - raw counter of field f (ssCpuRaw*) = `w_f × cpus × s × n mod 2^32`; sysUpTime = `n mod 2^32`;
 //! - `hrProcessorLoad` of processor i (index 196608 + i, as net-snmp numbers them) = `h(a, LOAD + i) % 101`.
 //!
-//! Every field advances by `w_f × cpus` per centisecond, so over ANY interval in which the uptime moved, a field's
-//! delta over the sum of the eight deltas is `w_f / 400` exactly: user, nice, system, idle, irq (interrupt +
+//! Every field advances by `w_f × cpus × s` per centisecond, so over any interval in which the uptime moved (and
+//! shorter than [`MAX_EXACT_INTERVAL_CS`], about 13 s, within which no counter can wrap twice), a field's delta
+//! modulo 2^32 over the sum of the eight deltas is `w_f / 400` exactly: user, nice, system, idle, irq (interrupt +
 //! softirq) and utilization (100 − idle) are multiples of 0.25 %, which decimal text and `f64` hold exactly
-//! ([`expected_percentages`]). Counters wrap modulo 2^32 (every few hours to minutes, by device), which a correct
-//! reader's modulo-2^32 deltas absorb.
+//! ([`expected_percentages`]). The scale makes the busiest counters wrap every few seconds, so a fleet exercises a
+//! reader's modulo-2^32 deltas (in a 10,000-device run with 200 ms between samples, about a hundred devices wrap a
+//! counter between their two samples).
 
 use std::net::Ipv4Addr;
 
@@ -47,6 +50,13 @@ pub const UCD_FIELDS: [(u32, Field); 8] = [
 const MAX_BOOT_OFFSET_CS: u64 = 30 * 24 * 3600 * 100;
 /// Quarter percents of a whole CPU: the weights of a device sum to this.
 pub const WEIGHT_TOTAL: u32 = 400;
+/// Largest tick scale `s`.
+pub const MAX_SCALE: u64 = 1024;
+/// Largest weight of one field (idle: 160 + 219).
+const MAX_WEIGHT: u64 = 379;
+/// Longest interval (centiseconds) over which the deltas give the exact percentages on every device: the fastest
+/// counter (weight 379, 8 CPUs, scale 1024) advances by less than 2^32 within it. 13.8 s.
+pub const MAX_EXACT_INTERVAL_CS: u64 = (u32::MAX as u64) / (MAX_WEIGHT * 8 * MAX_SCALE);
 
 /// One raw CPU counter of UCD-SNMP-MIB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +103,8 @@ pub struct Device {
     pub cpus: u32,
     /// Quarter percents per field, in [`Field`] order; they sum to [`WEIGHT_TOTAL`].
     pub weights: [u32; 8],
+    /// Ticks per centisecond per CPU per quarter percent, 1..=[`MAX_SCALE`].
+    pub scale: u32,
     /// Uptime at fleet start, centiseconds.
     pub boot_offset_cs: u64,
     /// Whether the device answers the fleet's community (the others answer a community nobody sends).
@@ -117,6 +129,7 @@ const SALT_COMMUNITY: u64 = 2;
 const SALT_CPUS: u64 = 3;
 const SALT_IDLE: u64 = 4;
 const SALT_BOOT: u64 = 5;
+const SALT_SCALE: u64 = 6;
 const SALT_FIELD: u64 = 16;
 const SALT_LOAD: u64 = 1 << 16;
 
@@ -146,6 +159,7 @@ pub fn device(addr: Ipv4Addr, shares: Shares) -> Device {
         kind,
         cpus: 1 + (hash(addr, SALT_CPUS) % 8) as u32,
         weights: weights(addr),
+        scale: 1 + (hash(addr, SALT_SCALE) % MAX_SCALE) as u32,
         boot_offset_cs: hash(addr, SALT_BOOT) % MAX_BOOT_OFFSET_CS,
         community_ok: !in_share(addr, SALT_COMMUNITY, shares.wrong_community),
     }
@@ -221,7 +235,9 @@ impl Device {
 
     /// The raw counter of `field` at uptime `n` centiseconds, modulo 2^32.
     pub fn counter(&self, field: Field, n: u64) -> u32 {
-        (u64::from(self.weights[field.index()]) * u64::from(self.cpus)).wrapping_mul(n) as u32
+        let rate =
+            u64::from(self.weights[field.index()]) * u64::from(self.cpus) * u64::from(self.scale);
+        rate.wrapping_mul(n) as u32
     }
 
     /// The device's MIB at uptime `n`, sorted by OID (what GETNEXT and GETBULK walk).
@@ -302,6 +318,7 @@ mod tests {
                 (12_345, 7),
                 (1 << 33, 500),
                 (u64::from(u32::MAX), 3),
+                (77, MAX_EXACT_INTERVAL_CS),
             ] {
                 let (n0, n1) = (d.uptime_cs(start), d.uptime_cs(start + len));
                 let delta = |f| d.counter(f, n1).wrapping_sub(d.counter(f, n0));
@@ -316,6 +333,22 @@ mod tests {
                 assert_eq!((e.user * 4.0).fract(), 0.0);
             }
         }
+    }
+
+    #[test]
+    fn counters_wrap_within_seconds_on_part_of_the_fleet() {
+        // Over 200 ms windows, a share of devices sees a counter go back (mod 2^32) between two samples.
+        let wrapped = addrs(10_000)
+            .filter(|a| {
+                let d = device(*a, NONE);
+                let (n0, n1) = (d.uptime_cs(500), d.uptime_cs(520));
+                UCD_FIELDS
+                    .iter()
+                    .any(|(_, f)| d.counter(*f, n1) < d.counter(*f, n0))
+            })
+            .count();
+        assert!((20..1_000).contains(&wrapped), "{wrapped}");
+        assert!(MAX_EXACT_INTERVAL_CS >= 1_300, "{MAX_EXACT_INTERVAL_CS}");
     }
 
     #[test]
