@@ -12,5 +12,6 @@ mod mock_limits;
 mod observability;
 mod pipeline;
 mod shutdown;
+mod snmp_agent;
 mod spool_replay;
 mod tls;
