@@ -253,10 +253,13 @@ fn bounds(a0: &[u64; 8], a1: &[u64; 8], b0: &[u64; 8], b1: &[u64; 8]) -> [(f64, 
     ]
 }
 
+/// When /proc/stat was read, and its `cpu` line.
+type Reading = (Instant, [u64; 8]);
+
 #[test]
 fn v2c_percentages_agree_with_proc_stat_over_the_agents_window() {
     // Readings of /proc/stat every 20 ms from before the agent starts until the run ends.
-    let readings: Arc<Mutex<Vec<(Instant, [u64; 8])>>> = Arc::default();
+    let readings: Arc<Mutex<Vec<Reading>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
         let (readings, stop) = (readings.clone(), stop.clone());
