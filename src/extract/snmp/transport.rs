@@ -228,3 +228,120 @@ impl Drop for Unregister<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snmp::{CommunityMessage, Oid, Pdu, Value};
+
+    fn oid() -> Oid {
+        Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()
+    }
+
+    /// A v2c Response to request `id` whose value names the id.
+    fn answer(id: i32) -> Vec<u8> {
+        let pdu = Pdu::response(
+            id,
+            0,
+            0,
+            vec![(oid(), Value::OctetString(format!("for {id}").into_bytes()))],
+        );
+        CommunityMessage::v2c(b"c", pdu).encode()
+    }
+
+    /// What a request takes: the value of a Response to its own id.
+    fn accept(id: i32, bytes: &[u8]) -> Option<String> {
+        let msg = CommunityMessage::decode(bytes).ok()?;
+        (msg.pdu.request_id == id).then(|| match &msg.pdu.varbinds[0].1 {
+            Value::OctetString(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn answers_reach_their_own_request_only_and_strays_are_dropped() {
+        let agent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Another loopback address: an answer with the right id from the wrong address must not be taken.
+        let impostor = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+        let to = agent.local_addr().unwrap();
+        const N: usize = 50;
+        let server = std::thread::spawn(move || {
+            agent
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = [0u8; 1500];
+            let mut asked = Vec::new();
+            for _ in 0..N {
+                let (n, from) = agent.recv_from(&mut buf).unwrap();
+                asked.push((dispatch_id(&buf[..n]).unwrap(), from));
+            }
+            // Answered in reverse order, each preceded by a stray id and an impostor, and duplicated.
+            for (id, from) in asked.iter().rev() {
+                agent
+                    .send_to(&answer(id.wrapping_add(7_777)), from)
+                    .unwrap();
+                impostor.send_to(&answer(*id), from).unwrap();
+                agent.send_to(&answer(*id), from).unwrap();
+                agent.send_to(&answer(*id), from).unwrap();
+            }
+            agent.send_to(b"not snmp", asked[0].1).unwrap();
+            // One more request, answered late: after its only attempt gave up.
+            let (n, from) = agent.recv_from(&mut buf).unwrap();
+            let id = dispatch_id(&buf[..n]).unwrap();
+            std::thread::sleep(Duration::from_millis(400));
+            agent.send_to(&answer(id), from).unwrap();
+        });
+        actix_rt::System::new().block_on(async move {
+            let transport = Rc::new(Transport::new());
+            let requests = (0..N).map(|_| {
+                let t = transport.clone();
+                async move {
+                    let mut sent = 0;
+                    let got = t
+                        .request(
+                            to,
+                            1,
+                            Duration::from_secs(10),
+                            |id| {
+                                sent = id;
+                                CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode()
+                            },
+                            accept,
+                        )
+                        .await
+                        .unwrap();
+                    (sent, got)
+                }
+            });
+            for (sent, got) in futures_util::future::join_all(requests).await {
+                assert_eq!(got, format!("for {sent}"));
+            }
+            let late = transport
+                .request(
+                    to,
+                    1,
+                    Duration::from_millis(100),
+                    |id| CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode(),
+                    accept,
+                )
+                .await;
+            assert_eq!(late, Err(TransportError::Timeout { attempts: 1 }));
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let stats = transport.stats();
+            // Each request: a stray id and an impostor at least; the late answer; the garbage datagram.
+            assert!(stats.unmatched.get() > 2 * N as u64, "{stats:?}");
+            assert_eq!(stats.garbage.get(), 1);
+            assert!(
+                transport
+                    .v4
+                    .borrow()
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .all(|s| s.waiting.borrow().is_empty()),
+                "every request unregistered its ids"
+            );
+        });
+        server.join().unwrap();
+    }
+}
