@@ -549,3 +549,53 @@ fn when_the_agent_stops_mid_run_the_rest_fail_as_timeouts_and_the_run_still_ends
     assert!(ok >= 1 && failed >= 1 && ok + failed == 5, "{s}");
     assert_eq!(s["devices"]["failed_by_reason"]["timeout"], failed, "{s}");
 }
+
+#[test]
+fn snmp_secrets_are_never_printed_and_a_missing_v3_key_is_named() {
+    let dir = TestDir::new();
+    dir.write("inventory.csv", "127.0.0.1,agent-a\n");
+    dir.write(
+        "c.toml",
+        "[inventory]\npath = \"inventory.csv\"\n[extract]\nsource = \"snmp\"\n",
+    );
+    let out = dir.run_env(
+        &["validate", "--config", "c.toml", "--print-config"],
+        &[
+            ("APP__EXTRACT__SNMP__COMMUNITY", "hunter2-community"),
+            ("APP__EXTRACT__SNMP__PRIV_PASSWORD", "hunter2-privacy"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains(r#""community": "***""#), "{text}");
+    let out = dir.run_env(
+        &["validate", "--config", "c.toml"],
+        &[("APP__EXTRACT__SNMP__VERSION", "3")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("extract.snmp.user") && err.contains("must be set for version \"3\""),
+        "{err}"
+    );
+    let out = dir.run_env(
+        &["validate", "--config", "c.toml"],
+        &[
+            ("APP__EXTRACT__SNMP__VERSION", "3"),
+            ("APP__EXTRACT__SNMP__USER", "etl"),
+            ("APP__EXTRACT__SNMP__AUTH_PASSWORD_FILE", "missing-file"),
+            ("APP__EXTRACT__SNMP__PRIV_PASSWORD", "long-enough"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("extract.snmp.auth_password_file") && err.contains("missing-file"),
+        "{err}"
+    );
+}
