@@ -1,7 +1,8 @@
 //! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device (not one per
 //! device), one receive task per socket handing each datagram to the request waiting for it by (request id,
-//! source address), at most `MAX_OUTSTANDING` requests in flight per socket (pacing: a burst of answers fits
-//! the receive buffer, which is also enlarged), per-attempt timeout and retries.
+//! source address), at most as many requests in flight per socket as answers fit its receive buffer (pacing: a
+//! burst of answers is never dropped by the kernel; the buffer is enlarged first), per-attempt timeout and
+//! retries.
 //!
 //! A reply is delivered only to the request that sent that id to that address; a late, duplicated or unknown
 //! reply is dropped and counted, so it can never become another device's answer.
@@ -18,10 +19,21 @@ use crate::snmp::message::dispatch_id;
 
 /// Sockets per address family.
 pub const SOCKETS: usize = 4;
-/// Requests in flight per socket: their answers (a few hundred bytes each) fit the receive buffer together.
-pub const MAX_OUTSTANDING: usize = 512;
-/// Receive buffer asked for each socket (the kernel may cap it at net.core.rmem_max).
+/// Most requests in flight per socket.
+pub const MAX_OUTSTANDING: usize = 1024;
+/// Fewest requests in flight per socket, however small the receive buffer.
+pub const MIN_OUTSTANDING: usize = 64;
+/// Receive buffer asked for each socket (the kernel caps it at net.core.rmem_max).
 pub const RECV_BUFFER_BYTES: usize = 4 << 20;
+/// What one small answer costs in the receive buffer: the kernel counts a datagram's whole buffer (its
+/// "truesize", about 1 to 2 KiB for a few hundred bytes of SNMP on Linux), not its payload.
+pub const BUFFER_PER_ANSWER: usize = 2048;
+
+/// Requests in flight on a socket whose receive buffer is `rcvbuf` bytes: as many answers as fit in it at
+/// once, so a burst of them is never dropped by the kernel, within `MIN_OUTSTANDING..=MAX_OUTSTANDING`.
+pub fn outstanding_for(rcvbuf: usize) -> usize {
+    (rcvbuf / BUFFER_PER_ANSWER).clamp(MIN_OUTSTANDING, MAX_OUTSTANDING)
+}
 /// Largest datagram read (an SNMP message over UDP/IPv4 is at most 65,507 bytes).
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -76,7 +88,8 @@ impl Drop for Transport {
     }
 }
 
-fn bind(v6: bool) -> std::io::Result<tokio::net::UdpSocket> {
+/// A bound, non-blocking socket, and the requests it may have in flight (`outstanding_for` its buffer).
+fn bind(v6: bool) -> std::io::Result<(tokio::net::UdpSocket, usize)> {
     use socket2::{Domain, Protocol, Socket as RawSocket, Type};
     let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
     let raw = RawSocket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
@@ -89,7 +102,8 @@ fn bind(v6: bool) -> std::io::Result<tokio::net::UdpSocket> {
     };
     raw.bind(&any.into())?;
     raw.set_nonblocking(true)?;
-    tokio::net::UdpSocket::from_std(raw.into())
+    let outstanding = outstanding_for(raw.recv_buffer_size().unwrap_or(0));
+    Ok((tokio::net::UdpSocket::from_std(raw.into())?, outstanding))
 }
 
 /// Reads datagrams forever, handing each to its waiting request.
@@ -99,8 +113,10 @@ async fn receive(socket: Rc<Socket>, stats: Rc<TransportStats>) {
         let (n, from) = match socket.udp.recv_from(&mut buf).await {
             Ok(x) => x,
             Err(e) => {
-                // ICMP port unreachable and the like surface here on some systems: not fatal.
+                // ICMP port unreachable and the like surface here on some systems: not fatal. A pause so that an
+                // error that repeats does not spin.
                 log::trace!("[SNMP] receive: {e}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
         };
@@ -148,11 +164,16 @@ impl Transport {
         if family.is_none() {
             let mut sockets = Vec::with_capacity(SOCKETS);
             for _ in 0..SOCKETS {
-                let udp = bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.to_string()))?;
+                let (udp, outstanding) =
+                    bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.to_string()))?;
+                log::debug!(
+                    "[SNMP] socket {:?}: {outstanding} requests in flight at most",
+                    udp.local_addr()
+                );
                 let socket = Rc::new(Socket {
                     udp,
                     waiting: RefCell::new(HashMap::new()),
-                    slots: Semaphore::new(MAX_OUTSTANDING),
+                    slots: Semaphore::new(outstanding),
                 });
                 self.tasks
                     .borrow_mut()
@@ -256,6 +277,14 @@ mod tests {
             Value::OctetString(b) => String::from_utf8_lossy(b).into_owned(),
             other => format!("{other:?}"),
         })
+    }
+
+    #[test]
+    fn in_flight_requests_follow_the_receive_buffer() {
+        assert_eq!(outstanding_for(0), MIN_OUTSTANDING);
+        // Linux's default net.core.rmem_max (212992), doubled by the kernel.
+        assert_eq!(outstanding_for(425_984), 208);
+        assert_eq!(outstanding_for(8 << 20), MAX_OUTSTANDING);
     }
 
     #[test]
