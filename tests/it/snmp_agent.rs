@@ -17,9 +17,13 @@ const USERS: &str = r#"
 createUser shaaes SHA "sha-aes-pass" AES "sha-aes-priv"
 createUser sha256 SHA-256 "sha256-pass" AES-256 "sha256-priv"
 createUser md5des MD5 "md5-des-pass" DES "md5-des-priv"
+createUser shaaes256 SHA "sha-aes256-pass" AES-256 "sha-aes256-priv"
+createUser md5aes192 MD5 "md5-aes192-pass" AES-192 "md5-aes192-priv"
 rouser shaaes priv
 rouser sha256 priv
 rouser md5des priv
+rouser shaaes256 priv
+rouser md5aes192 priv
 rocommunity public 127.0.0.1
 view noucd included .1
 view noucd excluded .1.3.6.1.4.1.2021
@@ -346,7 +350,7 @@ fn run_v3(agent: &Agent, snmp: &str) -> (Output, Vec<serde_json::Value>, TestDir
 }
 
 #[test]
-fn v3_auth_priv_users_with_sha_aes_sha256_aes256_and_md5_des_all_give_records() {
+fn v3_auth_priv_users_with_sha_aes_sha256_aes256_md5_des_and_extended_aes_keys_all_give_records() {
     let agent = Agent::start();
     agent.wait_for(
         "public",
@@ -357,6 +361,21 @@ fn v3_auth_priv_users_with_sha_aes_sha256_aes256_and_md5_des_all_give_records() 
         ("shaaes", "SHA", "sha-aes-pass", "AES", "sha-aes-priv"),
         ("sha256", "SHA-256", "sha256-pass", "AES-256", "sha256-priv"),
         ("md5des", "MD5", "md5-des-pass", "DES", "md5-des-priv"),
+        // Keys shorter than the cipher's: extended as net-snmp does (Blumenthal).
+        (
+            "shaaes256",
+            "SHA",
+            "sha-aes256-pass",
+            "AES-256",
+            "sha-aes256-priv",
+        ),
+        (
+            "md5aes192",
+            "MD5",
+            "md5-aes192-pass",
+            "AES-192",
+            "md5-aes192-priv",
+        ),
     ] {
         let (out, records, _dir) = run_v3(
             &agent,
