@@ -62,7 +62,7 @@ impl ReportKind {
         }
     }
 
-    /// The counter's MIB name.
+    /// The counter's MIB name (a phrase for an unknown one).
     pub fn name(self) -> &'static str {
         match self {
             ReportKind::UnsupportedSecLevels => "usmStatsUnsupportedSecLevels",
@@ -71,7 +71,7 @@ impl ReportKind {
             ReportKind::UnknownEngineIds => "usmStatsUnknownEngineIDs",
             ReportKind::WrongDigests => "usmStatsWrongDigests",
             ReportKind::DecryptionErrors => "usmStatsDecryptionErrors",
-            ReportKind::Other => "report",
+            ReportKind::Other => "of an unknown counter",
         }
     }
 
