@@ -685,6 +685,14 @@ mod tests {
             for n in 0..bytes.len() {
                 assert!(open(&bytes[..n], Some(&keys)).is_err());
             }
+            // Any byte changed: an error (the digest covers every byte), never a panic.
+            for i in 0..bytes.len() {
+                for x in [0x01, 0x80, 0xff] {
+                    let mut bad = bytes.clone();
+                    bad[i] ^= x;
+                    assert!(open(&bad, Some(&keys)).is_err(), "byte {i} ^ {x:#x}");
+                }
+            }
         }
         // A discovery request: no auth, no priv, no keys.
         let probe = seal(
