@@ -230,7 +230,9 @@ pub struct Session {
 /// What a v3 answer turned out to be.
 enum V3Answer {
     Response(Pdu),
-    Report(ReportKind, Oid, u32, u32),
+    /// The report, its OID, and the engine's boots and time when the report was authenticated (only then may
+    /// the clock be taken from it, RFC 3414 3.2.7).
+    Report(ReportKind, Oid, Option<(u32, u32)>),
 }
 
 impl Session {
@@ -372,18 +374,20 @@ impl Session {
             })?;
             match answer {
                 V3Answer::Response(pdu) => return Ok(pdu),
-                V3Answer::Report(ReportKind::NotInTimeWindows, _, boots, time) if !recovered => {
+                V3Answer::Report(ReportKind::NotInTimeWindows, _, Some((boots, time)))
+                    if !recovered =>
+                {
                     log::debug!("[SNMP] {to}: not in time window; resynchronized, retrying once");
                     engine.resync(boots, time);
                     recovered = true;
                 }
-                V3Answer::Report(ReportKind::UnknownEngineIds, _, _, _) if !recovered => {
+                V3Answer::Report(ReportKind::UnknownEngineIds, _, _) if !recovered => {
                     log::debug!("[SNMP] {to}: unknown engine id; discovering again, retrying once");
                     v3.engines.borrow_mut().remove(&to);
                     engine = self.engine(to, v3).await?;
                     recovered = true;
                 }
-                V3Answer::Report(kind, oid, _, _) => return Err(SessionError::Report(kind, oid)),
+                V3Answer::Report(kind, oid, _) => return Err(SessionError::Report(kind, oid)),
             }
         }
     }
@@ -424,12 +428,10 @@ impl Session {
             match pdu.kind {
                 PduKind::Report => {
                     let oid = pdu.varbinds.first().map(|(o, _)| o.clone())?;
-                    Some(V3Answer::Report(
-                        ReportKind::of(&oid),
-                        oid,
-                        opened.usm.engine_boots,
-                        opened.usm.engine_time,
-                    ))
+                    let clock = opened
+                        .authenticated
+                        .then_some((opened.usm.engine_boots, opened.usm.engine_time));
+                    Some(V3Answer::Report(ReportKind::of(&oid), oid, clock))
                 }
                 PduKind::Response
                     if pdu.request_id == id && opened.authenticated == authenticated =>
