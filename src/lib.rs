@@ -8,7 +8,9 @@
 //! - `settings`: one struct per configuration section, defaults, `load()` and `validate()`.
 //! - `inventory`, `dedupe`: streaming CSV reader with line-numbered errors; duplicate names in bounded memory.
 //! - `model`: `CpuStats`, `DeviceRecord`, `Batch`, `BatchId`, the stable name hash.
-//! - `extract`: the `simulated` and `http` sources.
+//! - `extract`: the `simulated`, `http` and `snmp` sources.
+//! - `snmp`: the SNMP protocol without I/O (BER, PDUs, v2c/v3 messages, USM keys and crypto), for the snmp source
+//!   and the mock SNMP fleet.
 //! - `transform`: pure `CpuStats` → `DeviceRecord`.
 //! - `batch`, `codec`, `retry`: pure steps of loading (encode a batch, gzip, classify an answer, back off).
 //! - `body_scan`: the quick check of a records body in its common shape (the full parser decides the rest).

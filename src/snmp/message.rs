@@ -374,6 +374,60 @@ mod tests {
     }
 
     #[test]
+    fn net_snmp_s_own_datagrams_decode() {
+        // Captured with `snmpget -d` against snmpd 5.9.3 (also the fuzzer's seeds): a discovery request, the
+        // agent's unknownEngineIDs report, and an authPriv (MD5/DES) request.
+        let probe = include_bytes!("../../fuzz/corpus/snmp/v3-discovery");
+        let (msg, _) = V3Message::decode(probe).unwrap();
+        assert_eq!(msg.header.flags, FLAG_REPORTABLE);
+        assert!(msg.usm.engine_id.is_empty() && msg.usm.user_name.is_empty());
+        let report = include_bytes!("../../fuzz/corpus/snmp/v3-report");
+        let (msg, _) = V3Message::decode(report).unwrap();
+        assert_eq!(msg.header.msg_id, msg.header.msg_id);
+        assert_eq!((msg.usm.engine_boots, msg.usm.engine_time), (1, 824));
+        assert_eq!(msg.usm.engine_id.len(), 17);
+        let ScopedPduData::Plain(scoped) = msg.data else {
+            panic!("a report is plaintext")
+        };
+        assert_eq!(scoped.pdu.kind, crate::snmp::pdu::PduKind::Report);
+        assert_eq!(
+            scoped.pdu.varbinds[0],
+            (
+                Oid::parse("1.3.6.1.6.3.15.1.1.4.0").unwrap(),
+                Value::Counter32(10)
+            )
+        );
+        assert_eq!(dispatch_id(report), Some(0x635a_e54c));
+        let request = include_bytes!("../../fuzz/corpus/snmp/v3-authpriv-des");
+        let (msg, at) = V3Message::decode(request).unwrap();
+        assert_eq!(msg.usm.user_name, b"carol");
+        assert_eq!(msg.header.flags, FLAG_AUTH | FLAG_PRIV | FLAG_REPORTABLE);
+        assert_eq!(&request[at..at + 12], &msg.usm.auth_params[..]);
+        assert!(matches!(msg.data, ScopedPduData::Encrypted(ref c) if c.len() == 56));
+        // Re-encoding gives net-snmp's bytes back.
+        assert_eq!(msg.encode().0, request.to_vec());
+        // And it opens with the keys of that user (`-a MD5 -A carolpass1 -x DES -X wrongpriv1`): net-snmp's
+        // HMAC-MD5-96 and DES-CBC agree with ours.
+        use crate::snmp::usm::{open, AuthProtocol, PrivProtocol, UsmUser};
+        let user = UsmUser::new(
+            b"carol",
+            Some((AuthProtocol::Md5, b"carolpass1")),
+            Some((PrivProtocol::Des, b"wrongpriv1")),
+        )
+        .unwrap();
+        let opened = open(request, Some(&user.localize(&msg.usm.engine_id))).unwrap();
+        assert!(opened.authenticated);
+        assert_eq!(
+            opened.scoped.pdu.kind,
+            crate::snmp::pdu::PduKind::GetRequest
+        );
+        assert_eq!(
+            opened.scoped.pdu.varbinds,
+            vec![(Oid::parse("1.3.6.1.2.1.1.3.0").unwrap(), Value::Null)]
+        );
+    }
+
+    #[test]
     fn garbage_is_refused_without_panicking() {
         let mut seed: u64 = 42;
         for _ in 0..20_000 {

@@ -685,6 +685,19 @@ mod tests {
             for n in 0..bytes.len() {
                 assert!(open(&bytes[..n], Some(&keys)).is_err());
             }
+            // Any byte changed: an error (the digest covers every byte), never a panic — or, when the change
+            // clears the auth flag, a message that says it is not authenticated (which the poller refuses as
+            // an answer to an authenticated request).
+            for i in 0..bytes.len() {
+                for x in [0x01, 0x80, 0xff] {
+                    let mut bad = bytes.clone();
+                    bad[i] ^= x;
+                    if let Ok(o) = open(&bad, Some(&keys)) {
+                        assert!(!o.authenticated, "byte {i} ^ {x:#x}");
+                        assert_eq!(o.header.flags & FLAG_AUTH, 0);
+                    }
+                }
+            }
         }
         // A discovery request: no auth, no priv, no keys.
         let probe = seal(

@@ -294,3 +294,70 @@ impl SnmpSource {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::session::ReportKind;
+    use super::*;
+    use crate::metrics::FAILURE_REASONS;
+
+    #[test]
+    fn every_failure_reason_is_a_counted_label_and_messages_name_what_to_check() {
+        let mut errors = vec![
+            ExtractError::Timeout(15_000),
+            ExtractError::Failed("x".into()),
+            ExtractError::Status(500),
+            ExtractError::Parse("x".into()),
+            ExtractError::SnmpTimeout {
+                attempts: 3,
+                hint: " (wrong community?)",
+            },
+            ExtractError::NoSuchObject {
+                oid: "1.3.6.1.4.1.2021.11.50.0".into(),
+                mib: "ucd",
+            },
+            ExtractError::AgentError {
+                status: "genErr",
+                index: 1,
+            },
+            ExtractError::BadAnswer("x".into()),
+            ExtractError::NoProgress(15_000),
+            ExtractError::Socket("x".into()),
+        ];
+        for kind in [
+            ReportKind::UnsupportedSecLevels,
+            ReportKind::NotInTimeWindows,
+            ReportKind::UnknownUserNames,
+            ReportKind::UnknownEngineIds,
+            ReportKind::WrongDigests,
+            ReportKind::DecryptionErrors,
+            ReportKind::Other,
+        ] {
+            errors.push(ExtractError::SnmpReport {
+                name: kind.name(),
+                oid: "1.3.6.1.6.3.15.1.1.5.0".into(),
+                meaning: kind.meaning(),
+                reason: kind.reason(),
+            });
+        }
+        for e in &errors {
+            assert!(
+                FAILURE_REASONS[..FAILURE_REASONS.len() - 1].contains(&e.reason()),
+                "{e:?}"
+            );
+        }
+        assert_eq!(
+            errors[4].to_string(),
+            "timeout after 3 attempts (wrong community?)"
+        );
+        assert_eq!(
+            errors[5].to_string(),
+            "noSuchObject for 1.3.6.1.4.1.2021.11.50.0 (extract.snmp.mib = \"ucd\")"
+        );
+        assert!(errors
+            .last()
+            .unwrap()
+            .to_string()
+            .starts_with("SNMPv3 report of an unknown counter (1.3.6.1.6.3.15.1.1.5.0)"));
+    }
+}

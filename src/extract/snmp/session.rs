@@ -62,7 +62,7 @@ impl ReportKind {
         }
     }
 
-    /// The counter's MIB name.
+    /// The counter's MIB name (a phrase for an unknown one).
     pub fn name(self) -> &'static str {
         match self {
             ReportKind::UnsupportedSecLevels => "usmStatsUnsupportedSecLevels",
@@ -71,7 +71,7 @@ impl ReportKind {
             ReportKind::UnknownEngineIds => "usmStatsUnknownEngineIDs",
             ReportKind::WrongDigests => "usmStatsWrongDigests",
             ReportKind::DecryptionErrors => "usmStatsDecryptionErrors",
-            ReportKind::Other => "report",
+            ReportKind::Other => "of an unknown counter",
         }
     }
 
@@ -230,7 +230,9 @@ pub struct Session {
 /// What a v3 answer turned out to be.
 enum V3Answer {
     Response(Pdu),
-    Report(ReportKind, Oid, u32, u32),
+    /// The report, its OID, and the engine's boots and time when the report was authenticated (only then may
+    /// the clock be taken from it, RFC 3414 3.2.7).
+    Report(ReportKind, Oid, Option<(u32, u32)>),
 }
 
 impl Session {
@@ -372,18 +374,20 @@ impl Session {
             })?;
             match answer {
                 V3Answer::Response(pdu) => return Ok(pdu),
-                V3Answer::Report(ReportKind::NotInTimeWindows, _, boots, time) if !recovered => {
+                V3Answer::Report(ReportKind::NotInTimeWindows, _, Some((boots, time)))
+                    if !recovered =>
+                {
                     log::debug!("[SNMP] {to}: not in time window; resynchronized, retrying once");
                     engine.resync(boots, time);
                     recovered = true;
                 }
-                V3Answer::Report(ReportKind::UnknownEngineIds, _, _, _) if !recovered => {
+                V3Answer::Report(ReportKind::UnknownEngineIds, _, _) if !recovered => {
                     log::debug!("[SNMP] {to}: unknown engine id; discovering again, retrying once");
                     v3.engines.borrow_mut().remove(&to);
                     engine = self.engine(to, v3).await?;
                     recovered = true;
                 }
-                V3Answer::Report(kind, oid, _, _) => return Err(SessionError::Report(kind, oid)),
+                V3Answer::Report(kind, oid, _) => return Err(SessionError::Report(kind, oid)),
             }
         }
     }
@@ -424,12 +428,10 @@ impl Session {
             match pdu.kind {
                 PduKind::Report => {
                     let oid = pdu.varbinds.first().map(|(o, _)| o.clone())?;
-                    Some(V3Answer::Report(
-                        ReportKind::of(&oid),
-                        oid,
-                        opened.usm.engine_boots,
-                        opened.usm.engine_time,
-                    ))
+                    let clock = opened
+                        .authenticated
+                        .then_some((opened.usm.engine_boots, opened.usm.engine_time));
+                    Some(V3Answer::Report(ReportKind::of(&oid), oid, clock))
                 }
                 PduKind::Response
                     if pdu.request_id == id && opened.authenticated == authenticated =>
@@ -504,5 +506,188 @@ mod tests {
         assert_eq!(e.state().boots, 3);
         e.resync(1, 5);
         assert_eq!((e.state().boots, e.state().time), (1, 5));
+    }
+
+    /// A fake v3 agent on a loopback socket: answers discovery, then each request as `script` says, for `n`
+    /// datagrams; hands back the (boots, time) each authenticated request carried.
+    fn fake_agent(
+        socket: std::net::UdpSocket,
+        n: usize,
+        script: impl Fn(usize, &usm::Opened) -> (u32, u32, Pdu) + Send + 'static,
+    ) -> std::thread::JoinHandle<Vec<(u32, u32)>> {
+        use crate::snmp::message::{FLAG_PRIV, FLAG_REPORTABLE};
+        std::thread::spawn(move || {
+            let engine_id = b"\x80\x00\x1f\x88\x04fake".to_vec();
+            let user = UsmUser::new(
+                b"alice",
+                Some((usm::AuthProtocol::Sha1, b"password1")),
+                Some((usm::PrivProtocol::Aes128, b"password2")),
+            )
+            .unwrap();
+            let keys = user.localize(&engine_id);
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            let mut authenticated = 0;
+            for _ in 0..n {
+                let (len, from) = socket.recv_from(&mut buf).unwrap();
+                let request = usm::open(&buf[..len], Some(&keys)).unwrap();
+                let id = request.header.msg_id;
+                let reply = if !request.authenticated {
+                    // Discovery: an unauthenticated report with the engine id.
+                    let report = Pdu {
+                        kind: PduKind::Report,
+                        ..Pdu::response(
+                            request.scoped.pdu.request_id,
+                            0,
+                            0,
+                            vec![(
+                                Oid::parse("1.3.6.1.6.3.15.1.1.4.0").unwrap(),
+                                crate::snmp::Value::Counter32(1),
+                            )],
+                        )
+                    };
+                    let scoped = ScopedPdu {
+                        context_engine_id: engine_id.clone(),
+                        context_name: vec![],
+                        pdu: report,
+                    };
+                    let state = EngineState {
+                        id: engine_id.clone(),
+                        boots: 5,
+                        time: 100,
+                    };
+                    usm::seal(
+                        &HeaderData::usm(id, 65507, 0),
+                        b"",
+                        &state,
+                        None,
+                        &scoped,
+                        0,
+                    )
+                    .unwrap()
+                } else {
+                    seen.push((request.usm.engine_boots, request.usm.engine_time));
+                    let (boots, time, mut pdu) = script(authenticated, &request);
+                    authenticated += 1;
+                    pdu.request_id = request.scoped.pdu.request_id;
+                    let flags = if pdu.kind == PduKind::Report {
+                        FLAG_AUTH
+                    } else {
+                        FLAG_AUTH | FLAG_PRIV
+                    };
+                    let scoped = ScopedPdu {
+                        context_engine_id: engine_id.clone(),
+                        context_name: vec![],
+                        pdu,
+                    };
+                    let state = EngineState {
+                        id: engine_id.clone(),
+                        boots,
+                        time,
+                    };
+                    usm::seal(
+                        &HeaderData::usm(id, 65507, flags & !FLAG_REPORTABLE),
+                        b"alice",
+                        &state,
+                        Some(&keys),
+                        &scoped,
+                        9,
+                    )
+                    .unwrap()
+                };
+                socket.send_to(&reply, from).unwrap();
+            }
+            seen
+        })
+    }
+
+    fn report(oid: &str) -> Pdu {
+        Pdu {
+            kind: PduKind::Report,
+            ..Pdu::response(
+                0,
+                0,
+                0,
+                vec![(Oid::parse(oid).unwrap(), crate::snmp::Value::Counter32(1))],
+            )
+        }
+    }
+
+    fn uptime_response() -> Pdu {
+        Pdu::response(
+            0,
+            0,
+            0,
+            vec![(
+                Oid::parse("1.3.6.1.2.1.1.3.0").unwrap(),
+                crate::snmp::Value::TimeTicks(42),
+            )],
+        )
+    }
+
+    fn session() -> Session {
+        let user = UsmUser::new(
+            b"alice",
+            Some((usm::AuthProtocol::Sha1, b"password1")),
+            Some((usm::PrivProtocol::Aes128, b"password2")),
+        )
+        .unwrap();
+        Session::new(Security::v3(user, 16), 1, Duration::from_secs(5))
+    }
+
+    #[test]
+    fn not_in_time_window_resynchronizes_once_and_the_engine_is_discovered_once() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = socket.local_addr().unwrap();
+        // Discovery, then: the first GET is out of the window (the agent rebooted: boots 6, time 50); the rest
+        // are answered.
+        let agent = fake_agent(socket, 4, |i, _| match i {
+            0 => (6, 50, report("1.3.6.1.6.3.15.1.1.2.0")),
+            _ => (6, 60, uptime_response()),
+        });
+        let session = session();
+        actix_rt::System::new().block_on(async {
+            let get = Pdu::get(0, &[Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()]);
+            for _ in 0..2 {
+                let answer = session.exchange(to, &get).await.unwrap();
+                assert_eq!(answer.varbinds, uptime_response().varbinds);
+            }
+        });
+        let seen = agent.join().unwrap();
+        assert_eq!(session.discoveries(), 1);
+        assert_eq!(
+            seen[0],
+            (5, 100),
+            "the first request uses the discovered clock"
+        );
+        assert_eq!(seen[1].0, 6, "the retry uses the report's boots");
+        assert!((50..52).contains(&seen[1].1), "and its time: {seen:?}");
+        assert!(
+            (60..62).contains(&seen[2].1),
+            "then the time the answer carried: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_report_that_persists_after_the_one_retry_is_the_error() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = socket.local_addr().unwrap();
+        let agent = fake_agent(socket, 3, |_, _| (5, 100, report("1.3.6.1.6.3.15.1.1.2.0")));
+        let session = session();
+        let result = actix_rt::System::new().block_on(async {
+            let get = Pdu::get(0, &[Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()]);
+            session.exchange(to, &get).await
+        });
+        agent.join().unwrap();
+        assert_eq!(
+            result,
+            Err(SessionError::Report(
+                ReportKind::NotInTimeWindows,
+                Oid::parse("1.3.6.1.6.3.15.1.1.2.0").unwrap()
+            ))
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device (not one per
 //! device), one receive task per socket handing each datagram to the request waiting for it by (request id,
-//! source address), at most `MAX_OUTSTANDING` requests in flight per socket (pacing: a burst of answers fits
-//! the receive buffer, which is also enlarged), per-attempt timeout and retries.
+//! source address), at most as many requests in flight per socket as answers fit its receive buffer (pacing: a
+//! burst of answers is never dropped by the kernel; the buffer is enlarged first), per-attempt timeout and
+//! retries.
 //!
 //! A reply is delivered only to the request that sent that id to that address; a late, duplicated or unknown
 //! reply is dropped and counted, so it can never become another device's answer.
@@ -18,10 +19,21 @@ use crate::snmp::message::dispatch_id;
 
 /// Sockets per address family.
 pub const SOCKETS: usize = 4;
-/// Requests in flight per socket: their answers (a few hundred bytes each) fit the receive buffer together.
-pub const MAX_OUTSTANDING: usize = 512;
-/// Receive buffer asked for each socket (the kernel may cap it at net.core.rmem_max).
+/// Most requests in flight per socket.
+pub const MAX_OUTSTANDING: usize = 1024;
+/// Fewest requests in flight per socket, however small the receive buffer.
+pub const MIN_OUTSTANDING: usize = 64;
+/// Receive buffer asked for each socket (the kernel caps it at net.core.rmem_max).
 pub const RECV_BUFFER_BYTES: usize = 4 << 20;
+/// What one small answer costs in the receive buffer: the kernel counts a datagram's whole buffer (its
+/// "truesize", about 1 to 2 KiB for a few hundred bytes of SNMP on Linux), not its payload.
+pub const BUFFER_PER_ANSWER: usize = 2048;
+
+/// Requests in flight on a socket whose receive buffer is `rcvbuf` bytes: as many answers as fit in it at
+/// once, so a burst of them is never dropped by the kernel, within `MIN_OUTSTANDING..=MAX_OUTSTANDING`.
+pub fn outstanding_for(rcvbuf: usize) -> usize {
+    (rcvbuf / BUFFER_PER_ANSWER).clamp(MIN_OUTSTANDING, MAX_OUTSTANDING)
+}
 /// Largest datagram read (an SNMP message over UDP/IPv4 is at most 65,507 bytes).
 const MAX_DATAGRAM: usize = 65_535;
 
@@ -76,7 +88,8 @@ impl Drop for Transport {
     }
 }
 
-fn bind(v6: bool) -> std::io::Result<tokio::net::UdpSocket> {
+/// A bound, non-blocking socket, and the requests it may have in flight (`outstanding_for` its buffer).
+fn bind(v6: bool) -> std::io::Result<(tokio::net::UdpSocket, usize)> {
     use socket2::{Domain, Protocol, Socket as RawSocket, Type};
     let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
     let raw = RawSocket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
@@ -89,7 +102,8 @@ fn bind(v6: bool) -> std::io::Result<tokio::net::UdpSocket> {
     };
     raw.bind(&any.into())?;
     raw.set_nonblocking(true)?;
-    tokio::net::UdpSocket::from_std(raw.into())
+    let outstanding = outstanding_for(raw.recv_buffer_size().unwrap_or(0));
+    Ok((tokio::net::UdpSocket::from_std(raw.into())?, outstanding))
 }
 
 /// Reads datagrams forever, handing each to its waiting request.
@@ -99,8 +113,10 @@ async fn receive(socket: Rc<Socket>, stats: Rc<TransportStats>) {
         let (n, from) = match socket.udp.recv_from(&mut buf).await {
             Ok(x) => x,
             Err(e) => {
-                // ICMP port unreachable and the like surface here on some systems: not fatal.
+                // ICMP port unreachable and the like surface here on some systems: not fatal. A pause so that an
+                // error that repeats does not spin.
                 log::trace!("[SNMP] receive: {e}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
         };
@@ -148,11 +164,16 @@ impl Transport {
         if family.is_none() {
             let mut sockets = Vec::with_capacity(SOCKETS);
             for _ in 0..SOCKETS {
-                let udp = bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.to_string()))?;
+                let (udp, outstanding) =
+                    bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.to_string()))?;
+                log::debug!(
+                    "[SNMP] socket {:?}: {outstanding} requests in flight at most",
+                    udp.local_addr()
+                );
                 let socket = Rc::new(Socket {
                     udp,
                     waiting: RefCell::new(HashMap::new()),
-                    slots: Semaphore::new(MAX_OUTSTANDING),
+                    slots: Semaphore::new(outstanding),
                 });
                 self.tasks
                     .borrow_mut()
@@ -226,5 +247,130 @@ impl Drop for Unregister<'_> {
         for id in self.ids.borrow().iter() {
             waiting.remove(&(*id, self.to));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snmp::{CommunityMessage, Oid, Pdu, Value};
+
+    fn oid() -> Oid {
+        Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()
+    }
+
+    /// A v2c Response to request `id` whose value names the id.
+    fn answer(id: i32) -> Vec<u8> {
+        let pdu = Pdu::response(
+            id,
+            0,
+            0,
+            vec![(oid(), Value::OctetString(format!("for {id}").into_bytes()))],
+        );
+        CommunityMessage::v2c(b"c", pdu).encode()
+    }
+
+    /// What a request takes: the value of a Response to its own id.
+    fn accept(id: i32, bytes: &[u8]) -> Option<String> {
+        let msg = CommunityMessage::decode(bytes).ok()?;
+        (msg.pdu.request_id == id).then(|| match &msg.pdu.varbinds[0].1 {
+            Value::OctetString(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn in_flight_requests_follow_the_receive_buffer() {
+        assert_eq!(outstanding_for(0), MIN_OUTSTANDING);
+        // Linux's default net.core.rmem_max (212992), doubled by the kernel.
+        assert_eq!(outstanding_for(425_984), 208);
+        assert_eq!(outstanding_for(8 << 20), MAX_OUTSTANDING);
+    }
+
+    #[test]
+    fn answers_reach_their_own_request_only_and_strays_are_dropped() {
+        let agent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Another loopback address: an answer with the right id from the wrong address must not be taken.
+        let impostor = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+        let to = agent.local_addr().unwrap();
+        const N: usize = 50;
+        let server = std::thread::spawn(move || {
+            agent
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = [0u8; 1500];
+            let mut asked = Vec::new();
+            for _ in 0..N {
+                let (n, from) = agent.recv_from(&mut buf).unwrap();
+                asked.push((dispatch_id(&buf[..n]).unwrap(), from));
+            }
+            // Answered in reverse order, each preceded by a stray id and an impostor, and duplicated.
+            for (id, from) in asked.iter().rev() {
+                agent
+                    .send_to(&answer(id.wrapping_add(7_777)), from)
+                    .unwrap();
+                impostor.send_to(&answer(*id), from).unwrap();
+                agent.send_to(&answer(*id), from).unwrap();
+                agent.send_to(&answer(*id), from).unwrap();
+            }
+            agent.send_to(b"not snmp", asked[0].1).unwrap();
+            // One more request, answered late: after its only attempt gave up.
+            let (n, from) = agent.recv_from(&mut buf).unwrap();
+            let id = dispatch_id(&buf[..n]).unwrap();
+            std::thread::sleep(Duration::from_millis(400));
+            agent.send_to(&answer(id), from).unwrap();
+        });
+        actix_rt::System::new().block_on(async move {
+            let transport = Rc::new(Transport::new());
+            let requests = (0..N).map(|_| {
+                let t = transport.clone();
+                async move {
+                    let mut sent = 0;
+                    let got = t
+                        .request(
+                            to,
+                            1,
+                            Duration::from_secs(10),
+                            |id| {
+                                sent = id;
+                                CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode()
+                            },
+                            accept,
+                        )
+                        .await
+                        .unwrap();
+                    (sent, got)
+                }
+            });
+            for (sent, got) in futures_util::future::join_all(requests).await {
+                assert_eq!(got, format!("for {sent}"));
+            }
+            let late = transport
+                .request(
+                    to,
+                    1,
+                    Duration::from_millis(100),
+                    |id| CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode(),
+                    accept,
+                )
+                .await;
+            assert_eq!(late, Err(TransportError::Timeout { attempts: 1 }));
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let stats = transport.stats();
+            // Each request: a stray id and an impostor at least; the late answer; the garbage datagram.
+            assert!(stats.unmatched.get() > 2 * N as u64, "{stats:?}");
+            assert_eq!(stats.garbage.get(), 1);
+            assert!(
+                transport
+                    .v4
+                    .borrow()
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .all(|s| s.waiting.borrow().is_empty()),
+                "every request unregistered its ids"
+            );
+        });
+        server.join().unwrap();
     }
 }
