@@ -395,7 +395,7 @@ snmp_row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$SNM
 
 # snmp_etl LABEL DEVICES CONCURRENCY
 snmp_etl() {
-    local label=$1 n=$2 conc=$3 dir inv rc=0 limit=600 sampler wall cpu rss fds ok failed mock_cpu dps cpu_us note
+    local label=$1 n=$2 conc=$3 dir inv rc=0 limit=600 sampler wall cpu rss fds ok failed mock_cpu dps cpu_us note t0 t1
     dir="$TMP/snmp-$label"; mkdir -p "$dir"
     inv=$(inventory "$n")
     start_fleet "$dir" $((limit + 60))
@@ -419,7 +419,9 @@ EOF
     peak_fds "$BIN etl --config $dir/etl.toml" "$limit" "$dir/fds.max" &
     sampler=$!
     BG_PIDS+=("$sampler")
+    t0=$(busy_ticks)
     bounded_run etl_process "$dir" "$limit" "$dir/etl.toml" "$inv" || rc=$?
+    t1=$(busy_ticks)
     wait "$sampler" 2>/dev/null || true
     forget_pid "$sampler"
     stop_mock "$dir"
@@ -431,6 +433,7 @@ EOF
     dps=$(awk -v n="$ok" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0) ? n / w : 0 }')
     cpu_us=$(awk -v n="$ok" -v c="$cpu" 'BEGIN { printf "%.1f", (n > 0) ? c * 1e6 / n : 0 }')
     note="$failed failed; mock CPU ${mock_cpu}s, $(jq -c '.snmp | {requests, replies, kernel_drops}' "$dir/mock.stats" 2>/dev/null || echo '?')"
+    note="$note; others $(other_cores "$t0" "$t1" "$wall" "$(awk -v a="$cpu" -v b="$mock_cpu" 'BEGIN { print a + b }')") cores"
     [ "$rc" = 0 ] || { note="$note; etl exit $rc"; tail -5 "$dir/etl.err" >&2 || true; }
     snmp_row "ETL $label" "$n" "$conc" "$ok" "$wall" "$dps" "$cpu" "$cpu_us" "$rss" "$fds" "$note"
     log "snmp $label: $ok of $n devices in ${wall}s = $dps devices/s, ${cpu_us} us CPU/device, RSS ${rss} MiB," \
@@ -440,6 +443,7 @@ EOF
 # snmp_exporter : the peer, prometheus-snmp-exporter, over the same fleet and devices
 snmp_exporter() {
     local dir="$TMP/snmp-exporter" inv exe eport etp rc=0 out wall devices scrapes rss ecpu dps cpu_us fds note i sampler
+    local t0 t1 ccpu
     mkdir -p "$dir"
     exe=$(command -v prometheus-snmp-exporter || true)
     if [ -z "$exe" ]; then
@@ -461,9 +465,11 @@ snmp_exporter() {
     peak_fds "$exe" $((SNMP_EXPORTER_LIMIT + 60)) "$dir/fds.max" &
     sampler=$!
     BG_PIDS+=("$sampler")
+    t0=$(busy_ticks)
     bounded_run /usr/bin/time -v -o "$dir/client.time" timeout -s TERM -k 10 $((SNMP_EXPORTER_LIMIT + 60)) \
         python3 "$ROOT/scripts/bench-snmp-scrape.py" "127.0.0.1:$eport" ucd_cpu "$SNMP_PORT" "$inv" \
         "$SNMP_SCRAPERS" 2 "$SNMP_EXPORTER_LIMIT" > "$dir/client.out" 2> "$dir/client.err" || rc=$?
+    t1=$(busy_ticks)
     stop_tree "$etp"; forget_pid "$etp"
     wait "$sampler" 2>/dev/null || true; forget_pid "$sampler"
     stop_mock "$dir"
@@ -474,7 +480,9 @@ snmp_exporter() {
     fds=$(cat "$dir/fds.max" 2>/dev/null || echo 0)
     dps=$(awk -v n="${devices:-0}" -v w="${wall:-0}" 'BEGIN { printf "%.0f", (w > 0) ? n / w : 0 }')
     cpu_us=$(awk -v n="${devices:-0}" -v c="$ecpu" 'BEGIN { printf "%.1f", (n > 0) ? c * 1e6 / n : 0 }')
-    note="${scrapes:-0} scrapes over $SNMP_SCRAPERS connections, $(kv failed) failed; client CPU $(cpu_s "$dir/client.time")s; mock CPU $(cpu_s "$dir/mock.time")s"
+    ccpu=$(cpu_s "$dir/client.time")
+    note="${scrapes:-0} scrapes over $SNMP_SCRAPERS connections, $(kv failed) failed; client CPU ${ccpu}s; mock CPU $(cpu_s "$dir/mock.time")s"
+    note="$note; others $(other_cores "$t0" "$t1" "${wall:-0}" "$(awk -v a="$ecpu" -v b="$ccpu" -v c="$(cpu_s "$dir/mock.time")" 'BEGIN { print a + b + c }')") cores"
     [ "$rc" = 0 ] || { note="$note; client exit $rc"; tail -5 "$dir/client.err" >&2 || true; }
     snmp_row "prometheus-snmp-exporter" "$SNMP_DEVICES" "$SNMP_SCRAPERS" "${devices:-0}" "${wall:-0}" "$dps" "$ecpu" \
         "$cpu_us" "$rss" "$fds" "$note"
