@@ -4,8 +4,9 @@
 //! for any address outside 127.0.0.0/8 is dropped unread.
 //!
 //! Why 0.0.0.0 and not 127.0.0.0/8: a socket binds one address; catching a whole range on one socket needs
-//! `IP_TRANSPARENT` plus a TPROXY rule, both `CAP_NET_ADMIN`. Binding the wildcard needs no privilege, and the
-//! filter keeps the fleet on loopback. Raw `libc` calls, because std's `UdpSocket` has no `recvmsg`/`sendmsg`.
+//! `IP_TRANSPARENT` plus a TPROXY rule, both `CAP_NET_ADMIN` (tried: a socket bound to 127.0.0.0 with
+//! `IP_FREEBIND` or `IP_TRANSPARENT` does not receive a datagram sent to 127.0.0.5). Binding the wildcard needs no
+//! privilege, and the filter keeps the fleet on loopback. Raw `libc` calls, because std's `UdpSocket` has no `recvmsg`/`sendmsg`.
 
 use std::io;
 use std::mem::{size_of, zeroed};
