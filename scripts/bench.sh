@@ -2,8 +2,8 @@
 # End-to-end benchmarks of `app etl` against `app mock-server` on this machine (loopback only).
 #
 #   scripts/bench.sh                 # the default cases: 1m, slow-api, wrk
-#   BENCH_LONG=1 scripts/bench.sh    # also 10m, seed, 100k-1s
-#   scripts/bench.sh 1m seed         # just these cases (any of: 1m 10m seed 100k-1s slow-api wrk; or "all")
+#   BENCH_LONG=1 scripts/bench.sh    # also 10m, seed, 100k-1s, snmp
+#   scripts/bench.sh 1m seed         # just these cases (any of: 1m 10m seed 100k-1s slow-api wrk snmp; or "all")
 #
 # Each case runs BENCH_REPEAT times (default 5) and the table printed at the end holds the MEDIAN of each column.
 # Per run: a fresh `app mock-server` (its own free port on 127.0.0.1, log level warn, no log file, no body preview)
@@ -17,6 +17,15 @@
 #   mock CPU    user+sys of the mock server over the run
 # The `wrk` case runs wrk (Debian package `wrk`; installed with apt-get when missing) against the mock's /load with
 # scripts/wrk-load.lua (a 200-record JSON body) for BENCH_WRK_DURATION seconds.
+# The `snmp` case (a long one) polls the mock SNMP fleet (`mock-server --snmp-port auto`, every device UCD, no
+# faults) with the ETL's snmp source, once per configuration: BENCH_SNMP_DEVICES devices at BENCH_SNMP_CONCURRENCY,
+# the same at BENCH_SNMP_CONCURRENCY2, and BENCH_SNMP_DEVICES2 at BENCH_SNMP_CONCURRENCY (descriptors flat in fleet
+# size and concurrency), two samples each (sample_interval_ms 100: the mock's counters move every 10 ms):
+# devices/s, ETL CPU per device, peak RSS, peak open descriptors (/proc/PID/fd, sampled every 50 ms). Then the peer
+# in the same run: Debian's prometheus-snmp-exporter (installed with apt-get when missing) with the hand-written
+# scripts/bench-snmp-exporter.yml on 127.0.0.1, scraped twice per device by scripts/bench-snmp-scrape.py over
+# BENCH_SNMP_SCRAPERS keep-alive connections (at most BENCH_SNMP_EXPORTER_LIMIT s): its devices/s and CPU per device,
+# and the ratio of devices per CPU-second. Its table is printed after the main one.
 #
 # Environment:
 #   BENCH_REPEAT=5            runs per case
@@ -27,6 +36,8 @@
 #   BENCH_TMP=/tmp            where the temp dir (inventories, configs, reports) goes; removed at exit
 #   BENCH_KEEP=0              1: keep the temp dir (its path is printed)
 #   BENCH_OUT=                also write the final table to this file
+#   BENCH_SNMP_DEVICES=100000 BENCH_SNMP_DEVICES2=20000 BENCH_SNMP_CONCURRENCY=2000 BENCH_SNMP_CONCURRENCY2=8000
+#   BENCH_SNMP_SCRAPERS=64    connections to the exporter; BENCH_SNMP_EXPORTER_LIMIT=300 seconds at most
 #
 # Network: every address used is on 127.0.0.0/8. Every server is started under `timeout` (hard bound) and stopped by
 # the EXIT trap; every wait loop is bounded.
@@ -43,8 +54,15 @@ WRK_CONNECTIONS=${BENCH_WRK_CONNECTIONS:-64}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
 NPROC=$(nproc)
 
-ALL_CASES=(1m 10m seed 100k-1s slow-api wrk)
-LONG_CASES=" 10m seed 100k-1s "
+SNMP_DEVICES=${BENCH_SNMP_DEVICES:-100000}
+SNMP_DEVICES2=${BENCH_SNMP_DEVICES2:-20000}
+SNMP_CONC=${BENCH_SNMP_CONCURRENCY:-2000}
+SNMP_CONC2=${BENCH_SNMP_CONCURRENCY2:-8000}
+SNMP_SCRAPERS=${BENCH_SNMP_SCRAPERS:-64}
+SNMP_EXPORTER_LIMIT=${BENCH_SNMP_EXPORTER_LIMIT:-300}
+
+ALL_CASES=(1m 10m seed 100k-1s slow-api wrk snmp)
+LONG_CASES=" 10m seed 100k-1s snmp "
 
 usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -53,7 +71,7 @@ for arg in "$@"; do
     case "$arg" in
         -h|--help) usage; exit 0 ;;
         all) CASES=("${ALL_CASES[@]}") ;;
-        1m|10m|seed|100k-1s|slow-api|wrk) CASES+=("$arg") ;;
+        1m|10m|seed|100k-1s|slow-api|wrk|snmp) CASES+=("$arg") ;;
         *) echo "bench.sh: unknown case '$arg' (cases: ${ALL_CASES[*]} all)" >&2; exit 2 ;;
     esac
 done
@@ -313,6 +331,203 @@ case_wrk() {
     done
 }
 
+SNMP_RESULTS="$TMP/snmp.tsv"
+: > "$SNMP_RESULTS"
+SNMP_PORT=""
+
+# start_fleet DIR LIMIT_S : the mock with its SNMP fleet (every device UCD, no faults); sets MOCK_URL and SNMP_PORT
+start_fleet() {
+    local dir=$1 limit=$2 i
+    cat > "$dir/mock.toml" <<EOF
+[mock]
+bind = "127.0.0.1:0"
+delay_ms = 0
+jitter_ms = 0
+log_body_preview = 0
+log_file = ""
+snmp_host_resources_share = 0.0
+
+[log]
+level = "warn"
+file = ""
+EOF
+    (cd "$dir" && exec /usr/bin/time -v -o "$dir/mock.time" \
+        timeout -s TERM -k 10 "$limit" "$BIN" mock-server --config "$dir/mock.toml" --snmp-port auto \
+        > "$dir/mock.out" 2> "$dir/mock.err") &
+    MOCK_TP=$!
+    BG_PIDS+=("$MOCK_TP")
+    MOCK_URL=""; SNMP_PORT=""
+    for i in $(seq 1 100); do
+        MOCK_URL=$(sed -n 's/^listening on //p' "$dir/mock.out" 2>/dev/null | head -1)
+        SNMP_PORT=$(sed -n 's/^snmp listening on udp:\/\/0\.0\.0\.0://p' "$dir/mock.out" 2>/dev/null | head -1)
+        [ -n "$MOCK_URL" ] && [ -n "$SNMP_PORT" ] && break
+        kill -0 "$MOCK_TP" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$MOCK_URL" ] || [ -z "$SNMP_PORT" ]; then
+        log "mock-server (SNMP fleet) did not start:"; cat "$dir/mock.err" >&2; return 1
+    fi
+    case "$MOCK_URL" in http://127.*) ;; *) log "mock-server is not on loopback: $MOCK_URL"; return 1 ;; esac
+}
+
+# peak_fds PATTERN LIMIT_S OUT : the largest count of /proc/PID/fd of the process whose command line starts with
+# PATTERN, sampled every 50 ms until it is gone (after it appeared) or LIMIT_S passed; written to OUT
+peak_fds() {
+    local pattern=$1 limit=$2 out=$3 pid="" n max=0 seen=0 i
+    for ((i = 0; i < limit * 20; i++)); do
+        [ -n "$pid" ] || pid=$(pgrep -f "^$pattern" | head -1 || true)
+        if [ -n "$pid" ]; then
+            if [ -d "/proc/$pid/fd" ]; then
+                seen=1
+                n=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
+                [ "$n" -gt "$max" ] && max=$n
+            elif [ "$seen" = 1 ]; then
+                break
+            fi
+        fi
+        sleep 0.05
+    done
+    echo "$max" > "$out"
+}
+
+# snmp_row LABEL DEVICES CONCURRENCY DONE WALL DEVICES_PER_S CPU CPU_US RSS FDS NOTE
+snmp_row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$SNMP_RESULTS"; }
+
+# snmp_etl LABEL DEVICES CONCURRENCY
+snmp_etl() {
+    local label=$1 n=$2 conc=$3 dir inv rc=0 limit=600 sampler wall cpu rss fds ok failed mock_cpu dps cpu_us note t0 t1
+    dir="$TMP/snmp-$label"; mkdir -p "$dir"
+    inv=$(inventory "$n")
+    start_fleet "$dir" $((limit + 60))
+    cat > "$dir/etl.toml" <<EOF
+[extract]
+source = "snmp"
+concurrency = $conc
+timeout_ms = 30000
+
+[extract.snmp]
+port = $SNMP_PORT
+mib = "ucd"
+timeout_ms = 1000
+retries = 2
+sample_interval_ms = 100
+
+[log]
+level = "warn"
+file = ""
+EOF
+    peak_fds "$BIN etl --config $dir/etl.toml" "$limit" "$dir/fds.max" &
+    sampler=$!
+    BG_PIDS+=("$sampler")
+    t0=$(busy_ticks)
+    bounded_run etl_process "$dir" "$limit" "$dir/etl.toml" "$inv" || rc=$?
+    t1=$(busy_ticks)
+    wait "$sampler" 2>/dev/null || true
+    forget_pid "$sampler"
+    stop_mock "$dir"
+    wall=$(elapsed_s "$dir/etl.time"); cpu=$(cpu_s "$dir/etl.time"); rss=$(rss_mib "$dir/etl.time")
+    mock_cpu=$(cpu_s "$dir/mock.time")
+    fds=$(cat "$dir/fds.max" 2>/dev/null || echo 0)
+    ok=$(jq -r '.devices.ok // 0' "$dir/summary.json" 2>/dev/null || echo 0)
+    failed=$(jq -r '.devices.failed // 0' "$dir/summary.json" 2>/dev/null || echo 0)
+    dps=$(awk -v n="$ok" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0) ? n / w : 0 }')
+    cpu_us=$(awk -v n="$ok" -v c="$cpu" 'BEGIN { printf "%.1f", (n > 0) ? c * 1e6 / n : 0 }')
+    note="$failed failed; mock CPU ${mock_cpu}s, $(jq -c '.snmp | {requests, replies, kernel_drops}' "$dir/mock.stats" 2>/dev/null || echo '?')"
+    note="$note; others $(other_cores "$t0" "$t1" "$wall" "$(awk -v a="$cpu" -v b="$mock_cpu" 'BEGIN { print a + b }')") cores"
+    [ "$rc" = 0 ] || { note="$note; etl exit $rc"; tail -5 "$dir/etl.err" >&2 || true; }
+    snmp_row "ETL $label" "$n" "$conc" "$ok" "$wall" "$dps" "$cpu" "$cpu_us" "$rss" "$fds" "$note"
+    log "snmp $label: $ok of $n devices in ${wall}s = $dps devices/s, ${cpu_us} us CPU/device, RSS ${rss} MiB," \
+        "peak fds $fds ($note)"
+}
+
+# snmp_exporter : the peer, prometheus-snmp-exporter, over the same fleet and devices
+snmp_exporter() {
+    local dir="$TMP/snmp-exporter" inv exe eport etp rc=0 out wall devices scrapes rss ecpu dps cpu_us fds note i sampler
+    local t0 t1 ccpu
+    mkdir -p "$dir"
+    exe=$(command -v prometheus-snmp-exporter || true)
+    if [ -z "$exe" ]; then
+        log "installing prometheus-snmp-exporter (apt-get)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-snmp-exporter; } \
+            > "$TMP/apt-exporter.log" 2>&1 || true
+        exe=$(command -v prometheus-snmp-exporter || true)
+        [ -n "$exe" ] || { log "no prometheus-snmp-exporter; skipping the peer"; return 0; }
+    fi
+    inv=$(inventory "$SNMP_DEVICES")
+    start_fleet "$dir" $((SNMP_EXPORTER_LIMIT + 120))
+    eport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    (cd "$dir" && exec /usr/bin/time -v -o "$dir/exporter.time" timeout -s TERM -k 10 $((SNMP_EXPORTER_LIMIT + 90)) \
+        "$exe" --config.file="$ROOT/scripts/bench-snmp-exporter.yml" --web.listen-address="127.0.0.1:$eport" \
+        --log.level=warn > "$dir/exporter.out" 2>&1) &
+    etp=$!
+    BG_PIDS+=("$etp")
+    for i in $(seq 1 100); do curl -s --max-time 1 "http://127.0.0.1:$eport/" > /dev/null && break; sleep 0.1; done
+    peak_fds "$exe" $((SNMP_EXPORTER_LIMIT + 60)) "$dir/fds.max" &
+    sampler=$!
+    BG_PIDS+=("$sampler")
+    t0=$(busy_ticks)
+    bounded_run /usr/bin/time -v -o "$dir/client.time" timeout -s TERM -k 10 $((SNMP_EXPORTER_LIMIT + 60)) \
+        python3 "$ROOT/scripts/bench-snmp-scrape.py" "127.0.0.1:$eport" ucd_cpu "$SNMP_PORT" "$inv" \
+        "$SNMP_SCRAPERS" 2 "$SNMP_EXPORTER_LIMIT" > "$dir/client.out" 2> "$dir/client.err" || rc=$?
+    t1=$(busy_ticks)
+    stop_tree "$etp"; forget_pid "$etp"
+    wait "$sampler" 2>/dev/null || true; forget_pid "$sampler"
+    stop_mock "$dir"
+    out=$(cat "$dir/client.out" 2>/dev/null || true)
+    kv() { echo "$out" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+    wall=$(kv wall_s); devices=$(kv devices); scrapes=$(kv scrapes)
+    ecpu=$(cpu_s "$dir/exporter.time"); rss=$(rss_mib "$dir/exporter.time")
+    fds=$(cat "$dir/fds.max" 2>/dev/null || echo 0)
+    dps=$(awk -v n="${devices:-0}" -v w="${wall:-0}" 'BEGIN { printf "%.0f", (w > 0) ? n / w : 0 }')
+    cpu_us=$(awk -v n="${devices:-0}" -v c="$ecpu" 'BEGIN { printf "%.1f", (n > 0) ? c * 1e6 / n : 0 }')
+    ccpu=$(cpu_s "$dir/client.time")
+    note="${scrapes:-0} scrapes over $SNMP_SCRAPERS connections, $(kv failed) failed; client CPU ${ccpu}s; mock CPU $(cpu_s "$dir/mock.time")s"
+    note="$note; others $(other_cores "$t0" "$t1" "${wall:-0}" "$(awk -v a="$ecpu" -v b="$ccpu" -v c="$(cpu_s "$dir/mock.time")" 'BEGIN { print a + b + c }')") cores"
+    [ "$rc" = 0 ] || { note="$note; client exit $rc"; tail -5 "$dir/client.err" >&2 || true; }
+    snmp_row "prometheus-snmp-exporter" "$SNMP_DEVICES" "$SNMP_SCRAPERS" "${devices:-0}" "${wall:-0}" "$dps" "$ecpu" \
+        "$cpu_us" "$rss" "$fds" "$note"
+    log "exporter: ${devices:-0} devices in ${wall:-?}s = $dps devices/s, ${cpu_us} us CPU/device, RSS ${rss} MiB," \
+        "peak fds $fds ($note)"
+}
+
+case_snmp() {
+    snmp_etl "${SNMP_DEVICES}-c${SNMP_CONC}" "$SNMP_DEVICES" "$SNMP_CONC"
+    snmp_etl "${SNMP_DEVICES}-c${SNMP_CONC2}" "$SNMP_DEVICES" "$SNMP_CONC2"
+    snmp_etl "${SNMP_DEVICES2}-c${SNMP_CONC}" "$SNMP_DEVICES2" "$SNMP_CONC"
+    snmp_exporter
+}
+
+snmp_table() {
+    [ -s "$SNMP_RESULTS" ] || return 0
+    echo
+    echo "SNMP (case snmp): the ETL's snmp source against the mock fleet, two samples per device; and"
+    echo "prometheus-snmp-exporter over the same fleet, scraped twice per device. CPU: user+sys of the etl process,"
+    echo "of the exporter process. One run each."
+    echo
+    python3 - "$SNMP_RESULTS" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+print("| run | devices | concurrency | devices done | wall s | devices/s | CPU s | CPU µs/device | peak RSS MiB | peak fds | notes |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+for r in rows:
+    print(f"| {r[0]} | {int(r[1]):,} | {r[2]} | {int(r[3]):,} | {r[4]} | {int(float(r[5])):,} | {r[6]} | {r[7]} | {r[8]} | {r[9]} | {r[10]} |")
+etl = [r for r in rows if r[0].startswith("ETL ")]
+peer = [r for r in rows if not r[0].startswith("ETL ")]
+if etl:
+    main = etl[0]
+    dps, rss = float(main[5]), float(main[8])
+    fds = [int(r[9]) for r in etl]
+    print()
+    print(f"Targets (first run): ≥ 20,000 devices/s: {'yes' if dps >= 20000 else 'no'} ({dps:,.0f}); "
+          f"≤ 64 MiB RSS: {'yes' if rss <= 64 else 'no'} ({rss:.1f}); descriptors flat in fleet size and "
+          f"concurrency: {'yes' if max(fds) - min(fds) <= 8 else 'no'} ({', '.join(map(str, fds))})")
+    if peer and float(peer[0][7]) > 0 and float(main[7]) > 0:
+        per_cpu = float(peer[0][7]) / float(main[7])
+        speed = float(main[5]) / max(float(peer[0][5]), 1)
+        print(f"ETL vs exporter: {per_cpu:.1f}x devices per CPU-second (aim ≥ 10x); {speed:.1f}x devices/s")
+PY
+}
+
 # --- run ----------------------------------------------------------------------------------------------------------
 
 log "cases: ${CASES[*]}; repeat $REPEAT; temp dir $TMP"
@@ -331,6 +546,7 @@ for c in "${CASES[@]}"; do
         100k-1s)  case_devices 100k-1s 100000 10000 1000 0 120 ;;
         slow-api) case_devices slow-api "$SLOW_DEVICES" 1000 0 2000 600 ;;
         wrk)      case_wrk ;;
+        snmp)     case_snmp ;;
     esac
 done
 
@@ -350,6 +566,7 @@ table() {
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
     local rss_1m=""
     for c in "${CASES[@]}"; do
+        [ "$c" = snmp ] && continue # its own table (snmp_table)
         python3 - "$RESULTS" "$c" "$rss_1m" <<'PY'
 import statistics, sys
 path, case, rss_1m = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -415,6 +632,7 @@ PY
     echo "Per run (case, run, wall s, records, records/s, ETL CPU µs/rec, ETL RSS MiB, mock CPU s, exit, notes):"
     echo
     sed 's/^/    /' "$RESULTS"
+    snmp_table
     echo
     echo "bench.sh total runtime: $(( $(date +%s) - START_S )) s"
 }

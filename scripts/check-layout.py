@@ -23,6 +23,7 @@ LAYERS = [
     ["resolve"],
     ["inventory"],
     ["transform"],
+    ["snmp"],
     ["extract"],
     ["spool"],
     ["observe"],

@@ -12,18 +12,21 @@
 //! - `codec`: wire formats shared by the loaders, the spool and the mock: gzip, bounded gunzip, the check of a
 //!   records array (and `body_scan`, its one-pass fast path).
 //! - `config`: the configuration as declared values: one struct per section, defaults, `load()`, `validate()`.
-//! - `resolve`: what a run builds from those values, once, at start: the bearer token, the TLS configurations.
+//! - `resolve`: what a run builds from those values, once, at start: the bearer token, the SNMP secrets, the TLS
+//!   configurations.
 //! - `inventory`: the streaming CSV reader with line-numbered errors, the whole-file check, duplicate names, the
 //!   kept rows of the check, the loopback inventory generator.
 //! - `transform`: pure `CpuStats` → `DeviceRecord`.
-//! - `extract`: the sources (`simulated`, `http`) that give a device's `CpuStats`.
+//! - `snmp`: the SNMP protocol without I/O (BER, PDUs, v2c/v3 messages, USM keys and crypto), for the snmp source
+//!   and the mock SNMP fleet.
+//! - `extract`: the sources (`simulated`, `http`, `snmp`) that give a device's `CpuStats`.
 //! - `spool`: spool files on disk (its on-disk layout and crash behaviour documented at the top).
 //! - `observe`: the one list of run counters, the run's outcome, exit codes, the summary, Prometheus, progress,
 //!   logging, resources, profiles.
 //! - `load`: the pure steps of loading: record encoder, batches, retry rules, the circuit, the HTTP client.
 //! - `actors`: `ExtractSupervisor`, `LoaderActor` (with the delivery task and its outcomes), `FailedBufferActor`,
 //!   the stage; the topology, replay and the shutdown sequence.
-//! - `mock`: the mock ingestion API (server, routes, state, its metrics, its traffic line).
+//! - `mock`: the mock ingestion API (server, routes, state, its metrics, its traffic line) and the mock SNMP fleet.
 //! - `commands`: the subcommands (`etl`, `replay`, `mock-server`, `validate`, `demo`, `healthcheck`), their flags,
 //!   typed errors and the one mapping of outcomes to exit codes.
 
@@ -38,5 +41,6 @@ pub mod mock;
 pub mod model;
 pub mod observe;
 pub mod resolve;
+pub mod snmp;
 pub mod spool;
 pub mod transform;

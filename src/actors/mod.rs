@@ -66,6 +66,7 @@ pub async fn run(
         token,
         load_tls,
         http_source_tls,
+        snmp: snmp_secrets,
     } = resolved;
     let settings = Arc::new(settings);
     let run_id: Arc<str> = new_run_id().into();
@@ -137,6 +138,7 @@ pub async fn run(
         let supervisor = ExtractSupervisor::new(
             settings.clone(),
             http_source_tls,
+            snmp_secrets,
             loaders.clone(),
             metrics.clone(),
             checked,

@@ -26,6 +26,7 @@ use crate::inventory::{
 use crate::model::{loader_index, shard_index, stable_hash, stable_hash_bytes, DeviceRecord};
 use crate::observe::metrics::RunMetrics;
 use crate::resolve::tls::ClientTls;
+use crate::resolve::SnmpSecrets;
 use crate::transform::transform_all;
 
 /// Devices per message from the reader thread (large: each message may wake the supervisor's thread).
@@ -35,8 +36,9 @@ const CHANNEL_CHUNKS: usize = 4;
 
 pub struct ExtractSupervisor {
     settings: Arc<Settings>,
-    /// The http source's TLS, resolved from `extract.http` at start.
+    /// The http source's TLS and the snmp source's secrets, resolved at start.
     source_tls: ClientTls,
+    snmp_secrets: SnmpSecrets,
     loaders: Arc<Vec<Addr<LoaderActor>>>,
     metrics: Arc<RunMetrics>,
     /// Set by `StopExtraction`; the extraction loop and the device tasks watch it.
@@ -88,6 +90,7 @@ impl ExtractSupervisor {
     pub fn new(
         settings: Arc<Settings>,
         source_tls: ClientTls,
+        snmp_secrets: SnmpSecrets,
         loaders: Arc<Vec<Addr<LoaderActor>>>,
         metrics: Arc<RunMetrics>,
         checked: Checked,
@@ -98,6 +101,7 @@ impl ExtractSupervisor {
             stage: Stage::new(loaders.clone(), settings.load.batch_size, metrics.clone()),
             settings,
             source_tls,
+            snmp_secrets,
             loaders,
             metrics,
             stop: watch::Sender::new(false),
@@ -197,12 +201,12 @@ fn finish_device(
     let records = match result.map(transform_all) {
         Ok(Ok(records)) => records,
         Ok(Err(e)) => {
-            RunMetrics::add(&metrics.devices_failed, 1);
+            metrics.device_failed("transform");
             log::warn!("[Extract] {name} ({ip}): {e}");
             return None;
         }
         Err(e) => {
-            RunMetrics::add(&metrics.devices_failed, 1);
+            metrics.device_failed(e.reason());
             log::warn!("[Extract] {name} ({ip}) failed: {e}");
             return None;
         }
@@ -296,7 +300,11 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
             })
             .expect("spawning the inventory thread only fails when the OS is out of threads");
 
-        let source = Rc::new(Source::new(&settings.extract, &self.source_tls));
+        let source = Rc::new(Source::new(
+            &settings.extract,
+            &self.source_tls,
+            &self.snmp_secrets,
+        ));
         let concurrency = settings.extract.concurrency;
         let (stage, workers, metrics) =
             (self.stage.clone(), self.loaders.len(), self.metrics.clone());

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Secret, Settings, SettingsError, Shard};
+use crate::config::{Secret, Settings, SettingsError, Shard, SourceKind};
 use crate::observe::exit::ExitCode;
 
 /// Appliance CPU-statistics ETL: extract from a CSV inventory, transform, load in batches into an ingestion API,
@@ -137,6 +137,26 @@ pub struct MockArgs {
     /// Log file. Overrides mock.log_file.
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
+    /// Serve the mock SNMP fleet on this UDP port of every 127.x.y.z address (`auto`: a free port, printed;
+    /// 0: off). Overrides mock.snmp_port.
+    #[arg(long, value_name = "PORT|auto", value_parser = parse_snmp_port)]
+    pub snmp_port: Option<SnmpPort>,
+}
+
+/// `--snmp-port`: a port number, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnmpPort {
+    Port(u16),
+    Auto,
+}
+
+fn parse_snmp_port(text: &str) -> Result<SnmpPort, String> {
+    if text == "auto" {
+        return Ok(SnmpPort::Auto);
+    }
+    text.parse()
+        .map(SnmpPort::Port)
+        .map_err(|_| format!("`{text}` is not a UDP port (0-65535) or `auto`"))
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -163,6 +183,10 @@ pub struct DemoArgs {
     /// demo replays no spool file into its mock.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
+    /// Where device statistics come from: `simulated`, `http` (the mock's /device/{name}/cpu) or `snmp` (the
+    /// mock SNMP fleet, started on a free UDP port). Overrides extract.source.
+    #[arg(long, value_name = "SOURCE", value_parser = ["simulated", "http", "snmp"])]
+    pub source: Option<String>,
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
@@ -231,6 +255,11 @@ impl MockArgs {
         if let Some(l) = &self.log_file {
             s.mock.log_file = l.clone();
         }
+        match self.snmp_port {
+            Some(SnmpPort::Port(p)) => (s.mock.snmp_port, s.mock.snmp_port_auto) = (p, false),
+            Some(SnmpPort::Auto) => (s.mock.snmp_port, s.mock.snmp_port_auto) = (0, true),
+            None => {}
+        }
     }
 }
 
@@ -249,6 +278,12 @@ impl DemoArgs {
         }
         if let Some(d) = &self.spool_dir {
             s.spool.dir = d.clone();
+        }
+        match self.source.as_deref() {
+            Some("simulated") => s.extract.source = SourceKind::Simulated,
+            Some("http") => s.extract.source = SourceKind::Http,
+            Some("snmp") => s.extract.source = SourceKind::Snmp,
+            _ => {}
         }
     }
 }

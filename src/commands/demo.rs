@@ -55,6 +55,8 @@ pub fn demo(
     let (summary, stats) = actix_rt::System::new().block_on(async move {
         let shutdown = watch_signals(&settings);
         let prepared = prepare_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
+        // `--source snmp`: the mock SNMP fleet beside the API, on a free UDP port of every 127.x.y.z.
+        settings.mock.snmp_port_auto = settings.extract.source == SourceKind::Snmp;
         let server = mock::start(settings.mock.clone(), listener)
             .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;
         let url = server.url();
@@ -63,16 +65,23 @@ pub fn demo(
         if settings.extract.source == SourceKind::Http {
             settings.extract.http.url_template = format!("{url}/device/{{name}}/cpu?cpus=1");
         }
+        if let Some(fleet) = &server.snmp {
+            settings.extract.snmp.port = fleet.port;
+            say!(
+                "demo: mock SNMP fleet on {} (each inventory address 127.x.y.z is a device)",
+                fleet.url()
+            );
+        }
         // Built after the URLs point at the mock (https:// when it serves TLS).
         let resolved = Resolved::build(settings)?;
         let s = &resolved.settings;
         say!(
             "demo: extracting {} ({} source), loading into {}",
             s.inventory.path.display(),
-            if s.extract.source == SourceKind::Http {
-                "http"
-            } else {
-                "simulated"
+            match s.extract.source {
+                SourceKind::Simulated => "simulated",
+                SourceKind::Http => "http",
+                SourceKind::Snmp => "snmp",
             },
             s.load.endpoint
         );

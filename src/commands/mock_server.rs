@@ -33,6 +33,10 @@ pub fn mock_server(settings: Settings) -> Result<ExitCode, CommandError> {
             .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;
         say!("listening on {}", server.url());
         log::info!(target: "mock", "mock API listening on {}", server.url());
+        if let Some(fleet) = &server.snmp {
+            say!("snmp listening on {}", fleet.url());
+            log::info!(target: "mock", "mock SNMP fleet listening on {} (every 127.x.y.z)", fleet.url());
+        }
         mock::traffic::log_traffic(server.state.clone(), MOCK_TRAFFIC_INTERVAL);
         server
             .server

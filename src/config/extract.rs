@@ -1,9 +1,12 @@
-//! `[extract]`, `[extract.simulated]`, `[extract.http]`: where device statistics come from.
+//! `[extract]`, `[extract.simulated]`, `[extract.http]`: where device statistics come from (`[extract.snmp]` is in
+//! `snmp.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use super::SnmpSettings;
 
 /// Where device statistics come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -11,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub enum SourceKind {
     Simulated,
     Http,
+    Snmp,
 }
 
 /// `[extract]`
@@ -24,6 +28,7 @@ pub struct ExtractSettings {
     pub shard: String,
     pub simulated: SimulatedSettings,
     pub http: HttpSourceSettings,
+    pub snmp: SnmpSettings,
 }
 
 impl Default for ExtractSettings {
@@ -35,6 +40,7 @@ impl Default for ExtractSettings {
             shard: String::new(),
             simulated: SimulatedSettings::default(),
             http: HttpSourceSettings::default(),
+            snmp: SnmpSettings::default(),
         }
     }
 }

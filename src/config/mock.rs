@@ -42,7 +42,28 @@ pub struct MockSettings {
     pub tls_key_file: PathBuf,
     /// Require client certificates signed by a CA in this PEM file (mutual TLS).
     pub tls_client_ca_file: PathBuf,
+    /// UDP port of the mock SNMP fleet (`crate::mock::snmp`) on every 127.x.y.z address; 0 = no fleet.
+    pub snmp_port: u16,
+    /// Bind the fleet on a free port chosen by the kernel (`--snmp-port auto`; not a configuration key).
+    #[serde(skip)]
+    pub snmp_port_auto: bool,
+    /// The v2c community the fleet's devices answer (except the `snmp_wrong_community_share`).
+    pub snmp_community: Secret,
+    /// Share of requests never answered (per datagram, seeded by `seed`).
+    pub snmp_drop_rate: f64,
+    /// Every reply is sent this long after the request (± `snmp_jitter_ms`), from a timer queue.
+    pub snmp_delay_ms: u64,
+    pub snmp_jitter_ms: u64,
+    /// Share of replies sent twice.
+    pub snmp_duplicate_rate: f64,
+    /// Share of addresses (by address hash) whose community is not `snmp_community`: they stay silent.
+    pub snmp_wrong_community_share: f64,
+    /// Share of addresses (by address hash) without UCD-SNMP-MIB: HOST-RESOURCES `hrProcessorLoad` only.
+    pub snmp_host_resources_share: f64,
 }
+
+/// Longest `mock.snmp_delay_ms`: a minute (the fleet's timer queue is for late replies, not for lost ones).
+pub const MOCK_SNMP_MAX_DELAY_MS: u64 = 60_000;
 
 impl Default for MockSettings {
     fn default() -> Self {
@@ -68,6 +89,15 @@ impl Default for MockSettings {
             tls_cert_file: PathBuf::new(),
             tls_key_file: PathBuf::new(),
             tls_client_ca_file: PathBuf::new(),
+            snmp_port: 0,
+            snmp_port_auto: false,
+            snmp_community: Secret::new("public"),
+            snmp_drop_rate: 0.0,
+            snmp_delay_ms: 0,
+            snmp_jitter_ms: 0,
+            snmp_duplicate_rate: 0.0,
+            snmp_wrong_community_share: 0.0,
+            snmp_host_resources_share: 0.1,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! `resolve` does that.
 //!
 //! CLI flags are applied by the caller on the loaded struct (see `commands/args.rs`), after which `validate()` runs
-//! again. Files: one per section group (`inventory`, `extract`, `load`, `spool`, `observe`, `mock`), `secret`,
+//! again. Files: one per section group (`inventory`, `extract`, `snmp`, `load`, `spool`, `observe`, `mock`), `secret`,
 //! `shard`, `validate`, `wire` (URLs, addresses and tokens parsed in full).
 //!
 //! May use: `model` only.
@@ -15,6 +15,7 @@ mod mock;
 mod observe;
 mod secret;
 mod shard;
+mod snmp;
 mod spool;
 mod validate;
 pub mod wire;
@@ -26,6 +27,7 @@ pub use mock::*;
 pub use observe::*;
 pub use secret::*;
 pub use shard::*;
+pub use snmp::*;
 pub use spool::*;
 
 use std::path::{Path, PathBuf};

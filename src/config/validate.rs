@@ -57,6 +57,8 @@ impl Settings {
         )?;
         check_rate("extract.simulated.failure_rate", e.simulated.failure_rate)?;
         wire::check_url_template("extract.http.url_template", &e.http.url_template)?;
+        e.snmp
+            .validate(e.source == SourceKind::Snmp, e.timeout_ms)?;
         let l = &self.load;
         wire::check_url("load.endpoint", &l.endpoint)?;
         wire::check_token("load.token", l.token.expose())?;
@@ -156,6 +158,71 @@ impl Settings {
         }
         check_positive("mock.max_body_bytes", m.max_body_bytes as u64)?;
         check_positive("mock.max_idempotency_keys", m.max_idempotency_keys as u64)?;
-        Ok(())
+        check_mock_snmp(m)
+    }
+}
+
+/// The `mock.snmp_*` keys (the mock SNMP fleet).
+fn check_mock_snmp(m: &MockSettings) -> Result<(), SettingsError> {
+    check_rate("mock.snmp_drop_rate", m.snmp_drop_rate)?;
+    check_rate("mock.snmp_duplicate_rate", m.snmp_duplicate_rate)?;
+    check_rate(
+        "mock.snmp_wrong_community_share",
+        m.snmp_wrong_community_share,
+    )?;
+    check_rate(
+        "mock.snmp_host_resources_share",
+        m.snmp_host_resources_share,
+    )?;
+    if m.snmp_community.is_empty() {
+        return Err(SettingsError::invalid(
+            "mock.snmp_community",
+            "must not be empty",
+        ));
+    }
+    if m.snmp_delay_ms > MOCK_SNMP_MAX_DELAY_MS {
+        return Err(SettingsError::invalid(
+            "mock.snmp_delay_ms",
+            format!(
+                "{} must be at most {MOCK_SNMP_MAX_DELAY_MS}",
+                m.snmp_delay_ms
+            ),
+        ));
+    }
+    if m.snmp_jitter_ms > m.snmp_delay_ms {
+        return Err(SettingsError::invalid(
+            "mock.snmp_jitter_ms",
+            format!(
+                "{} must be at most mock.snmp_delay_ms ({})",
+                m.snmp_jitter_ms, m.snmp_delay_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_mock_snmp_keys_are_named() {
+        let bad = |m: MockSettings| check_mock_snmp(&m).unwrap_err().to_string();
+        assert!(bad(MockSettings {
+            snmp_drop_rate: 1.5,
+            ..MockSettings::default()
+        })
+        .contains("mock.snmp_drop_rate"));
+        assert!(bad(MockSettings {
+            snmp_jitter_ms: 5,
+            ..MockSettings::default()
+        })
+        .contains("mock.snmp_jitter_ms"));
+        assert!(bad(MockSettings {
+            snmp_community: Secret::new(""),
+            ..MockSettings::default()
+        })
+        .contains("mock.snmp_community"));
+        check_mock_snmp(&MockSettings::default()).unwrap();
     }
 }

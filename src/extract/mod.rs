@@ -1,15 +1,18 @@
 //! Extraction sources: where a device's CPU statistics come from (`extract.source`).
 //!
 //! `simulated` computes deterministic stats after a configurable latency; `http` GETs them from the device (the
-//! mock server's `/device/{name}/cpu` in tests and demos). Both return the original's `CpuStats` shape.
+//! mock server's `/device/{name}/cpu` in tests and demos); `snmp` polls the device's SNMP agent. All return the
+//! original's `CpuStats` shape.
 
 pub mod http;
 pub mod simulated;
+pub mod snmp;
 
 use crate::config::{ExtractSettings, SourceKind};
 use crate::inventory::Device;
 use crate::model::CpuStats;
 use crate::resolve::tls::ClientTls;
+use crate::resolve::SnmpSecrets;
 
 /// Why a device gave no statistics.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -22,20 +25,67 @@ pub enum ExtractError {
     Status(u16),
     #[error("unparsable statistics: {0}")]
     Parse(String),
+    /// An SNMP request got no answer after every attempt (a v2c agent is also silent for a wrong community).
+    #[error("timeout after {attempts} attempts{hint}")]
+    SnmpTimeout { attempts: u32, hint: &'static str },
+    /// An SNMPv3 agent answered with a Report (usmStats…).
+    #[error("SNMPv3 report {name} ({oid}): {meaning}")]
+    SnmpReport {
+        name: &'static str,
+        oid: String,
+        meaning: &'static str,
+        reason: &'static str,
+    },
+    #[error("noSuchObject for {oid} (extract.snmp.mib = \"{mib}\")")]
+    NoSuchObject { oid: String, mib: &'static str },
+    #[error("the agent answered {status} (error index {index})")]
+    AgentError { status: &'static str, index: i32 },
+    #[error("unexpected SNMP answer: {0}")]
+    BadAnswer(String),
+    #[error("the CPU counters did not advance within extract.timeout_ms ({0} ms)")]
+    NoProgress(u64),
+    #[error("UDP socket: {0}")]
+    Socket(String),
+}
+
+impl ExtractError {
+    /// A short stable label of the kind of failure: failed devices are counted by it (one of
+    /// `metrics::FAILURE_REASONS`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ExtractError::Timeout(_) | ExtractError::SnmpTimeout { .. } => "timeout",
+            ExtractError::Failed(_) => "failed",
+            ExtractError::Status(_) => "http_status",
+            ExtractError::Parse(_) => "parse",
+            ExtractError::SnmpReport { reason, .. } => reason,
+            ExtractError::NoSuchObject { .. } => "no_such_object",
+            ExtractError::AgentError { .. } => "agent_error",
+            ExtractError::BadAnswer(_) => "bad_answer",
+            ExtractError::NoProgress(_) => "no_progress",
+            ExtractError::Socket(_) => "socket",
+        }
+    }
 }
 
 /// A configured source. Not `Send`: it lives on the supervisor's arbiter.
 pub enum Source {
     Simulated(simulated::SimulatedSource),
     Http(http::HttpSource),
+    Snmp(snmp::SnmpSource),
 }
 
 impl Source {
-    /// `http_tls` is the http source's TLS, resolved from `extract.http` at start.
-    pub fn new(settings: &ExtractSettings, http_tls: &ClientTls) -> Source {
+    /// `http_tls` and `snmp_secrets` are the http source's TLS and the snmp source's community and passwords,
+    /// resolved from `extract.http` and `extract.snmp` at start.
+    pub fn new(
+        settings: &ExtractSettings,
+        http_tls: &ClientTls,
+        snmp_secrets: &SnmpSecrets,
+    ) -> Source {
         match settings.source {
             SourceKind::Simulated => Source::Simulated(simulated::SimulatedSource::new(settings)),
             SourceKind::Http => Source::Http(http::HttpSource::new(settings, http_tls)),
+            SourceKind::Snmp => Source::Snmp(snmp::SnmpSource::new(settings, snmp_secrets)),
         }
     }
 
@@ -45,7 +95,7 @@ impl Source {
     pub fn ready(&self, name: &str, hash: u64) -> Option<Result<Vec<CpuStats>, ExtractError>> {
         match self {
             Source::Simulated(s) => s.ready(name, hash),
-            Source::Http(_) => None,
+            Source::Http(_) | Source::Snmp(_) => None,
         }
     }
 
@@ -63,6 +113,8 @@ impl Source {
             // Boxed: the HTTP client's future is large, and it would otherwise size (and be copied into) every
             // device task, simulated ones included.
             Source::Http(s) => Box::pin(s.extract(device)).await,
+            // Boxed for the same reason.
+            Source::Snmp(s) => Box::pin(s.extract(device)).await,
         }
     }
 }

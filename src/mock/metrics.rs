@@ -64,6 +64,9 @@ impl Collector for MockCollector {
             "GET /device/{name}/cpu requests",
             s.device_requests,
         )?;
+        for (name, help, n) in s.snmp.metrics() {
+            counter(&mut e, name, help, n)?;
+        }
         Ok(())
     }
 }

@@ -18,6 +18,8 @@ pub struct MockServer {
     pub server: actix_web::dev::Server,
     /// Serving HTTPS (`mock.tls_cert_file`).
     pub tls: bool,
+    /// The mock SNMP fleet, when `mock.snmp_port` (or `snmp_port_auto`) asks for it; stops when dropped.
+    pub snmp: Option<super::snmp::SnmpFleet>,
 }
 
 impl MockServer {
@@ -36,6 +38,15 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<M
     let workers = settings.worker_count();
     let header_timeout_ms = settings.header_timeout_ms;
     let state = Arc::new(MockState::new(settings));
+    let s = &state.settings;
+    let snmp = match (s.snmp_port, s.snmp_port_auto) {
+        (0, false) => None,
+        (port, _) => Some(
+            super::snmp::start(s, port, state.counters.snmp.clone()).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("mock.snmp_port {port}: {e}"))
+            })?,
+        ),
+    };
     let data = web::Data::new(state.clone());
     let registry = web::Data::new(crate::mock::metrics::registry(state.clone()));
     let server = HttpServer::new(move || {
@@ -59,5 +70,6 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<M
         state,
         server,
         tls: secure,
+        snmp,
     })
 }

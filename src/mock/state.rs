@@ -23,6 +23,8 @@ pub struct Counters {
     pub injected_failures: AtomicU64,
     pub device_requests: AtomicU64,
     pub largest_batch_records: AtomicU64,
+    /// The mock SNMP fleet's counters (zero when it is off).
+    pub snmp: std::sync::Arc<super::snmp::SnmpCounters>,
     refused: Mutex<BTreeMap<u16, u64>>,
 }
 
@@ -45,6 +47,9 @@ pub struct StatsSnapshot {
     pub device_requests: u64,
     /// Records in the largest batch acknowledged.
     pub largest_batch_records: u64,
+    /// The mock SNMP fleet (`mock.snmp_port`).
+    #[serde(default)]
+    pub snmp: super::snmp::SnmpStats,
 }
 
 /// Keys already acknowledged, oldest forgotten first once `capacity` is reached (bounded memory).
@@ -196,6 +201,7 @@ impl MockState {
             unique_batches: self.keys.lock().expect("key lock is never poisoned").total,
             device_requests: c.device_requests.load(Relaxed),
             largest_batch_records: c.largest_batch_records.load(Relaxed),
+            snmp: c.snmp.snapshot(),
         }
     }
 }

@@ -10,6 +10,30 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.001, 2.0, 16)
 }
 
+/// Why devices failed, as counted in `devices_failed_by_reason` (`ExtractError::reason`, and "transform" for
+/// stats that were not percentages); the last, "other", takes a label missing here. A breakdown of the
+/// `devices_failed` counter: the summary shows the reasons that occurred, Prometheus `app_device_failures_total`.
+pub const FAILURE_REASONS: [&str; 18] = [
+    "timeout",
+    "failed",
+    "http_status",
+    "parse",
+    "transform",
+    "unknown_user",
+    "wrong_digest",
+    "decryption_error",
+    "not_in_time_window",
+    "unknown_engine_id",
+    "unsupported_security_level",
+    "report",
+    "no_such_object",
+    "agent_error",
+    "bad_answer",
+    "no_progress",
+    "socket",
+    "other",
+];
+
 /// A part of the summary (and of its JSON) that counters belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
@@ -53,6 +77,8 @@ macro_rules! run_counters {
         #[derive(Debug)]
         pub struct RunMetrics {
             $( $(#[$doc])* pub $field: AtomicU64, )*
+            /// `devices_failed` by reason, in the order of `FAILURE_REASONS`.
+            pub devices_failed_by_reason: [AtomicU64; FAILURE_REASONS.len()],
             pub in_flight_requests: AtomicI64,
             /// Seconds per `/load` attempt that got an answer or failed (not the ones cut by shutdown).
             pub request_seconds: Histogram,
@@ -62,6 +88,7 @@ macro_rules! run_counters {
             fn default() -> Self {
                 RunMetrics {
                     $( $field: AtomicU64::new(0), )*
+                    devices_failed_by_reason: Default::default(),
                     in_flight_requests: AtomicI64::new(0),
                     request_seconds: Histogram::new(latency_buckets()),
                 }
@@ -134,6 +161,25 @@ impl RunMetrics {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
     }
+
+    /// Counts a failed device with its reason (a label of `FAILURE_REASONS`; others count as "other").
+    pub fn device_failed(&self, reason: &str) {
+        Self::add(&self.devices_failed, 1);
+        let i = FAILURE_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(FAILURE_REASONS.len() - 1);
+        Self::add(&self.devices_failed_by_reason[i], 1);
+    }
+
+    /// Every failure reason with its count (zeros included), in the order of `FAILURE_REASONS`.
+    pub fn failures_by_reason(&self) -> Vec<(&'static str, u64)> {
+        FAILURE_REASONS
+            .iter()
+            .zip(&self.devices_failed_by_reason)
+            .map(|(r, c)| (*r, Self::get(c)))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -162,5 +208,67 @@ mod tests {
             exported,
             "two counters share a Prometheus series"
         );
+    }
+
+    #[test]
+    fn every_failure_reason_is_a_counted_label_and_messages_name_what_to_check() {
+        use crate::extract::snmp::session::ReportKind;
+        use crate::extract::ExtractError;
+        let mut errors = vec![
+            ExtractError::Timeout(15_000),
+            ExtractError::Failed("x".into()),
+            ExtractError::Status(500),
+            ExtractError::Parse("x".into()),
+            ExtractError::SnmpTimeout {
+                attempts: 3,
+                hint: " (wrong community?)",
+            },
+            ExtractError::NoSuchObject {
+                oid: "1.3.6.1.4.1.2021.11.50.0".into(),
+                mib: "ucd",
+            },
+            ExtractError::AgentError {
+                status: "genErr",
+                index: 1,
+            },
+            ExtractError::BadAnswer("x".into()),
+            ExtractError::NoProgress(15_000),
+            ExtractError::Socket("x".into()),
+        ];
+        for kind in [
+            ReportKind::UnsupportedSecLevels,
+            ReportKind::NotInTimeWindows,
+            ReportKind::UnknownUserNames,
+            ReportKind::UnknownEngineIds,
+            ReportKind::WrongDigests,
+            ReportKind::DecryptionErrors,
+            ReportKind::Other,
+        ] {
+            errors.push(ExtractError::SnmpReport {
+                name: kind.name(),
+                oid: "1.3.6.1.6.3.15.1.1.5.0".into(),
+                meaning: kind.meaning(),
+                reason: kind.reason(),
+            });
+        }
+        for e in &errors {
+            assert!(
+                FAILURE_REASONS[..FAILURE_REASONS.len() - 1].contains(&e.reason()),
+                "{e:?}"
+            );
+        }
+        assert_eq!(
+            errors[4].to_string(),
+            "timeout after 3 attempts (wrong community?)"
+        );
+        assert_eq!(
+            errors[5].to_string(),
+            "noSuchObject for 1.3.6.1.4.1.2021.11.50.0 (extract.snmp.mib = \"ucd\")"
+        );
+        assert!(errors
+            .last()
+            .unwrap()
+            .to_string()
+            .starts_with("SNMPv3 report of an unknown counter (1.3.6.1.6.3.15.1.1.5.0)"));
     }
 }

@@ -98,6 +98,15 @@ impl Collector for RunCollector {
             } else {
                 labelled_counter(&mut e, name, help, label, &members)?;
             }
+            if *name == "app_devices" {
+                labelled_counter(
+                    &mut e,
+                    "app_device_failures",
+                    "Failed devices by reason (they sum to app_devices_total{outcome=\"failed\"})",
+                    "reason",
+                    &m.failures_by_reason(),
+                )?;
+            }
             if *name == "app_sent_bytes" {
                 gauge(
                     &mut e,
@@ -194,6 +203,23 @@ mod tests {
                 (k.to_string(), v.parse().expect("a number"))
             })
             .collect()
+    }
+
+    #[test]
+    fn failed_devices_are_exposed_by_reason() {
+        let m = Arc::new(RunMetrics::default());
+        m.device_failed("timeout");
+        m.device_failed("timeout");
+        m.device_failed("wrong_digest");
+        m.device_failed("a label nobody listed");
+        let dir = tempfile::tempdir().unwrap();
+        let got = parse(&encode(&run_registry(m, dir.path().to_path_buf())));
+        let failures = |r: &str| got[&format!("app_device_failures_total{{reason=\"{r}\"}}")];
+        assert_eq!(failures("timeout"), 2.0);
+        assert_eq!(failures("wrong_digest"), 1.0);
+        assert_eq!(failures("other"), 1.0);
+        assert_eq!(failures("no_such_object"), 0.0);
+        assert_eq!(got["app_devices_total{outcome=\"failed\"}"], 4.0);
     }
 
     #[test]

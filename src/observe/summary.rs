@@ -10,7 +10,15 @@ use crate::observe::outcome::{Mode, RunOutcome};
 /// The counters of one section of the summary, in the order of `observe::metrics::COUNTERS`; JSON: an object of
 /// their keys.
 #[derive(Debug, Default)]
-pub struct Counts(Vec<(&'static Counter, u64)>);
+pub struct Counts(Vec<(&'static Counter, u64)>, Breakdown);
+
+/// A breakdown of one counter by reason (the failed devices), shown after it when not empty:
+/// `{key}_by_reason` in the JSON, ` (timeout 2, wrong_digest 1)` in the text.
+#[derive(Debug, Default)]
+pub struct Breakdown {
+    key: &'static str,
+    parts: Vec<(&'static str, u64)>,
+}
 
 impl Counts {
     fn of(values: &[(&'static Counter, u64)], section: Section) -> Counts {
@@ -20,7 +28,15 @@ impl Counts {
                 .filter(|(c, _)| c.section == section)
                 .copied()
                 .collect(),
+            Breakdown::default(),
         )
+    }
+
+    /// With `breakdown` of the counter `key` (the reasons that occurred).
+    fn with_breakdown(mut self, key: &'static str, parts: Vec<(&'static str, u64)>) -> Counts {
+        let parts = parts.into_iter().filter(|(_, n)| *n > 0).collect();
+        self.1 = Breakdown { key, parts };
+        self
     }
 
     /// The value of the counter with this JSON key (0 for a key not in this section).
@@ -38,6 +54,15 @@ impl Counts {
             if !(c.only_if_nonzero && *v == 0) {
                 out.push_str(&c.text.replace("{}", &v.to_string()));
             }
+            if c.key == self.1.key && !self.1.parts.is_empty() {
+                let parts: Vec<String> = self
+                    .1
+                    .parts
+                    .iter()
+                    .map(|(r, n)| format!("{r} {n}"))
+                    .collect();
+                out.push_str(&format!(" ({})", parts.join(", ")));
+            }
         }
         out
     }
@@ -49,6 +74,11 @@ impl Serialize for Counts {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (c, v) in &self.0 {
             map.serialize_entry(c.key, v)?;
+            if c.key == self.1.key && !self.1.parts.is_empty() {
+                let parts: std::collections::BTreeMap<_, _> =
+                    self.1.parts.iter().copied().collect();
+                map.serialize_entry(&format!("{}_by_reason", c.key), &parts)?;
+            }
         }
         map.end()
     }
@@ -94,7 +124,8 @@ impl Summary {
 
     pub fn new(outcome: &RunOutcome, mode: Mode, spool_dir: &std::path::Path) -> Summary {
         let values = outcome.metrics.values();
-        let devices = Counts::of(&values, Section::Devices);
+        let devices = Counts::of(&values, Section::Devices)
+            .with_breakdown("failed", outcome.metrics.failures_by_reason());
         let records = Counts::of(&values, Section::Records);
         let spool = SpoolCounts {
             dir: spool_dir.display().to_string(),

@@ -13,5 +13,7 @@ mod mock_limits;
 mod observability;
 mod pipeline;
 mod shutdown;
+mod snmp_agent;
+mod snmp_mock;
 mod spool_replay;
 mod tls;

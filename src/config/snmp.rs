@@ -1,0 +1,464 @@
+//! `[extract.snmp]`: the SNMP source's keys (version, community or v3 user and keys, timeouts, MIB, sampling),
+//! their defaults and `validate()` naming the key at fault. The `*_file` secrets are read by `resolve`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{Secret, SettingsError};
+
+/// `extract.snmp.version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnmpVersion {
+    V2c,
+    V3,
+}
+
+impl SnmpVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnmpVersion::V2c => "2c",
+            SnmpVersion::V3 => "3",
+        }
+    }
+}
+
+impl Serialize for SnmpVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// `"2c"` or `"3"`; the number `3` (TOML `version = 3`, or the environment's `3`) is accepted too.
+impl<'de> Deserialize<'de> for SnmpVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SnmpVersion;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"2c\" or \"3\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SnmpVersion, E> {
+                match v {
+                    "2c" => Ok(SnmpVersion::V2c),
+                    "3" => Ok(SnmpVersion::V3),
+                    other => Err(E::custom(format!(
+                        "unknown SNMP version `{other}`, expected \"2c\" or \"3\""
+                    ))),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SnmpVersion, E> {
+                match v {
+                    3 => Ok(SnmpVersion::V3),
+                    other => Err(E::custom(format!(
+                        "unknown SNMP version {other}, expected \"2c\" or \"3\""
+                    ))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SnmpVersion, E> {
+                self.visit_i64(v as i64)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `extract.snmp.security_level` (SNMPv3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SecurityLevel {
+    #[serde(rename = "noAuthNoPriv")]
+    NoAuthNoPriv,
+    #[serde(rename = "authNoPriv")]
+    AuthNoPriv,
+    #[serde(rename = "authPriv")]
+    AuthPriv,
+}
+
+/// `extract.snmp.auth_protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AuthSetting {
+    #[serde(rename = "MD5")]
+    Md5,
+    #[serde(rename = "SHA")]
+    Sha,
+    #[serde(rename = "SHA-224")]
+    Sha224,
+    #[serde(rename = "SHA-256")]
+    Sha256,
+    #[serde(rename = "SHA-384")]
+    Sha384,
+    #[serde(rename = "SHA-512")]
+    Sha512,
+}
+
+/// `extract.snmp.priv_protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum PrivSetting {
+    #[serde(rename = "DES")]
+    Des,
+    #[serde(rename = "AES")]
+    Aes,
+    #[serde(rename = "AES-192")]
+    Aes192,
+    #[serde(rename = "AES-256")]
+    Aes256,
+}
+
+/// `extract.snmp.mib`: what is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MibSetting {
+    /// UCD-SNMP-MIB systemStats raw counters, two samples: one record per device (`cpu_number` "all").
+    Ucd,
+    /// HOST-RESOURCES-MIB hrProcessorLoad: one record per processor, utilization only.
+    HostResources,
+    /// `ucd`, and `host-resources` when the agent has no UCD objects.
+    Auto,
+}
+
+impl MibSetting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MibSetting::Ucd => "ucd",
+            MibSetting::HostResources => "host-resources",
+            MibSetting::Auto => "auto",
+        }
+    }
+}
+
+/// `[extract.snmp]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpSettings {
+    #[serde(default = "default_version")]
+    pub version: SnmpVersion,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// v2c community; never logged (`***` in `--print-config`).
+    #[serde(default = "default_community")]
+    pub community: Secret,
+    /// A file holding the community (trimmed), read once at start; replaces `community`.
+    #[serde(default)]
+    pub community_file: PathBuf,
+    /// v3 user name.
+    #[serde(default)]
+    pub user: String,
+    #[serde(default = "default_security_level")]
+    pub security_level: SecurityLevel,
+    #[serde(default = "default_auth_protocol")]
+    pub auth_protocol: AuthSetting,
+    #[serde(default)]
+    pub auth_password: Secret,
+    #[serde(default)]
+    pub auth_password_file: PathBuf,
+    #[serde(default = "default_priv_protocol")]
+    pub priv_protocol: PrivSetting,
+    #[serde(default)]
+    pub priv_password: Secret,
+    #[serde(default)]
+    pub priv_password_file: PathBuf,
+    /// Wait for an answer per attempt.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts after the first one before a request is a timeout.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_mib")]
+    pub mib: MibSetting,
+    /// Time between the two UCD samples.
+    #[serde(default = "default_sample_interval_ms")]
+    pub sample_interval_ms: u64,
+}
+
+pub fn default_version() -> SnmpVersion {
+    SnmpVersion::V2c
+}
+pub fn default_port() -> u16 {
+    161
+}
+pub fn default_community() -> Secret {
+    Secret::new("public")
+}
+pub fn default_security_level() -> SecurityLevel {
+    SecurityLevel::AuthPriv
+}
+pub fn default_auth_protocol() -> AuthSetting {
+    AuthSetting::Sha
+}
+pub fn default_priv_protocol() -> PrivSetting {
+    PrivSetting::Aes
+}
+pub fn default_timeout_ms() -> u64 {
+    1000
+}
+pub fn default_retries() -> u32 {
+    2
+}
+pub fn default_mib() -> MibSetting {
+    MibSetting::Auto
+}
+/// 6 s: net-snmp refreshes its UCD counters every 5 s, so two samples 6 s apart always straddle a refresh.
+pub fn default_sample_interval_ms() -> u64 {
+    6000
+}
+
+impl Default for SnmpSettings {
+    fn default() -> Self {
+        SnmpSettings {
+            version: default_version(),
+            port: default_port(),
+            community: default_community(),
+            community_file: PathBuf::new(),
+            user: String::new(),
+            security_level: default_security_level(),
+            auth_protocol: default_auth_protocol(),
+            auth_password: Secret::default(),
+            auth_password_file: PathBuf::new(),
+            priv_protocol: default_priv_protocol(),
+            priv_password: Secret::default(),
+            priv_password_file: PathBuf::new(),
+            timeout_ms: default_timeout_ms(),
+            retries: default_retries(),
+            mib: default_mib(),
+            sample_interval_ms: default_sample_interval_ms(),
+        }
+    }
+}
+
+/// Most `retries`.
+pub const MAX_RETRIES: u32 = 10;
+
+impl SnmpSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+    pub fn sample_interval(&self) -> Duration {
+        Duration::from_millis(self.sample_interval_ms)
+    }
+    /// Attempts per request: the first and `retries` more.
+    pub fn attempts(&self) -> u32 {
+        self.retries + 1
+    }
+
+    /// Checks the keys (the whole section whatever `extract.source` is, as for the other sources); with
+    /// `active`, also what this source needs to run (a community, or a user and its passwords).
+    /// `extract_timeout_ms` bounds `sample_interval_ms`.
+    pub fn validate(&self, active: bool, extract_timeout_ms: u64) -> Result<(), SettingsError> {
+        let k = |name: &str| format!("extract.snmp.{name}");
+        if self.port == 0 {
+            return Err(SettingsError::invalid(&k("port"), "must be 1 to 65535"));
+        }
+        if self.timeout_ms == 0 {
+            return Err(SettingsError::invalid(
+                &k("timeout_ms"),
+                "must be at least 1",
+            ));
+        }
+        if self.retries > MAX_RETRIES {
+            return Err(SettingsError::invalid(
+                &k("retries"),
+                format!("must be at most {MAX_RETRIES}"),
+            ));
+        }
+        if self.sample_interval_ms == 0 {
+            return Err(SettingsError::invalid(
+                &k("sample_interval_ms"),
+                "must be at least 1",
+            ));
+        }
+        if active && self.sample_interval_ms >= extract_timeout_ms {
+            return Err(SettingsError::invalid(
+                &k("sample_interval_ms"),
+                format!(
+                    "{} must be below extract.timeout_ms ({extract_timeout_ms}): both samples are taken within it",
+                    self.sample_interval_ms
+                ),
+            ));
+        }
+        for (secret, file, name) in [
+            (&self.community, &self.community_file, "community"),
+            (
+                &self.auth_password,
+                &self.auth_password_file,
+                "auth_password",
+            ),
+            (
+                &self.priv_password,
+                &self.priv_password_file,
+                "priv_password",
+            ),
+        ] {
+            // The community has a default: setting the file replaces it.
+            if name != "community" && !secret.is_empty() && !file.as_os_str().is_empty() {
+                return Err(SettingsError::invalid(
+                    &k(&format!("{name}_file")),
+                    format!("set either extract.snmp.{name} or extract.snmp.{name}_file, not both"),
+                ));
+            }
+        }
+        if self.user.len() > 32 {
+            return Err(SettingsError::invalid(
+                &k("user"),
+                "must be at most 32 bytes",
+            ));
+        }
+        if !active {
+            return Ok(());
+        }
+        match self.version {
+            SnmpVersion::V2c => {
+                if self.community.is_empty() && self.community_file.as_os_str().is_empty() {
+                    return Err(SettingsError::invalid(
+                        &k("community"),
+                        "must not be empty for version \"2c\"",
+                    ));
+                }
+            }
+            SnmpVersion::V3 => {
+                if self.user.is_empty() {
+                    return Err(SettingsError::invalid(
+                        &k("user"),
+                        "must be set for version \"3\"",
+                    ));
+                }
+                let needs_auth = self.security_level != SecurityLevel::NoAuthNoPriv;
+                let needs_priv = self.security_level == SecurityLevel::AuthPriv;
+                for (needed, secret, file, name) in [
+                    (
+                        needs_auth,
+                        &self.auth_password,
+                        &self.auth_password_file,
+                        "auth_password",
+                    ),
+                    (
+                        needs_priv,
+                        &self.priv_password,
+                        &self.priv_password_file,
+                        "priv_password",
+                    ),
+                ] {
+                    if needed && secret.is_empty() && file.as_os_str().is_empty() {
+                        return Err(SettingsError::invalid(
+                            &k(name),
+                            format!(
+                                "must be set (or extract.snmp.{name}_file) for security_level \"{}\"",
+                                level_name(self.security_level)
+                            ),
+                        ));
+                    }
+                    if needed && !secret.is_empty() && secret.expose().len() < 8 {
+                        return Err(SettingsError::invalid(
+                            &k(name),
+                            "must be at least 8 characters (RFC 3414 11.2; net-snmp refuses shorter ones)",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn level_name(level: SecurityLevel) -> &'static str {
+    match level {
+        SecurityLevel::NoAuthNoPriv => "noAuthNoPriv",
+        SecurityLevel::AuthNoPriv => "authNoPriv",
+        SecurityLevel::AuthPriv => "authPriv",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v3() -> SnmpSettings {
+        SnmpSettings {
+            version: SnmpVersion::V3,
+            user: "alice".into(),
+            auth_password: Secret::new("password1"),
+            priv_password: Secret::new("password2"),
+            ..SnmpSettings::default()
+        }
+    }
+
+    fn key_of(r: Result<(), SettingsError>) -> String {
+        match r {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_a_v3_user_are_valid() {
+        SnmpSettings::default().validate(true, 15_000).unwrap();
+        v3().validate(true, 15_000).unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let mut s = v3();
+        s.user.clear();
+        assert_eq!(key_of(s.validate(true, 15_000)), "extract.snmp.user");
+        let mut s = v3();
+        s.priv_password = Secret::default();
+        assert_eq!(
+            key_of(s.validate(true, 15_000)),
+            "extract.snmp.priv_password"
+        );
+        s.security_level = SecurityLevel::AuthNoPriv;
+        s.validate(true, 15_000).unwrap();
+        let mut s = v3();
+        s.auth_password = Secret::new("short");
+        assert_eq!(
+            key_of(s.validate(true, 15_000)),
+            "extract.snmp.auth_password"
+        );
+        let mut s = v3();
+        s.priv_password_file = "/x".into();
+        assert_eq!(
+            key_of(s.validate(false, 15_000)),
+            "extract.snmp.priv_password_file"
+        );
+        let s = SnmpSettings {
+            sample_interval_ms: 15_000,
+            ..SnmpSettings::default()
+        };
+        assert_eq!(
+            key_of(s.validate(true, 15_000)),
+            "extract.snmp.sample_interval_ms"
+        );
+        s.validate(false, 15_000).unwrap();
+        let s = SnmpSettings {
+            community: Secret::default(),
+            ..SnmpSettings::default()
+        };
+        assert_eq!(key_of(s.validate(true, 15_000)), "extract.snmp.community");
+        let s = SnmpSettings {
+            retries: 11,
+            ..SnmpSettings::default()
+        };
+        assert_eq!(key_of(s.validate(false, 15_000)), "extract.snmp.retries");
+    }
+
+    #[test]
+    fn spellings_are_the_issues() {
+        let s: SnmpSettings = serde_json::from_str(
+            r#"{"version":"3","security_level":"authNoPriv","auth_protocol":"SHA-512","priv_protocol":"AES-256","mib":"host-resources"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.version, SnmpVersion::V3);
+        assert_eq!(s.auth_protocol, AuthSetting::Sha512);
+        assert_eq!(s.priv_protocol, PrivSetting::Aes256);
+        assert_eq!(s.mib, MibSetting::HostResources);
+        let n: SnmpSettings = serde_json::from_str(r#"{"version":3}"#).unwrap();
+        assert_eq!(n.version, SnmpVersion::V3);
+        assert!(serde_json::from_str::<SnmpSettings>(r#"{"version":"1"}"#).is_err());
+        assert!(serde_json::from_str::<SnmpSettings>(r#"{"auth_protocol":"sha"}"#).is_err());
+        assert!(serde_json::from_str::<SnmpSettings>(r#"{"comunity":"x"}"#).is_err());
+        let json = serde_json::to_string(&v3()).unwrap();
+        assert!(json.contains(r#""auth_password":"***""#), "{json}");
+        assert!(json.contains(r#""community":"***""#), "{json}");
+        assert!(!json.contains("password1"));
+    }
+}

@@ -1,0 +1,323 @@
+//! The snmp source (`extract.source = "snmp"`): polls each device's SNMP agent (v2c or v3) over the shared
+//! transport and turns what it reads into the original's `CpuStats`.
+//!
+//! - `mib = "ucd"`: two GETs of UCD-SNMP-MIB systemStats and sysUpTime, `sample_interval_ms` apart; the
+//!   percentages are the counters' deltas over the window (`mib.rs`); one record, `cpu_number` "all".
+//! - `mib = "host-resources"`: a GETBULK walk of hrProcessorLoad; one record per processor (`cpu_number` its
+//!   position), utilization only: idle = 100 − load, the other stats "0" (the MIB does not split the load).
+//! - `mib = "auto"`: ucd, and host-resources when the agent has no UCD objects.
+//!
+//! Settings in `crate::config` (`[extract.snmp]`), secrets from `crate::resolve`, the protocol in `crate::snmp`, sockets in `transport.rs`, security in
+//! `session.rs`. A device's whole extraction is bounded by `extract.timeout_ms`.
+
+pub mod mib;
+pub mod session;
+pub mod transport;
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use self::mib::{Delta, SampleError, UcdSample};
+use self::session::{Security, Session, SessionError};
+use super::{unix_now, ExtractError};
+use crate::config::{
+    AuthSetting, ExtractSettings, MibSetting, PrivSetting, SecurityLevel, SnmpSettings, SnmpVersion,
+};
+use crate::inventory::Device;
+use crate::model::CpuStats;
+use crate::resolve::SnmpSecrets;
+use crate::snmp::pdu::error_status_name;
+use crate::snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
+use crate::snmp::{Oid, Pdu, Value, VarBind};
+
+/// Wait before sampling again when the counters did not move (net-snmp refreshes them every 5 s).
+pub const RESAMPLE_STEP: Duration = Duration::from_millis(1000);
+/// max-repetitions of the hrProcessorLoad walk's GETBULK.
+pub const WALK_REPETITIONS: i32 = 32;
+/// Most processors read from one device (a bound for a misbehaving agent).
+pub const MAX_PROCESSORS: usize = 4096;
+
+impl Drop for SnmpSource {
+    fn drop(&mut self) {
+        let stats = self.session.transport.stats();
+        let (unmatched, garbage) = (stats.unmatched.get(), stats.garbage.get());
+        if unmatched + garbage > 0 {
+            log::info!(
+                "[SNMP] dropped {unmatched} answers no request was waiting for (late or duplicated) and {garbage} datagrams that were not SNMP"
+            );
+        }
+        if self.session.discoveries() > 0 {
+            log::debug!(
+                "[SNMP] {} SNMPv3 engine discoveries",
+                self.session.discoveries()
+            );
+        }
+    }
+}
+
+pub struct SnmpSource {
+    session: Session,
+    port: u16,
+    mib: MibSetting,
+    interval: Duration,
+    budget: Duration,
+    timeout_ms: u64,
+}
+
+impl SnmpSource {
+    /// The source for `settings` (validated) with its `secrets` (the `*_file` keys read by `resolve`). Makes the
+    /// v3 master keys here, once (the RFC 3414 password expansion).
+    pub fn new(settings: &ExtractSettings, secrets: &SnmpSecrets) -> SnmpSource {
+        let s: &SnmpSettings = &settings.snmp;
+        let security = match s.version {
+            SnmpVersion::V2c => Security::V2c {
+                community: secrets.community.expose().as_bytes().to_vec(),
+            },
+            SnmpVersion::V3 => {
+                let auth = (s.security_level != SecurityLevel::NoAuthNoPriv).then(|| {
+                    (
+                        s.auth_protocol.protocol(),
+                        secrets.auth_password.expose().as_bytes(),
+                    )
+                });
+                let privacy = (s.security_level == SecurityLevel::AuthPriv).then(|| {
+                    (
+                        s.priv_protocol.protocol(),
+                        secrets.priv_password.expose().as_bytes(),
+                    )
+                });
+                let user = UsmUser::new(s.user.as_bytes(), auth, privacy).expect(
+                    "validate() and resolve::snmp_secrets require the passwords this security level uses",
+                );
+                // Engines of the devices in flight, and as many finished ones.
+                Security::v3(user, settings.concurrency.saturating_mul(2).max(1024))
+            }
+        };
+        SnmpSource {
+            session: Session::new(security, s.attempts(), s.timeout()),
+            port: s.port,
+            mib: s.mib,
+            interval: s.sample_interval(),
+            budget: settings.timeout(),
+            timeout_ms: settings.timeout_ms,
+        }
+    }
+
+    /// The device's CPU stats, within `extract.timeout_ms`.
+    pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
+        let to = SocketAddr::new(device.ip, self.port);
+        let deadline = tokio::time::Instant::now() + self.budget;
+        match tokio::time::timeout_at(deadline, self.poll(&device.name, to, deadline)).await {
+            Ok(result) => result,
+            Err(_) => Err(ExtractError::Timeout(self.timeout_ms)),
+        }
+    }
+
+    async fn poll(
+        &self,
+        name: &str,
+        to: SocketAddr,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<CpuStats>, ExtractError> {
+        match self.mib {
+            MibSetting::Ucd => self.ucd(name, to, deadline).await,
+            MibSetting::HostResources => self.host_resources(name, to).await,
+            MibSetting::Auto => match self.ucd(name, to, deadline).await {
+                Err(ExtractError::NoSuchObject { oid, .. }) => {
+                    log::debug!("[SNMP] {name}: no UCD ({oid}); reading host-resources");
+                    self.host_resources(name, to).await.map_err(|e| match e {
+                        ExtractError::NoSuchObject { oid: hr, mib } => ExtractError::NoSuchObject {
+                            oid: format!("{oid} and {hr}"),
+                            mib,
+                        },
+                        other => other,
+                    })
+                }
+                other => other,
+            },
+        }
+    }
+
+    /// One PDU exchange, errors as the device's.
+    async fn exchange(&self, to: SocketAddr, pdu: &Pdu) -> Result<Pdu, ExtractError> {
+        let answer = self.session.exchange(to, pdu).await.map_err(|e| match e {
+            SessionError::Timeout { attempts, hint } => {
+                ExtractError::SnmpTimeout { attempts, hint }
+            }
+            SessionError::Report(kind, oid) => ExtractError::SnmpReport {
+                name: kind.name(),
+                oid: oid.to_string(),
+                meaning: kind.meaning(),
+                reason: kind.reason(),
+            },
+            SessionError::Socket(s) => ExtractError::Socket(s),
+        })?;
+        if answer.error_status != 0 {
+            return Err(ExtractError::AgentError {
+                status: error_status_name(answer.error_status),
+                index: answer.error_index,
+            });
+        }
+        Ok(answer)
+    }
+
+    /// One UCD sample.
+    async fn sample(&self, to: SocketAddr) -> Result<UcdSample, ExtractError> {
+        let answer = self.exchange(to, &Pdu::get(0, &mib::UCD_GET)).await?;
+        UcdSample::from_varbinds(&answer.varbinds).map_err(|e| match e {
+            SampleError::Missing(oid) => ExtractError::NoSuchObject {
+                oid: oid.to_string(),
+                mib: self.mib.as_str(),
+            },
+            SampleError::Unexpected(m) => ExtractError::BadAnswer(m),
+        })
+    }
+
+    /// Sleeps `wait` when the deadline leaves room for it and one more request; otherwise the counters did not
+    /// move in time.
+    async fn wait(
+        &self,
+        wait: Duration,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ExtractError> {
+        if tokio::time::Instant::now() + wait >= deadline {
+            return Err(ExtractError::NoProgress(self.timeout_ms));
+        }
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Samples until two give percentages: a first sample, `sample_interval_ms`, a second; counters that did
+    /// not move are sampled again every `RESAMPLE_STEP` (against the same first sample), an agent that restarted
+    /// or had not read its counters yet gives a new first sample — all within `extract.timeout_ms`.
+    async fn ucd(
+        &self,
+        name: &str,
+        to: SocketAddr,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<CpuStats>, ExtractError> {
+        let mut first = self.sample(to).await?;
+        let mut wait = self.interval;
+        loop {
+            self.wait(wait, deadline).await?;
+            let second = self.sample(to).await?;
+            let taken = unix_now();
+            if mib::is_unset(&first) {
+                first = second;
+                wait = self.interval;
+                continue;
+            }
+            match mib::percentages(&first, &second) {
+                Delta::Ready(p) => {
+                    let t = mib::hundredths_text;
+                    return Ok(vec![CpuStats {
+                        name: name.to_string(),
+                        timestamp: taken,
+                        cpu_number: Cow::Borrowed("all"),
+                        p_idle: t(p.idle).into(),
+                        p_user: t(p.user).into(),
+                        p_sys: t(p.system).into(),
+                        p_irq: t(p.irq).into(),
+                        p_nice: t(p.nice).into(),
+                    }]);
+                }
+                Delta::Restarted => {
+                    log::debug!(
+                        "[SNMP] {name}: sysUpTime went back (agent restarted); sampling again"
+                    );
+                    first = second;
+                    wait = self.interval;
+                }
+                Delta::NoProgress => wait = RESAMPLE_STEP,
+            }
+        }
+    }
+
+    /// Walks hrProcessorLoad with GETBULK: one record per processor.
+    async fn host_resources(
+        &self,
+        name: &str,
+        to: SocketAddr,
+    ) -> Result<Vec<CpuStats>, ExtractError> {
+        let base: &Oid = &mib::HR_LOAD;
+        let mut rows: Vec<VarBind> = Vec::new();
+        let mut next = base.clone();
+        'walk: loop {
+            let answer = self
+                .exchange(to, &Pdu::get_bulk(0, 0, WALK_REPETITIONS, &[next.clone()]))
+                .await?;
+            if answer.varbinds.is_empty() {
+                break;
+            }
+            for (oid, value) in answer.varbinds {
+                if matches!(value, Value::EndOfMibView) || !oid.starts_with(base) {
+                    break 'walk;
+                }
+                if oid <= next {
+                    return Err(ExtractError::BadAnswer(format!(
+                        "the walk of {base} went back: {oid} after {next}"
+                    )));
+                }
+                next = oid.clone();
+                rows.push((oid, value));
+                if rows.len() > MAX_PROCESSORS {
+                    return Err(ExtractError::BadAnswer(format!(
+                        "more than {MAX_PROCESSORS} rows under {base}"
+                    )));
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Err(ExtractError::NoSuchObject {
+                oid: base.to_string(),
+                mib: self.mib.as_str(),
+            });
+        }
+        let loads = mib::processor_loads(&rows).map_err(|e| match e {
+            SampleError::Missing(oid) => ExtractError::BadAnswer(format!("{oid} missing")),
+            SampleError::Unexpected(m) => ExtractError::BadAnswer(m),
+        })?;
+        let taken = unix_now();
+        Ok(loads
+            .iter()
+            .enumerate()
+            .map(|(i, load)| CpuStats {
+                name: name.to_string(),
+                timestamp: taken,
+                cpu_number: Cow::Owned(i.to_string()),
+                p_idle: mib::hundredths_text((100 - load) * 100).into(),
+                p_user: Cow::Borrowed("0"),
+                p_sys: Cow::Borrowed("0"),
+                p_irq: Cow::Borrowed("0"),
+                p_nice: Cow::Borrowed("0"),
+            })
+            .collect())
+    }
+}
+
+/// The protocol each `auth_protocol` setting names.
+impl AuthSetting {
+    pub fn protocol(self) -> AuthProtocol {
+        match self {
+            AuthSetting::Md5 => AuthProtocol::Md5,
+            AuthSetting::Sha => AuthProtocol::Sha1,
+            AuthSetting::Sha224 => AuthProtocol::Sha224,
+            AuthSetting::Sha256 => AuthProtocol::Sha256,
+            AuthSetting::Sha384 => AuthProtocol::Sha384,
+            AuthSetting::Sha512 => AuthProtocol::Sha512,
+        }
+    }
+}
+
+/// The protocol each `priv_protocol` setting names.
+impl PrivSetting {
+    pub fn protocol(self) -> PrivProtocol {
+        match self {
+            PrivSetting::Des => PrivProtocol::Des,
+            PrivSetting::Aes => PrivProtocol::Aes128,
+            PrivSetting::Aes192 => PrivProtocol::Aes192,
+            PrivSetting::Aes256 => PrivProtocol::Aes256,
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device (not one per
+//! device), one receive task per socket handing each datagram to the request waiting for it by (request id,
+//! source address), at most as many requests in flight per socket as answers fit its receive buffer (pacing: a
+//! burst of answers is never dropped by the kernel; the buffer is enlarged first), per-attempt timeout and
+//! retries.
+//!
+//! A reply is delivered only to the request that sent that id to that address; a late, duplicated or unknown
+//! reply is dropped and counted, so it can never become another device's answer.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::snmp::message::dispatch_id;
+
+/// Sockets per address family.
+pub const SOCKETS: usize = 4;
+/// Most requests in flight per socket.
+pub const MAX_OUTSTANDING: usize = 1024;
+/// Fewest requests in flight per socket, however small the receive buffer.
+pub const MIN_OUTSTANDING: usize = 64;
+/// Receive buffer asked for each socket (the kernel caps it at net.core.rmem_max).
+pub const RECV_BUFFER_BYTES: usize = 4 << 20;
+/// What one small answer costs in the receive buffer: the kernel counts a datagram's whole buffer (its
+/// "truesize", about 1 to 2 KiB for a few hundred bytes of SNMP on Linux), not its payload.
+pub const BUFFER_PER_ANSWER: usize = 2048;
+
+/// Requests in flight on a socket whose receive buffer is `rcvbuf` bytes: as many answers as fit in it at
+/// once, so a burst of them is never dropped by the kernel, within `MIN_OUTSTANDING..=MAX_OUTSTANDING`.
+pub fn outstanding_for(rcvbuf: usize) -> usize {
+    (rcvbuf / BUFFER_PER_ANSWER).clamp(MIN_OUTSTANDING, MAX_OUTSTANDING)
+}
+/// Largest datagram read (an SNMP message over UDP/IPv4 is at most 65,507 bytes).
+const MAX_DATAGRAM: usize = 65_535;
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("no answer after {attempts} attempts")]
+    Timeout { attempts: u32 },
+    #[error("UDP socket: {0}")]
+    Socket(String),
+}
+
+/// Datagrams dropped by the receive tasks.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    /// Answers whose (id, address) no request is waiting for: late (after their request gave up),
+    /// duplicated, or never asked for.
+    pub unmatched: Cell<u64>,
+    /// Datagrams that are not SNMP messages.
+    pub garbage: Cell<u64>,
+}
+
+type Waiters = RefCell<HashMap<(i32, SocketAddr), mpsc::Sender<(i32, Vec<u8>)>>>;
+
+struct Socket {
+    udp: tokio::net::UdpSocket,
+    waiting: Waiters,
+    slots: Semaphore,
+}
+
+/// The shared sockets. Not `Send`: it lives on the supervisor's arbiter with the source.
+pub struct Transport {
+    v4: RefCell<Option<Vec<Rc<Socket>>>>,
+    v6: RefCell<Option<Vec<Rc<Socket>>>>,
+    next_socket: Cell<usize>,
+    next_id: Cell<i32>,
+    stats: Rc<TransportStats>,
+    tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport::new()
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        for task in self.tasks.borrow().iter() {
+            task.abort();
+        }
+    }
+}
+
+/// A bound, non-blocking socket, and the requests it may have in flight (`outstanding_for` its buffer).
+fn bind(v6: bool) -> std::io::Result<(tokio::net::UdpSocket, usize)> {
+    use socket2::{Domain, Protocol, Socket as RawSocket, Type};
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let raw = RawSocket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: an unprivileged process gets at most net.core.rmem_max.
+    let _ = raw.set_recv_buffer_size(RECV_BUFFER_BYTES);
+    let any: SocketAddr = if v6 {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    raw.bind(&any.into())?;
+    raw.set_nonblocking(true)?;
+    let outstanding = outstanding_for(raw.recv_buffer_size().unwrap_or(0));
+    Ok((tokio::net::UdpSocket::from_std(raw.into())?, outstanding))
+}
+
+/// Reads datagrams forever, handing each to its waiting request.
+async fn receive(socket: Rc<Socket>, stats: Rc<TransportStats>) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (n, from) = match socket.udp.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP port unreachable and the like surface here on some systems: not fatal. A pause so that an
+                // error that repeats does not spin.
+                log::trace!("[SNMP] receive: {e}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        let datagram = &buf[..n];
+        let Some(id) = dispatch_id(datagram) else {
+            stats.garbage.set(stats.garbage.get() + 1);
+            continue;
+        };
+        let waiter = socket.waiting.borrow().get(&(id, from)).cloned();
+        match waiter {
+            Some(tx) if tx.try_send((id, datagram.to_vec())).is_ok() => {}
+            _ => stats.unmatched.set(stats.unmatched.get() + 1),
+        }
+    }
+}
+
+impl Transport {
+    pub fn new() -> Self {
+        Transport {
+            v4: RefCell::new(None),
+            v6: RefCell::new(None),
+            next_socket: Cell::new(0),
+            next_id: Cell::new(rand::random::<u32>() as i32 & 0x3fff_ffff),
+            stats: Rc::new(TransportStats::default()),
+            tasks: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn stats(&self) -> &TransportStats {
+        &self.stats
+    }
+
+    /// A fresh request id (positive, never repeating within 2^31 requests).
+    pub fn next_id(&self) -> i32 {
+        let id = self.next_id.get();
+        self.next_id
+            .set(if id == i32::MAX { 1 } else { id.max(0) + 1 });
+        id.max(1)
+    }
+
+    /// The socket for the next request to `to` (the family's sockets in turn, bound on first use).
+    fn socket(&self, to: SocketAddr) -> Result<Rc<Socket>, TransportError> {
+        let family = if to.is_ipv6() { &self.v6 } else { &self.v4 };
+        let mut family = family.borrow_mut();
+        if family.is_none() {
+            let mut sockets = Vec::with_capacity(SOCKETS);
+            for _ in 0..SOCKETS {
+                let (udp, outstanding) =
+                    bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.to_string()))?;
+                log::debug!(
+                    "[SNMP] socket {:?}: {outstanding} requests in flight at most",
+                    udp.local_addr()
+                );
+                let socket = Rc::new(Socket {
+                    udp,
+                    waiting: RefCell::new(HashMap::new()),
+                    slots: Semaphore::new(outstanding),
+                });
+                self.tasks
+                    .borrow_mut()
+                    .push(actix_rt::spawn(receive(socket.clone(), self.stats.clone())));
+                sockets.push(socket);
+            }
+            *family = Some(sockets);
+        }
+        let sockets = family.as_ref().expect("bound above");
+        let i = self.next_socket.get();
+        self.next_socket.set(i.wrapping_add(1));
+        Ok(sockets[i % sockets.len()].clone())
+    }
+
+    /// Sends `build(id)` to `to` and waits up to `timeout` for a datagram from `to` with that id that `accept`
+    /// takes (`Some`); `attempts` times, each with a new id (an answer to an earlier attempt that arrives late is
+    /// still taken). `accept` gets the id the answer carries and the datagram; `None` means: not a valid answer,
+    /// keep waiting.
+    pub async fn request<T>(
+        &self,
+        to: SocketAddr,
+        attempts: u32,
+        timeout: Duration,
+        mut build: impl FnMut(i32) -> Vec<u8>,
+        mut accept: impl FnMut(i32, &[u8]) -> Option<T>,
+    ) -> Result<T, TransportError> {
+        let socket = self.socket(to)?;
+        let _slot = socket
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let (tx, mut rx) = mpsc::channel(4);
+        // Unregisters every id of this request however it ends (answer, timeout, or the task dropped).
+        let registered = Unregister {
+            socket: &socket,
+            to,
+            ids: RefCell::new(Vec::with_capacity(attempts as usize)),
+        };
+        let attempts = attempts.max(1);
+        for _ in 0..attempts {
+            let id = self.next_id();
+            registered.ids.borrow_mut().push(id);
+            socket.waiting.borrow_mut().insert((id, to), tx.clone());
+            let datagram = build(id);
+            if let Err(e) = socket.udp.send_to(&datagram, to).await {
+                log::debug!("[SNMP] send to {to}: {e}");
+            }
+            let deadline = tokio::time::Instant::now() + timeout;
+            while let Ok(received) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                let (id, bytes) = received.expect("`tx` is held by this function");
+                if let Some(answer) = accept(id, &bytes) {
+                    return Ok(answer);
+                }
+            }
+        }
+        Err(TransportError::Timeout { attempts })
+    }
+}
+
+/// Removes a request's ids from its socket's table when dropped.
+struct Unregister<'a> {
+    socket: &'a Socket,
+    to: SocketAddr,
+    ids: RefCell<Vec<i32>>,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.socket.waiting.borrow_mut();
+        for id in self.ids.borrow().iter() {
+            waiting.remove(&(*id, self.to));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snmp::{CommunityMessage, Oid, Pdu, Value};
+
+    fn oid() -> Oid {
+        Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()
+    }
+
+    /// A v2c Response to request `id` whose value names the id.
+    fn answer(id: i32) -> Vec<u8> {
+        let pdu = Pdu::response(
+            id,
+            0,
+            0,
+            vec![(oid(), Value::OctetString(format!("for {id}").into_bytes()))],
+        );
+        CommunityMessage::v2c(b"c", pdu).encode()
+    }
+
+    /// What a request takes: the value of a Response to its own id.
+    fn accept(id: i32, bytes: &[u8]) -> Option<String> {
+        let msg = CommunityMessage::decode(bytes).ok()?;
+        (msg.pdu.request_id == id).then(|| match &msg.pdu.varbinds[0].1 {
+            Value::OctetString(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn in_flight_requests_follow_the_receive_buffer() {
+        assert_eq!(outstanding_for(0), MIN_OUTSTANDING);
+        // Linux's default net.core.rmem_max (212992), doubled by the kernel.
+        assert_eq!(outstanding_for(425_984), 208);
+        assert_eq!(outstanding_for(8 << 20), MAX_OUTSTANDING);
+    }
+
+    #[test]
+    fn answers_reach_their_own_request_only_and_strays_are_dropped() {
+        let agent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Another loopback address: an answer with the right id from the wrong address must not be taken.
+        let impostor = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+        let to = agent.local_addr().unwrap();
+        const N: usize = 50;
+        let server = std::thread::spawn(move || {
+            agent
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = [0u8; 1500];
+            let mut asked = Vec::new();
+            for _ in 0..N {
+                let (n, from) = agent.recv_from(&mut buf).unwrap();
+                asked.push((dispatch_id(&buf[..n]).unwrap(), from));
+            }
+            // Answered in reverse order, each preceded by a stray id and an impostor, and duplicated.
+            for (id, from) in asked.iter().rev() {
+                agent
+                    .send_to(&answer(id.wrapping_add(7_777)), from)
+                    .unwrap();
+                impostor.send_to(&answer(*id), from).unwrap();
+                agent.send_to(&answer(*id), from).unwrap();
+                agent.send_to(&answer(*id), from).unwrap();
+            }
+            agent.send_to(b"not snmp", asked[0].1).unwrap();
+            // One more request, answered late: after its only attempt gave up.
+            let (n, from) = agent.recv_from(&mut buf).unwrap();
+            let id = dispatch_id(&buf[..n]).unwrap();
+            std::thread::sleep(Duration::from_millis(400));
+            agent.send_to(&answer(id), from).unwrap();
+        });
+        actix_rt::System::new().block_on(async move {
+            let transport = Rc::new(Transport::new());
+            let requests = (0..N).map(|_| {
+                let t = transport.clone();
+                async move {
+                    let mut sent = 0;
+                    let got = t
+                        .request(
+                            to,
+                            1,
+                            Duration::from_secs(10),
+                            |id| {
+                                sent = id;
+                                CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode()
+                            },
+                            accept,
+                        )
+                        .await
+                        .unwrap();
+                    (sent, got)
+                }
+            });
+            for (sent, got) in futures_util::future::join_all(requests).await {
+                assert_eq!(got, format!("for {sent}"));
+            }
+            let late = transport
+                .request(
+                    to,
+                    1,
+                    Duration::from_millis(100),
+                    |id| CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode(),
+                    accept,
+                )
+                .await;
+            assert_eq!(late, Err(TransportError::Timeout { attempts: 1 }));
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let stats = transport.stats();
+            // Each request: a stray id and an impostor at least; the late answer; the garbage datagram.
+            assert!(stats.unmatched.get() > 2 * N as u64, "{stats:?}");
+            assert_eq!(stats.garbage.get(), 1);
+            assert!(
+                transport
+                    .v4
+                    .borrow()
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .all(|s| s.waiting.borrow().is_empty()),
+                "every request unregistered its ids"
+            );
+        });
+        server.join().unwrap();
+    }
+}
