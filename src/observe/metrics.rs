@@ -54,6 +54,11 @@ macro_rules! run_counters {
         pub struct RunMetrics {
             $( $(#[$doc])* pub $field: AtomicU64, )*
             pub in_flight_requests: AtomicI64,
+            /// Times a loader's circuit opened (a batch used up its attempts, not on 429: the API is considered
+            /// down). Exported to Prometheus only (not a summary line).
+            pub circuit_openings: AtomicU64,
+            /// Loaders whose circuit is open now.
+            pub circuit_open_loaders: AtomicI64,
             /// Seconds per `/load` attempt that got an answer or failed (not the ones cut by shutdown).
             pub request_seconds: Histogram,
         }
@@ -63,6 +68,8 @@ macro_rules! run_counters {
                 RunMetrics {
                     $( $field: AtomicU64::new(0), )*
                     in_flight_requests: AtomicI64::new(0),
+                    circuit_openings: AtomicU64::new(0),
+                    circuit_open_loaders: AtomicI64::new(0),
                     request_seconds: Histogram::new(latency_buckets()),
                 }
             }

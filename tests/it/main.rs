@@ -12,6 +12,7 @@ mod mock_binary;
 mod mock_limits;
 mod observability;
 mod pipeline;
+mod push;
 mod shutdown;
 mod spool_replay;
 mod tls;
