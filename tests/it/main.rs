@@ -4,6 +4,7 @@
 mod helpers;
 
 mod config;
+mod deploy_shards;
 mod full_disk;
 mod hardening;
 mod inventory_cli;
