@@ -3,7 +3,8 @@
 #
 #   scripts/bench.sh                 # the default cases: 1m, slow-api, wrk
 #   BENCH_LONG=1 scripts/bench.sh    # also 10m, seed, 100k-1s, snmp
-#   scripts/bench.sh 1m seed         # just these cases (any of: 1m 10m seed 100k-1s slow-api wrk snmp; or "all")
+#   scripts/bench.sh 1m seed         # just these cases (any of: 1m 10m seed 100k-1s slow-api wrk snmp shards; or "all")
+#   scripts/bench.sh shards          # 10M devices split into N = 1, 2, 4, 8 shards, the shards run one after another
 #
 # Each case runs BENCH_REPEAT times (default 5) and the table printed at the end holds the MEDIAN of each column.
 # Per run: a fresh `app mock-server` (its own free port on 127.0.0.1, log level warn, no log file, no body preview)
@@ -15,6 +16,11 @@
 #   CPU/record  (user+sys of the etl process) / records.loaded
 #   peak RSS    maximum resident set size of the etl process
 #   mock CPU    user+sys of the mock server over the run
+# The `shards` case (long) splits one inventory of BENCH_SHARDS_DEVICES devices into N = BENCH_SHARDS_N shards and
+# runs the shards ONE AFTER ANOTHER (each has the machine to itself, as each pod would have its own node), each with
+# `--shard K/N`, its own spool, its own fresh mock, once each (BENCH_SHARDS_REPEAT). Its table: per N, the devices
+# of each shard (within 1 % of total / N? the sum exactly the inventory?), each shard's wall, ETL CPU per record and
+# peak RSS against the N = 1 figures (within 10 %?).
 # The `wrk` case runs wrk (Debian package `wrk`; installed with apt-get when missing) against the mock's /load with
 # scripts/wrk-load.lua (a 200-record JSON body) for BENCH_WRK_DURATION seconds.
 # The `snmp` case (a long one) polls the mock SNMP fleet (`mock-server --snmp-port auto`, every device UCD, no
@@ -33,6 +39,7 @@
 #   BENCH_NO_BUILD=0          1: skip `cargo build --release`
 #   BENCH_SLOW_DEVICES=200000 devices of the slow-api case (~20 s at the 10,000 records/s target, ~52 s at 4,000)
 #   BENCH_WRK_DURATION=10     seconds; BENCH_WRK_CONNECTIONS=64; BENCH_WRK_THREADS=2
+#   BENCH_SHARDS_DEVICES=10000000  BENCH_SHARDS_N="1 2 4 8"  BENCH_SHARDS_REPEAT=1   the shards case
 #   BENCH_TMP=/tmp            where the temp dir (inventories, configs, reports) goes; removed at exit
 #   BENCH_KEEP=0              1: keep the temp dir (its path is printed)
 #   BENCH_OUT=                also write the final table to this file
@@ -61,17 +68,21 @@ SNMP_CONC2=${BENCH_SNMP_CONCURRENCY2:-8000}
 SNMP_SCRAPERS=${BENCH_SNMP_SCRAPERS:-64}
 SNMP_EXPORTER_LIMIT=${BENCH_SNMP_EXPORTER_LIMIT:-300}
 
-ALL_CASES=(1m 10m seed 100k-1s slow-api wrk snmp)
-LONG_CASES=" 10m seed 100k-1s snmp "
+SHARDS_DEVICES=${BENCH_SHARDS_DEVICES:-10000000}
+SHARDS_N=${BENCH_SHARDS_N:-1 2 4 8}
+SHARDS_REPEAT=${BENCH_SHARDS_REPEAT:-1}
 
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
+ALL_CASES=(1m 10m seed 100k-1s slow-api wrk snmp shards)
+LONG_CASES=" 10m seed 100k-1s snmp shards "
+
+usage() { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; }
 
 CASES=()
 for arg in "$@"; do
     case "$arg" in
         -h|--help) usage; exit 0 ;;
         all) CASES=("${ALL_CASES[@]}") ;;
-        1m|10m|seed|100k-1s|slow-api|wrk|snmp) CASES+=("$arg") ;;
+        1m|10m|seed|100k-1s|slow-api|wrk|snmp|shards) CASES+=("$arg") ;;
         *) echo "bench.sh: unknown case '$arg' (cases: ${ALL_CASES[*]} all)" >&2; exit 2 ;;
     esac
 done
@@ -217,20 +228,23 @@ stop_mock() {
 # record CASE RUN WALL RECORDS RPS CPU_US RSS MOCK_CPU RC NOTE
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$RESULTS"; }
 
-etl_process() { # DIR LIMIT_S CONFIG INVENTORY
-    cd "$1" && exec /usr/bin/time -v -o "$1/etl.time" \
-        timeout -s TERM -k 30 "$2" "$BIN" etl --config "$3" --inventory "$4" \
-        --endpoint "$MOCK_URL/load" --spool-dir "$1/spool" --summary-json "$1/summary.json" \
-        > "$1/etl.out" 2> "$1/etl.err"
+etl_process() { # DIR LIMIT_S CONFIG INVENTORY [EXTRA ETL ARGS...]
+    local dir=$1 limit=$2 config=$3 inv=$4
+    shift 4
+    cd "$dir" && exec /usr/bin/time -v -o "$dir/etl.time" \
+        timeout -s TERM -k 30 "$limit" "$BIN" etl --config "$config" --inventory "$inv" \
+        --endpoint "$MOCK_URL/load" --spool-dir "$dir/spool" --summary-json "$dir/summary.json" "$@" \
+        > "$dir/etl.out" 2> "$dir/etl.err"
 }
 
-# run_etl CASE RUN DIR LIMIT_S MOCK_DELAY_MS ETL_CONFIG INVENTORY
+# run_etl CASE RUN DIR LIMIT_S MOCK_DELAY_MS ETL_CONFIG INVENTORY [EXTRA ETL ARGS...]
 run_etl() {
     local case=$1 run=$2 dir=$3 limit=$4 delay=$5 config=$6 inv=$7 rc=0
+    shift 7
     start_mock "$dir" "$delay" $((limit + 60))
     local t0 t1
     t0=$(busy_ticks)
-    bounded_run etl_process "$dir" "$limit" "$config" "$inv" || rc=$?
+    bounded_run etl_process "$dir" "$limit" "$config" "$inv" "$@" || rc=$?
     t1=$(busy_ticks)
     stop_mock "$dir"
     local wall cpu rss loaded mock_cpu rps cpu_us accepted others note=""
@@ -288,6 +302,90 @@ case_seed() {
         { cat "$ROOT/config/seed.toml"; printf '\n[log]\nlevel = "warn"\nfile = ""\n'; } > "$dir/etl.toml"
         run_etl seed "$r" "$dir" 120 2000 "$dir/etl.toml" "$ROOT/appliances.csv"
     done
+}
+
+SHARDS_TSV="$TMP/shards.tsv"   # N, K, devices ok, skipped, records, wall s, CPU s, peak RSS MiB, exit
+
+case_shards() {
+    local inv n k r dir ok skipped
+    inv=$(inventory "$SHARDS_DEVICES")
+    # Every shard reads and checks the WHOLE inventory before its run (to find its own devices and to refuse a bad
+    # row anywhere): that pass alone, measured as `app validate` (the same check), is subtracted in the last column.
+    dir="$TMP/shards-check"; mkdir -p "$dir"
+    bounded_run /usr/bin/time -v -o "$dir/validate.time" timeout -s TERM -k 10 600 \
+        "$BIN" validate --config "$(etl_config "$dir" 1000 0)" --inventory "$inv" > "$dir/validate.out" 2>&1 ||
+        { log "app validate of the shards inventory failed"; tail -3 "$dir/validate.out" >&2; }
+    printf 'check\t%s\t%s\n' "$(cpu_s "$dir/validate.time")" "$(rss_mib "$dir/validate.time")" > "$SHARDS_TSV.check"
+    log "shards: the whole-inventory check alone (app validate): CPU $(cpu_s "$dir/validate.time") s, RSS $(rss_mib "$dir/validate.time") MiB"
+    for r in $(seq 1 "$SHARDS_REPEAT"); do
+        for n in $SHARDS_N; do
+            for ((k = 0; k < n; k++)); do
+                dir="$TMP/shards-$n-$k-$r"; mkdir -p "$dir"
+                run_etl "shards-n$n" "$r" "$dir" 1200 0 "$(etl_config "$dir" 1000 0)" "$inv" --shard "$k/$n"
+                ok=$(jq -r '.devices.ok // 0' "$dir/summary.json" 2>/dev/null || echo 0)
+                skipped=$(jq -r '.devices.skipped_shard // 0' "$dir/summary.json" 2>/dev/null || echo 0)
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$k" "$ok" "$skipped" \
+                    "$(tail -n 1 "$RESULTS" | cut -f4)" "$(elapsed_s "$dir/etl.time")" "$(cpu_s "$dir/etl.time")" \
+                    "$(rss_mib "$dir/etl.time")" "$(tail -n 1 "$RESULTS" | cut -f9)" >> "$SHARDS_TSV"
+            done
+        done
+    done
+}
+
+# The shards case's own table (from $SHARDS_TSV): one row per N.
+shards_table() {
+    python3 - "$SHARDS_TSV" "$SHARDS_DEVICES" <<'PY'
+import statistics, sys
+path, total = sys.argv[1], int(sys.argv[2])
+rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+try:
+    check_cpu, check_rss = (float(x) for x in open(path + ".check").read().split("\t")[1:3])
+except (OSError, ValueError):
+    check_cpu, check_rss = float("nan"), float("nan")
+by_n = {}
+for r in rows:
+    by_n.setdefault(int(r[0]), []).append(r)
+def per_record_us(r):
+    return float(r[6]) * 1e6 / int(r[4]) if int(r[4]) else float("nan")
+def without_check_us(r):
+    return (float(r[6]) - check_cpu) * 1e6 / int(r[4]) if int(r[4]) else float("nan")
+base = None
+print(f"Shards case: {total:,} devices; the shards of each N run one after another, each alone on the machine.")
+print(f"The whole-inventory check alone (app validate, which every shard also makes): CPU {check_cpu:.2f} s, "
+      f"peak RSS {check_rss:.1f} MiB.")
+print()
+print("| N | shards | devices per shard (min–max) | max deviation from total/N | sum of devices | "
+      "wall per shard s (median, max) | ETL CPU µs/record (median, max) | peak RSS MiB (median, max) | "
+      "CPU/record vs N=1 | RSS vs N=1 | exits | CPU µs/record without the check (median, max) |")
+print("| ---: | ---: | --- | ---: | --- | --- | --- | --- | --- | --- | --- | --- |")
+for n in sorted(by_n):
+    rs = by_n[n]
+    devs = [int(r[2]) for r in rs]
+    runs = len(rs) // n
+    ideal = total / n
+    dev = max(abs(d - ideal) / ideal for d in devs) * 100
+    sums = {sum(devs[i * n:(i + 1) * n]) for i in range(runs)}
+    cpu = [per_record_us(r) for r in rs]
+    bare = [without_check_us(r) for r in rs]
+    rss = [float(r[7]) for r in rs]
+    wall = [float(r[5]) for r in rs]
+    if base is None:
+        base = (statistics.median(cpu), statistics.median(rss))
+    exits = sorted({r[8] for r in rs})
+    sum_ok = "= inventory" if sums == {total} else f"{sorted(sums)} ≠ {total}"
+    cpu_vs = max(cpu) / base[0] - 1
+    rss_vs = max(rss) / base[1] - 1
+    print(f"| {n} | {len(rs)} | {min(devs):,}–{max(devs):,} | {dev:.2f} % {'(≤ 1 %: yes)' if dev <= 1 else '(≤ 1 %: NO)'} | "
+          f"{sum_ok} | {statistics.median(wall):.2f}, {max(wall):.2f} | {statistics.median(cpu):.2f}, {max(cpu):.2f} | "
+          f"{statistics.median(rss):.1f}, {max(rss):.1f} | {cpu_vs:+.0%} {'(≤ 10 %: yes)' if cpu_vs <= 0.10 else '(≤ 10 %: NO)'} | "
+          f"{rss_vs:+.0%} {'(≤ 10 %: yes)' if rss_vs <= 0.10 else '(≤ 10 %: NO)'} | {','.join(exits)} | "
+          f"{statistics.median(bare):.2f}, {max(bare):.2f} |")
+print()
+print("Per shard (N, K, devices ok, skipped by shard, records loaded, wall s, ETL CPU s, peak RSS MiB, exit):")
+print()
+for r in rows:
+    print("    " + "\t".join(r))
+PY
 }
 
 case_wrk() {
@@ -547,6 +645,7 @@ for c in "${CASES[@]}"; do
         slow-api) case_devices slow-api "$SLOW_DEVICES" 1000 0 2000 600 ;;
         wrk)      case_wrk ;;
         snmp)     case_snmp ;;
+        shards)   case_shards ;;
     esac
 done
 
@@ -562,11 +661,14 @@ table() {
     echo "Medians of $REPEAT runs per case (ETL columns: the etl process; mock CPU: the mock server's user+sys;"
     echo "others: cores used by other processes on the machine during the run, from /proc/stat)."
     echo
-    echo "| case | wall s | records | records/s | ETL CPU µs/record | ETL peak RSS MiB | mock CPU s | target | met | notes |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
+    if [[ " ${CASES[*]} " != " shards " ]]; then
+        echo "| case | wall s | records | records/s | ETL CPU µs/record | ETL peak RSS MiB | mock CPU s | target | met | notes |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
+    fi
     local rss_1m=""
     for c in "${CASES[@]}"; do
         [ "$c" = snmp ] && continue # its own table (snmp_table)
+        [ "$c" = shards ] && continue
         python3 - "$RESULTS" "$c" "$rss_1m" <<'PY'
 import statistics, sys
 path, case, rss_1m = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -633,6 +735,11 @@ PY
     echo
     sed 's/^/    /' "$RESULTS"
     snmp_table
+    echo
+    if [[ " ${CASES[*]} " == *" shards "* ]]; then
+        echo
+        shards_table
+    fi
     echo
     echo "bench.sh total runtime: $(( $(date +%s) - START_S )) s"
 }

@@ -21,8 +21,8 @@
 //!   and the mock SNMP fleet.
 //! - `extract`: the sources (`simulated`, `http`, `snmp`) that give a device's `CpuStats`.
 //! - `spool`: spool files on disk (its on-disk layout and crash behaviour documented at the top).
-//! - `observe`: the one list of run counters, the run's outcome, exit codes, the summary, Prometheus, progress,
-//!   logging, resources, profiles.
+//! - `observe`: the one list of run counters, the run's outcome, exit codes, the summary, Prometheus, the
+//!   end-of-run push (Pushgateway, textfile), progress, logging, resources, profiles.
 //! - `load`: the pure steps of loading: record encoder, batches, retry rules, the circuit, the HTTP client.
 //! - `actors`: `ExtractSupervisor`, `LoaderActor` (with the delivery task and its outcomes), `FailedBufferActor`,
 //!   the stage; the topology, replay and the shutdown sequence.

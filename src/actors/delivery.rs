@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,6 +106,7 @@ impl Delivery {
                 } => match classify_status(status, retry_after) {
                     Outcome::Delivered => {
                         if self.circuit.borrow_mut().success(Instant::now()) {
+                            self.metrics.circuit_open_loaders.fetch_sub(1, Relaxed);
                             log::info!(
                                 "[Loader-{}] API answers again: circuit closed",
                                 self.worker
@@ -147,6 +149,8 @@ impl Delivery {
             }
         };
         if opened {
+            RunMetrics::add(&self.metrics.circuit_openings, 1);
+            self.metrics.circuit_open_loaders.fetch_add(1, Relaxed);
             log::warn!(
                 "[Loader-{}] API considered down: new batches go to the spool at once, one probe per backoff interval",
                 self.worker

@@ -61,12 +61,53 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
     })
 }
 
-/// `etl` and `replay`: the whole sequence, then the summary (and `--summary-json`).
+/// `etl` and `replay`: the whole sequence, then the summary (and `--summary-json`), then the end-of-run report
+/// (`metrics.push_url`, `metrics.textfile`: `observe::push`) whatever the outcome: also after a signal, and after an
+/// error that stopped the run (with its exit code and the counters as far as it got).
 pub fn etl(
     settings: Settings,
     mode: Mode,
     summary_json: Option<&Path>,
     quiet: bool,
+) -> Result<ExitCode, CommandError> {
+    let started = std::time::Instant::now();
+    let metrics = Arc::new(RunMetrics::default());
+    let report = crate::observe::push::RunReport {
+        metrics: metrics.clone(),
+        spool_dir: settings.spool.dir.clone(),
+        job: match mode {
+            Mode::Etl => "app_etl",
+            Mode::Replay => "app_replay",
+        },
+        shard: settings.shard(),
+        exit_code: 0,
+        duration: std::time::Duration::ZERO,
+        finished: std::time::SystemTime::UNIX_EPOCH,
+    };
+    let metrics_settings = settings.metrics.clone();
+    let result = etl_with(settings, mode, summary_json, quiet, metrics);
+    let exit_code = match &result {
+        Ok(code) => code.code(),
+        Err(e) => e.exit_code().code(),
+    };
+    crate::observe::push::report(
+        &metrics_settings,
+        &crate::observe::push::RunReport {
+            exit_code,
+            duration: started.elapsed(),
+            finished: std::time::SystemTime::now(),
+            ..report
+        },
+    );
+    result
+}
+
+fn etl_with(
+    settings: Settings,
+    mode: Mode,
+    summary_json: Option<&Path>,
+    quiet: bool,
+    metrics: Arc<RunMetrics>,
 ) -> Result<ExitCode, CommandError> {
     if let Some(path) = summary_json {
         super::summary_file::check(path)?;
@@ -76,7 +117,7 @@ pub fn etl(
     let summary = actix_rt::System::new().block_on(async move {
         let shutdown = watch_signals(&resolved.settings);
         let prepared = prepare_unless_stopped(&resolved.settings, mode, &shutdown).await?;
-        execute(resolved, mode, prepared, shutdown, quiet).await
+        execute_with(resolved, mode, prepared, shutdown, quiet, metrics).await
     })?;
     write_summary(&summary, summary_json);
     Ok(summary.exit_code())
@@ -143,6 +184,19 @@ pub async fn execute(
     shutdown: Arc<Shutdown>,
     quiet: bool,
 ) -> Result<Summary, CommandError> {
+    let metrics = Arc::new(RunMetrics::default());
+    execute_with(resolved, mode, prepared, shutdown, quiet, metrics).await
+}
+
+/// [`execute`], counting into `metrics` (which the caller reads after the run).
+async fn execute_with(
+    resolved: Resolved,
+    mode: Mode,
+    prepared: Prepared,
+    shutdown: Arc<Shutdown>,
+    quiet: bool,
+    metrics: Arc<RunMetrics>,
+) -> Result<Summary, CommandError> {
     let settings = &resolved.settings;
     let spool_dir = settings.spool.dir.clone();
     let before = resources::read(&spool_dir);
@@ -157,7 +211,6 @@ pub async fn execute(
         }
     };
     crate::observe::profile::dump_heap_on_sigusr1(heap.clone());
-    let metrics = Arc::new(RunMetrics::default());
     let metrics_server = match metrics_listener {
         Some(listener) => {
             let addr = listener

@@ -6,11 +6,35 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// `[metrics]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
     /// Address where `etl` and `replay` serve Prometheus `/metrics` while they run; empty for none.
     pub addr: String,
+    /// Pushgateway base URL: at the end of every run its figures are POSTed to
+    /// `{push_url}/metrics/job/app_etl/shard/{K_of_N|all}` (`app_replay` for `replay`); empty for none.
+    pub push_url: String,
+    /// Timeout of that push.
+    pub push_timeout_ms: u64,
+    /// node_exporter textfile collector file (`*.prom`), rewritten atomically at the end of every run; empty for none.
+    pub textfile: PathBuf,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            addr: String::new(),
+            push_url: String::new(),
+            push_timeout_ms: 5000,
+            textfile: PathBuf::new(),
+        }
+    }
+}
+
+impl MetricsSettings {
+    pub fn push_timeout(&self) -> Duration {
+        Duration::from_millis(self.push_timeout_ms)
+    }
 }
 
 /// How log lines are written.

@@ -127,6 +127,23 @@ impl Settings {
         if self.spool.dir.as_os_str().is_empty() {
             return Err(SettingsError::invalid("spool.dir", "must not be empty"));
         }
+        let metrics = &self.metrics;
+        if !metrics.push_url.is_empty() {
+            wire::check_url("metrics.push_url", &metrics.push_url)?;
+            check_positive("metrics.push_timeout_ms", metrics.push_timeout_ms)?;
+        }
+        let textfile = &metrics.textfile;
+        if !textfile.as_os_str().is_empty()
+            && textfile.extension().and_then(|e| e.to_str()) != Some("prom")
+        {
+            return Err(SettingsError::invalid(
+                "metrics.textfile",
+                format!(
+                    "`{}` must end in .prom (node_exporter's textfile collector reads only those)",
+                    textfile.display()
+                ),
+            ));
+        }
         if self.log.level.parse::<log::LevelFilter>().is_err() {
             return Err(SettingsError::invalid(
                 "log.level",

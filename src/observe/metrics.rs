@@ -80,6 +80,11 @@ macro_rules! run_counters {
             /// `devices_failed` by reason, in the order of `FAILURE_REASONS`.
             pub devices_failed_by_reason: [AtomicU64; FAILURE_REASONS.len()],
             pub in_flight_requests: AtomicI64,
+            /// Times a loader's circuit opened (a batch used up its attempts, not on 429: the API is considered
+            /// down). Exported to Prometheus only (not a summary line).
+            pub circuit_openings: AtomicU64,
+            /// Loaders whose circuit is open now.
+            pub circuit_open_loaders: AtomicI64,
             /// Seconds per `/load` attempt that got an answer or failed (not the ones cut by shutdown).
             pub request_seconds: Histogram,
         }
@@ -90,6 +95,8 @@ macro_rules! run_counters {
                     $( $field: AtomicU64::new(0), )*
                     devices_failed_by_reason: Default::default(),
                     in_flight_requests: AtomicI64::new(0),
+                    circuit_openings: AtomicU64::new(0),
+                    circuit_open_loaders: AtomicI64::new(0),
                     request_seconds: Histogram::new(latency_buckets()),
                 }
             }

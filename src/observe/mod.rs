@@ -1,7 +1,7 @@
 //! What a run tells its operator: the counters, the summary and its exit code, Prometheus exposition, the
-//! progress line, logging, the resource report and CPU/heap profiles.
+//! end-of-run report (Pushgateway, textfile), the progress line, logging, the resource report and CPU/heap profiles.
 //!
-//! May use: `config`, `model`, `inventory` (its error in the outcome), `spool` (to count files for `/metrics`). Used by the actors (counters) and the
+//! May use: `config`, `model`, `resolve` (TLS of an https:// `metrics.push_url`), `inventory` (its error in the outcome), `spool` (to count files for `/metrics`). Used by the actors (counters) and the
 //! commands (everything else).
 
 pub mod exit;
@@ -11,5 +11,6 @@ pub mod outcome;
 pub mod profile;
 pub mod progress;
 pub mod prom;
+pub mod push;
 pub mod resources;
 pub mod summary;

@@ -116,6 +116,18 @@ impl Collector for RunCollector {
                 )?;
             }
         }
+        counter(
+            &mut e,
+            "app_circuit_opened",
+            "Times a loader's circuit opened (the API considered down: new batches spooled, one probe per backoff)",
+            RunMetrics::get(&m.circuit_openings),
+        )?;
+        gauge(
+            &mut e,
+            "app_circuit_open_loaders",
+            "Loaders whose circuit is open now",
+            m.circuit_open_loaders.load(Relaxed),
+        )?;
         let (files, bytes) = spool_usage(&self.spool_dir);
         gauge(
             &mut e,

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod config;
+mod deploy_shards;
 mod full_disk;
 mod hardening;
 mod inventory_cli;
@@ -12,6 +13,7 @@ mod mock_binary;
 mod mock_limits;
 mod observability;
 mod pipeline;
+mod push;
 mod shutdown;
 mod snmp_agent;
 mod snmp_mock;

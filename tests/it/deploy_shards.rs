@@ -1,0 +1,150 @@
+//! The shard expressions of deploy/ cover an inventory exactly: for N = 1..16, the N pods of the Kubernetes Job
+//! (`--shard $(JOB_COMPLETION_INDEX)/$(SHARD_COUNT)`, index 0..N-1) and the N systemd instances (`app-etl@K-N`,
+//! `--shard %I`) run the real binary over every device exactly once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::helpers::*;
+
+/// The `--shard` argument of the CronJob's container, as written in deploy/kubernetes/cronjob.yaml.
+fn manifest_shard_argument() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/cronjob.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "- --shard")
+        .expect("cronjob.yaml passes --shard");
+    lines[at + 1]
+        .strip_prefix("- ")
+        .expect("the shard argument follows")
+        .to_string()
+}
+
+/// The `--shard` argument of the systemd template, `%I` of an instance `K-N` (systemd unescapes `-` to `/`).
+fn systemd_shard_argument(instance: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd/app-etl@.service");
+    let text = std::fs::read_to_string(path).unwrap();
+    let exec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let arg = exec
+        .split_whitespace()
+        .skip_while(|w| *w != "--shard")
+        .nth(1)
+        .expect("ExecStart passes --shard");
+    assert_eq!(arg, "%I", "the shard is the unescaped instance name");
+    instance.replace('-', "/")
+}
+
+/// The devices a run extracted, from its debug log (`[Extract] Completed extraction for NAME`).
+fn extracted(dir: &TestDir, log: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(log))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split("Completed extraction for ").nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_manifests_shard_expression_covers_the_inventory_exactly_for_1_to_16_shards() {
+    let arg = manifest_shard_argument();
+    assert_eq!(arg, "$(JOB_COMPLETION_INDEX)/$(SHARD_COUNT)");
+    let devices = 400;
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", devices);
+    let m = MockThread::fast();
+    let cfg = fast_config(&m.load_url(), "").replace("level = \"info\"", "level = \"debug\"");
+    dir.write("c.toml", &cfg);
+    let mut accepted = 0;
+    for n in 1..=16u64 {
+        // device -> the shards that extracted it
+        let mut seen: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for k in 0..n {
+            // The Job controller's index and the manifest's SHARD_COUNT, as the kubelet expands them.
+            let shard = arg
+                .replace("$(JOB_COMPLETION_INDEX)", &k.to_string())
+                .replace("$(SHARD_COUNT)", &n.to_string());
+            // The systemd instance app-etl@K-N.service gives the same argument.
+            assert_eq!(systemd_shard_argument(&format!("{k}-{n}")), shard);
+            let log = format!("etl-{k}-{n}.log");
+            let out = dir.run_env(
+                &[
+                    "etl",
+                    "--config",
+                    "c.toml",
+                    "--shard",
+                    &shard,
+                    "--summary-json",
+                    "s.json",
+                ],
+                &[("APP__LOG__FILE", &log)],
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "--shard {shard}: {}",
+                show(&out)
+            );
+            let s = dir.summary("s.json");
+            let names = extracted(&dir, &log);
+            assert_eq!(
+                names.len() as u64,
+                s["devices"]["ok"].as_u64().unwrap(),
+                "--shard {shard}"
+            );
+            assert_eq!(
+                s["devices"]["ok"].as_u64().unwrap()
+                    + s["devices"]["skipped_shard"].as_u64().unwrap(),
+                devices as u64
+            );
+            for name in names {
+                // The library's rule agrees with what the binary did.
+                assert_eq!(
+                    app::model::shard_index(app::model::stable_hash(&name), n),
+                    k,
+                    "{name}"
+                );
+                seen.entry(name).or_default().push(k);
+            }
+        }
+        assert_eq!(seen.len(), devices, "N={n}: every device extracted");
+        let repeated: Vec<_> = seen.iter().filter(|(_, ks)| ks.len() != 1).collect();
+        assert!(
+            repeated.is_empty(),
+            "N={n}: devices in more than one shard: {repeated:?}"
+        );
+        accepted += devices as u64;
+        assert_eq!(
+            m.stats().records_accepted,
+            accepted,
+            "N={n}: the API got each record once"
+        );
+    }
+}
+
+#[test]
+fn shards_stay_balanced_for_1_to_16_shards_of_a_large_fleet() {
+    // The rule the binary applies (checked against it above), over 200,000 names: each of N shards holds
+    // total / N devices within 3 % (the hash is uniform: at N = 16 that is over 3 standard deviations; the
+    // benchmark's `shards` case checks 1 % at 10M devices).
+    let total = 200_000u64;
+    for n in 1..=16u64 {
+        let mut per = vec![0u64; n as usize];
+        for i in 1..=total {
+            per[app::model::shard_index(app::model::stable_hash(&format!("device-{i}")), n)
+                as usize] += 1;
+        }
+        assert_eq!(per.iter().sum::<u64>(), total);
+        let ideal = total as f64 / n as f64;
+        for (k, c) in per.iter().enumerate() {
+            assert!(
+                ((*c as f64) - ideal).abs() <= ideal * 0.03,
+                "N={n}: shard {k} has {c}, ideal {ideal:.0}"
+            );
+        }
+    }
+}
