@@ -142,3 +142,103 @@ fn validate_print_config_writes_only_json_on_stdout() {
         show(&out)
     );
 }
+
+#[test]
+fn help_shows_each_flags_default_and_variable_and_every_exit_code() {
+    let dir = TestDir::new();
+    let help = |args: &[&str]| {
+        let out = dir.run(args);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = help(&["--help"]);
+    for c in app::observe::exit::ExitCode::ALL {
+        assert!(
+            top.contains(&format!("{:<4} {}", c.code(), c.meaning())),
+            "exit {} missing: {top}",
+            c.code()
+        );
+    }
+    for (args, wanted) in [
+        (
+            &["etl", "--help"][..],
+            &[
+                "[env: APP__INVENTORY__PATH] [default: appliances.csv]",
+                "[env: APP__LOAD__ENDPOINT] [default: http://127.0.0.1:8080/load]",
+                "[env: APP__SPOOL__DIR] [default: spool]",
+                "[env: APP__EXTRACT__SHARD] [default: \"\" (all)]",
+                "[env: APP__PROFILE__ENABLED] [default: false]",
+                "[env: APP__METRICS__ADDR] [default: \"\" (none)]",
+            ][..],
+        ),
+        (
+            &["replay", "--help"][..],
+            &["[env: APP__LOAD__ENDPOINT] [default: http://127.0.0.1:8080/load]"][..],
+        ),
+        (
+            &["mock-server", "--help"][..],
+            &[
+                "[env: APP__MOCK__BIND] [default: 127.0.0.1:8080]",
+                "[env: APP__MOCK__TOKEN] [default: \"\" (none)]",
+                "[env: APP__MOCK__DELAY_MS] [default: 20]",
+                "[env: APP__MOCK__FAIL_RATE] [default: 0.0]",
+                "[env: APP__MOCK__LOG_FILE] [default: mock_server.log]",
+            ][..],
+        ),
+        (
+            &["validate", "--help"][..],
+            &["[env: APP__INVENTORY__PATH] [default: appliances.csv]"][..],
+        ),
+        (
+            &["demo", "--help"][..],
+            &["[env: APP__INVENTORY__PATH] [default: appliances.csv]"][..],
+        ),
+    ] {
+        let text = help(args);
+        for w in wanted {
+            assert!(text.contains(w), "{args:?} lacks {w}: {text}");
+        }
+        assert!(
+            text.contains("[default: config/default.toml]"),
+            "{args:?}: {text}"
+        );
+    }
+    // default.toml says what the code does: the loaders share one thread per core.
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml"),
+    )
+    .unwrap();
+    let workers = shipped
+        .lines()
+        .find(|l| l.starts_with("workers = 10"))
+        .unwrap();
+    assert!(
+        !workers.contains("own thread") && workers.contains("one thread per core"),
+        "{workers}"
+    );
+}
+
+#[test]
+fn mock_server_log_file_empty_disables_the_log_file_as_the_variable_does() {
+    let dir = TestDir::new();
+    let m = MockProcess::start(&dir, &["--log-file", ""]);
+    let (status, _) = post_load(
+        m.addr,
+        &[("Content-Type", "application/json")],
+        records_json(1).as_bytes(),
+    );
+    assert_eq!(status, 200);
+    drop(m);
+    assert!(
+        !dir.join("mock_server.log").exists(),
+        "--log-file '' wrote the default log file"
+    );
+    let m = MockProcess::start(&dir, &["--log-file", "m.log"]);
+    post_load(
+        m.addr,
+        &[("Content-Type", "application/json")],
+        records_json(1).as_bytes(),
+    );
+    drop(m);
+    assert!(dir.join("m.log").exists());
+}
