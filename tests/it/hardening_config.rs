@@ -242,3 +242,30 @@ fn mock_server_log_file_empty_disables_the_log_file_as_the_variable_does() {
     drop(m);
     assert!(dir.join("m.log").exists());
 }
+
+#[test]
+fn an_unterminated_quote_and_a_bracketed_ipv6_address_are_bad_rows() {
+    let dir = TestDir::new();
+    dir.write(
+        "inv.csv",
+        "127.0.0.1,ok\n127.0.0.4,\"unterminated\n[::1],x\n127.0.0.5,\"quoted, fine\"\n::1,y\n",
+    );
+    let out = dir.run(&["validate", "--inventory", "inv.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr.contains("inv.csv:2: ") && stderr.contains("unterminated quoted field"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("inv.csv:3: field `ip`: `[::1]`")
+            && stderr.contains("brackets are for URLs; write ::1"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("3 devices, 2 invalid rows"),
+        "{}",
+        show(&out)
+    );
+}
