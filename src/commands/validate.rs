@@ -46,7 +46,12 @@ pub fn validate(
         );
     }
     let path = &settings.inventory.path;
-    match inventory::check(path, |p| say!("{p}")) {
+    let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
+    let checked = inventory::check(path, |p| report.add(p));
+    for line in report.lines() {
+        eprintln!("{line}");
+    }
+    match checked {
         Err(e) => {
             eprintln!("error: {e}");
             status(format!(

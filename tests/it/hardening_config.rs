@@ -269,3 +269,69 @@ fn an_unterminated_quote_and_a_bracketed_ipv6_address_are_bad_rows() {
         show(&out)
     );
 }
+
+/// An inventory of `pairs` × (a row repeating line 1's name, a row without a name) after one good row: the
+/// repeated names are found at the end of the check, the others as they are read.
+fn interleaved_bad_rows(dir: &TestDir, pairs: usize) {
+    let mut text = String::from("127.0.0.1,a\n");
+    for _ in 0..pairs {
+        text.push_str("127.0.0.2,a\n127.0.0.3\n");
+    }
+    dir.write("inventory.csv", &text);
+}
+
+/// The problem lines (`inventory.csv:N: …`) of `text`, as line numbers.
+fn problem_lines(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("inventory.csv:"))
+        .filter_map(|l| l.split(':').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_first_100_problems_are_reported_in_line_order_on_stderr_then_how_many_more() {
+    let dir = TestDir::new();
+    interleaved_bad_rows(&dir, 125);
+    dir.write(
+        "c.toml",
+        &fast_config("http://127.0.0.1:9/load", "").set("load.workers", 1),
+    );
+    let expected: Vec<u64> = (2..=101).collect();
+    for command in ["validate", "etl"] {
+        let out = dir.run(&[command, "--config", "c.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(problem_lines(&stderr), expected, "{command}: {stderr}");
+        assert!(
+            stderr.contains("… and 150 more (250 rows in all)"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            problem_lines(&String::from_utf8_lossy(&out.stdout)).is_empty(),
+            "{command}: problems on stdout: {}",
+            show(&out)
+        );
+    }
+}
+
+#[test]
+fn a_file_of_binary_garbage_gives_at_most_100_problem_lines() {
+    let dir = TestDir::new();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let garbage: Vec<u8> = (0..400_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(dir.join("inventory.csv"), &garbage).unwrap();
+    let out = dir.run(&["validate", "--inventory", "inventory.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = problem_lines(&stderr);
+    assert_eq!(lines.len(), 100, "{}", tail(&stderr, 5));
+    assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
+    assert!(stderr.contains("… and "), "{}", tail(&stderr, 5));
+}
