@@ -57,6 +57,19 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
             count: check.problems,
         });
     }
+    if check.devices + check.problems == 0 {
+        if settings.shard().is_some() {
+            log::warn!(
+                "[Inventory] {} holds no device (an empty file, or a header or comments only); a shard may be empty",
+                path.display()
+            );
+        } else {
+            log::warn!(
+                "[Inventory] {} holds no device (an empty file, or a header or comments only): nothing to extract, the run ends with exit 3",
+                path.display()
+            );
+        }
+    }
     Ok(Prepared {
         total: Some(check.devices + check.problems),
         checked: Checked {

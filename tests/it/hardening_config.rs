@@ -335,3 +335,39 @@ fn a_file_of_binary_garbage_gives_at_most_100_problem_lines() {
     assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
     assert!(stderr.contains("… and "), "{}", tail(&stderr, 5));
 }
+
+#[test]
+fn an_empty_inventory_is_warned_about_and_exits_3_unless_the_run_is_a_shard() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "").set("load.workers", 1),
+    );
+    for content in ["", "ip,name\n", "# nothing yet\n\n"] {
+        dir.write("inventory.csv", content);
+        let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+        assert_eq!(out.status.code(), Some(3), "{content:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("WARN") && stderr.contains("inventory.csv holds no device"),
+            "{content:?}: {stderr}"
+        );
+        let s = dir.summary("s.json");
+        assert!(
+            s["result"]
+                .as_str()
+                .unwrap()
+                .contains("the inventory holds no device"),
+            "{s}"
+        );
+    }
+    dir.write("inventory.csv", "");
+    let out = dir.run(&["etl", "--config", "c.toml", "--shard", "0/2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no device"),
+        "{}",
+        show(&out)
+    );
+}
