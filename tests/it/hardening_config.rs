@@ -371,3 +371,37 @@ fn an_empty_inventory_is_warned_about_and_exits_3_unless_the_run_is_a_shard() {
         show(&out)
     );
 }
+
+#[test]
+fn a_run_that_skips_bad_rows_logs_the_first_100_in_line_order_then_how_many_more() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    interleaved_bad_rows(&dir, 125);
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "")
+            .set("load.workers", 1)
+            .set("inventory.on_invalid", "skip"),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let skipped: Vec<u64> = stderr
+        .lines()
+        .filter(|l| l.contains("row skipped"))
+        .filter_map(|l| {
+            l.split("inventory.csv:")
+                .nth(1)?
+                .split(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(skipped, (2..=101).collect::<Vec<u64>>(), "{stderr}");
+    assert!(
+        stderr.contains("… and 150 more skipped (250 rows in all)"),
+        "{stderr}"
+    );
+    assert_eq!(m.stats().records_accepted, 1);
+}
