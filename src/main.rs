@@ -1,6 +1,6 @@
 //! `app`: parses the command line and runs the subcommand; the exit code says how the run ended.
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 /// jemalloc, for its heap profiler (`mem.prof`, see `profile.rs`).
 #[cfg(feature = "jemalloc")]
@@ -17,6 +17,7 @@ pub static malloc_conf: &[u8] =
     b"prof:true,prof_active:false,lg_prof_sample:19,dirty_decay_ms:1000,muzzy_decay_ms:1000\0";
 
 fn main() {
-    let cli = app::commands::args::Cli::parse();
+    let matches = app::commands::help::command().get_matches();
+    let cli = app::commands::args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     std::process::exit(app::commands::run(cli));
 }

@@ -171,6 +171,7 @@ pub async fn run(
         duration: started.elapsed(),
         signal: shutdown.signal(),
         inventory_error,
+        sharded: settings.shard().is_some(),
     })
 }
 

@@ -110,13 +110,43 @@ impl ExtractSupervisor {
 }
 
 /// Reads the inventory on its own thread: counts invalid rows and rows of other shards, sends the rest in chunks.
+/// Skipped rows are logged in line order up to `inventory::REPORTED_PROBLEMS`, then only counted, and a last line
+/// says how many more (a binary file would log a line for nearly every line it has).
 fn read_inventory(
+    path: &std::path::Path,
+    reader: RowSource,
+    shard: Option<Shard>,
+    repeated: &Repeated,
+    metrics: &RunMetrics,
+    tx: mpsc::Sender<DeviceChunk>,
+) -> Result<(), InventoryError> {
+    let limit = crate::inventory::REPORTED_PROBLEMS as u64;
+    let mut skipped = 0u64;
+    let mut skip = |text: String| {
+        skipped += 1;
+        if skipped <= limit {
+            log::warn!("[Inventory] {text}; row skipped");
+        }
+    };
+    let result = read_rows(path, reader, shard, repeated, metrics, tx, &mut skip);
+    if skipped > limit {
+        log::warn!(
+            "[Inventory] … and {} more skipped ({skipped} rows in all)",
+            skipped - limit
+        );
+    }
+    result
+}
+
+/// [`read_inventory`]'s loop; `skip` logs a skipped row.
+fn read_rows(
     path: &std::path::Path,
     mut reader: RowSource,
     shard: Option<Shard>,
     repeated: &Repeated,
     metrics: &RunMetrics,
     tx: mpsc::Sender<DeviceChunk>,
+    skip: &mut impl FnMut(String),
 ) -> Result<(), InventoryError> {
     /// What became of a valid row.
     enum Kept {
@@ -172,15 +202,15 @@ fn read_inventory(
             }
             Ok(Kept::Repeated { line, first }) => {
                 RunMetrics::add(&metrics.devices_invalid, 1);
-                log::warn!(
-                    "[Inventory] {}:{line}: field `name`: the same name is on line {first}; row skipped",
-                    path.display(),
-                );
+                skip(format!(
+                    "{}:{line}: field `name`: the same name is on line {first}",
+                    path.display()
+                ));
             }
             Ok(Kept::OtherShard) => RunMetrics::add(&metrics.devices_skipped_shard, 1),
             Err(e) => {
                 RunMetrics::add(&metrics.devices_invalid, 1);
-                log::warn!("[Inventory] {e}; row skipped");
+                skip(e.to_string());
             }
         }
     }

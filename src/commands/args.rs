@@ -65,7 +65,7 @@ pub struct HealthcheckArgs {
 /// Flags every subcommand takes.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ConfigArgs {
-    /// Configuration file (TOML). Default config/default.toml; built-in defaults when that is missing.
+    /// Configuration file (TOML); built-in defaults when the default file is missing.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 }
@@ -134,8 +134,8 @@ pub struct MockArgs {
     /// Probability (0.0-1.0) that a /load answers mock.fail_status. Overrides mock.fail_rate.
     #[arg(long, value_name = "F")]
     pub fail_rate: Option<f64>,
-    /// Log file. Overrides mock.log_file.
-    #[arg(long, value_name = "PATH")]
+    /// Log file; '' for none. Overrides mock.log_file.
+    #[arg(long, value_name = "PATH", value_parser = path_or_none)]
     pub log_file: Option<PathBuf>,
     /// Serve the mock SNMP fleet on this UDP port of every 127.x.y.z address (`auto`: a free port, printed;
     /// 0: off). Overrides mock.snmp_port.
@@ -190,6 +190,11 @@ pub struct DemoArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// A path flag that may be empty (`--log-file ''`: none), as its `APP__…` variable may.
+fn path_or_none(text: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(text))
 }
 
 /// Loads settings for `config`, applies `apply` (the flags), and validates again.

@@ -2,7 +2,7 @@
 //! (to stderr, naming the file, line or key) and picks the exit code (`exit_code`).
 //!
 //! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary),
-//! `summary_file` (`--summary-json`), `run` (the run sequence of `etl`, `replay` and `demo`), then one file per
+//! `summary_file` (`--summary-json`), `preflight` (the paths a run writes to, for `validate`), `help` (each flag's variable and default in `--help`), `run` (the run sequence of `etl`, `replay` and `demo`), then one file per
 //! subcommand.
 //!
 //! May use every other module: this is where they are wired together.
@@ -12,8 +12,10 @@ mod demo;
 pub mod error;
 mod generate;
 mod healthcheck;
+pub mod help;
 mod mock_server;
 mod output;
+mod preflight;
 mod run;
 mod summary_file;
 mod validate;

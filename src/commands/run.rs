@@ -30,7 +30,8 @@ pub struct Prepared {
 
 /// Reads the whole inventory before a run (not for a replay): the progress total, the repeated names (found in
 /// bounded memory) and, when every row parsed, the rows themselves for the run (see `inventory::kept`).
-/// With `inventory.on_invalid = "fail"` any bad row stops here (exit 2, every problem printed, nothing sent); with
+/// With `inventory.on_invalid = "fail"` any bad row stops here (exit 2, the first problems printed in line order on
+/// stderr, then how many more; nothing sent); with
 /// `"skip"` the run skips them (the streaming pass reports the other bad rows itself).
 pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError> {
     if mode == Mode::Replay {
@@ -41,16 +42,33 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
     }
     let path = &settings.inventory.path;
     let fail = settings.inventory.on_invalid == OnInvalid::Fail;
+    let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
     let (check, prepared) = inventory::check_and_keep(path, |p| {
         if fail {
-            eprintln!("{p}");
+            report.add(p);
         }
     })?;
+    for line in report.lines() {
+        eprintln!("{line}");
+    }
     if fail && check.problems > 0 {
         return Err(CommandError::InvalidRows {
             path: path.clone(),
             count: check.problems,
         });
+    }
+    if check.devices + check.problems == 0 {
+        if settings.shard().is_some() {
+            log::warn!(
+                "[Inventory] {} holds no device (an empty file, or a header or comments only); a shard may be empty",
+                path.display()
+            );
+        } else {
+            log::warn!(
+                "[Inventory] {} holds no device (an empty file, or a header or comments only): nothing to extract, the run ends with exit 3",
+                path.display()
+            );
+        }
     }
     Ok(Prepared {
         total: Some(check.devices + check.problems),

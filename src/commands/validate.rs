@@ -1,4 +1,6 @@
-//! `app validate`: every problem of the configuration and the inventory, then one summary line.
+//! `app validate`: every problem of the configuration, the paths a run writes to and the inventory, then one
+//! summary line. With `--print-config` stdout holds only the JSON (the summary line goes to stderr), so that
+//! `app validate --print-config | jq .` works.
 
 use super::args::{self, ConfigArgs};
 use super::output::say;
@@ -8,21 +10,32 @@ use crate::inventory;
 use crate::observe::exit::ExitCode;
 use crate::resolve::Resolved;
 
-/// Checks the configuration (including what is built from it: token file, TLS files) and reads the whole
-/// inventory.
+/// Checks the configuration (including what is built from it: token file, TLS files, and the paths a run
+/// writes to: `preflight`) and reads the whole inventory.
 pub fn validate(
     config: &ConfigArgs,
     print_config: bool,
     apply: impl FnOnce(&mut Settings),
 ) -> Result<ExitCode, CommandError> {
+    // The status line: on stdout, unless stdout carries the JSON of --print-config.
+    let status = |line: String| {
+        if print_config {
+            eprintln!("{line}");
+        } else {
+            say!("{line}");
+        }
+    };
     let settings = match args::settings_with(config, apply)
         .map_err(CommandError::from)
         .and_then(|s| Ok(Resolved::build(s)?))
-    {
+        .and_then(|r| {
+            super::preflight::check(&r.settings)?;
+            Ok(r)
+        }) {
         Ok(r) => r.settings,
         Err(e) => {
             eprintln!("error: {e}");
-            say!("validate: configuration invalid");
+            status("validate: configuration invalid".into());
             return Ok(ExitCode::Usage);
         }
     };
@@ -33,19 +46,27 @@ pub fn validate(
         );
     }
     let path = &settings.inventory.path;
-    match inventory::check(path, |p| say!("{p}")) {
+    let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
+    let checked = inventory::check(path, |p| report.add(p));
+    for line in report.lines() {
+        eprintln!("{line}");
+    }
+    match checked {
         Err(e) => {
             eprintln!("error: {e}");
-            say!("validate: inventory {} could not be read", path.display());
+            status(format!(
+                "validate: inventory {} could not be read",
+                path.display()
+            ));
             Ok(ExitCode::Usage)
         }
         Ok(check) => {
-            say!(
+            status(format!(
                 "validate: configuration ok; inventory {}: {} devices, {} invalid rows",
                 path.display(),
                 check.devices,
                 check.problems
-            );
+            ));
             Ok(if check.problems == 0 {
                 ExitCode::Ok
             } else {

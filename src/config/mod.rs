@@ -3,8 +3,9 @@
 //! `resolve` does that.
 //!
 //! CLI flags are applied by the caller on the loaded struct (see `commands/args.rs`), after which `validate()` runs
-//! again. Files: one per section group (`inventory`, `extract`, `snmp`, `load`, `spool`, `observe`, `mock`), `secret`,
-//! `shard`, `validate`, `wire` (URLs, addresses and tokens parsed in full).
+//! again. Files: one per section group (`inventory`, `extract`, `snmp`, `load`, `spool`, `observe`, `mock`),
+//! `secret`, `shard`, `source` (reading the file and the environment strictly), `validate`, `wire` (URLs,
+//! addresses and tokens parsed in full).
 //!
 //! May use: `model` only.
 
@@ -16,6 +17,7 @@ mod observe;
 mod secret;
 mod shard;
 mod snmp;
+mod source;
 mod spool;
 mod validate;
 pub mod wire;
@@ -48,6 +50,21 @@ pub enum SettingsError {
     NotFound { path: PathBuf },
     #[error("configuration {origin}: {message}")]
     Parse { origin: String, message: String },
+    /// A value of the file that does not parse as its key's type (or a key that does not exist).
+    #[error("configuration {origin}:{line}: {}{message}", key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
+    File {
+        origin: String,
+        line: usize,
+        key: Option<String>,
+        message: String,
+    },
+    /// An `APP__…` variable that names no key or does not parse as its key's type.
+    #[error("configuration: environment variable {name} (key `{key}`): {message}")]
+    Env {
+        name: String,
+        key: String,
+        message: String,
+    },
     #[error("configuration key `{key}`: {message}")]
     Invalid { key: String, message: String },
 }
@@ -87,47 +104,23 @@ impl Settings {
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
-        use config::{Config, Environment, File, FileFormat};
-        let mut builder = Config::builder();
         let mut origin = "(built-in defaults)".to_string();
         let file = match path {
             Some(p) if !p.exists() => return Err(SettingsError::NotFound { path: p.into() }),
             Some(p) => Some(p.to_path_buf()),
             None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
         };
+        let mut text = None;
         if let Some(file) = &file {
             origin = file.display().to_string();
-            let text = std::fs::read_to_string(file).map_err(|e| SettingsError::Parse {
-                origin: origin.clone(),
-                message: e.to_string(),
-            })?;
-            builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+            text = Some(
+                std::fs::read_to_string(file).map_err(|e| SettingsError::Parse {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                })?,
+            );
         }
-        let vars: config::Map<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
-            .collect();
-        let env_names: Vec<String> = vars.keys().cloned().collect();
-        builder = builder.add_source(
-            Environment::with_prefix(ENV_PREFIX)
-                .prefix_separator(ENV_SEPARATOR)
-                .separator(ENV_SEPARATOR)
-                .source(Some(vars)),
-        );
-        let built = builder.build().map_err(|e| SettingsError::Parse {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
-        let settings: Settings = built.try_deserialize().map_err(|e| {
-            let mut origin = origin.clone();
-            if !env_names.is_empty() {
-                origin.push_str(&format!(" with environment {}", env_names.join(", ")));
-            }
-            SettingsError::Parse {
-                origin,
-                message: e.to_string(),
-            }
-        })?;
+        let settings = source::read(&origin, text.as_deref(), env)?;
         settings.validate()?;
         Ok(settings)
     }

@@ -12,6 +12,8 @@ use super::*;
 pub enum RowProblem {
     MissingField(&'static str),
     BadAddress(String),
+    /// An IPv6 address in brackets, as URLs write it (`[::1]`): the address is what is inside.
+    BracketedAddress(String),
     EmptyName,
     /// A control character in the name (C0, DEL or C1: a corrupt or binary file).
     ControlCharacter(char),
@@ -32,6 +34,10 @@ impl fmt::Display for RowProblem {
             RowProblem::BadAddress(a) => {
                 write!(f, "field `ip`: `{a}` is not an IPv4 or IPv6 address")
             }
+            RowProblem::BracketedAddress(a) => write!(
+                f,
+                "field `ip`: `[{a}]` is not an IPv4 or IPv6 address: brackets are for URLs; write {a}"
+            ),
             RowProblem::EmptyName => write!(f, "field `name` is empty"),
             RowProblem::ControlCharacter(c) => {
                 write!(

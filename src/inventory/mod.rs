@@ -7,7 +7,7 @@
 //!
 //! Files: `chunk` (devices handed to the run), `error`, `lines` (block line splitter), `row` (one line as a row,
 //! with its fast path), `reader` (the streaming reader), `check` (the whole-file check), `dedupe` (repeated names),
-//! `kept` (the checked rows kept for the run).
+//! `kept` (the checked rows kept for the run), `report` (the first problems in line order, then how many more).
 
 mod check;
 mod chunk;
@@ -17,6 +17,7 @@ pub mod generate;
 pub mod kept;
 mod lines;
 mod reader;
+mod report;
 mod row;
 #[cfg(test)]
 mod tests;
@@ -27,5 +28,6 @@ pub use error::*;
 pub use lines::MAX_LINE_BYTES;
 use lines::*;
 pub use reader::*;
+pub use report::*;
 pub use row::Row;
 use row::*;

@@ -40,6 +40,9 @@ pub(super) fn split_fields(line: &[u8]) -> Result<SplitLine<'_>, String> {
             count,
         ));
     }
+    if unterminated_quote(line) {
+        return Err("unterminated quoted field (a `\"` opens the field and none closes it)".into());
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -53,6 +56,38 @@ pub(super) fn split_fields(line: &[u8]) -> Result<SplitLine<'_>, String> {
             record.len(),
         )),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether a field of `line` opens a quote (its first byte but spaces is `"`) that no quote closes: the csv crate
+/// would read the rest of the line into that field, so `127.0.0.4,"name` would pass as the name `name`.
+pub(super) fn unterminated_quote(line: &[u8]) -> bool {
+    let mut i = 0;
+    loop {
+        while matches!(line.get(i), Some(b' ' | b'\t')) {
+            i += 1;
+        }
+        if line.get(i) == Some(&b'"') {
+            i += 1;
+            loop {
+                match line.get(i) {
+                    None => return true,
+                    Some(b'"') if line.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+        }
+        match line
+            .get(i..)
+            .and_then(|rest| rest.iter().position(|&b| b == b','))
+        {
+            Some(j) => i += j + 1,
+            None => return false,
+        }
     }
 }
 
@@ -172,6 +207,16 @@ pub(super) fn parse_line<T>(
     }
     let Some(ip) = parse_ip(&ip_raw) else {
         let shown: String = String::from_utf8_lossy(&ip_raw).chars().take(64).collect();
+        let bracketed = ip_raw
+            .strip_prefix(b"[")
+            .and_then(|r| r.strip_suffix(b"]"))
+            .and_then(|inner| std::str::from_utf8(inner).ok())
+            .filter(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok());
+        if let Some(inner) = bracketed {
+            return Some(Err(
+                at.invalid(RowProblem::BracketedAddress(inner.to_string()))
+            ));
+        }
         return Some(Err(at.invalid(RowProblem::BadAddress(shown))));
     };
     let Some(name) = name else {

@@ -306,3 +306,38 @@ fn error_text_names_file_line_and_field() {
         "inv.csv:1: field `ip`: `nope` is not an IPv4 or IPv6 address"
     );
 }
+
+#[test]
+fn an_unterminated_quote_and_a_bracketed_ipv6_address_are_bad_rows_whatever_the_blocks() {
+    let text = "127.0.0.4,\"unterminated\n[::1],x\n127.0.0.5,\"ok, \"\"q\"\"\"\n127.0.0.6, \"open\n127.0.0.7,a\"b\n\"127.0.0.8\",c\n\"127.0.0.9,d\n[fe80::1],e\n[x],f\n";
+    let rows = read(text.as_bytes());
+    let unterminated = RowProblem::Malformed(
+        "unterminated quoted field (a `\"` opens the field and none closes it)".into(),
+    );
+    assert_eq!(
+        problems(&rows),
+        [
+            (1, unterminated.clone()),
+            (2, RowProblem::BracketedAddress("::1".into())),
+            (4, unterminated.clone()),
+            (7, unterminated),
+            (8, RowProblem::BracketedAddress("fe80::1".into())),
+            (9, RowProblem::BadAddress("[x]".into())),
+        ]
+    );
+    assert_eq!(
+        devices(&rows),
+        [(3, "ok, \"q\"".into()), (5, "a\"b".into()), (6, "c".into())]
+    );
+    for (step, block) in [(1, 0), (5, 0), (7, 5000)] {
+        assert_eq!(
+            rows_with(text.as_bytes(), step, block),
+            rows_with(text.as_bytes(), usize::MAX, BLOCK_BYTES)
+        );
+    }
+    let shown = RowProblem::BracketedAddress("::1".into()).to_string();
+    assert!(
+        shown.contains("brackets are for URLs; write ::1"),
+        "{shown}"
+    );
+}

@@ -9,8 +9,8 @@ pub enum ExitCode {
     Lost,
     /// Bad usage, configuration or inventory.
     Usage,
-    /// Finished, but something was spooled or rejected, a device failed, a row was skipped, or a spool file was
-    /// quarantined or could not be read.
+    /// Finished, but something was spooled or rejected, a device failed, a row was skipped, a spool file was
+    /// quarantined or could not be read, or the inventory held no device (unless the run was a shard).
     Incomplete,
     /// Stopped by SIGINT.
     Sigint,
@@ -65,7 +65,8 @@ impl ExitCode {
             }
             ExitCode::Incomplete => {
                 "finished, but something was spooled or rejected, a device failed, an inventory row was skipped, \
-                 or a spool file was quarantined or could not be read"
+                 a spool file was quarantined or could not be read, or the inventory held no device (an empty \
+                 file or a header only; a `--shard` may be empty)"
             }
             ExitCode::Sigint => "stopped by SIGINT; what was undelivered is in the spool",
             ExitCode::Sigterm => "stopped by SIGTERM; what was undelivered is in the spool",

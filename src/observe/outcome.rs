@@ -25,4 +25,6 @@ pub struct RunOutcome {
     pub signal: Option<i32>,
     /// The inventory could not be read to its end.
     pub inventory_error: Option<InventoryError>,
+    /// The run kept one shard of the inventory (`--shard`, `extract.shard`): an empty one is no problem.
+    pub sharded: bool,
 }

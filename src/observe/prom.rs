@@ -264,6 +264,7 @@ mod tests {
             duration: std::time::Duration::from_secs(1),
             signal: None,
             inventory_error: None,
+            sharded: false,
         };
         let s = serde_json::to_value(Summary::new(&outcome, Mode::Etl, dir.path())).unwrap();
         for (state, key) in [

@@ -131,7 +131,7 @@ impl Summary {
             dir: spool_dir.display().to_string(),
             counts: Counts::of(&values, Section::Spool),
         };
-        let (exit_code, result) = exit_code(outcome, &devices, &records, &spool);
+        let (exit_code, result) = exit_code(outcome, mode, &devices, &records, &spool);
         let secs = outcome.duration.as_secs_f64();
         Summary {
             run_id: outcome.run_id.clone(),
@@ -185,8 +185,12 @@ impl Summary {
     }
 }
 
+/// What the inventory of an `etl` run said when it held no device (an empty file, or a header or comments only).
+pub const EMPTY_INVENTORY: &str = "the inventory holds no device (an empty file or a header only)";
+
 fn exit_code(
     outcome: &RunOutcome,
+    mode: Mode,
     devices: &Counts,
     records: &Counts,
     spool: &SpoolCounts,
@@ -221,6 +225,10 @@ fn exit_code(
         );
     }
     let mut problems = Vec::new();
+    let rows: u64 = devices.0.iter().map(|(_, v)| v).sum();
+    if mode == Mode::Etl && rows == 0 && !outcome.sharded {
+        problems.push(EMPTY_INVENTORY.to_string());
+    }
     if spooled > 0 {
         problems.push(format!("{} records spooled", spooled));
     }

@@ -11,7 +11,8 @@ fn validate_names_the_three_bad_lines_and_exits_2() {
     );
     let out = dir.run(&["validate", "--inventory", "bad.csv"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Problems on stderr (issue 13), the summary line on stdout.
+    let text = String::from_utf8_lossy(&out.stderr);
     assert!(
         text.contains("bad.csv:3: field `ip`: `127.0.0.300` is not an IPv4 or IPv6 address"),
         "{text}"
@@ -21,7 +22,8 @@ fn validate_names_the_three_bad_lines_and_exits_2() {
         text.contains("bad.csv:7: field `name`: the same name is on line 2"),
         "{text}"
     );
-    assert!(text.contains("2 devices, 3 invalid rows"), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 devices, 3 invalid rows"), "{stdout}");
 }
 
 #[test]
@@ -46,7 +48,7 @@ fn validate_reports_non_utf8_rows_by_line_and_a_missing_file() {
     let out = dir.run(&["validate", "--inventory", "bin.csv"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("bin.csv:2: the row is not valid UTF-8"),
+        String::from_utf8_lossy(&out.stderr).contains("bin.csv:2: the row is not valid UTF-8"),
         "{}",
         show(&out)
     );

@@ -7,6 +7,7 @@ mod config;
 mod deploy_shards;
 mod full_disk;
 mod hardening;
+mod hardening_config;
 mod inventory_cli;
 mod mock_api;
 mod mock_binary;

@@ -1,0 +1,327 @@
+//! Where the settings come from, read strictly: the TOML file through serde (a wrong type is an error naming the
+//! key and its line, never coerced), then the `APP__SECTION__KEY` variables, each read as a value of its key's type
+//! (the key's type is the built-in default's) and checked on its own so that an error names the variable.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+use super::*;
+
+/// A TOML integer, float or boolean as text, or a string taken as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Other(&'static str),
+}
+
+/// Reads the file `text` (named `origin` in errors) into settings, then lays the `APP__…` variables in `env` over
+/// it. Values are not validated here.
+pub(super) fn read(
+    origin: &str,
+    text: Option<&str>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Settings, SettingsError> {
+    let mut table = match text {
+        Some(text) => {
+            file_settings(origin, text)?;
+            text.parse::<toml::Table>()
+                .map_err(|e| file_error(origin, text, &e))?
+        }
+        None => toml::Table::new(),
+    };
+    let defaults = toml::Table::try_from(Settings::default())
+        .expect("the default settings serialise as a TOML table");
+    let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .collect();
+    vars.sort();
+    for (name, raw) in &vars {
+        let path: Vec<String> = name[prefix.len()..]
+            .split(ENV_SEPARATOR)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let value = env_value(name, &path, raw, &defaults)?;
+        // Checked alone, so that an error is this variable's.
+        let mut alone = toml::Table::new();
+        insert(&mut alone, &path, value.clone());
+        toml::Value::Table(alone)
+            .try_into::<Settings>()
+            .map_err(|e| SettingsError::Env {
+                name: name.clone(),
+                key: path.join("."),
+                message: first_line(e.message()),
+            })?;
+        insert(&mut table, &path, value);
+    }
+    toml::Value::Table(table)
+        .try_into::<Settings>()
+        .map_err(|e| SettingsError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// The file alone through serde: its errors with their key and line.
+fn file_settings(origin: &str, text: &str) -> Result<Settings, SettingsError> {
+    toml::from_str::<Settings>(text).map_err(|e| file_error(origin, text, &e))
+}
+
+/// A TOML or serde error of the file: the key it is about (found from its position) and its line.
+fn file_error(origin: &str, text: &str, e: &toml::de::Error) -> SettingsError {
+    let message = first_line(e.message());
+    let Some(span) = e.span() else {
+        return SettingsError::Parse {
+            origin: origin.to_string(),
+            message,
+        };
+    };
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let key = DeTable::parse(text)
+        .ok()
+        .and_then(|table| key_at(table.get_ref(), span.start, &mut Vec::new()))
+        .map(|path| path.join("."));
+    SettingsError::File {
+        origin: origin.to_string(),
+        line,
+        key,
+        message,
+    }
+}
+
+/// The first line of a message (the toml crate appends context lines of its own), with Rust's names of number
+/// types said as the numbers they allow.
+fn first_line(message: &str) -> String {
+    let mut line = message.lines().next().unwrap_or_default().to_string();
+    for (rust, plain) in [
+        ("expected usize", "expected a whole number from 0"),
+        ("expected u64", "expected a whole number from 0"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected i32",
+            "expected a whole number from -2147483648 to 2147483647",
+        ),
+        ("expected f64", "expected a number"),
+    ] {
+        if let Some(rest) = line.strip_suffix(rust) {
+            line = format!("{rest}{plain}");
+        }
+    }
+    line
+}
+
+/// The dotted key whose name or value is at byte `pos` of the file, the deepest one.
+fn key_at(table: &DeTable<'_>, pos: usize, path: &mut Vec<String>) -> Option<Vec<String>> {
+    let within = |r: Range<usize>| r.start <= pos && pos < r.end.max(r.start + 1);
+    for (key, value) in table.iter() {
+        path.push(key.get_ref().to_string());
+        if let DeValue::Table(inner) = value.get_ref() {
+            if let Some(found) = key_at(inner, pos, path) {
+                return Some(found);
+            }
+        }
+        if within(key.span()) || within(value.span()) {
+            return Some(path.clone());
+        }
+        path.pop();
+    }
+    None
+}
+
+/// The kind of value the key at `path` holds, from the defaults; `None` for a key that does not exist (or a
+/// section).
+fn kind_of(defaults: &toml::Table, path: &[String]) -> Option<Kind> {
+    let (last, sections) = path.split_last()?;
+    let mut table = defaults;
+    for s in sections {
+        table = table.get(s)?.as_table()?;
+    }
+    Some(match table.get(last)? {
+        toml::Value::String(_) => Kind::Text,
+        toml::Value::Integer(_) => Kind::Other("a whole number"),
+        toml::Value::Float(_) => Kind::Other("a number"),
+        toml::Value::Boolean(_) => Kind::Other("true or false"),
+        _ => return None,
+    })
+}
+
+/// The value of variable `name` for the key at `path`: a string key takes the text as it is, any other reads it
+/// as a TOML value.
+fn env_value(
+    name: &str,
+    path: &[String],
+    raw: &str,
+    defaults: &toml::Table,
+) -> Result<toml::Value, SettingsError> {
+    let key = path.join(".");
+    let Some(kind) = kind_of(defaults, path) else {
+        return Err(SettingsError::Env {
+            name: name.to_string(),
+            key,
+            message: "no such configuration key".into(),
+        });
+    };
+    match kind {
+        Kind::Text => Ok(toml::Value::String(raw.to_string())),
+        Kind::Other(what) => format!("v = {}", raw.trim())
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !matches!(v, toml::Value::Table(_) | toml::Value::Array(_)))
+            .ok_or_else(|| SettingsError::Env {
+                name: name.to_string(),
+                key,
+                message: format!("`{}` is not {what}", raw.escape_debug()),
+            }),
+    }
+}
+
+/// Puts `value` at `path` in `table`, making the sections on the way.
+fn insert(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let (last, sections) = path.split_last().expect("a key has a name");
+    let mut t = table;
+    for s in sections {
+        let entry = t
+            .entry(s.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        t = entry.as_table_mut().expect("made a table just above");
+    }
+    t.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> String {
+        read("c.toml", Some(text), Vec::new())
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    fn env(name: &str, value: &str) -> Result<Settings, String> {
+        read(
+            "(built-in defaults)",
+            None,
+            vec![(name.to_string(), value.to_string())],
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn wrong_types_in_the_file_are_errors_naming_the_key_and_the_line() {
+        for (text, key, line, why) in [
+            (
+                "[load]\nworkers = 3.5\n",
+                "load.workers",
+                2,
+                "floating point `3.5`",
+            ),
+            (
+                "[load]\n\nworkers = true\n",
+                "load.workers",
+                3,
+                "boolean `true`",
+            ),
+            (
+                "[load]\nrequest_timeout_ms = 0.5\n",
+                "load.request_timeout_ms",
+                2,
+                "floating point",
+            ),
+            (
+                "[spool]\ndurable = \"yes\"\n",
+                "spool.durable",
+                2,
+                "string \"yes\"",
+            ),
+            (
+                "[load]\ncompression = \"zstd\"\n",
+                "load.compression",
+                2,
+                "expected `none` or `gzip`",
+            ),
+            (
+                "[mock]\nfail_status = 70000\n",
+                "mock.fail_status",
+                2,
+                "70000",
+            ),
+            (
+                "[load]\nworkers = 99999999999999999999\n",
+                "load.workers",
+                2,
+                "99999999999999999999",
+            ),
+            (
+                "load.retry.max_attempts = -1\n",
+                "load.retry.max_attempts",
+                1,
+                "-1",
+            ),
+            (
+                "[load]\nretry = { max_attempts = 1.5 }\n",
+                "load.retry.max_attempts",
+                2,
+                "1.5",
+            ),
+            (
+                "[load]\nbatch_sise = 5\n",
+                "load.batch_sise",
+                2,
+                "unknown field",
+            ),
+        ] {
+            let e = file(text);
+            assert!(
+                e.contains(&format!("c.toml:{line}: key `{key}`")) && e.contains(why),
+                "{text:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn environment_values_are_read_as_their_keys_type_and_errors_name_the_variable() {
+        let s = env("APP__LOAD__WORKERS", "3").unwrap();
+        assert_eq!(s.load.workers, 3);
+        assert!(env("APP__SPOOL__DURABLE", "true").unwrap().spool.durable);
+        assert_eq!(
+            env("APP__MOCK__FAIL_RATE", "1").unwrap().mock.fail_rate,
+            1.0
+        );
+        assert_eq!(env("APP__LOG__LEVEL", "warn").unwrap().log.level, "warn");
+        assert_eq!(
+            env("APP__MOCK__LOG_FILE", "").unwrap().mock.log_file,
+            PathBuf::new()
+        );
+        assert_eq!(
+            env("APP__MOCK__BIND", "127.0.0.1:0").unwrap().mock.bind,
+            "127.0.0.1:0"
+        );
+        for (name, value, why) in [
+            ("APP__LOAD__WORKERS", "3.5", "floating point `3.5`"),
+            ("APP__LOAD__WORKERS", "many", "`many` is not a whole number"),
+            ("APP__SPOOL__DURABLE", "yes", "`yes` is not true or false"),
+            (
+                "APP__LOAD__COMPRESSION",
+                "zstd",
+                "expected `none` or `gzip`",
+            ),
+            ("APP__MOCK__FAIL_STATUS", "70000", "70000"),
+            ("APP__LOAD__NOPE", "1", "no such configuration key"),
+            ("APP__LOAD", "1", "no such configuration key"),
+        ] {
+            let e = env(name, value).unwrap_err();
+            assert!(e.contains(name) && e.contains(why), "{name}={value}: {e}");
+        }
+    }
+}
