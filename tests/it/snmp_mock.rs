@@ -417,9 +417,9 @@ fn a_bad_snmp_key_is_named_and_the_fleet_is_off_by_default() {
     assert_eq!(s["snmp"]["requests"], 0, "no fleet unless asked");
 }
 
-/// The inventory `TestDir::inventory` writes: `device-K` at 127.0.(K / 250).(K % 250 + 1).
+/// The inventory `TestDir::inventory` writes: `device-K` at the generator's address for K (127.0.0.1 + K − 1).
 fn inventory_address(k: usize) -> Ipv4Addr {
-    Ipv4Addr::new(127, 0, (k / 250) as u8, (k % 250 + 1) as u8)
+    app::inventory::generate::address(k as u64)
 }
 
 /// Every record of every distinct batch the mock logged (`mock.log_body_preview` as large as a body), by batch key.
