@@ -5,6 +5,8 @@
 //! name, which fails rather than overwrite, fsync of the directory) and mode 0600. Unreadable files go to
 //! `quarantine/`, dead letters with a sidecar to `rejected/`; nothing here deletes a file that is not acknowledged.
 
+pub mod wal;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
