@@ -153,7 +153,7 @@ format = "json"
 
 
 def run_etl(args, log_name, rss_name, timeout=120):
-    env = dict(os.environ, RUST_LOG="info,app::actors::loader=debug,app::actors::delivery=debug")
+    env = dict(os.environ, RUST_LOG="info,app::actors::loader=debug,app::actors::delivery=debug,app::actors::outcome=debug")
     p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(work / rss_name), APP] + args,
                          stdout=subprocess.DEVNULL, stderr=open(work / log_name, "w"), env=env)
     procs.append(p)

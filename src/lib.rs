@@ -32,7 +32,7 @@ pub mod inventory;
 pub mod load;
 pub mod mock;
 pub mod model;
-pub mod net;
 pub mod observe;
+pub mod resolve;
 pub mod spool;
 pub mod transform;

@@ -111,37 +111,46 @@ pub struct Batch {
     pub records: usize,
     /// The uncompressed JSON array.
     pub body: Bytes,
-    /// The spool file this batch was read from, when it is a replay.
-    pub spool_file: Option<Arc<SpoolOrigin>>,
+    /// Where the batch came from, which decides what happens to a spool file once it is resolved.
+    pub origin: Origin,
 }
 
-/// The spool file a replayed batch came from, shared by the parts a large file is split into. The file may be
-/// deleted once every part is resolved (acknowledged or dead-lettered) and none had to stay.
+/// Where a batch came from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Formed by this run and held in memory only.
+    New,
+    /// Formed by this run and written to the spool before its first send (`spool.durable`): the copy is deleted
+    /// once the batch is acknowledged or dead-lettered, and stays (as a spool file) when it is not delivered.
+    WrittenAhead(Arc<SpoolFile>),
+    /// Read back from a spool file that an earlier run (or the original program) left: one part of it.
+    Replayed(Arc<SpoolFile>),
+}
+
+impl Origin {
+    /// The spool file that holds this batch, if one does.
+    pub fn spool_file(&self) -> Option<&Arc<SpoolFile>> {
+        match self {
+            Origin::New => None,
+            Origin::WrittenAhead(f) | Origin::Replayed(f) => Some(f),
+        }
+    }
+}
+
+/// A spool file that holds one or more batches (a large replayed file is split into parts, all sharing it).
+/// The file may be deleted once every part is resolved (acknowledged or dead-lettered) and none had to stay.
 #[derive(Debug)]
-pub struct SpoolOrigin {
+pub struct SpoolFile {
     pub path: PathBuf,
-    /// A write-ahead copy made by this run (`spool.durable`), not a file left by an earlier one.
-    pub write_ahead: bool,
     parts_left: AtomicUsize,
     kept: AtomicBool,
 }
 
-impl SpoolOrigin {
+impl SpoolFile {
     pub fn new(path: PathBuf, parts: usize) -> Arc<Self> {
-        Arc::new(SpoolOrigin {
+        Arc::new(SpoolFile {
             path,
-            write_ahead: false,
             parts_left: AtomicUsize::new(parts),
-            kept: AtomicBool::new(false),
-        })
-    }
-
-    /// The write-ahead copy of a new batch (`spool.durable`).
-    pub fn write_ahead(path: PathBuf) -> Arc<Self> {
-        Arc::new(SpoolOrigin {
-            path,
-            write_ahead: true,
-            parts_left: AtomicUsize::new(1),
             kept: AtomicBool::new(false),
         })
     }
@@ -207,14 +216,14 @@ mod tests {
 
     #[test]
     fn a_spool_file_goes_only_when_every_part_is_resolved_and_none_kept() {
-        let o = SpoolOrigin::new("f".into(), 3);
+        let o = SpoolFile::new("f".into(), 3);
         assert!(!o.part_resolved());
         assert!(!o.part_resolved());
         assert!(o.part_resolved());
-        let o = SpoolOrigin::new("f".into(), 2);
+        let o = SpoolFile::new("f".into(), 2);
         o.part_kept();
         assert!(!o.part_resolved());
-        let o = SpoolOrigin::new("f".into(), 2);
+        let o = SpoolFile::new("f".into(), 2);
         assert!(!o.part_resolved());
         o.part_kept();
     }

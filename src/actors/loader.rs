@@ -16,9 +16,9 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::Semaphore;
 
+use crate::actors::delivery::Delivery;
 use crate::config::LoadSettings;
 use crate::load::batch::{BatchBuilder, EncodedRecords};
-use crate::load::delivery::Delivery;
 use crate::model::{Batch, BatchId};
 
 /// Mailbox capacity of a loader: how many chunks (up to `stage::STAGE_RECORDS` records each) may wait before

@@ -14,8 +14,10 @@
 //! loaders' arbiters. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
 //! `shutdown.grace_ms` cuts what is still in flight, which then goes to the spool.
 
+pub mod delivery;
 pub mod failed_buffer;
 pub mod loader;
+pub mod outcome;
 pub mod shutdown;
 pub mod stage;
 pub mod supervisor;
@@ -24,26 +26,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use tokio::sync::oneshot;
 
+use crate::actors::delivery::Delivery;
 use crate::config::Settings;
-use crate::inventory::InventoryError;
-use crate::load::delivery::Delivery;
+use crate::load::client::LoadClient;
 use crate::model::new_run_id;
 use crate::observe::metrics::RunMetrics;
+pub use crate::observe::outcome::{Mode, RunOutcome};
+use crate::resolve::Resolved;
 use failed_buffer::{FailedBufferActor, ReadSpoolFile, ScanSpool};
 use loader::{DeliverBatch, Drain, LoaderActor};
 pub use shutdown::Shutdown;
-use supervisor::ExtractSupervisor;
-
-/// What a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Replay the spool (if `spool.replay_on_start`), then extract the inventory.
-    Etl,
-    /// Deliver the spool, nothing else.
-    Replay,
-}
+use supervisor::{ExtractInventory, ExtractSupervisor, StopExtraction};
 
 /// Errors that stop a run before or while it runs.
 #[derive(Debug, thiserror::Error)]
@@ -55,29 +49,24 @@ pub enum PipelineError {
     },
 }
 
-/// The raw outcome of a run; `summary.rs` turns it into the report and the exit code.
-#[derive(Debug)]
-pub struct RunOutcome {
-    pub run_id: String,
-    pub metrics: Arc<RunMetrics>,
-    pub duration: Duration,
-    pub signal: Option<i32>,
-    /// The inventory could not be read to its end.
-    pub inventory_error: Option<InventoryError>,
-}
-
 /// Runs the pipeline to its end (or until `shutdown`), then drains. Call inside an actix `System`.
 /// `metrics` is counted into as the run goes (the caller may serve it); `checked` is what the full check of the
 /// inventory found: rows whose name repeats are skipped as invalid, and the rows it kept are read instead of the
 /// CSV.
 pub async fn run(
-    settings: Settings,
+    resolved: Resolved,
     mode: Mode,
     shutdown: Arc<Shutdown>,
     metrics: Arc<RunMetrics>,
     checked: supervisor::Checked,
 ) -> Result<RunOutcome, PipelineError> {
     let started = Instant::now();
+    let Resolved {
+        settings,
+        token,
+        load_tls,
+        http_source_tls,
+    } = resolved;
     let settings = Arc::new(settings);
     let run_id: Arc<str> = new_run_id().into();
     let dir = settings.spool.dir.clone();
@@ -118,8 +107,10 @@ pub async fn run(
     for worker in 0..settings.load.workers {
         let arbiter = &arbiters[worker % threads];
         let durable = settings.spool.durable;
-        let (load, run_id, metrics, fb, dir, sd) = (
+        let (load, token, tls, run_id, metrics, fb, dir, sd) = (
             settings.load.clone(),
+            token.clone(),
+            load_tls.clone(),
             run_id.clone(),
             metrics.clone(),
             failed_buffer.clone(),
@@ -129,7 +120,8 @@ pub async fn run(
         loaders.push(LoaderActor::start_in_arbiter(
             &arbiter.handle(),
             move |_| {
-                let delivery = Delivery::new(worker, load.clone(), metrics, fb, dir, sd);
+                let client = LoadClient::new(&load, &token, &tls);
+                let delivery = Delivery::new(worker, &load, client, metrics, fb, dir, sd);
                 LoaderActor::new(worker, run_id, load, durable, delivery)
             },
         ));
@@ -142,19 +134,27 @@ pub async fn run(
 
     let mut inventory_error = None;
     if mode == Mode::Etl && !shutdown.is_stopping() {
-        let (tx, rx) = oneshot::channel();
-        ExtractSupervisor::new(
+        let supervisor = ExtractSupervisor::new(
             settings.clone(),
+            http_source_tls,
             loaders.clone(),
             metrics.clone(),
-            shutdown.clone(),
             checked,
-            tx,
         )
         .start();
-        if let Ok(Err(e)) = rx.await {
-            log::error!("[Extract] {e}; no further devices are extracted");
-            inventory_error = Some(e);
+        // Shutdown, as the supervisor hears it: a message.
+        let (stopper, sd) = (supervisor.clone(), shutdown.clone());
+        actix_rt::spawn(async move {
+            sd.stopped().await;
+            stopper.do_send(StopExtraction);
+        });
+        match supervisor.send(ExtractInventory).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                log::error!("[Extract] {e}; no further devices are extracted");
+                inventory_error = Some(e);
+            }
+            Err(e) => log::error!("[Extract] the supervisor is gone: {e}"),
         }
     }
 

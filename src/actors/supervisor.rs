@@ -4,17 +4,18 @@
 //! chunk waits for room in the loader's mailbox with `send().await`, holding its extraction slot). A timer hands
 //! partial chunks over every half `load.flush_interval_ms`.
 //!
-//! Messages: none from outside; it stops itself when the inventory is exhausted or shutdown begins, and reports
-//! through the `oneshot` it was given. Started by the topology (`actors/mod.rs`).
+//! Messages, both from the topology (`actors/mod.rs`):
+//! - `ExtractInventory`: run the extraction on this actor's context; the answer is how it ended (the inventory
+//!   read to its end or stopped, or the inventory error that cut it short);
+//! - `StopExtraction`: on shutdown, start no new extraction and cancel those under way.
 
 use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::loader::LoaderActor;
-use super::shutdown::Shutdown;
 use super::stage::Stage;
 use crate::config::{Settings, Shard};
 use crate::extract::Source;
@@ -24,6 +25,7 @@ use crate::inventory::{
 };
 use crate::model::{loader_index, shard_index, stable_hash, stable_hash_bytes, DeviceRecord};
 use crate::observe::metrics::RunMetrics;
+use crate::resolve::tls::ClientTls;
 use crate::transform::transform_all;
 
 /// Devices per message from the reader thread (large: each message may wake the supervisor's thread).
@@ -33,10 +35,12 @@ const CHANNEL_CHUNKS: usize = 4;
 
 pub struct ExtractSupervisor {
     settings: Arc<Settings>,
+    /// The http source's TLS, resolved from `extract.http` at start.
+    source_tls: ClientTls,
     loaders: Arc<Vec<Addr<LoaderActor>>>,
     metrics: Arc<RunMetrics>,
-    shutdown: Arc<Shutdown>,
-    done: Option<oneshot::Sender<Result<(), InventoryError>>>,
+    /// Set by `StopExtraction`; the extraction loop and the device tasks watch it.
+    stop: watch::Sender<bool>,
     stage: Rc<Stage>,
     repeated: Arc<Repeated>,
     prepared: Option<PreparedRows>,
@@ -83,21 +87,20 @@ impl RowSource {
 impl ExtractSupervisor {
     pub fn new(
         settings: Arc<Settings>,
+        source_tls: ClientTls,
         loaders: Arc<Vec<Addr<LoaderActor>>>,
         metrics: Arc<RunMetrics>,
-        shutdown: Arc<Shutdown>,
         checked: Checked,
-        done: oneshot::Sender<Result<(), InventoryError>>,
     ) -> Self {
         ExtractSupervisor {
             repeated: Arc::new(checked.repeated),
             prepared: checked.prepared,
             stage: Stage::new(loaders.clone(), settings.load.batch_size, metrics.clone()),
             settings,
+            source_tls,
             loaders,
             metrics,
-            shutdown,
-            done: Some(done),
+            stop: watch::Sender::new(false),
         }
     }
 }
@@ -218,14 +221,14 @@ async fn extract_device(
     stage: Rc<Stage>,
     workers: usize,
     metrics: Arc<RunMetrics>,
-    shutdown: Arc<Shutdown>,
+    mut stop: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 ) {
     let result = tokio::select! {
         r = source.extract(&device) => r,
         // A signal cancels extractions under way: their records were not extracted yet, so nothing is lost,
         // and the grace period is left to delivering what was.
-        _ = shutdown.stopped() => {
+        _ = stop.wait_for(|s| *s) => {
             RunMetrics::add(&metrics.devices_cancelled, 1);
             log::debug!("[Extract] {} ({}): cancelled by shutdown", device.name, device.ip);
             return;
@@ -242,6 +245,34 @@ impl Actor for ExtractSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let interval = self.settings.load.flush_interval() / 2;
+        ctx.run_interval(interval, |act, _| act.stage.flush_partial());
+    }
+}
+
+/// Extract the whole inventory (sent once, by the topology); answers when every device was extracted and its
+/// records handed to the loaders, or extraction was stopped, or the inventory could not be read to its end.
+#[derive(Message)]
+#[rtype(result = "Result<(), InventoryError>")]
+pub struct ExtractInventory;
+
+/// Start no new extraction and cancel those under way (from the topology, on shutdown); `ExtractInventory` then
+/// answers once the records already extracted are handed over.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopExtraction;
+
+impl Handler<StopExtraction> for ExtractSupervisor {
+    type Result = ();
+    fn handle(&mut self, _: StopExtraction, _: &mut Self::Context) {
+        self.stop.send_replace(true);
+    }
+}
+
+impl Handler<ExtractInventory> for ExtractSupervisor {
+    type Result = ResponseActFuture<Self, Result<(), InventoryError>>;
+
+    fn handle(&mut self, _: ExtractInventory, _: &mut Self::Context) -> Self::Result {
         let settings = self.settings.clone();
         let (tx, mut rx) = mpsc::channel::<DeviceChunk>(CHANNEL_CHUNKS);
         let reader = match self.prepared.take() {
@@ -250,13 +281,7 @@ impl Actor for ExtractSupervisor {
         };
         let reader = match reader {
             Ok(r) => r,
-            Err(e) => {
-                if let Some(done) = self.done.take() {
-                    let _ = done.send(Err(e));
-                }
-                ctx.stop();
-                return;
-            }
+            Err(e) => return Box::pin(actix::fut::ready(Err(e))),
         };
         let metrics = self.metrics.clone();
         let shard = settings.shard();
@@ -271,27 +296,29 @@ impl Actor for ExtractSupervisor {
             })
             .expect("spawning the inventory thread only fails when the OS is out of threads");
 
-        let source = Rc::new(Source::new(&settings.extract));
+        let source = Rc::new(Source::new(&settings.extract, &self.source_tls));
         let concurrency = settings.extract.concurrency;
-        let (stage, workers, metrics, shutdown) = (
-            self.stage.clone(),
-            self.loaders.len(),
-            self.metrics.clone(),
-            self.shutdown.clone(),
-        );
-        let interval = settings.load.flush_interval() / 2;
-        ctx.run_interval(interval, |act, _| act.stage.flush_partial());
+        let (stage, workers, metrics) =
+            (self.stage.clone(), self.loaders.len(), self.metrics.clone());
+        let stop = self.stop.subscribe();
         let run = async move {
+            let stopping = || *stop.borrow();
+            let stopped = || {
+                let mut stop = stop.clone();
+                async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }
+            };
             let slots = Arc::new(Semaphore::new(concurrency));
             'outer: loop {
                 let chunk = tokio::select! {
                     biased;
-                    _ = shutdown.stopped() => None,
+                    _ = stopped() => None,
                     c = rx.recv() => c,
                 };
                 let Some(chunk) = chunk else { break };
                 for device in chunk.devices() {
-                    if shutdown.is_stopping() {
+                    if stopping() {
                         break 'outer;
                     }
                     // An extraction that needs no waiting (the simulated source at zero latency) runs inline: a
@@ -311,11 +338,11 @@ impl Actor for ExtractSupervisor {
                         Ok(slot) => slot,
                         Err(_) => tokio::select! {
                             biased;
-                            _ = shutdown.stopped() => break 'outer,
+                            _ = stopped() => break 'outer,
                             s = slots.clone().acquire_owned() => s.expect("the slot semaphore is never closed"),
                         },
                     };
-                    if shutdown.is_stopping() {
+                    if stopping() {
                         break 'outer;
                     }
                     actix_rt::spawn(extract_device(
@@ -324,7 +351,7 @@ impl Actor for ExtractSupervisor {
                         stage.clone(),
                         workers,
                         metrics.clone(),
-                        shutdown.clone(),
+                        stop.clone(),
                         slot,
                     ));
                 }
@@ -336,13 +363,6 @@ impl Actor for ExtractSupervisor {
             // The reader stops at its next row once the channel is closed.
             reader_done.await.unwrap_or(Ok(()))
         };
-        ctx.spawn(actix::fut::wrap_future(run).map(
-            |result, act: &mut Self, ctx: &mut Context<Self>| {
-                if let Some(done) = act.done.take() {
-                    let _ = done.send(result);
-                }
-                ctx.stop();
-            },
-        ));
+        Box::pin(actix::fut::wrap_future(run))
     }
 }

@@ -1,23 +1,16 @@
-//! Command line: clap subcommands and flags, and how flags override the loaded settings.
+//! Command line: clap subcommands and flags (the raw values), and how flags override the loaded settings.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Secret, Settings, SettingsError, Shard};
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    all delivered (or: validation clean, server stopped cleanly)
-  2    bad usage, configuration or inventory
-  3    finished, but something was spooled or rejected, or a device failed
-  130  stopped by SIGINT (what was undelivered is in the spool)
-  143  stopped by SIGTERM (what was undelivered is in the spool)";
+use crate::observe::exit::ExitCode;
 
 /// Appliance CPU-statistics ETL: extract from a CSV inventory, transform, load in batches into an ingestion API,
 /// with retries and a gzip spool so that no record is lost.
 #[derive(Debug, Parser)]
-#[command(name = "app", version, after_help = EXIT_CODES)]
+#[command(name = "app", version, after_help = ExitCode::help_text())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -166,8 +159,6 @@ pub fn settings_with(
     let mut s = Settings::load(config.config.as_deref())?;
     apply(&mut s);
     s.validate()?;
-    s.resolve_token_file()?;
-    s.resolve_tls()?;
     Ok(s)
 }
 

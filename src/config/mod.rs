@@ -185,9 +185,6 @@ pub struct HttpSourceSettings {
     pub ca_file: PathBuf,
     /// Accept any device certificate (appliances with self-signed certificates); warned on every run.
     pub insecure_skip_verify: bool,
-    /// The TLS client built from the keys above by `resolve_tls` (not a configuration key).
-    #[serde(skip)]
-    pub tls: crate::net::tls::ClientTls,
 }
 
 impl Default for HttpSourceSettings {
@@ -196,7 +193,6 @@ impl Default for HttpSourceSettings {
             url_template: "http://127.0.0.1:8080/device/{name}/cpu?cpus=1".to_string(),
             ca_file: PathBuf::new(),
             insecure_skip_verify: false,
-            tls: crate::net::tls::ClientTls::default(),
         }
     }
 }
@@ -233,9 +229,6 @@ pub struct LoadSettings {
     /// PEM private key of `client_cert_file`.
     pub client_key_file: PathBuf,
     pub retry: RetrySettings,
-    /// The TLS client built from the keys above by `resolve_tls` (not a configuration key).
-    #[serde(skip)]
-    pub tls: crate::net::tls::ClientTls,
 }
 
 impl Default for LoadSettings {
@@ -256,7 +249,6 @@ impl Default for LoadSettings {
             client_cert_file: PathBuf::new(),
             client_key_file: PathBuf::new(),
             retry: RetrySettings::default(),
-            tls: crate::net::tls::ClientTls::default(),
         }
     }
 }
@@ -751,34 +743,6 @@ impl Settings {
         }
         check_positive("mock.max_body_bytes", m.max_body_bytes as u64)?;
         check_positive("mock.max_idempotency_keys", m.max_idempotency_keys as u64)?;
-        Ok(())
-    }
-
-    /// Reads `load.token_file` into `load.token` (once, after validation). The error names the file.
-    pub fn resolve_token_file(&mut self) -> Result<(), SettingsError> {
-        let path = &self.load.token_file;
-        if path.as_os_str().is_empty() {
-            return Ok(());
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            SettingsError::invalid("load.token_file", format!("{}: {e}", path.display()))
-        })?;
-        let token = text.trim();
-        if token.is_empty() || token.contains(['\r', '\n']) {
-            return Err(SettingsError::invalid(
-                "load.token_file",
-                format!("{}: must hold one non-empty line", path.display()),
-            ));
-        }
-        self.load.token = Secret::new(token);
-        Ok(())
-    }
-
-    /// Builds the TLS configurations of the load client (`load.ca_file`, the client certificate) for an `https://`
-    /// endpoint, and of the http source for an `https://` URL template; errors name the key and the file.
-    pub fn resolve_tls(&mut self) -> Result<(), SettingsError> {
-        self.load.tls = crate::net::tls::ClientTls::from_settings(&self.load)?;
-        self.extract.http.tls = crate::net::tls::ClientTls::for_http_source(&self.extract)?;
         Ok(())
     }
 

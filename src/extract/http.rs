@@ -6,6 +6,7 @@ use super::ExtractError;
 use crate::config::ExtractSettings;
 use crate::inventory::Device;
 use crate::model::CpuStats;
+use crate::resolve::tls::ClientTls;
 
 /// Largest stats answer read from a device.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -51,11 +52,12 @@ pub fn parse_stats(body: &[u8]) -> Result<Vec<CpuStats>, ExtractError> {
 }
 
 impl HttpSource {
-    pub fn new(settings: &ExtractSettings) -> Self {
+    /// `tls` is the http source's, resolved from `extract.http` (for an `https://` template).
+    pub fn new(settings: &ExtractSettings, tls: &ClientTls) -> Self {
         // One connection per extraction in flight: with fewer, the wait for a connection would count against
         // the device's timeout.
         let mut connector = awc::Connector::new().limit(settings.concurrency);
-        if let Some(tls) = settings.http.tls.config() {
+        if let Some(tls) = tls.config() {
             connector = connector.rustls_0_23(tls);
         }
         let client = awc::Client::builder()

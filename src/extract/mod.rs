@@ -9,6 +9,7 @@ pub mod simulated;
 use crate::config::{ExtractSettings, SourceKind};
 use crate::inventory::Device;
 use crate::model::CpuStats;
+use crate::resolve::tls::ClientTls;
 
 /// Why a device gave no statistics.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -30,10 +31,11 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn new(settings: &ExtractSettings) -> Source {
+    /// `http_tls` is the http source's TLS, resolved from `extract.http` at start.
+    pub fn new(settings: &ExtractSettings, http_tls: &ClientTls) -> Source {
         match settings.source {
             SourceKind::Simulated => Source::Simulated(simulated::SimulatedSource::new(settings)),
-            SourceKind::Http => Source::Http(http::HttpSource::new(settings)),
+            SourceKind::Http => Source::Http(http::HttpSource::new(settings, http_tls)),
         }
     }
 

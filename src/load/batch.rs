@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde::Serializer as _;
 
-use crate::model::{Batch, BatchId, DeviceRecord};
+use crate::model::{Batch, BatchId, DeviceRecord, Origin};
 
 /// Writes `record` as JSON, byte for byte what `serde_json::to_vec(record)` gives, with the constant parts
 /// (keys, indicator names) written as they are instead of escaped one by one.
@@ -264,7 +264,7 @@ impl BatchBuilder {
             worker,
             records,
             body,
-            spool_file: None,
+            origin: Origin::New,
         }
     }
 }
@@ -443,7 +443,7 @@ mod tests {
             );
             assert_eq!(count_records(body), Ok(*n as u64));
             // What the ETL sends is in the shape the mock counts quickly.
-            assert_eq!(crate::mock::body_scan::count(body), Some(*n as u64));
+            assert_eq!(crate::codec::body_scan::count(body), Some(*n as u64));
         }
     }
 }

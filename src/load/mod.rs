@@ -1,6 +1,10 @@
-//! Loading into the ingestion API: the record encoder and batch assembly, retry rules, and the delivery of one
-//! batch (HTTP client, circuit, retries).
+//! Loading into the ingestion API, the parts that need no actor: the record encoder and batch assembly, the retry
+//! rules, the circuit (the loader's shared backoff as a state machine) and the HTTP client of one attempt. The
+//! delivery task that drives them and routes outcomes to the spool is the loader's (`actors::delivery`).
+//!
+//! May use: `model`, `codec`, `config`, `net`, `observe` (counters), `transform` and `extract` (the record shape).
 
 pub mod batch;
-pub mod delivery;
+pub mod circuit;
+pub mod client;
 pub mod retry;

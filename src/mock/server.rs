@@ -32,12 +32,12 @@ impl MockServer {
 /// the returned `server` future runs it until stopped. Serves HTTPS when `mock.tls_cert_file` is set.
 pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<MockServer> {
     let addr = listener.local_addr()?;
-    let tls = crate::net::tls::server_config(&settings).map_err(std::io::Error::other)?;
+    let tls = crate::resolve::tls::server_config(&settings).map_err(std::io::Error::other)?;
     let workers = settings.worker_count();
     let header_timeout_ms = settings.header_timeout_ms;
     let state = Arc::new(MockState::new(settings));
     let data = web::Data::new(state.clone());
-    let registry = web::Data::new(crate::observe::prom::mock_registry(state.clone()));
+    let registry = web::Data::new(crate::mock::metrics::registry(state.clone()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())

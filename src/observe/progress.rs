@@ -154,30 +154,6 @@ impl Progress {
     }
 }
 
-/// The mock server's periodic line while busy: requests/s and records/s over the last `interval`.
-pub fn mock_traffic(state: Arc<crate::mock::MockState>, interval: Duration) {
-    actix_rt::spawn(async move {
-        let mut last = state.snapshot();
-        loop {
-            actix_rt::time::sleep(interval).await;
-            let now = state.snapshot();
-            let requests = now.requests - last.requests;
-            if requests > 0 {
-                let secs = interval.as_secs_f64();
-                log::info!(
-                    target: "mock",
-                    "[Mock] {:.0} requests/s, {:.0} records/s ({} requests, {} records acknowledged so far)",
-                    requests as f64 / secs,
-                    (now.records_accepted - last.records_accepted) as f64 / secs,
-                    now.requests,
-                    now.records_accepted
-                );
-            }
-            last = now;
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-//! Prometheus exposition (prometheus-client, OpenMetrics text): the run's counters for `app etl --metrics-addr`
-//! and the mock API's for its `GET /metrics`. Collectors read the same atomics the summary reads, at scrape time,
+//! Prometheus exposition (prometheus-client, OpenMetrics text): the run's counters for `app etl --metrics-addr`,
+//! the encoding helpers the mock's collector (`mock::metrics`) uses too, and the `/metrics` server. Collectors read the same atomics the summary reads, at scrape time,
 //! so the two always agree and the hot path pays nothing for it.
 
 use std::path::PathBuf;
@@ -12,7 +12,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::mock::MockState;
 use crate::observe::metrics::RunMetrics;
 
 /// The content type of the exposition.
@@ -20,8 +19,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 use RunMetrics as M;
 
-/// A counter family with one label: `name_total{label="value"} n` for each pair.
-fn labelled_counter(
+/// A counter family with one label (shared with the mock's collector): `name_total{label="value"} n` for each pair.
+pub fn labelled_counter(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -37,7 +36,7 @@ fn labelled_counter(
     Ok(())
 }
 
-fn counter(
+pub fn counter(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -47,7 +46,7 @@ fn counter(
     c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
-fn gauge(
+pub fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -186,72 +185,6 @@ pub fn run_registry(metrics: Arc<RunMetrics>, spool_dir: PathBuf) -> Registry {
     registry
 }
 
-/// The mock API's counters.
-#[derive(Debug)]
-struct MockCollector {
-    state: Arc<MockState>,
-}
-
-impl Collector for MockCollector {
-    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let s = self.state.snapshot();
-        counter(
-            &mut e,
-            "app_mock_requests",
-            "POST /load requests",
-            s.requests,
-        )?;
-        let mut statuses: Vec<(String, u64)> = vec![("200".to_string(), s.loads_accepted)];
-        statuses.extend(s.loads_refused.iter().map(|(k, v)| (k.to_string(), *v)));
-        let pairs: Vec<(&str, u64)> = statuses.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        labelled_counter(
-            &mut e,
-            "app_mock_loads",
-            "POST /load answers by status",
-            "status",
-            &pairs,
-        )?;
-        counter(
-            &mut e,
-            "app_mock_records",
-            "Records acknowledged, each idempotency key once",
-            s.records_accepted,
-        )?;
-        counter(
-            &mut e,
-            "app_mock_received_bytes",
-            "Request body bytes received",
-            s.bytes,
-        )?;
-        counter(
-            &mut e,
-            "app_mock_duplicate_batches",
-            "Batches whose idempotency key was already acknowledged",
-            s.duplicate_batches,
-        )?;
-        counter(
-            &mut e,
-            "app_mock_injected_failures",
-            "Failures injected",
-            s.injected_failures,
-        )?;
-        counter(
-            &mut e,
-            "app_mock_device_requests",
-            "GET /device/{name}/cpu requests",
-            s.device_requests,
-        )?;
-        Ok(())
-    }
-}
-
-/// The registry of the mock API.
-pub fn mock_registry(state: Arc<MockState>) -> Registry {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(MockCollector { state }));
-    registry
-}
-
 /// The exposition text of `registry`.
 pub fn encode(registry: &Registry) -> String {
     let mut out = String::new();
@@ -286,7 +219,7 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::{Mode, RunOutcome};
+    use crate::observe::outcome::{Mode, RunOutcome};
     use crate::observe::summary::Summary;
     use std::collections::HashMap;
 

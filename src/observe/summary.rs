@@ -3,17 +3,9 @@
 
 use serde::Serialize;
 
-use crate::actors::{Mode, RunOutcome};
+use crate::observe::exit::ExitCode;
 use crate::observe::metrics::RunMetrics;
-
-/// Every record delivered (or a clean replay, validation or server stop).
-pub const EXIT_OK: i32 = 0;
-/// Records could neither be delivered nor written to the spool (the spool disk failed): reported loudly.
-pub const EXIT_LOST: i32 = 1;
-/// Bad usage, configuration or inventory.
-pub const EXIT_USAGE: i32 = 2;
-/// Finished, but something was spooled or rejected, or a device failed.
-pub const EXIT_INCOMPLETE: i32 = 3;
+use crate::observe::outcome::{Mode, RunOutcome};
 
 #[derive(Debug, Serialize)]
 pub struct DeviceCounts {
@@ -77,6 +69,14 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The exit code this summary reports.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::ALL
+            .into_iter()
+            .find(|c| c.code() == self.exit_code)
+            .expect("a summary holds one of the defined exit codes")
+    }
+
     pub fn new(outcome: &RunOutcome, mode: Mode, spool_dir: &std::path::Path) -> Summary {
         let m: &RunMetrics = &outcome.metrics;
         let g = RunMetrics::get;
@@ -110,7 +110,7 @@ impl Summary {
                 Mode::Etl => "etl",
                 Mode::Replay => "replay",
             },
-            exit_code,
+            exit_code: exit_code.code(),
             result,
             signal: outcome.signal,
             inventory_error: outcome.inventory_error.as_ref().map(|e| e.to_string()),
@@ -193,10 +193,10 @@ fn exit_code(
     devices: &DeviceCounts,
     records: &RecordCounts,
     spool: &SpoolCounts,
-) -> (i32, String) {
+) -> (ExitCode, String) {
     if records.lost > 0 {
         return (
-            EXIT_LOST,
+            ExitCode::Lost,
             format!(
                 "{} records could not be delivered nor spooled (see the log)",
                 records.lost
@@ -206,7 +206,7 @@ fn exit_code(
     if let Some(sig) = outcome.signal {
         let name = if sig == 2 { "SIGINT" } else { "SIGTERM" };
         return (
-            128 + sig,
+            ExitCode::for_signal(sig),
             format!(
                 "stopped by {name}; {} records are in the spool",
                 records.spooled
@@ -215,7 +215,7 @@ fn exit_code(
     }
     if outcome.inventory_error.is_some() {
         return (
-            EXIT_USAGE,
+            ExitCode::Usage,
             "the inventory could not be read to its end".into(),
         );
     }
@@ -242,8 +242,8 @@ fn exit_code(
         ));
     }
     if problems.is_empty() {
-        (EXIT_OK, "every record delivered".into())
+        (ExitCode::Ok, "every record delivered".into())
     } else {
-        (EXIT_INCOMPLETE, problems.join(", "))
+        (ExitCode::Incomplete, problems.join(", "))
     }
 }

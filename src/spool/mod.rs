@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::codec::{count_records, gunzip_limited, gzip};
-use crate::model::{stable_hash_bytes, Batch, BatchId, SpoolOrigin};
+use crate::model::{stable_hash_bytes, Batch, BatchId, Origin, SpoolFile};
 
 /// Name prefix of spool files (the original's).
 pub const PREFIX: &str = "buffer_failed_worker";
@@ -233,18 +233,18 @@ pub fn decode(
         ))
     });
     if records <= max_records && body.len() <= max_bytes {
-        let origin = SpoolOrigin::new(path.to_path_buf(), 1);
+        let origin = SpoolFile::new(path.to_path_buf(), 1);
         return Ok(vec![Batch {
             id,
             worker,
             records,
             body: Bytes::from(body),
-            spool_file: Some(origin),
+            origin: Origin::Replayed(origin),
         }]);
     }
     let parts = split_array(&body, max_records, max_bytes)
         .map_err(|e| ReadError::Content(path.into(), e))?;
-    let origin = SpoolOrigin::new(path.to_path_buf(), parts.len());
+    let origin = SpoolFile::new(path.to_path_buf(), parts.len());
     Ok(parts
         .into_iter()
         .enumerate()
@@ -253,7 +253,7 @@ pub fn decode(
             worker,
             records,
             body,
-            spool_file: Some(origin.clone()),
+            origin: Origin::Replayed(origin.clone()),
         })
         .collect())
 }
@@ -370,7 +370,7 @@ mod tests {
             body: Bytes::from_static(
                 br#"[{"name":"d","cpu_number":"0","timestamp":1,"indicators":[]}]"#,
             ),
-            spool_file: None,
+            origin: Origin::New,
         }
     }
 

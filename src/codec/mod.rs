@@ -1,5 +1,10 @@
 //! Pure encoding steps shared by the loaders, the spool and the mock API: gzip, bounded gunzip, and validation
 //! of a JSON array of records without building it.
+//!
+//! `body_scan` is the quick one-pass count of a records body in its common shape; the full parser here decides
+//! anything else.
+
+pub mod body_scan;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -147,7 +152,7 @@ impl<'de> DeserializeSeed<'de> for CountRecords {
 /// The error says what is wrong and where (line and column). A body in the common shape is counted by the quick
 /// check (`body_scan`); any other goes through the full parser, which decides.
 pub fn count_records(body: &[u8]) -> Result<u64, CodecError> {
-    match crate::mock::body_scan::count(body) {
+    match crate::codec::body_scan::count(body) {
         Some(n) => Ok(n),
         None => count_records_in_full(body),
     }

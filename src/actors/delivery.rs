@@ -1,0 +1,166 @@
+//! Delivery of one batch by a loader: its attempts through the loader's client, paced by the loader's shared
+//! backoff and circuit (`load::circuit`), until it is acknowledged, rejected, or given up; then what happens to it
+//! (`outcome.rs`). Runs as a task on the loader's arbiter, holding one in-flight slot.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::Addr;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::actors::failed_buffer::FailedBufferActor;
+use crate::actors::shutdown::Shutdown;
+use crate::config::LoadSettings;
+use crate::load::circuit::{Admission, Circuit};
+use crate::load::client::{Attempt, LoadClient};
+use crate::load::retry::{classify_status, Outcome, RetryReason};
+use crate::model::Batch;
+use crate::observe::metrics::RunMetrics;
+
+/// Everything a loader needs to deliver a batch.
+pub struct Delivery {
+    pub worker: usize,
+    client: LoadClient,
+    circuit: RefCell<Circuit>,
+    pub(super) metrics: Arc<RunMetrics>,
+    pub(super) failed_buffer: Addr<FailedBufferActor>,
+    pub(super) spool_dir: std::path::PathBuf,
+    shutdown: Arc<Shutdown>,
+}
+
+impl Delivery {
+    /// Call on the loader's arbiter (the client is not `Send`).
+    pub fn new(
+        worker: usize,
+        settings: &LoadSettings,
+        client: LoadClient,
+        metrics: Arc<RunMetrics>,
+        failed_buffer: Addr<FailedBufferActor>,
+        spool_dir: std::path::PathBuf,
+        shutdown: Arc<Shutdown>,
+    ) -> Self {
+        Delivery {
+            worker,
+            client,
+            circuit: RefCell::new(Circuit::new(&settings.retry, Instant::now())),
+            metrics,
+            failed_buffer,
+            spool_dir,
+            shutdown,
+        }
+    }
+
+    /// Delivers `batch`, retrying per the rules; the slot is released when the batch is acknowledged, dead-lettered
+    /// or on disk.
+    pub async fn deliver(self: Rc<Self>, batch: Batch, _slot: OwnedSemaphorePermit) {
+        let body = self.client.encode(&batch.body);
+        // A batch formed while the circuit is open gets one attempt, and only if no other probe is under way and
+        // the backoff has passed; otherwise it goes straight to the spool. A batch formed while the circuit was
+        // closed keeps all its attempts whatever happens to the circuit meanwhile.
+        let admission = self.circuit.borrow_mut().admit(Instant::now());
+        let (max_attempts, probe) = match admission {
+            Admission::Attempts(n) => (n, false),
+            Admission::Probe => (1, true),
+            Admission::Spool { failures } => {
+                let why = format!(
+                    "API considered down ({failures} failed attempts in a row); probing every backoff interval"
+                );
+                return self.give_up(batch, why).await;
+            }
+        };
+        let mut attempts = 0;
+        let mut last_reason = None;
+        let why = loop {
+            if self.shutdown.is_aborted() {
+                break "shutdown grace period over".to_string();
+            }
+            let until = self.circuit.borrow().blocked_until();
+            if until > Instant::now() {
+                tokio::select! {
+                    _ = actix_rt::time::sleep_until(until.into()) => {}
+                    _ = self.shutdown.aborted() => continue,
+                }
+                if self.circuit.borrow().blocked_until() > Instant::now() {
+                    continue; // another batch of this loader extended the backoff meanwhile
+                }
+            }
+            attempts += 1;
+            let attempt = self
+                .client
+                .attempt(&batch.id, &body, &self.metrics, self.shutdown.aborted())
+                .await;
+            let (reason, retry_after, text) = match attempt {
+                Attempt::Aborted => continue,
+                Attempt::Failed(reason, text) => (reason, None, text),
+                Attempt::Answer {
+                    status,
+                    retry_after,
+                    body: resp,
+                } => match classify_status(status, retry_after) {
+                    Outcome::Delivered => {
+                        if self.circuit.borrow_mut().success(Instant::now()) {
+                            log::info!(
+                                "[Loader-{}] API answers again: circuit closed",
+                                self.worker
+                            );
+                        }
+                        return self.delivered(batch, body.len()).await;
+                    }
+                    Outcome::Reject { status } => {
+                        if probe {
+                            self.circuit.borrow_mut().probe_ended();
+                        }
+                        return self.reject(batch, status, resp).await;
+                    }
+                    Outcome::Retry { reason, after } => (reason, after, format!("HTTP {status}")),
+                },
+            };
+            self.count_retry(reason);
+            self.circuit
+                .borrow_mut()
+                .attempt_failed(retry_after, Instant::now(), &mut rand::rng());
+            last_reason = Some(reason);
+            if attempts >= max_attempts {
+                break format!("{text} after {attempts} attempts");
+            }
+            log::debug!(
+                "[Loader-{}] batch {} attempt {attempts}: {text}",
+                self.worker,
+                batch.id
+            );
+        };
+        let opened = match last_reason {
+            Some(reason) if attempts >= max_attempts => {
+                self.circuit.borrow_mut().exhausted(reason, probe)
+            }
+            _ => {
+                if probe {
+                    self.circuit.borrow_mut().probe_ended();
+                }
+                false
+            }
+        };
+        if opened {
+            log::warn!(
+                "[Loader-{}] API considered down: new batches go to the spool at once, one probe per backoff interval",
+                self.worker
+            );
+        }
+        self.give_up(batch, why).await;
+    }
+
+    fn count_retry(&self, reason: RetryReason) {
+        let m = &self.metrics;
+        RunMetrics::add(&m.retries, 1);
+        RunMetrics::add(
+            match reason {
+                RetryReason::Connect => &m.retries_connect,
+                RetryReason::Timeout => &m.retries_timeout,
+                RetryReason::Status(_) => &m.retries_status,
+            },
+            1,
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! What can stop a command before or while it runs, typed up to here; `CommandError::exit_code` says which exit
+//! code each kind ends with.
+
+use std::path::PathBuf;
+
+use crate::actors::PipelineError;
+use crate::config::SettingsError;
+use crate::inventory::InventoryError;
+use crate::observe::exit::ExitCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Config(#[from] SettingsError),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error("inventory {}: {count} invalid rows (fix them, or set inventory.on_invalid = \"skip\" to run the valid rows)", path.display())]
+    InvalidRows { path: PathBuf, count: u64 },
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// An address key (`mock.bind`, `metrics.addr`) that cannot be bound.
+    #[error("{key} {addr}: {source}")]
+    Bind {
+        key: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    /// Setting up what the run needs: the log file, the profiler, a server.
+    #[error("{0}")]
+    Setup(String),
+    #[error("summary file {}: {source}", path.display())]
+    SummaryFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl CommandError {
+    /// The exit code this error ends the process with.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CommandError::Config(_)
+            | CommandError::Inventory(_)
+            | CommandError::InvalidRows { .. }
+            | CommandError::Pipeline(_)
+            | CommandError::Bind { .. }
+            | CommandError::Setup(_)
+            | CommandError::SummaryFile { .. } => ExitCode::Usage,
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! What the commands write on stdout (ignoring a closed pipe) and the summary, as text and as JSON.
+
+use std::path::Path;
+
+use super::CommandError;
+use crate::observe::summary::Summary;
+
+/// Prints a line on stdout, ignoring a closed pipe (`app validate | head` must not panic, and a run must never
+/// die for want of a reader).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+pub(crate) use say;
+
+/// Prints the summary, and writes it as JSON to `json_path` when given.
+pub fn write_summary(summary: &Summary, json_path: Option<&Path>) -> Result<(), CommandError> {
+    say!("{}", summary.text().trim_end());
+    if let Some(path) = json_path {
+        let text = serde_json::to_vec_pretty(summary).expect("a Summary always serialises");
+        std::fs::write(path, text).map_err(|source| CommandError::SummaryFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! The run sequence, written once for `etl`, `replay` and `demo`: check the inventory, then inside the actix
+//! system: resources, profilers, signals, `/metrics`, progress, the pipeline (`actors::run`), and the same steps
+//! undone in reverse order; then the summary.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::output::write_summary;
+use super::CommandError;
+use crate::actors::supervisor::Checked;
+use crate::actors::{self, Shutdown};
+use crate::config::{OnInvalid, Settings};
+use crate::inventory;
+use crate::observe::exit::ExitCode;
+use crate::observe::metrics::RunMetrics;
+use crate::observe::outcome::Mode;
+use crate::observe::profile::{CpuProfiler, HeapProfiler};
+use crate::observe::progress::Progress;
+use crate::observe::resources::{self, Resources};
+use crate::observe::summary::Summary;
+use crate::resolve::Resolved;
+
+/// What the check before a run found: the progress total and what the run skips or reads instead of the CSV.
+pub struct Prepared {
+    /// Rows in the inventory (`None` for a replay, which reads none).
+    pub total: Option<u64>,
+    pub checked: Checked,
+}
+
+/// Reads the whole inventory before a run (not for a replay): the progress total, the repeated names (found in
+/// bounded memory) and, when every row parsed, the rows themselves for the run (see `inventory::kept`).
+/// With `inventory.on_invalid = "fail"` any bad row stops here (exit 2, every problem printed, nothing sent); with
+/// `"skip"` the run skips them (the streaming pass reports the other bad rows itself).
+pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError> {
+    if mode == Mode::Replay {
+        return Ok(Prepared {
+            total: None,
+            checked: Checked::default(),
+        });
+    }
+    let path = &settings.inventory.path;
+    let fail = settings.inventory.on_invalid == OnInvalid::Fail;
+    let (check, prepared) = inventory::check_and_keep(path, |p| {
+        if fail {
+            eprintln!("{p}");
+        }
+    })?;
+    if fail && check.problems > 0 {
+        return Err(CommandError::InvalidRows {
+            path: path.clone(),
+            count: check.problems,
+        });
+    }
+    Ok(Prepared {
+        total: Some(check.devices + check.problems),
+        checked: Checked {
+            repeated: check.duplicates.into_iter().collect(),
+            prepared,
+        },
+    })
+}
+
+/// `etl` and `replay`: the whole sequence, then the summary (and `--summary-json`).
+pub fn etl(
+    settings: Settings,
+    mode: Mode,
+    summary_json: Option<&Path>,
+    quiet: bool,
+) -> Result<ExitCode, CommandError> {
+    crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
+    let resolved = Resolved::build(settings)?;
+    let prepared = prepare(&resolved.settings, mode)?;
+    let summary = actix_rt::System::new().block_on(execute(resolved, mode, prepared, quiet))?;
+    write_summary(&summary, summary_json)?;
+    Ok(summary.exit_code())
+}
+
+/// Binds `metrics.addr` when set.
+fn metrics_listener(settings: &Settings) -> Result<Option<TcpListener>, CommandError> {
+    match settings.metrics.addr.as_str() {
+        "" => Ok(None),
+        addr => TcpListener::bind(addr)
+            .map(Some)
+            .map_err(|source| CommandError::Bind {
+                key: "metrics.addr",
+                addr: addr.to_string(),
+                source,
+            }),
+    }
+}
+
+/// The run inside an actix `System`: everything it needs is set up in order, the pipeline runs, and each piece is
+/// stopped in reverse order; the summary of the run.
+pub async fn execute(
+    resolved: Resolved,
+    mode: Mode,
+    prepared: Prepared,
+    quiet: bool,
+) -> Result<Summary, CommandError> {
+    let settings = &resolved.settings;
+    let spool_dir = settings.spool.dir.clone();
+    let before = resources::read(&spool_dir);
+    before.log("Before");
+    let metrics_listener = metrics_listener(settings)?;
+    let profiler = CpuProfiler::start(&settings.profile).map_err(CommandError::Setup)?;
+    let shutdown = Shutdown::new();
+    actors::watch_signals(shutdown.clone(), settings.shutdown.grace());
+    let heap = match HeapProfiler::start(&settings.profile).await {
+        Ok(h) => h.map(std::rc::Rc::new),
+        Err(e) => {
+            log::warn!("[Profile] {e}; no heap profile");
+            None
+        }
+    };
+    crate::observe::profile::dump_heap_on_sigusr1(heap.clone());
+    let metrics = Arc::new(RunMetrics::default());
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let addr = listener
+                .local_addr()
+                .map_err(|e| CommandError::Setup(format!("metrics.addr: {e}")))?;
+            let registry = crate::observe::prom::run_registry(metrics.clone(), spool_dir.clone());
+            let server = crate::observe::prom::serve(registry, listener)
+                .map_err(|e| CommandError::Setup(format!("metrics.addr {addr}: {e}")))?;
+            log::info!("[Metrics] serving http://{addr}/metrics while the run lasts");
+            let handle = server.handle();
+            actix_rt::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
+    let progress = Progress::start(
+        metrics.clone(),
+        prepared.total,
+        settings.log.progress_interval(),
+        quiet,
+    );
+    let outcome = actors::run(resolved, mode, shutdown, metrics, prepared.checked).await;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    if let Some(handle) = metrics_server {
+        handle.stop(true).await;
+    }
+    if let Some(h) = heap {
+        if let Err(e) = h.dump().await {
+            log::error!("[Profile] {e}");
+        }
+    }
+    if let Some(p) = profiler {
+        if let Err(e) = p.finish() {
+            log::error!("[Profile] {e}");
+        }
+    }
+    let outcome = outcome?;
+    let after = resources::read(&spool_dir);
+    after.log("After");
+    let mut summary = Summary::new(&outcome, mode, &spool_dir);
+    summary.resources = Some(Resources { before, after });
+    Ok(summary)
+}

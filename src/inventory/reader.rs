@@ -1,0 +1,104 @@
+//! `InventoryReader`: streams the rows of an inventory file, each a device, a bad row or a fatal read error.
+
+use std::fs::File;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// Streams the rows of an inventory; `next()` yields a device, a bad row, or a fatal read error.
+///
+/// The file is read in blocks and split into lines in place (so line numbers are exact whatever blank or comment
+/// lines come between, and nothing is copied per line); a line with a `"` is split by the csv crate (quoted
+/// fields, `""` escapes), any other at its commas.
+pub struct InventoryReader {
+    path: PathBuf,
+    lines: Lines,
+    line: u64,
+    first_row: bool,
+    failed: bool,
+}
+
+impl InventoryReader {
+    /// Opens `path` for streaming.
+    pub fn open(path: &Path) -> Result<Self, InventoryError> {
+        let file = File::open(path).map_err(|source| InventoryError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self::from_reader(path, Box::new(file)))
+    }
+
+    /// Reads rows from any reader (it is read in blocks: no buffering needed); `path` names it in errors.
+    pub fn from_reader(path: &Path, input: Box<dyn Read + Send>) -> Self {
+        Self::with_block(path, input, BLOCK_BYTES)
+    }
+
+    /// A reader with blocks of `block` bytes (at least a line; tests use the smallest).
+    pub(super) fn with_block(path: &Path, input: Box<dyn Read + Send>, block: usize) -> Self {
+        InventoryReader {
+            path: path.to_path_buf(),
+            lines: Lines::new(input, block),
+            line: 0,
+            first_row: true,
+            failed: false,
+        }
+    }
+
+    /// The next row, made by `make` from a valid row's line, address and name (borrowed, and checked to be UTF-8:
+    /// a caller that only hashes or copies the name allocates and validates nothing per row); `None` at the end.
+    pub fn next_with<T>(
+        &mut self,
+        mut make: impl FnMut(u64, IpAddr, &[u8]) -> T,
+    ) -> Option<Result<Result<T, RowError>, InventoryError>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            let next = self.lines.next();
+            let at = At {
+                path: &self.path,
+                line: self.line + 1,
+            };
+            match next {
+                Ok(None) => return None,
+                Ok(Some(Line::TooLong)) => {
+                    self.line += 1;
+                    return Some(Ok(Err(at.invalid(RowProblem::TooLong))));
+                }
+                Ok(Some(Line::Text(start, end))) => {
+                    self.line += 1;
+                    let raw = &self.lines.buf[start..end];
+                    if let Some(row) = parse_line(raw, at, &mut self.first_row, &mut make) {
+                        return Some(Ok(row));
+                    }
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(InventoryError::Read {
+                        path: self.path.clone(),
+                        line: self.line + 1,
+                        message: e.to_string(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for InventoryReader {
+    type Item = Result<Row, InventoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.next_with(|line, ip, name| Device {
+            line,
+            ip,
+            name: String::from_utf8(name.to_vec()).expect("the reader hands over UTF-8 names only"),
+        })?;
+        Some(row.map(|row| match row {
+            Ok(device) => Row::Device(device),
+            Err(e) => Row::Invalid(e),
+        }))
+    }
+}

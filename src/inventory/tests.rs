@@ -1,0 +1,308 @@
+//! Unit tests of the inventory reader, the row parser and the check.
+
+use std::io::{self, Read};
+use std::net::IpAddr;
+use std::path::Path;
+
+use super::*;
+
+fn read(text: &[u8]) -> Vec<Row> {
+    let reader = InventoryReader::from_reader(
+        Path::new("inv.csv"),
+        Box::new(io::Cursor::new(text.to_vec())),
+    );
+    reader.map(|r| r.unwrap()).collect()
+}
+
+fn devices(rows: &[Row]) -> Vec<(u64, String)> {
+    rows.iter()
+        .filter_map(|r| match r {
+            Row::Device(d) => Some((d.line, d.name.clone())),
+            Row::Invalid(_) => None,
+        })
+        .collect()
+}
+
+fn problems(rows: &[Row]) -> Vec<(u64, RowProblem)> {
+    rows.iter()
+        .filter_map(|r| match r {
+            Row::Invalid(e) => Some((e.line, e.problem.clone())),
+            Row::Device(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_quick_address_parser_agrees_with_the_standard_one() {
+    let mut texts: Vec<String> = (0..=300).map(|o| format!("127.{o}.0.1")).collect();
+    texts.extend(
+        [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "",
+            ".",
+            "1.2.3.4.",
+            " 1.2.3.4",
+            "1.2.3.-4",
+            "1.2.3.4a",
+            "::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "0000.1.1.1",
+            "1.2.3.00",
+            "1.2.3.0",
+            "999.1.1.1",
+            "1.2.3.04",
+            "00.1.1.1",
+            "0.0.0.00",
+            "1234.1.1.1",
+            "1.2.3.",
+            "1.2.3.256",
+            "127.10.0.255",
+            "1.2.3.4:80",
+            "0.10.100.200",
+            "1.2.3.٣",
+        ]
+        .map(String::from),
+    );
+    for t in texts {
+        assert_eq!(parse_ip(t.as_bytes()), t.parse::<IpAddr>().ok(), "{t:?}");
+    }
+}
+
+#[test]
+fn reads_plain_rows_like_the_original() {
+    let rows = read(b"127.0.0.1,Device-1\n127.0.0.2,Device-2\n");
+    assert_eq!(
+        devices(&rows),
+        [(1, "Device-1".into()), (2, "Device-2".into())]
+    );
+}
+
+#[test]
+fn tolerates_header_bom_crlf_blanks_comments_spaces_and_extra_columns() {
+    let text = "\u{feff}ip,name\r\n\r\n# a comment\r\n  127.0.0.1 , a ,extra\r\n   # indented\r\n::1,b\r\n";
+    let rows = read(text.as_bytes());
+    assert_eq!(devices(&rows), [(4, "a".into()), (6, "b".into())]);
+    assert!(problems(&rows).is_empty());
+}
+
+#[test]
+fn reports_each_bad_row_with_its_line() {
+    let text = b"127.0.0.1,a\n127.0.0.300,b\n127.0.0.2\n127.0.0.3,\n127.0.0.4,a\n,x\n\xff\xfe,c\n127.0.0.5,d\n127.0.0.6,\x0b\n127.0.0.7,e\x00f\n127.0.0.8,\xc2\xa0\xe3\x80\x80\n127.0.0.9,x\xc2\x85\n127.0.0.10,caf\xc3\xa9\n";
+    let rows = read(text);
+    assert_eq!(
+        devices(&rows),
+        [
+            (1, "a".into()),
+            (5, "a".into()),
+            (8, "d".into()),
+            (13, "café".into())
+        ]
+    );
+    assert_eq!(
+        problems(&rows),
+        [
+            (2, RowProblem::BadAddress("127.0.0.300".into())),
+            (3, RowProblem::MissingField("name")),
+            (4, RowProblem::EmptyName),
+            (6, RowProblem::MissingField("ip")),
+            (7, RowProblem::NotUtf8),
+            (9, RowProblem::ControlCharacter('\u{b}')),
+            (10, RowProblem::ControlCharacter('\0')),
+            (11, RowProblem::EmptyName),
+            (12, RowProblem::ControlCharacter('\u{85}')),
+        ]
+    );
+}
+
+#[test]
+fn check_reports_repeated_names_with_the_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inv.csv");
+    std::fs::write(
+        &path,
+        "127.0.0.1,a\n127.0.0.2,b\nbad\n127.0.0.3,a\n127.0.0.4,b\n127.0.0.5,a\n",
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let c = check(&path, |e| seen.push((e.line, e.problem.clone()))).unwrap();
+    assert_eq!(c.devices, 2);
+    assert_eq!(c.problems, 4);
+    assert_eq!(c.duplicates, [(4, 1), (5, 2), (6, 1)]);
+    assert_eq!(seen[0], (3, RowProblem::MissingField("name")));
+    assert_eq!(seen[1], (4, RowProblem::DuplicateName { first_line: 1 }));
+}
+
+/// A reader that hands out at most `step` bytes per read, as a pipe or a slow disk may.
+struct Trickle(io::Cursor<Vec<u8>>, usize);
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.1);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+fn rows_with(text: &[u8], step: usize, block: usize) -> Vec<String> {
+    let input = Trickle(io::Cursor::new(text.to_vec()), step);
+    let mut reader = InventoryReader::with_block(Path::new("inv.csv"), Box::new(input), block);
+    std::iter::from_fn(|| reader.next())
+        .map(|r| format!("{:?}", r.unwrap()))
+        .collect()
+}
+
+#[test]
+fn lines_are_the_same_whatever_the_reads_and_blocks() {
+    let long = "x".repeat(MAX_LINE_BYTES + 7);
+    let limit = format!("127.0.0.9,{}", "n".repeat(MAX_LINE_BYTES - 10));
+    let text = format!(
+        "\u{feff}ip,name\r\n127.0.0.1,a\r\n\n# c\n{long}\n127.0.0.2,\"b,\"\"q\"\"\"\n{limit}\n{limit}x\n{long}{long}\n127.0.0.3,c,extra\n::1,d"
+    );
+    let whole = rows_with(text.as_bytes(), usize::MAX, BLOCK_BYTES);
+    assert_eq!(whole.len(), 8, "{whole:#?}");
+    for (step, block) in [
+        (1, 0),
+        (3, 0),
+        (4097, 0),
+        (1000, MAX_LINE_BYTES + 2),
+        (7, 5000),
+    ] {
+        assert_eq!(
+            rows_with(text.as_bytes(), step, block),
+            whole,
+            "step {step}, block {block}"
+        );
+    }
+    let rows = read(text.as_bytes());
+    assert_eq!(
+        problems(&rows),
+        [
+            (5, RowProblem::TooLong),
+            (8, RowProblem::TooLong),
+            (9, RowProblem::TooLong)
+        ]
+    );
+    let names: Vec<_> = devices(&rows)
+        .into_iter()
+        .map(|(l, n)| (l, n.len()))
+        .collect();
+    assert_eq!(
+        names,
+        [(2, 1), (6, 5), (7, MAX_LINE_BYTES - 10), (10, 1), (11, 1)]
+    );
+}
+
+#[test]
+fn an_overlong_last_line_without_newline_is_one_error() {
+    let mut text = b"127.0.0.1,a\n".to_vec();
+    text.extend(std::iter::repeat_n(b'y', MAX_LINE_BYTES + 1));
+    for step in [1, 100, usize::MAX] {
+        let rows = rows_with(&text, step, 0);
+        assert_eq!(rows.len(), 2);
+        assert!(rows[1].contains("TooLong"), "{rows:?}");
+    }
+}
+
+#[test]
+fn the_rows_kept_by_the_check_are_the_rows_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inv.csv");
+    let text = "ip,name\n127.0.0.1,a\n# c\n::1, b \n127.0.0.3,\"c,d\"\n127.0.0.4,a\n";
+    std::fs::write(&path, text).unwrap();
+    let (c, rows) = check_and_keep(&path, |_| {}).unwrap();
+    assert_eq!((c.devices, c.problems), (3, 1));
+    let mut kept = Vec::new();
+    let mut reader = crate::inventory::kept::PreparedReader::new(rows.expect("every row parsed"));
+    while let Some(row) = reader.next_with(|line, ip, name| Device {
+        line,
+        ip,
+        name: String::from_utf8(name.to_vec()).unwrap(),
+    }) {
+        kept.push(row.unwrap());
+    }
+    // Repeated names are kept too: the run skips them by line.
+    let read: Vec<Device> = read(text.as_bytes())
+        .into_iter()
+        .map(|r| match r {
+            Row::Device(d) => d,
+            Row::Invalid(e) => panic!("{e}"),
+        })
+        .collect();
+    assert_eq!(kept, read);
+
+    std::fs::write(&path, "127.0.0.1,a\nbad\n").unwrap();
+    let (c, rows) = check_and_keep(&path, |_| {}).unwrap();
+    assert_eq!(c.problems, 1);
+    assert!(rows.is_none(), "a bad row: the run reads the file itself");
+}
+
+#[test]
+fn an_overlong_line_is_one_error_and_reading_goes_on() {
+    let mut text = vec![b'x'; MAX_LINE_BYTES * 3];
+    text.extend_from_slice(b"\n127.0.0.1,a\n");
+    let rows = read(&text);
+    assert_eq!(problems(&rows), [(1, RowProblem::TooLong)]);
+    assert_eq!(devices(&rows), [(2, "a".into())]);
+}
+
+#[test]
+fn a_chunk_gives_back_its_devices() {
+    let rows = read(b"127.0.0.1,a\n::1,bb\n127.0.0.3,ccc\n");
+    let mut chunk = ChunkBuilder::with_capacity(3);
+    for r in &rows {
+        if let Row::Device(d) = r {
+            chunk.push_parts(d.line, d.ip, d.name.as_bytes(), d.line * 100);
+        }
+    }
+    let chunk = chunk.finish().unwrap();
+    let hashes: Vec<u64> = chunk.devices().map(|d| d.hash).collect();
+    assert_eq!(hashes, [100, 200, 300]);
+    let back: Vec<Device> = chunk.devices().map(DeviceRef::to_device).collect();
+    let orig: Vec<Device> = rows
+        .into_iter()
+        .filter_map(|r| match r {
+            Row::Device(d) => Some(d),
+            Row::Invalid(_) => None,
+        })
+        .collect();
+    assert_eq!(back, orig);
+}
+
+#[test]
+fn a_chunk_with_a_name_that_is_not_utf8_names_its_line() {
+    let mut chunk = ChunkBuilder::with_capacity(3);
+    let ip = IpAddr::from([127, 0, 0, 1]);
+    chunk.push_parts(4, ip, b"ok", 0);
+    chunk.push_parts(7, ip, b"bad\xff", 0);
+    chunk.push_parts(9, ip, b"ok", 0);
+    assert_eq!(chunk.finish().unwrap_err(), 7);
+}
+
+#[test]
+fn quoted_fields_are_unquoted() {
+    let rows = read(b"127.0.0.1,\"Device, \"\"one\"\"\"\n");
+    assert_eq!(devices(&rows), [(1, "Device, \"one\"".into())]);
+}
+
+#[test]
+fn header_is_only_skipped_on_the_first_row() {
+    let rows = read(b"127.0.0.1,a\nip,name\n");
+    assert_eq!(problems(&rows), [(2, RowProblem::BadAddress("ip".into()))]);
+}
+
+#[test]
+fn error_text_names_file_line_and_field() {
+    let rows = read(b"nope,a\n");
+    let Row::Invalid(e) = &rows[0] else {
+        panic!("expected an invalid row")
+    };
+    assert_eq!(
+        e.to_string(),
+        "inv.csv:1: field `ip`: `nope` is not an IPv4 or IPv6 address"
+    );
+}

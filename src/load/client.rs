@@ -1,0 +1,140 @@
+//! The HTTP client of one loader: one `POST` of a batch body to `load.endpoint` with its headers (`Content-Type`,
+//! `Idempotency-Key`, `Authorization`, `Content-Encoding`), and what that attempt came to.
+
+use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+
+use crate::config::{Compression, LoadSettings, Secret};
+use crate::load::retry::{parse_retry_after, RetryReason};
+use crate::model::BatchId;
+use crate::observe::metrics::RunMetrics;
+use crate::resolve::tls::ClientTls;
+
+/// Largest response body kept (for the dead-letter sidecar and logs).
+const MAX_RESPONSE_BYTES: usize = 64 << 10;
+
+/// What one attempt came to.
+pub enum Attempt {
+    Answer {
+        status: u16,
+        retry_after: Option<std::time::Duration>,
+        body: Bytes,
+    },
+    Failed(RetryReason, String),
+    /// Cut by the end of the shutdown grace period.
+    Aborted,
+}
+
+/// A loader's client. Not `Send`: build it on the loader's arbiter.
+pub struct LoadClient {
+    client: awc::Client,
+    endpoint: String,
+    authorization: Option<String>,
+    compression: Compression,
+}
+
+impl LoadClient {
+    /// `token` and `tls` come resolved from the configuration (`load.token` or `load.token_file`, `load.ca_file`…).
+    pub fn new(settings: &LoadSettings, token: &Secret, tls: &ClientTls) -> Self {
+        let mut connector = awc::Connector::new().limit(settings.max_in_flight);
+        if let Some(tls) = tls.config() {
+            connector = connector.rustls_0_23(tls);
+        }
+        let client = awc::Client::builder()
+            .connector(connector)
+            .timeout(settings.request_timeout())
+            .disable_redirects()
+            .finish();
+        LoadClient {
+            client,
+            endpoint: settings.endpoint.clone(),
+            authorization: (!token.is_empty()).then(|| format!("Bearer {}", token.expose())),
+            compression: settings.compression,
+        }
+    }
+
+    /// The body as sent: gzip of the JSON array with `load.compression = "gzip"`.
+    pub fn encode(&self, json: &Bytes) -> Bytes {
+        match self.compression {
+            Compression::Gzip => Bytes::from(crate::codec::gzip(json)),
+            Compression::None => json.clone(),
+        }
+    }
+
+    /// One `POST` of `body` (as [`encode`](Self::encode) made it), cut short when `abort` resolves. Counts the
+    /// request, its latency and the requests in flight.
+    pub async fn attempt(
+        &self,
+        id: &BatchId,
+        body: &Bytes,
+        metrics: &Arc<RunMetrics>,
+        abort: impl Future<Output = ()>,
+    ) -> Attempt {
+        let mut req = self
+            .client
+            .post(&self.endpoint)
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("Idempotency-Key", id.0.as_str()));
+        if let Some(auth) = &self.authorization {
+            req = req.insert_header(("Authorization", auth.as_str()));
+        }
+        if self.compression == Compression::Gzip {
+            req = req.insert_header(("Content-Encoding", "gzip"));
+        }
+        RunMetrics::add(&metrics.requests, 1);
+        let started = Instant::now();
+        metrics.in_flight_requests.fetch_add(1, Relaxed);
+        let send = async {
+            let mut resp = match req.send_body(body.clone()).await {
+                Ok(r) => r,
+                Err(awc::error::SendRequestError::Timeout) => {
+                    return Attempt::Failed(RetryReason::Timeout, "timeout".into())
+                }
+                Err(e) => return Attempt::Failed(RetryReason::Connect, connect_error(&e)),
+            };
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            let body = resp
+                .body()
+                .limit(MAX_RESPONSE_BYTES)
+                .await
+                .unwrap_or_default();
+            Attempt::Answer {
+                status,
+                retry_after,
+                body,
+            }
+        };
+        let result = tokio::select! {
+            r = send => r,
+            _ = abort => Attempt::Aborted,
+        };
+        if !matches!(result, Attempt::Aborted) {
+            metrics
+                .request_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        metrics.in_flight_requests.fetch_sub(1, Relaxed);
+        result
+    }
+}
+
+/// A failed request's text; a refused certificate says which keys decide trust.
+fn connect_error(e: &awc::error::SendRequestError) -> String {
+    let text = e.to_string();
+    if text.contains("CertificateRequired") {
+        format!("{text} (TLS: the API wants a client certificate: load.client_cert_file and load.client_key_file)")
+    } else if text.contains("certificate") {
+        format!("{text} (TLS: the API's certificate is checked against load.ca_file, or the system roots if unset)")
+    } else {
+        text
+    }
+}

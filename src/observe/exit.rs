@@ -1,0 +1,112 @@
+//! The exit codes: the one definition that `--help`, the README's table (tested) and the summary use.
+
+/// How the process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Every record delivered (or: validation clean, server stopped cleanly, healthcheck healthy).
+    Ok,
+    /// Records could be neither delivered nor spooled (the spool disk failed); healthcheck unhealthy.
+    Lost,
+    /// Bad usage, configuration or inventory.
+    Usage,
+    /// Finished, but something was spooled or rejected, a device failed, a row was skipped, or a spool file was
+    /// quarantined or could not be read.
+    Incomplete,
+    /// Stopped by SIGINT.
+    Sigint,
+    /// Stopped by SIGTERM.
+    Sigterm,
+}
+
+impl ExitCode {
+    /// Every code, in numeric order.
+    pub const ALL: [ExitCode; 6] = [
+        ExitCode::Ok,
+        ExitCode::Lost,
+        ExitCode::Usage,
+        ExitCode::Incomplete,
+        ExitCode::Sigint,
+        ExitCode::Sigterm,
+    ];
+
+    /// The process exit status.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Ok => 0,
+            ExitCode::Lost => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Incomplete => 3,
+            ExitCode::Sigint => 130,
+            ExitCode::Sigterm => 143,
+        }
+    }
+
+    /// The code a signal number stops the run with (`128 + n` for SIGINT and SIGTERM).
+    pub fn for_signal(signal: i32) -> ExitCode {
+        if signal == 2 {
+            ExitCode::Sigint
+        } else {
+            ExitCode::Sigterm
+        }
+    }
+
+    /// What the code means, as `--help` and the README say it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitCode::Ok => {
+                "all delivered (or: validation clean, server stopped cleanly, healthcheck healthy)"
+            }
+            ExitCode::Lost => {
+                "records could be neither delivered nor spooled (spool disk failure; logged as `RECORDS LOST`; \
+                 this wins over a signal's code); healthcheck unhealthy"
+            }
+            ExitCode::Usage => {
+                "bad usage, configuration or inventory (the message names the file, line or key)"
+            }
+            ExitCode::Incomplete => {
+                "finished, but something was spooled or rejected, a device failed, an inventory row was skipped, \
+                 or a spool file was quarantined or could not be read"
+            }
+            ExitCode::Sigint => "stopped by SIGINT; what was undelivered is in the spool",
+            ExitCode::Sigterm => "stopped by SIGTERM; what was undelivered is in the spool",
+        }
+    }
+
+    /// The `Exit codes:` section of `app --help`.
+    pub fn help_text() -> String {
+        let mut text = String::from("Exit codes:");
+        for c in ExitCode::ALL {
+            text.push_str(&format!("\n  {:<4} {}", c.code(), c.meaning()));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_in_order() {
+        let codes: Vec<i32> = ExitCode::ALL.iter().map(|c| c.code()).collect();
+        let mut sorted = codes.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(codes, sorted);
+    }
+
+    #[test]
+    fn signals_map_to_128_plus_their_number() {
+        assert_eq!(ExitCode::for_signal(2).code(), 130);
+        assert_eq!(ExitCode::for_signal(15).code(), 143);
+    }
+
+    #[test]
+    fn the_readme_table_is_this_definition() {
+        let readme = include_str!("../../README.md");
+        for c in ExitCode::ALL {
+            let row = format!("| {} | {} |", c.code(), c.meaning());
+            assert!(readme.contains(&row), "README lacks the row {row}");
+        }
+    }
+}
