@@ -35,7 +35,7 @@ pub struct LoaderActor {
     slots: Arc<Semaphore>,
     max_in_flight: u32,
     settings: LoadSettings,
-    /// `spool.durable`: every batch is written to the spool before its first send.
+    /// `spool.durable`: every batch is appended to the write-ahead log, and sent once it is on disk.
     durable: bool,
     last_flush: Instant,
     delivery: Rc<Delivery>,
@@ -81,11 +81,35 @@ impl LoaderActor {
 
     /// Starts delivery of `batches`, in their order: each in a free slot at once, while there are free slots
     /// and nothing is to be written first; the rest through one held future, in order, which holds the mailbox
-    /// until each has a slot (and, with `write_ahead`, is on disk first, so that what was accepted is safe).
+    /// until each has a slot (and, with `write_ahead`, is in the log first, so that what was accepted is safe).
+    /// With `write_ahead` every batch of the message is appended at once, so that they share one group commit.
     /// One future per message at most: actix runs held futures newest first, which would reverse the batches.
     fn send(&mut self, batches: Vec<Batch>, write_ahead: bool, ctx: &mut Context<Self>) {
+        let wal = self.delivery.wal.clone().filter(|_| write_ahead);
+        if let Some(wal) = wal {
+            let logged: Vec<_> = batches
+                .into_iter()
+                .map(|b| {
+                    let ticket = wal.append(&b.id.0, b.worker, b.records, b.body.clone());
+                    (b, ticket)
+                })
+                .collect();
+            let (delivery, slots) = (self.delivery.clone(), self.slots.clone());
+            ctx.wait(actix::fut::wrap_future(async move {
+                for (batch, ticket) in logged {
+                    let batch = delivery.logged(batch, ticket).await;
+                    let slot = slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the slot semaphore is never closed");
+                    actix_rt::spawn(delivery.clone().deliver(batch, slot));
+                }
+            }));
+            return;
+        }
         let mut batches = batches.into_iter().peekable();
-        if !write_ahead {
+        {
             while batches.peek().is_some() {
                 let Ok(slot) = self.slots.clone().try_acquire_owned() else {
                     break;
@@ -101,11 +125,6 @@ impl LoaderActor {
         let (delivery, slots) = (self.delivery.clone(), self.slots.clone());
         ctx.wait(actix::fut::wrap_future(async move {
             for batch in rest {
-                let batch = if write_ahead {
-                    delivery.write_ahead(batch).await
-                } else {
-                    batch
-                };
                 let slot = slots
                     .clone()
                     .acquire_owned()

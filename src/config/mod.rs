@@ -301,9 +301,12 @@ impl RetrySettings {
 pub struct SpoolSettings {
     pub dir: PathBuf,
     pub replay_on_start: bool,
-    /// Write every batch to the spool before its first send and delete it on acknowledgement, so that a crash
-    /// (`kill -9`, power loss) loses at most the records still being gathered into batches.
+    /// Append every batch to the write-ahead log (`spool/wal/`, group-committed) before its first send and record
+    /// its acknowledgement, so that a crash (`kill -9`, power loss) loses at most the records still being gathered
+    /// into batches.
     pub durable: bool,
+    /// Most bytes the write-ahead log may hold; at the bound, new batches wait (backpressure).
+    pub max_bytes: u64,
 }
 
 impl Default for SpoolSettings {
@@ -312,6 +315,7 @@ impl Default for SpoolSettings {
             dir: PathBuf::from("spool"),
             replay_on_start: true,
             durable: false,
+            max_bytes: crate::spool::wal::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -694,6 +698,12 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "load.retry.max_backoff_ms",
                 "must be at least load.retry.initial_backoff_ms",
+            ));
+        }
+        if self.spool.max_bytes < 1 << 20 {
+            return Err(SettingsError::invalid(
+                "spool.max_bytes",
+                "must be at least 1048576 (1 MiB)",
             ));
         }
         if self.spool.dir.as_os_str().is_empty() {

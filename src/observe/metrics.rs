@@ -40,6 +40,8 @@ pub struct RunMetrics {
     /// Spool files that could not be opened or quarantined; left in place.
     pub spool_files_unreadable: AtomicU64,
     pub in_flight_requests: AtomicI64,
+    /// The write-ahead log's counters (`spool.durable`).
+    pub wal: std::sync::Arc<crate::spool::wal::WalStats>,
     /// Seconds per `/load` attempt that got an answer or failed (not the ones cut by shutdown).
     pub request_seconds: Histogram,
 }
@@ -72,6 +74,7 @@ impl Default for RunMetrics {
             spool_files_quarantined: AtomicU64::new(0),
             spool_files_unreadable: AtomicU64::new(0),
             in_flight_requests: AtomicI64::new(0),
+            wal: Default::default(),
             request_seconds: Histogram::new(latency_buckets()),
         }
     }

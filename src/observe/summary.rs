@@ -47,6 +47,23 @@ pub struct SpoolCounts {
     pub files_unreadable: u64,
 }
 
+/// The write-ahead log of `spool.durable` (all zero without it).
+#[derive(Debug, Serialize)]
+pub struct LogCounts {
+    /// Batches appended and fsynced before their first send.
+    pub batches_written_ahead: u64,
+    pub fsyncs: u64,
+    /// Un-acknowledged batches found at start (sent again before new data).
+    pub batches_recovered: u64,
+    /// Bytes of segments held at the end, and the most held at once.
+    pub bytes_held: u64,
+    pub bytes_held_peak: u64,
+    /// Seconds new batches waited because the log held `spool.max_bytes`.
+    pub backpressure_s: f64,
+    /// Torn or bad tails cut at start.
+    pub tails_cut: u64,
+}
+
 /// The summary of one run (`--summary-json` writes exactly this).
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -61,6 +78,7 @@ pub struct Summary {
     pub batches: BatchCounts,
     pub bytes_sent: u64,
     pub spool: SpoolCounts,
+    pub log: LogCounts,
     pub duration_s: f64,
     pub records_per_s: f64,
     /// Process resources before and after the run (set by the command).
@@ -134,8 +152,39 @@ impl Summary {
             devices,
             records,
             spool,
+            log: {
+                let w = &m.wal;
+                let g = crate::spool::wal::WalStats::get;
+                LogCounts {
+                    batches_written_ahead: g(&w.appends),
+                    fsyncs: g(&w.fsyncs),
+                    batches_recovered: g(&w.recovered),
+                    bytes_held: g(&w.bytes_held),
+                    bytes_held_peak: g(&w.bytes_held_peak),
+                    backpressure_s: (g(&w.backpressure_ns) as f64 / 1e6).round() / 1e3,
+                    tails_cut: g(&w.tails_cut),
+                }
+            },
             resources: None,
         }
+    }
+
+    /// The write-ahead log's line of the text block; empty when the run had no log.
+    fn log_line(&self) -> String {
+        let l = &self.log;
+        if l.batches_written_ahead + l.fsyncs + l.batches_recovered + l.tails_cut == 0 {
+            return String::new();
+        }
+        format!(
+            "  log       {} batches written ahead, {} fsyncs, {} recovered, {} tails cut; {} bytes held (peak {}), {:.3} s waiting for spool.max_bytes\n",
+            l.batches_written_ahead,
+            l.fsyncs,
+            l.batches_recovered,
+            l.tails_cut,
+            l.bytes_held,
+            l.bytes_held_peak,
+            l.backpressure_s
+        )
     }
 
     /// The human-readable block printed at the end of a run.
@@ -151,6 +200,7 @@ impl Summary {
              \x20 batches   {} sent, {} spooled, {} rejected; {} requests, {} retries ({} connect, {} timeout, {} status)\n\
              \x20 bytes     {} sent\n\
              \x20 spool     {}: {} files written, {} replayed, {} quarantined, {} unreadable\n\
+             {}\
              \x20 duration  {:.3} s, {} records/s\n\
              \x20 result    exit {}: {}\n",
             d.ok,
@@ -178,6 +228,7 @@ impl Summary {
             s.files_replayed,
             s.files_quarantined,
             s.files_unreadable,
+            self.log_line(),
             self.duration_s,
             self.records_per_s,
             self.exit_code,

@@ -348,6 +348,22 @@ fn read_tail(path: &Path, from: u64) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// How many segment files are in the log of the spool directory `spool_dir`.
+pub fn segments_in(spool_dir: &Path) -> usize {
+    fs::read_dir(spool_dir.join(WAL_DIR))
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(segment::parse_segment_name)
+                        .is_some()
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// Why a recovered batch could not be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadBatchError {
