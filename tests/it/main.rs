@@ -4,6 +4,7 @@
 mod helpers;
 
 mod config;
+mod durable_crash;
 mod full_disk;
 mod inventory_cli;
 mod mock_api;
