@@ -22,6 +22,7 @@
 pub mod delivery;
 pub mod failed_buffer;
 pub mod loader;
+pub mod log_queue;
 pub mod log_replay;
 pub mod outcome;
 pub mod shutdown;

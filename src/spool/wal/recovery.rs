@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::segment::{self, Corrupt, Entry, HeaderError, ENTRY_HEAD_LEN, HEADER_LEN, MAGIC};
+use super::segment::{self, Codec, Corrupt, Entry, HeaderError, ENTRY_HEAD_LEN, HEADER_LEN, MAGIC};
 use super::{WalError, WAL_DIR};
 use crate::spool;
 
@@ -393,11 +393,31 @@ pub fn read_batch(b: &RecoveredBatch) -> Result<Bytes, ReadBatchError> {
         why,
     };
     match segment::decode(&buf) {
-        segment::Decoded::Entry(Entry::Batch { id, payload, .. }, _) if id == b.id => {
-            let start = payload.as_ptr() as usize - buf.as_ptr() as usize;
-            let mut bytes = Bytes::from(buf);
-            Ok(bytes.split_off(start))
-        }
+        segment::Decoded::Entry(
+            Entry::Batch {
+                id, codec, payload, ..
+            },
+            _,
+        ) if id == b.id => match codec {
+            Codec::Json => {
+                let start = payload.as_ptr() as usize - buf.as_ptr() as usize;
+                let mut bytes = Bytes::from(buf);
+                Ok(bytes.split_off(start))
+            }
+            Codec::Lz4 => {
+                let declared = payload
+                    .get(..4)
+                    .map(|n| u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize);
+                match declared {
+                    Some(n) if n <= spool::MAX_FILE_BYTES => {
+                        lz4_flex::decompress_size_prepended(payload)
+                            .map(Bytes::from)
+                            .map_err(|e| changed(format!("LZ4: {e}")))
+                    }
+                    _ => Err(changed("LZ4 length out of range".into())),
+                }
+            }
+        },
         segment::Decoded::Entry(..) => Err(changed("another entry".into())),
         segment::Decoded::Incomplete => Err(changed("cut short".into())),
         segment::Decoded::Corrupt(c) => Err(changed(c.to_string())),
@@ -426,7 +446,12 @@ mod tests {
         let mut out = encode_header(seq).to_vec();
         let mut ends = Vec::new();
         for i in 0..n {
-            encode_batch(&mut out, &id(i), (i % 4) as u32, 1, payload(i).as_bytes());
+            let codec = if i % 2 == 0 { Codec::Json } else { Codec::Lz4 };
+            let stored = match codec {
+                Codec::Json => payload(i).into_bytes(),
+                Codec::Lz4 => lz4_flex::compress_prepend_size(payload(i).as_bytes()),
+            };
+            encode_batch(&mut out, &id(i), (i % 4) as u32, 1, codec, &stored);
             ends.push((out.len(), Some(i)));
             if i % 3 == 2 {
                 encode_resolved(&mut out, &id(i), Resolution::Delivered);
@@ -602,7 +627,14 @@ mod tests {
         fs::create_dir_all(&wal).unwrap();
         let mut one = encode_header(1).to_vec();
         for i in 0..3 {
-            encode_batch(&mut one, &id(i), (i % 4) as u32, 1, payload(i).as_bytes());
+            encode_batch(
+                &mut one,
+                &id(i),
+                (i % 4) as u32,
+                1,
+                Codec::Json,
+                payload(i).as_bytes(),
+            );
         }
         let mut two = encode_header(2).to_vec();
         encode_resolved(&mut two, &id(0), Resolution::Delivered);

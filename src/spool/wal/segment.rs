@@ -20,8 +20,30 @@ pub const MAX_BODY_LEN: usize = (64 << 20) + 512;
 /// Entry kinds (the body's first byte).
 const KIND_BATCH: u8 = 1;
 const KIND_RESOLVED: u8 = 2;
-/// The payload of a batch entry is the JSON array as sent (the only codec so far; the byte keeps room for more).
-const CODEC_JSON: u8 = 0;
+/// How the payload of a batch entry holds the JSON array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// The JSON array as sent.
+    Json,
+    /// An LZ4 block of the JSON array, its length (u32) first (`lz4_flex::compress_prepend_size`).
+    Lz4,
+}
+
+impl Codec {
+    fn to_byte(self) -> u8 {
+        match self {
+            Codec::Json => 0,
+            Codec::Lz4 => 1,
+        }
+    }
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(Codec::Json),
+            1 => Some(Codec::Lz4),
+            _ => None,
+        }
+    }
+}
 
 /// File name of segment `seq` (zero-padded, so names sort in sequence order).
 pub fn segment_name(seq: u64) -> String {
@@ -111,6 +133,7 @@ pub enum Entry<'a> {
         id: &'a str,
         worker: u32,
         records: u32,
+        codec: Codec,
         payload: &'a [u8],
     },
     Resolved {
@@ -167,13 +190,14 @@ pub fn encode_batch(
     id: &str,
     worker: u32,
     records: u32,
+    codec: Codec,
     payload: &[u8],
 ) -> usize {
     let mut fixed = [0u8; BATCH_FIXED];
     fixed[0] = KIND_BATCH;
     fixed[1..5].copy_from_slice(&worker.to_le_bytes());
     fixed[5..9].copy_from_slice(&records.to_le_bytes());
-    fixed[9] = CODEC_JSON;
+    fixed[9] = codec.to_byte();
     fixed[10] = id_len(id);
     let len = BATCH_FIXED + id.len() + payload.len();
     let len32 = u32::try_from(len).expect("a batch body is far below 4 GiB");
@@ -229,15 +253,14 @@ pub fn decode_body(body: &[u8], crc: u32) -> Result<Entry<'_>, Corrupt> {
             if body.len() < BATCH_FIXED {
                 return Err(Corrupt::Body("batch entry too short"));
             }
-            if body[9] != CODEC_JSON {
-                return Err(Corrupt::Body("unknown payload codec"));
-            }
+            let codec = Codec::from_byte(body[9]).ok_or(Corrupt::Body("unknown payload codec"))?;
             let n = body[10] as usize;
             let id = id_of(BATCH_FIXED, n)?;
             Ok(Entry::Batch {
                 id,
                 worker: u32::from_le_bytes(body[1..5].try_into().expect("4 bytes")),
                 records: u32::from_le_bytes(body[5..9].try_into().expect("4 bytes")),
+                codec,
                 payload: &body[BATCH_FIXED + n..],
             })
         }
@@ -326,6 +349,7 @@ mod tests {
                 &id,
                 (i % 10) as u32,
                 (i % 7) as u32,
+                Codec::Json,
                 payload.as_bytes(),
             );
             if i % 3 == 0 {
@@ -357,7 +381,7 @@ mod tests {
     #[test]
     fn entries_round_trip() {
         let mut out = Vec::new();
-        let n = encode_batch(&mut out, "r-w1-000001", 1, 2, b"[1,2]");
+        let n = encode_batch(&mut out, "r-w1-000001", 1, 2, Codec::Lz4, b"[1,2]");
         let m = encode_resolved(&mut out, "r-w1-000001", Resolution::Spooled);
         assert_eq!(n + m, out.len());
         let (entries, len, end) = decode_all(&out);
@@ -370,6 +394,7 @@ mod tests {
                     id: "r-w1-000001",
                     worker: 1,
                     records: 2,
+                    codec: Codec::Lz4,
                     payload: b"[1,2]"
                 },
                 Entry::Resolved {

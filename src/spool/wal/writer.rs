@@ -31,6 +31,7 @@ pub(crate) struct Append {
     pub id: String,
     pub worker: u32,
     pub records: u32,
+    pub codec: segment::Codec,
     pub payload: Bytes,
     pub done: oneshot::Sender<Result<(), WalError>>,
 }
@@ -253,7 +254,14 @@ impl Writer {
                 let _ = a.done.send(Err(e));
                 continue;
             }
-            segment::encode_batch(&mut self.buf, &a.id, a.worker, a.records, &a.payload);
+            segment::encode_batch(
+                &mut self.buf,
+                &a.id,
+                a.worker,
+                a.records,
+                a.codec,
+                &a.payload,
+            );
             self.group.push((a.id, a.done));
         }
     }
