@@ -295,6 +295,9 @@ impl RetrySettings {
     }
 }
 
+/// Default of `spool.max_bytes`: 1 GiB of write-ahead log.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
+
 /// `[spool]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -315,7 +318,7 @@ impl Default for SpoolSettings {
             dir: PathBuf::from("spool"),
             replay_on_start: true,
             durable: false,
-            max_bytes: crate::spool::wal::DEFAULT_MAX_BYTES,
+            max_bytes: DEFAULT_SPOOL_MAX_BYTES,
         }
     }
 }

@@ -90,8 +90,6 @@ pub const WAL_DIR: &str = "wal";
 /// Size at which the active segment is closed and a new one started (smaller segments are deleted sooner;
 /// larger ones rotate less).
 pub const SEGMENT_BYTES: u64 = 32 << 20;
-/// Default of `spool.max_bytes`.
-pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
 /// Where the log lives and how much it may hold.
 #[derive(Debug, Clone)]
