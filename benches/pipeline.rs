@@ -48,21 +48,9 @@ fn body(records: &[DeviceRecord]) -> bytes::Bytes {
     b.take().expect("non-empty batch").0
 }
 
-/// `n` rows `127.x.y.z,device-i` (loopback addresses only, like scripts/bench-gen-inventory.py).
+/// `n` rows `127.x.y.z,device-i` (loopback addresses only): the project's one generator.
 fn inventory_text(n: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n as usize * 28);
-    for i in 0..n {
-        let a = i + 1;
-        let line = format!(
-            "127.{}.{}.{},device-{}\n",
-            (a >> 16) & 0xff,
-            (a >> 8) & 0xff,
-            a & 0xff,
-            i + 1
-        );
-        out.extend_from_slice(line.as_bytes());
-    }
-    out
+    app::inventory::generate::text(u64::from(n))
 }
 
 fn bench_transform(c: &mut Criterion) {

@@ -147,7 +147,7 @@ inventory() { # N -> path of a cached inventory of N loopback devices
     local n=$1 f="$TMP/inventory-$1.csv"
     if [ ! -f "$f" ]; then
         log "generating inventory of $n devices (127.x.y.z only)"
-        python3 "$ROOT/scripts/bench-gen-inventory.py" "$n" "$f.part"
+        "$BIN" generate-inventory --devices "$n" "$f.part"
         mv "$f.part" "$f"
     fi
     echo "$f"

@@ -110,10 +110,10 @@ def start_mock(faults):
 
 
 def write_inventory(r):
+    """DEVICES loopback devices named r{r}-device-K, by the project's one generator."""
     path = work / f"inv-{r}.csv"
-    with path.open("w") as f:
-        for i in range(1, DEVICES + 1):
-            f.write(f"127.{r % 250}.{i // 250}.{i % 250 + 1},r{r}-device-{i}\n")
+    subprocess.run([APP, "generate-inventory", "--devices", str(DEVICES), "--prefix", f"r{r}-", str(path)],
+                   check=True, timeout=60)
     return path
 
 

@@ -3,25 +3,29 @@
 //!
 //! # Layout
 //!
-//! One folder per subsystem, in pipeline order; each `mod.rs` says what it owns and what it may use. A module
-//! only uses modules listed before it here (checked by `scripts/check-layout.py` in `.ci/run`), except
-//! `commands`, which wires everything.
+//! One folder per subsystem; each `mod.rs` says what it owns and what it may use. A module uses only modules
+//! listed before it here (checked by `scripts/check-layout.py` in `.ci/run`, which also fails on any import
+//! cycle between files); `commands` wires everything.
 //!
-//! - `model`: the shared vocabulary: `CpuStats`, `DeviceRecord`, `Batch`, `BatchId`, the stable name hash.
-//! - `codec`: wire formats shared by the loaders, the spool and the mock: gzip, bounded gunzip, records arrays.
+//! - `model`: the shared vocabulary: `CpuStats`, `DeviceRecord`, `Batch` and its `Origin`, `BatchId`, the stable
+//!   name hash.
+//! - `codec`: wire formats shared by the loaders, the spool and the mock: gzip, bounded gunzip, the check of a
+//!   records array (and `body_scan`, its one-pass fast path).
 //! - `config`: the configuration as declared values: one struct per section, defaults, `load()`, `validate()`.
-//! - `net`: TLS for clients and servers, built from the configuration's values.
-//! - `observe`: run counters, the summary and its exit code, Prometheus, progress, logging, resources, profiles.
+//! - `resolve`: what a run builds from those values, once, at start: the bearer token, the TLS configurations.
 //! - `inventory`: the streaming CSV reader with line-numbered errors, the whole-file check, duplicate names, the
-//!   kept rows of the check.
+//!   kept rows of the check, the loopback inventory generator.
 //! - `transform`: pure `CpuStats` → `DeviceRecord`.
 //! - `extract`: the sources (`simulated`, `http`) that give a device's `CpuStats`.
-//! - `load`: the record encoder and batches, retry rules, the circuit, the HTTP client and the delivery of a batch.
-//! - `spool`: spool files on disk (atomic writes, read-back, quarantine, dead letters).
-//! - `actors`: `ExtractSupervisor`, `LoaderActor`, `FailedBufferActor`, the stage, replay; topology and shutdown.
-//! - `mock`: the mock ingestion API (server, routes, state, its metrics and its body scanner).
-//! - `commands`: the subcommands (`etl`, `replay`, `mock-server`, `validate`, `demo`, `healthcheck`), their flags
-//!   and the one mapping of outcomes to exit codes.
+//! - `spool`: spool files on disk (its on-disk layout and crash behaviour documented at the top).
+//! - `observe`: the one list of run counters, the run's outcome, exit codes, the summary, Prometheus, progress,
+//!   logging, resources, profiles.
+//! - `load`: the pure steps of loading: record encoder, batches, retry rules, the circuit, the HTTP client.
+//! - `actors`: `ExtractSupervisor`, `LoaderActor` (with the delivery task and its outcomes), `FailedBufferActor`,
+//!   the stage; the topology, replay and the shutdown sequence.
+//! - `mock`: the mock ingestion API (server, routes, state, its metrics, its traffic line).
+//! - `commands`: the subcommands (`etl`, `replay`, `mock-server`, `validate`, `demo`, `healthcheck`), their flags,
+//!   typed errors and the one mapping of outcomes to exit codes.
 
 pub mod actors;
 pub mod codec;

@@ -3,7 +3,7 @@
 //! every record encodes byte for byte as serde_json would, and the mock accepts the result.
 #![no_main]
 
-use app::load::batch::encode_record;
+use app::load::encoder::encode_record;
 use app::codec::count_records;
 use app::extract::http::parse_stats;
 use app::transform::transform_all;

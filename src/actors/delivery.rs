@@ -88,9 +88,13 @@ impl Delivery {
             }
             let until = self.circuit.borrow().blocked_until();
             if until > Instant::now() {
+                // Waiting out a backoff or a `Retry-After`, this batch has nothing in flight: on a signal it goes to
+                // the spool at once rather than hold the run for the grace period.
                 tokio::select! {
                     _ = actix_rt::time::sleep_until(until.into()) => {}
-                    _ = self.shutdown.aborted() => continue,
+                    _ = self.shutdown.stopped() => {
+                        break "shutdown: spooled instead of waiting out the backoff".to_string();
+                    }
                 }
                 if self.circuit.borrow().blocked_until() > Instant::now() {
                     continue; // another batch of this loader extended the backoff meanwhile

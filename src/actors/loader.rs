@@ -22,7 +22,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::actors::delivery::Delivery;
 use crate::actors::log_queue::{self, Logged};
 use crate::config::LoadSettings;
-use crate::load::batch::{BatchBuilder, EncodedRecords};
+use crate::load::batch::BatchBuilder;
+use crate::load::encoder::EncodedRecords;
 use crate::model::{Batch, BatchId};
 
 /// Mailbox capacity of a loader: how many chunks (up to `stage::STAGE_RECORDS` records each) may wait before

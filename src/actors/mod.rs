@@ -234,17 +234,19 @@ async fn replay(
 }
 
 /// Stops the run on SIGINT/SIGTERM: no new extraction at once, in-flight work cut after `grace`; a second signal
-/// cuts at once.
+/// cuts at once. The handlers are installed before this returns (also over a SIGINT ignored by the parent, as
+/// `app etl &` in a script leaves it), so a signal that comes while the caller is still busy is not lost. Call
+/// inside an actix `System`.
 pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
     use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        log::error!("cannot install signal handlers");
+        return;
+    };
     actix_rt::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            log::error!("cannot install signal handlers");
-            return;
-        };
         let mut first = true;
         loop {
             let (sig, name) = tokio::select! {

@@ -15,7 +15,7 @@ use actix::Addr;
 use tokio::sync::Semaphore;
 
 use super::loader::{LoadRecords, LoaderActor};
-use crate::load::batch::EncodedRecords;
+use crate::load::encoder::EncodedRecords;
 use crate::model::DeviceRecord;
 use crate::observe::metrics::RunMetrics;
 

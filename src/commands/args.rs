@@ -26,10 +26,26 @@ pub enum Command {
     MockServer(MockArgs),
     /// Check the configuration and the whole inventory; print every problem.
     Validate(ValidateArgs),
-    /// Start the mock API on a free loopback port and run the ETL against it.
+    /// Start the mock API on a free loopback port and run the ETL against it (in a temporary spool).
     Demo(DemoArgs),
-    /// GET a URL and exit 0 when it answers 2xx, 1 otherwise (a container HEALTHCHECK).
+    /// GET a URL and exit 0 when it answers 2xx, 1 otherwise, 2 for a URL that cannot be used (a container
+    /// HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
+    /// Write an inventory of N loopback devices (for tests, benchmarks and scripts).
+    #[command(hide = true)]
+    GenerateInventory(GenerateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GenerateArgs {
+    /// How many devices.
+    #[arg(long, value_name = "N")]
+    pub devices: u64,
+    /// Put this before every device name (`{prefix}device-K`).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub prefix: String,
+    /// The file to write.
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -70,7 +86,7 @@ pub struct EtlArgs {
     /// Keep only shard K of N (stable hash of the device name). Overrides extract.shard.
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
-    /// Also write the run summary as JSON to this file.
+    /// Also write the run summary as JSON to this file (checked before the run starts).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
     /// Profile the run (CPU profile and flamegraph). Sets profile.enabled.
@@ -94,7 +110,7 @@ pub struct ReplayArgs {
     /// Spool directory. Overrides spool.dir.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
-    /// Also write the run summary as JSON to this file.
+    /// Also write the run summary as JSON to this file (checked before the run starts).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
     /// No progress bar or progress lines.
@@ -143,7 +159,8 @@ pub struct DemoArgs {
     /// Inventory CSV. Overrides inventory.path.
     #[arg(long, value_name = "PATH")]
     pub inventory: Option<PathBuf>,
-    /// Spool directory. Overrides spool.dir.
+    /// Spool directory of the demo. Default: a temporary one (the demo never uses spool.dir); either way the
+    /// demo replays no spool file into its mock.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
     /// No progress bar or progress lines.

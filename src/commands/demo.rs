@@ -1,9 +1,13 @@
 //! `app demo`: the mock API in-process on a free loopback port, the ETL against it (the same run sequence as
-//! `etl`), then the summary and the server's counters.
+//! `etl`), then the summary and the server's counters. The demo spools into a temporary directory unless
+//! `--spool-dir` names one, and never replays a spool: its mock vanishes with it, so records replayed into it would
+//! be deleted from disk and delivered nowhere.
+
+use std::path::Path;
 
 use super::mock_server::bind;
 use super::output::{say, write_summary};
-use super::run::{execute, prepare};
+use super::run::{execute, prepare_unless_stopped, watch_signals};
 use super::CommandError;
 use crate::config::{Settings, SourceKind};
 use crate::mock;
@@ -11,13 +15,46 @@ use crate::observe::exit::ExitCode;
 use crate::observe::outcome::Mode;
 use crate::resolve::{self, Resolved};
 
-pub fn demo(mut settings: Settings, quiet: bool) -> Result<ExitCode, CommandError> {
+/// Runs the demo. `spool_dir` is `--spool-dir`: without it the demo spools into a temporary directory (never the
+/// configured `spool.dir`, which is the real spool).
+pub fn demo(
+    mut settings: Settings,
+    spool_dir: Option<&Path>,
+    quiet: bool,
+) -> Result<ExitCode, CommandError> {
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
-    let prepared = prepare(&settings, Mode::Etl)?;
+    let temp_spool = match spool_dir {
+        Some(dir) => {
+            settings.spool.dir = dir.to_path_buf();
+            None
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("app-demo-spool-")
+                .tempdir()
+                .map_err(|e| {
+                    CommandError::Setup(format!("demo: temporary spool directory: {e}"))
+                })?;
+            settings.spool.dir = temp.path().to_path_buf();
+            Some(temp)
+        }
+    };
+    settings.spool.replay_on_start = false;
+    say!(
+        "demo: spool {} ({}; the demo replays no spool file into its mock)",
+        settings.spool.dir.display(),
+        if temp_spool.is_some() {
+            "temporary, removed at the end when empty; --spool-dir DIR to choose it"
+        } else {
+            "--spool-dir"
+        }
+    );
     let listener = bind("127.0.0.1:0")?;
     settings.mock.token = resolve::token(&settings.load)?;
     settings.mock.log_body_preview = 0;
     let (summary, stats) = actix_rt::System::new().block_on(async move {
+        let shutdown = watch_signals(&settings);
+        let prepared = prepare_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
         let server = mock::start(settings.mock.clone(), listener)
             .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;
         let url = server.url();
@@ -41,14 +78,45 @@ pub fn demo(mut settings: Settings, quiet: bool) -> Result<ExitCode, CommandErro
         );
         let (handle, state) = (server.handle.clone(), server.state.clone());
         actix_rt::spawn(server.server);
-        let summary = execute(resolved, Mode::Etl, prepared, quiet).await?;
+        let summary = execute(resolved, Mode::Etl, prepared, shutdown, quiet).await?;
         handle.stop(true).await;
         Ok::<_, CommandError>((summary, state.snapshot()))
     })?;
-    write_summary(&summary, None)?;
+    write_summary(&summary, None);
     say!(
         "mock API counters: {}",
         serde_json::to_string_pretty(&stats).expect("stats always serialise")
     );
+    if let Some(temp) = temp_spool {
+        keep_unless_empty(temp);
+    }
     Ok(summary.exit_code())
+}
+
+/// Removes the demo's temporary spool when the run left nothing in it; otherwise keeps it and says where.
+fn keep_unless_empty(temp: tempfile::TempDir) {
+    let left = files_under(temp.path());
+    if left > 0 {
+        let path = temp.keep();
+        say!(
+            "demo: {left} files left in the temporary spool {}; kept",
+            path.display()
+        );
+    }
+}
+
+/// Files (not directories, not the lock file) under `dir`, recursively.
+fn files_under(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => files_under(&e.path()),
+            Ok(_) if e.file_name() == crate::spool::LOCK_FILE => 0,
+            Ok(_) => 1,
+            Err(_) => 0,
+        })
+        .sum()
 }

@@ -25,9 +25,18 @@ pub enum CommandError {
         addr: String,
         source: std::io::Error,
     },
+    /// A flag's value that cannot be used (`healthcheck --url`).
+    #[error("{flag}: {message}")]
+    BadFlag { flag: &'static str, message: String },
     /// Setting up what the run needs: the log file, the profiler, a server.
     #[error("{0}")]
     Setup(String),
+    /// A file the command was asked to write.
+    #[error("{}: {source}", path.display())]
+    WriteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("summary file {}: {source}", path.display())]
     SummaryFile {
         path: PathBuf,
@@ -44,7 +53,9 @@ impl CommandError {
             | CommandError::InvalidRows { .. }
             | CommandError::Pipeline(_)
             | CommandError::Bind { .. }
+            | CommandError::BadFlag { .. }
             | CommandError::Setup(_)
+            | CommandError::WriteFile { .. }
             | CommandError::SummaryFile { .. } => ExitCode::Usage,
         }
     }

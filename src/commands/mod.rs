@@ -1,18 +1,21 @@
 //! The subcommands: each loads its settings, runs, and returns how it ended. Only `run` here prints an error
 //! (to stderr, naming the file, line or key) and picks the exit code (`exit_code`).
 //!
-//! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary file), `run`
-//! (the run sequence of `etl`, `replay` and `demo`), then one file per subcommand.
+//! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary),
+//! `summary_file` (`--summary-json`), `run` (the run sequence of `etl`, `replay` and `demo`), then one file per
+//! subcommand.
 //!
 //! May use every other module: this is where they are wired together.
 
 pub mod args;
 mod demo;
 pub mod error;
+mod generate;
 mod healthcheck;
 mod mock_server;
 mod output;
 mod run;
+mod summary_file;
 mod validate;
 
 use args::{Cli, Command};
@@ -36,8 +39,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate(a) => validate::validate(&a.config, a.print_config, |s| a.apply(s)),
         Command::Demo(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
-            .and_then(|s| demo::demo(s, a.quiet)),
-        Command::Healthcheck(a) => Ok(healthcheck::healthcheck(&a.url, a.timeout_ms)),
+            .and_then(|s| demo::demo(s, a.spool_dir.as_deref(), a.quiet)),
+        Command::Healthcheck(a) => healthcheck::healthcheck(&a.url, a.timeout_ms),
+        Command::GenerateInventory(a) => generate::generate(&a),
     };
     exit_code(result).code()
 }

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use super::CommandError;
 use crate::observe::summary::Summary;
 
 /// Prints a line on stdout, ignoring a closed pipe (`app validate | head` must not panic, and a run must never
@@ -17,15 +16,11 @@ macro_rules! say {
 }
 pub(crate) use say;
 
-/// Prints the summary, and writes it as JSON to `json_path` when given.
-pub fn write_summary(summary: &Summary, json_path: Option<&Path>) -> Result<(), CommandError> {
+/// Prints the summary, and writes it as JSON to `json_path` when given (a failure there is logged, see
+/// `summary_file`).
+pub fn write_summary(summary: &Summary, json_path: Option<&Path>) {
     say!("{}", summary.text().trim_end());
     if let Some(path) = json_path {
-        let text = serde_json::to_vec_pretty(summary).expect("a Summary always serialises");
-        std::fs::write(path, text).map_err(|source| CommandError::SummaryFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        super::summary_file::write(summary, path);
     }
-    Ok(())
 }

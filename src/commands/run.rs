@@ -1,6 +1,6 @@
-//! The run sequence, written once for `etl`, `replay` and `demo`: check the inventory, then inside the actix
-//! system: resources, profilers, signals, `/metrics`, progress, the pipeline (`actors::run`), and the same steps
-//! undone in reverse order; then the summary.
+//! The run sequence, written once for `etl`, `replay` and `demo`, inside the actix system: signals (first, so that
+//! none is lost), the inventory check, resources, profilers, `/metrics`, progress, the pipeline (`actors::run`), and
+//! the same steps undone in reverse order; then the summary.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -68,12 +68,56 @@ pub fn etl(
     summary_json: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode, CommandError> {
+    if let Some(path) = summary_json {
+        super::summary_file::check(path)?;
+    }
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let resolved = Resolved::build(settings)?;
-    let prepared = prepare(&resolved.settings, mode)?;
-    let summary = actix_rt::System::new().block_on(execute(resolved, mode, prepared, quiet))?;
-    write_summary(&summary, summary_json)?;
+    let summary = actix_rt::System::new().block_on(async move {
+        let shutdown = watch_signals(&resolved.settings);
+        let prepared = prepare_unless_stopped(&resolved.settings, mode, &shutdown).await?;
+        execute(resolved, mode, prepared, shutdown, quiet).await
+    })?;
+    write_summary(&summary, summary_json);
     Ok(summary.exit_code())
+}
+
+/// The run's shutdown state, with SIGINT/SIGTERM handled from here on (before the inventory check, so that a signal
+/// during it stops the run and still ends with the summary). Call first inside the actix `System`.
+pub fn watch_signals(settings: &Settings) -> Arc<Shutdown> {
+    let shutdown = Shutdown::new();
+    actors::watch_signals(shutdown.clone(), settings.shutdown.grace());
+    shutdown
+}
+
+/// [`prepare`] on a thread of its own, given up when a signal stops the run first: then nothing is extracted (the
+/// check's thread ends with the process).
+pub async fn prepare_unless_stopped(
+    settings: &Settings,
+    mode: Mode,
+    shutdown: &Shutdown,
+) -> Result<Prepared, CommandError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let s = settings.clone();
+    std::thread::Builder::new()
+        .name("inventory-check".into())
+        .spawn(move || {
+            let _ = tx.send(prepare(&s, mode));
+        })
+        .map_err(|e| CommandError::Setup(format!("inventory check thread: {e}")))?;
+    tokio::select! {
+        biased;
+        _ = shutdown.stopped() => {
+            log::warn!("[Inventory] the check before the run was stopped by a signal; no device is extracted");
+            Ok(Prepared {
+                total: None,
+                checked: Checked::default(),
+            })
+        }
+        checked = rx => checked.unwrap_or_else(|_| {
+            Err(CommandError::Setup("the inventory check ended without an answer".into()))
+        }),
+    }
 }
 
 /// Binds `metrics.addr` when set.
@@ -96,6 +140,7 @@ pub async fn execute(
     resolved: Resolved,
     mode: Mode,
     prepared: Prepared,
+    shutdown: Arc<Shutdown>,
     quiet: bool,
 ) -> Result<Summary, CommandError> {
     let settings = &resolved.settings;
@@ -104,8 +149,6 @@ pub async fn execute(
     before.log("Before");
     let metrics_listener = metrics_listener(settings)?;
     let profiler = CpuProfiler::start(&settings.profile).map_err(CommandError::Setup)?;
-    let shutdown = Shutdown::new();
-    actors::watch_signals(shutdown.clone(), settings.shutdown.grace());
     let heap = match HeapProfiler::start(&settings.profile).await {
         Ok(h) => h.map(std::rc::Rc::new),
         Err(e) => {

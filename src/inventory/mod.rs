@@ -13,6 +13,7 @@ mod check;
 mod chunk;
 pub mod dedupe;
 mod error;
+pub mod generate;
 pub mod kept;
 mod lines;
 mod reader;

@@ -7,4 +7,5 @@
 pub mod batch;
 pub mod circuit;
 pub mod client;
+pub mod encoder;
 pub mod retry;

@@ -1,4 +1,5 @@
-//! Run counters shared by the actors (atomics, so any thread may count) and read into the summary.
+//! Run counters shared by the actors (atomics, so any thread may count), declared once in [`COUNTERS`] with
+//! where each is shown: the summary (text and JSON), Prometheus and the progress line read that list.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
@@ -9,82 +10,160 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.001, 2.0, 16)
 }
 
-/// Everything a run counts. Records leave memory only as `loaded`, `replayed`, `spooled` or `rejected`
-/// (or, if even the spool cannot be written, `lost`, which is reported loudly).
-#[derive(Debug)]
-pub struct RunMetrics {
-    pub devices_ok: AtomicU64,
-    pub devices_failed: AtomicU64,
-    /// Extractions under way when a signal stopped the run (nothing of theirs was extracted).
-    pub devices_cancelled: AtomicU64,
-    pub devices_invalid: AtomicU64,
-    pub devices_skipped_shard: AtomicU64,
-    pub records_extracted: AtomicU64,
-    pub records_loaded: AtomicU64,
-    pub records_replayed: AtomicU64,
-    pub records_spooled: AtomicU64,
-    pub records_rejected: AtomicU64,
-    pub records_lost: AtomicU64,
-    pub batches_sent: AtomicU64,
-    pub batches_spooled: AtomicU64,
-    pub batches_rejected: AtomicU64,
-    pub requests: AtomicU64,
-    pub retries: AtomicU64,
-    pub retries_connect: AtomicU64,
-    pub retries_timeout: AtomicU64,
-    pub retries_status: AtomicU64,
-    pub bytes_sent: AtomicU64,
-    pub spool_files_written: AtomicU64,
-    pub spool_files_replayed: AtomicU64,
-    pub spool_files_quarantined: AtomicU64,
-    /// Spool files that could not be opened or quarantined; left in place.
-    pub spool_files_unreadable: AtomicU64,
-    pub in_flight_requests: AtomicI64,
-    /// The write-ahead log's counters (`spool.durable`).
-    pub wal: std::sync::Arc<crate::spool::wal::WalStats>,
-    /// Seconds per `/load` attempt that got an answer or failed (not the ones cut by shutdown).
-    pub request_seconds: Histogram,
+/// A part of the summary (and of its JSON) that counters belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Devices,
+    Records,
+    Batches,
+    /// The summary's `bytes` line (`bytes_sent` at the JSON's top level).
+    Bytes,
+    Spool,
 }
 
-impl Default for RunMetrics {
-    fn default() -> Self {
-        RunMetrics {
-            devices_ok: AtomicU64::new(0),
-            devices_failed: AtomicU64::new(0),
-            devices_cancelled: AtomicU64::new(0),
-            devices_invalid: AtomicU64::new(0),
-            devices_skipped_shard: AtomicU64::new(0),
-            records_extracted: AtomicU64::new(0),
-            records_loaded: AtomicU64::new(0),
-            records_replayed: AtomicU64::new(0),
-            records_spooled: AtomicU64::new(0),
-            records_rejected: AtomicU64::new(0),
-            records_lost: AtomicU64::new(0),
-            batches_sent: AtomicU64::new(0),
-            batches_spooled: AtomicU64::new(0),
-            batches_rejected: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            retries_connect: AtomicU64::new(0),
-            retries_timeout: AtomicU64::new(0),
-            retries_status: AtomicU64::new(0),
-            bytes_sent: AtomicU64::new(0),
-            spool_files_written: AtomicU64::new(0),
-            spool_files_replayed: AtomicU64::new(0),
-            spool_files_quarantined: AtomicU64::new(0),
-            spool_files_unreadable: AtomicU64::new(0),
-            in_flight_requests: AtomicI64::new(0),
-            wal: Default::default(),
-            request_seconds: Histogram::new(latency_buckets()),
+/// One run counter, and everything that shows it: the summary's JSON key and text, and its Prometheus family and
+/// label. [`COUNTERS`] is the one list of them.
+#[derive(Debug)]
+pub struct Counter {
+    /// The `RunMetrics` field.
+    pub field: &'static str,
+    pub section: Section,
+    /// Its key in the summary's JSON section.
+    pub key: &'static str,
+    /// Prometheus family (see `observe::prom::FAMILIES`; empty: not exported), and the label value within it
+    /// (`None`: unlabelled).
+    pub family: &'static str,
+    pub label: Option<&'static str>,
+    /// Its piece of the summary line, `{}` standing for the value (with the punctuation before it).
+    pub text: &'static str,
+    /// Shown in the summary's text only when not zero.
+    pub only_if_nonzero: bool,
+    /// Counted in the progress line's "devices done" (whatever became of the row).
+    pub row_done: bool,
+    pub get: fn(&RunMetrics) -> &AtomicU64,
+}
+
+/// Declares `RunMetrics` and [`COUNTERS`] from one list: adding a counter here puts it in the summary (text and
+/// JSON), in Prometheus and, for devices, in the progress line.
+macro_rules! run_counters {
+    ($( $(#[$doc:meta])* $field:ident: $section:ident . $key:literal, $family:literal $([$label:literal])?,
+        $text:literal $(, $flag:ident)*; )*) => {
+        /// Everything a run counts. Records leave memory only as `loaded`, `replayed`, `spooled` or `rejected`
+        /// (or, if even the spool cannot be written, `lost`, which is reported loudly).
+        #[derive(Debug)]
+        pub struct RunMetrics {
+            $( $(#[$doc])* pub $field: AtomicU64, )*
+            pub in_flight_requests: AtomicI64,
+            /// The write-ahead log's counters (`spool.durable`).
+            pub wal: std::sync::Arc<crate::spool::wal::WalStats>,
+            /// Seconds per `/load` attempt that got an answer or failed (not the ones cut by shutdown).
+            pub request_seconds: Histogram,
         }
-    }
+
+        impl Default for RunMetrics {
+            fn default() -> Self {
+                RunMetrics {
+                    $( $field: AtomicU64::new(0), )*
+                    in_flight_requests: AtomicI64::new(0),
+                    wal: Default::default(),
+                    request_seconds: Histogram::new(latency_buckets()),
+                }
+            }
+        }
+
+        /// The run's counters, in the order the summary shows them.
+        pub static COUNTERS: &[Counter] = &[ $( Counter {
+            field: stringify!($field),
+            section: Section::$section,
+            key: $key,
+            family: $family,
+            label: run_counters!(@label $($label)?),
+            text: $text,
+            only_if_nonzero: run_counters!(@flag only_if_nonzero $($flag)*),
+            row_done: run_counters!(@flag row_done $($flag)*),
+            get: |m: &RunMetrics| &m.$field,
+        }, )* ];
+    };
+    (@label) => { None };
+    (@label $l:literal) => { Some($l) };
+    (@flag $want:ident) => { false };
+    (@flag only_if_nonzero only_if_nonzero $($rest:ident)*) => { true };
+    (@flag row_done row_done $($rest:ident)*) => { true };
+    (@flag $want:ident $other:ident $($rest:ident)*) => { run_counters!(@flag $want $($rest)*) };
+}
+
+run_counters! {
+    devices_ok: Devices."ok", "app_devices"["ok"], "{} ok", row_done;
+    devices_failed: Devices."failed", "app_devices"["failed"], ", {} failed", row_done;
+    /// Extractions under way when a signal stopped the run (nothing of theirs was extracted).
+    devices_cancelled: Devices."cancelled", "app_devices"["cancelled"], ", {} cancelled", row_done;
+    devices_invalid: Devices."invalid", "app_devices"["invalid"], ", {} invalid", row_done;
+    devices_skipped_shard: Devices."skipped_shard", "app_devices"["skipped_shard"], ", {} skipped by shard", row_done;
+    records_extracted: Records."extracted", "app_records"["extracted"], "{} extracted";
+    records_loaded: Records."loaded", "app_records"["loaded"], ", {} loaded";
+    records_replayed: Records."replayed", "app_records"["replayed"], ", {} replayed";
+    records_spooled: Records."spooled", "app_records"["spooled"], ", {} spooled";
+    records_rejected: Records."rejected", "app_records"["rejected"], ", {} rejected";
+    records_lost: Records."lost", "app_records"["lost"], ", {} LOST", only_if_nonzero;
+    batches_sent: Batches."sent", "app_batches"["sent"], "{} sent";
+    batches_spooled: Batches."spooled", "app_batches"["spooled"], ", {} spooled";
+    batches_rejected: Batches."rejected", "app_batches"["rejected"], ", {} rejected";
+    requests: Batches."requests", "app_requests", "; {} requests";
+    /// Failed attempts that are retried (the sum of the three reasons below; Prometheus has the three).
+    retries: Batches."retries", "", ", {} retries";
+    retries_connect: Batches."retries_connect", "app_retries"["connect"], " ({} connect";
+    retries_timeout: Batches."retries_timeout", "app_retries"["timeout"], ", {} timeout";
+    retries_status: Batches."retries_status", "app_retries"["status"], ", {} status)";
+    bytes_sent: Bytes."bytes_sent", "app_sent_bytes", "{} sent";
+    spool_files_written: Spool."files_written", "app_spool_file_events"["written"], "{} files written";
+    spool_files_replayed: Spool."files_replayed", "app_spool_file_events"["replayed"], ", {} replayed";
+    spool_files_quarantined: Spool."files_quarantined", "app_spool_file_events"["quarantined"], ", {} quarantined";
+    /// Spool files that could not be opened or quarantined; left in place.
+    spool_files_unreadable: Spool."files_unreadable", "app_spool_file_events"["unreadable"], ", {} unreadable";
 }
 
 impl RunMetrics {
+    /// Every counter's value, in the list's order.
+    pub fn values(&self) -> Vec<(&'static Counter, u64)> {
+        COUNTERS
+            .iter()
+            .map(|c| (c, (c.get)(self).load(Relaxed)))
+            .collect()
+    }
+
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_is_listed_once_and_reads_its_own_field() {
+        let m = RunMetrics::default();
+        for (i, c) in COUNTERS.iter().enumerate() {
+            RunMetrics::add((c.get)(&m), i as u64 + 1);
+        }
+        for (i, (c, v)) in m.values().into_iter().enumerate() {
+            assert_eq!(v, i as u64 + 1, "{} reads another field", c.field);
+        }
+        let mut keys: Vec<_> = COUNTERS
+            .iter()
+            .filter(|c| !c.family.is_empty())
+            .map(|c| (c.family, c.label))
+            .collect();
+        let exported = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(
+            keys.len(),
+            exported,
+            "two counters share a Prometheus series"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Progress of a run: a bar on stderr when stderr is a terminal (indicatif), else a plain `[Progress]` log line
-//! every `log.progress_interval_ms`; `--quiet` turns both off. Also the mock server's periodic traffic line.
+//! every `log.progress_interval_ms`; `--quiet` turns both off.
 
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering::Relaxed;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::observe::metrics::RunMetrics;
+use crate::observe::metrics::{RunMetrics, COUNTERS};
 
 /// The bar being drawn, if any: log lines are written with it suspended so that they do not tear it.
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
@@ -36,16 +36,11 @@ pub struct Snapshot {
 
 /// Inventory rows dealt with so far (whatever became of them).
 fn rows_done(m: &RunMetrics) -> u64 {
-    [
-        &m.devices_ok,
-        &m.devices_failed,
-        &m.devices_cancelled,
-        &m.devices_invalid,
-        &m.devices_skipped_shard,
-    ]
-    .iter()
-    .map(|c| c.load(Relaxed))
-    .sum()
+    COUNTERS
+        .iter()
+        .filter(|c| c.row_done)
+        .map(|c| (c.get)(m).load(Relaxed))
+        .sum()
 }
 
 /// Where the run stands after `elapsed`.

@@ -17,8 +17,6 @@ use crate::observe::metrics::RunMetrics;
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-use RunMetrics as M;
-
 /// A counter family with one label (shared with the mock's collector): `name_total{label="value"} n` for each pair.
 pub fn labelled_counter(
     encoder: &mut DescriptorEncoder,
@@ -63,88 +61,52 @@ struct RunCollector {
     spool_dir: PathBuf,
 }
 
+/// The Prometheus families of the run's counters, in exposition order: name, help, and the label that tells the
+/// family's counters apart (`""` for a family of one unlabelled counter). Which counter goes where is said by
+/// `observe::metrics::COUNTERS`.
+pub const FAMILIES: &[(&str, &str, &str)] = &[
+    ("app_devices", "Devices by outcome", "outcome"),
+    ("app_records", "Records by what happened to them", "state"),
+    ("app_batches", "Batches by result", "result"),
+    ("app_requests", "POST /load attempts", ""),
+    (
+        "app_retries",
+        "Failed attempts that are retried, by reason",
+        "reason",
+    ),
+    ("app_sent_bytes", "Request body bytes acknowledged", ""),
+    (
+        "app_spool_file_events",
+        "Spool files written, replayed (deleted after delivery), quarantined, unreadable",
+        "event",
+    ),
+];
+
 impl Collector for RunCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let m = &self.metrics;
-        labelled_counter(
-            &mut e,
-            "app_devices",
-            "Devices by outcome",
-            "outcome",
-            &[
-                ("ok", M::get(&m.devices_ok)),
-                ("failed", M::get(&m.devices_failed)),
-                ("cancelled", M::get(&m.devices_cancelled)),
-                ("invalid", M::get(&m.devices_invalid)),
-                ("skipped_shard", M::get(&m.devices_skipped_shard)),
-            ],
-        )?;
-        labelled_counter(
-            &mut e,
-            "app_records",
-            "Records by what happened to them",
-            "state",
-            &[
-                ("extracted", M::get(&m.records_extracted)),
-                ("loaded", M::get(&m.records_loaded)),
-                ("replayed", M::get(&m.records_replayed)),
-                ("spooled", M::get(&m.records_spooled)),
-                ("rejected", M::get(&m.records_rejected)),
-                ("lost", M::get(&m.records_lost)),
-            ],
-        )?;
-        labelled_counter(
-            &mut e,
-            "app_batches",
-            "Batches by result",
-            "result",
-            &[
-                ("sent", M::get(&m.batches_sent)),
-                ("spooled", M::get(&m.batches_spooled)),
-                ("rejected", M::get(&m.batches_rejected)),
-            ],
-        )?;
-        counter(
-            &mut e,
-            "app_requests",
-            "POST /load attempts",
-            M::get(&m.requests),
-        )?;
-        labelled_counter(
-            &mut e,
-            "app_retries",
-            "Failed attempts that are retried, by reason",
-            "reason",
-            &[
-                ("connect", M::get(&m.retries_connect)),
-                ("timeout", M::get(&m.retries_timeout)),
-                ("status", M::get(&m.retries_status)),
-            ],
-        )?;
-        counter(
-            &mut e,
-            "app_sent_bytes",
-            "Request body bytes acknowledged",
-            M::get(&m.bytes_sent),
-        )?;
-        gauge(
-            &mut e,
-            "app_in_flight_requests",
-            "Requests under way",
-            m.in_flight_requests.load(Relaxed),
-        )?;
-        labelled_counter(
-            &mut e,
-            "app_spool_file_events",
-            "Spool files written, replayed (deleted after delivery), quarantined, unreadable",
-            "event",
-            &[
-                ("written", M::get(&m.spool_files_written)),
-                ("replayed", M::get(&m.spool_files_replayed)),
-                ("quarantined", M::get(&m.spool_files_quarantined)),
-                ("unreadable", M::get(&m.spool_files_unreadable)),
-            ],
-        )?;
+        let values = m.values();
+        for (name, help, label) in FAMILIES {
+            let members: Vec<(&str, u64)> = values
+                .iter()
+                .filter(|(c, _)| c.family == *name)
+                .map(|(c, v)| (c.label.unwrap_or(""), *v))
+                .collect();
+            if label.is_empty() {
+                let total = members.iter().map(|(_, v)| v).sum();
+                counter(&mut e, name, help, total)?;
+            } else {
+                labelled_counter(&mut e, name, help, label, &members)?;
+            }
+            if *name == "app_sent_bytes" {
+                gauge(
+                    &mut e,
+                    "app_in_flight_requests",
+                    "Requests under way",
+                    m.in_flight_requests.load(Relaxed),
+                )?;
+            }
+        }
         let w = &m.wal;
         let wg = crate::spool::wal::WalStats::get;
         counter(
@@ -153,12 +115,7 @@ impl Collector for RunCollector {
             "Batches written ahead to the log (spool.durable)",
             wg(&w.appends),
         )?;
-        counter(
-            &mut e,
-            "app_wal_fsyncs",
-            "fdatasync calls of log segments",
-            wg(&w.fsyncs),
-        )?;
+        counter(&mut e, "app_wal_fsyncs", "fdatasync calls of log segments", wg(&w.fsyncs))?;
         gauge(
             &mut e,
             "app_wal_bytes",

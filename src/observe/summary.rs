@@ -4,47 +4,62 @@
 use serde::Serialize;
 
 use crate::observe::exit::ExitCode;
-use crate::observe::metrics::RunMetrics;
+use crate::observe::metrics::{Counter, Section};
 use crate::observe::outcome::{Mode, RunOutcome};
 
-#[derive(Debug, Serialize)]
-pub struct DeviceCounts {
-    pub ok: u64,
-    pub failed: u64,
-    pub cancelled: u64,
-    pub invalid: u64,
-    pub skipped_shard: u64,
+/// The counters of one section of the summary, in the order of `observe::metrics::COUNTERS`; JSON: an object of
+/// their keys.
+#[derive(Debug, Default)]
+pub struct Counts(Vec<(&'static Counter, u64)>);
+
+impl Counts {
+    fn of(values: &[(&'static Counter, u64)], section: Section) -> Counts {
+        Counts(
+            values
+                .iter()
+                .filter(|(c, _)| c.section == section)
+                .copied()
+                .collect(),
+        )
+    }
+
+    /// The value of the counter with this JSON key (0 for a key not in this section).
+    pub fn get(&self, key: &str) -> u64 {
+        self.0
+            .iter()
+            .find(|(c, _)| c.key == key)
+            .map_or(0, |(_, v)| *v)
+    }
+
+    /// The section's piece of the text summary: each counter's text with its value.
+    fn text(&self) -> String {
+        let mut out = String::new();
+        for (c, v) in &self.0 {
+            if !(c.only_if_nonzero && *v == 0) {
+                out.push_str(&c.text.replace("{}", &v.to_string()));
+            }
+        }
+        out
+    }
 }
 
-#[derive(Debug, Serialize)]
-pub struct RecordCounts {
-    pub extracted: u64,
-    pub loaded: u64,
-    pub replayed: u64,
-    pub spooled: u64,
-    pub rejected: u64,
-    pub lost: u64,
+impl Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (c, v) in &self.0 {
+            map.serialize_entry(c.key, v)?;
+        }
+        map.end()
+    }
 }
 
-#[derive(Debug, Serialize)]
-pub struct BatchCounts {
-    pub sent: u64,
-    pub spooled: u64,
-    pub rejected: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub retries_connect: u64,
-    pub retries_timeout: u64,
-    pub retries_status: u64,
-}
-
+/// The spool section: its directory, then its counters.
 #[derive(Debug, Serialize)]
 pub struct SpoolCounts {
     pub dir: String,
-    pub files_written: u64,
-    pub files_replayed: u64,
-    pub files_quarantined: u64,
-    pub files_unreadable: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 /// The write-ahead log of `spool.durable` (all zero without it).
@@ -64,6 +79,38 @@ pub struct LogCounts {
     pub tails_cut: u64,
 }
 
+impl LogCounts {
+    fn of(w: &crate::spool::wal::WalStats) -> Self {
+        let g = crate::spool::wal::WalStats::get;
+        LogCounts {
+            batches_written_ahead: g(&w.appends),
+            fsyncs: g(&w.fsyncs),
+            batches_recovered: g(&w.recovered),
+            bytes_held: g(&w.bytes_held),
+            bytes_held_peak: g(&w.bytes_held_peak),
+            backpressure_s: (g(&w.backpressure_ns) as f64 / 1e6).round() / 1e3,
+            tails_cut: g(&w.tails_cut),
+        }
+    }
+
+    /// The summary's `log` line; empty when the run had no log.
+    fn line(&self) -> String {
+        if self.batches_written_ahead + self.fsyncs + self.batches_recovered + self.tails_cut == 0 {
+            return String::new();
+        }
+        format!(
+            "  log       {} batches written ahead, {} fsyncs, {} recovered, {} tails cut; {} bytes held (peak {}), {:.3} s waiting for spool.max_bytes\n",
+            self.batches_written_ahead,
+            self.fsyncs,
+            self.batches_recovered,
+            self.tails_cut,
+            self.bytes_held,
+            self.bytes_held_peak,
+            self.backpressure_s
+        )
+    }
+}
+
 /// The summary of one run (`--summary-json` writes exactly this).
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -73,9 +120,9 @@ pub struct Summary {
     pub result: String,
     pub signal: Option<i32>,
     pub inventory_error: Option<String>,
-    pub devices: DeviceCounts,
-    pub records: RecordCounts,
-    pub batches: BatchCounts,
+    pub devices: Counts,
+    pub records: Counts,
+    pub batches: Counts,
     pub bytes_sent: u64,
     pub spool: SpoolCounts,
     pub log: LogCounts,
@@ -96,29 +143,12 @@ impl Summary {
     }
 
     pub fn new(outcome: &RunOutcome, mode: Mode, spool_dir: &std::path::Path) -> Summary {
-        let m: &RunMetrics = &outcome.metrics;
-        let g = RunMetrics::get;
-        let devices = DeviceCounts {
-            ok: g(&m.devices_ok),
-            failed: g(&m.devices_failed),
-            cancelled: g(&m.devices_cancelled),
-            invalid: g(&m.devices_invalid),
-            skipped_shard: g(&m.devices_skipped_shard),
-        };
-        let records = RecordCounts {
-            extracted: g(&m.records_extracted),
-            loaded: g(&m.records_loaded),
-            replayed: g(&m.records_replayed),
-            spooled: g(&m.records_spooled),
-            rejected: g(&m.records_rejected),
-            lost: g(&m.records_lost),
-        };
+        let values = outcome.metrics.values();
+        let devices = Counts::of(&values, Section::Devices);
+        let records = Counts::of(&values, Section::Records);
         let spool = SpoolCounts {
             dir: spool_dir.display().to_string(),
-            files_written: g(&m.spool_files_written),
-            files_replayed: g(&m.spool_files_replayed),
-            files_quarantined: g(&m.spool_files_quarantined),
-            files_unreadable: g(&m.spool_files_unreadable),
+            counts: Counts::of(&values, Section::Spool),
         };
         let (exit_code, result) = exit_code(outcome, &devices, &records, &spool);
         let secs = outcome.duration.as_secs_f64();
@@ -132,103 +162,41 @@ impl Summary {
             result,
             signal: outcome.signal,
             inventory_error: outcome.inventory_error.as_ref().map(|e| e.to_string()),
-            batches: BatchCounts {
-                sent: g(&m.batches_sent),
-                spooled: g(&m.batches_spooled),
-                rejected: g(&m.batches_rejected),
-                requests: g(&m.requests),
-                retries: g(&m.retries),
-                retries_connect: g(&m.retries_connect),
-                retries_timeout: g(&m.retries_timeout),
-                retries_status: g(&m.retries_status),
-            },
-            bytes_sent: g(&m.bytes_sent),
+            batches: Counts::of(&values, Section::Batches),
+            bytes_sent: Counts::of(&values, Section::Bytes).get("bytes_sent"),
             duration_s: (secs * 1000.0).round() / 1000.0,
             records_per_s: if secs > 0.0 {
-                ((records.loaded + records.replayed) as f64 / secs).round()
+                ((records.get("loaded") + records.get("replayed")) as f64 / secs).round()
             } else {
                 0.0
             },
             devices,
             records,
             spool,
-            log: {
-                let w = &m.wal;
-                let g = crate::spool::wal::WalStats::get;
-                LogCounts {
-                    batches_written_ahead: g(&w.appends),
-                    fsyncs: g(&w.fsyncs),
-                    batches_recovered: g(&w.recovered),
-                    bytes_held: g(&w.bytes_held),
-                    bytes_held_peak: g(&w.bytes_held_peak),
-                    backpressure_s: (g(&w.backpressure_ns) as f64 / 1e6).round() / 1e3,
-                    tails_cut: g(&w.tails_cut),
-                }
-            },
+            log: LogCounts::of(&outcome.metrics.wal),
             resources: None,
         }
     }
 
-    /// The write-ahead log's line of the text block; empty when the run had no log.
-    fn log_line(&self) -> String {
-        let l = &self.log;
-        if l.batches_written_ahead + l.fsyncs + l.batches_recovered + l.tails_cut == 0 {
-            return String::new();
-        }
-        format!(
-            "  log       {} batches written ahead, {} fsyncs, {} recovered, {} tails cut; {} bytes held (peak {}), {:.3} s waiting for spool.max_bytes\n",
-            l.batches_written_ahead,
-            l.fsyncs,
-            l.batches_recovered,
-            l.tails_cut,
-            l.bytes_held,
-            l.bytes_held_peak,
-            l.backpressure_s
-        )
-    }
-
     /// The human-readable block printed at the end of a run.
     pub fn text(&self) -> String {
-        let d = &self.devices;
-        let r = &self.records;
-        let b = &self.batches;
-        let s = &self.spool;
         format!(
             "{mode} summary (run {id})\n\
-             \x20 devices   {} ok, {} failed, {} cancelled, {} invalid, {} skipped by shard\n\
-             \x20 records   {} extracted, {} loaded, {} replayed, {} spooled, {} rejected{}\n\
-             \x20 batches   {} sent, {} spooled, {} rejected; {} requests, {} retries ({} connect, {} timeout, {} status)\n\
+             \x20 devices   {}\n\
+             \x20 records   {}\n\
+             \x20 batches   {}\n\
              \x20 bytes     {} sent\n\
-             \x20 spool     {}: {} files written, {} replayed, {} quarantined, {} unreadable\n\
+             \x20 spool     {}: {}\n\
              {}\
              \x20 duration  {:.3} s, {} records/s\n\
              \x20 result    exit {}: {}\n",
-            d.ok,
-            d.failed,
-            d.cancelled,
-            d.invalid,
-            d.skipped_shard,
-            r.extracted,
-            r.loaded,
-            r.replayed,
-            r.spooled,
-            r.rejected,
-            if r.lost > 0 { format!(", {} LOST", r.lost) } else { String::new() },
-            b.sent,
-            b.spooled,
-            b.rejected,
-            b.requests,
-            b.retries,
-            b.retries_connect,
-            b.retries_timeout,
-            b.retries_status,
+            self.devices.text(),
+            self.records.text(),
+            self.batches.text(),
             self.bytes_sent,
-            s.dir,
-            s.files_written,
-            s.files_replayed,
-            s.files_quarantined,
-            s.files_unreadable,
-            self.log_line(),
+            self.spool.dir,
+            self.spool.counts.text(),
+            self.log.line(),
             self.duration_s,
             self.records_per_s,
             self.exit_code,
@@ -241,16 +209,23 @@ impl Summary {
 
 fn exit_code(
     outcome: &RunOutcome,
-    devices: &DeviceCounts,
-    records: &RecordCounts,
+    devices: &Counts,
+    records: &Counts,
     spool: &SpoolCounts,
 ) -> (ExitCode, String) {
-    if records.lost > 0 {
+    let (lost, spooled, rejected) = (
+        records.get("lost"),
+        records.get("spooled"),
+        records.get("rejected"),
+    );
+    let (failed, invalid) = (devices.get("failed"), devices.get("invalid"));
+    let quarantined = spool.counts.get("files_quarantined");
+    if lost > 0 {
         return (
             ExitCode::Lost,
             format!(
                 "{} records could not be delivered nor spooled (see the log)",
-                records.lost
+                lost
             ),
         );
     }
@@ -258,10 +233,7 @@ fn exit_code(
         let name = if sig == 2 { "SIGINT" } else { "SIGTERM" };
         return (
             ExitCode::for_signal(sig),
-            format!(
-                "stopped by {name}; {} records are in the spool",
-                records.spooled
-            ),
+            format!("stopped by {name}; {} records are in the spool", spooled),
         );
     }
     if outcome.inventory_error.is_some() {
@@ -271,25 +243,26 @@ fn exit_code(
         );
     }
     let mut problems = Vec::new();
-    if records.spooled > 0 {
-        problems.push(format!("{} records spooled", records.spooled));
+    if spooled > 0 {
+        problems.push(format!("{} records spooled", spooled));
     }
-    if records.rejected > 0 {
-        problems.push(format!("{} records rejected", records.rejected));
+    if rejected > 0 {
+        problems.push(format!("{} records rejected", rejected));
     }
-    if devices.failed > 0 {
-        problems.push(format!("{} devices failed", devices.failed));
+    if failed > 0 {
+        problems.push(format!("{} devices failed", failed));
     }
-    if devices.invalid > 0 {
+    if invalid > 0 {
+        problems.push(format!("{} invalid inventory rows skipped", invalid));
+    }
+    if quarantined > 0 {
+        problems.push(format!("{} spool files quarantined", quarantined));
+    }
+    let unreadable = spool.counts.get("files_unreadable");
+    if unreadable > 0 {
         problems.push(format!(
-            "{} invalid inventory rows skipped",
-            devices.invalid
-        ));
-    }
-    if spool.files_quarantined > 0 {
-        problems.push(format!(
-            "{} spool files quarantined",
-            spool.files_quarantined
+            "{} spool files could not be read (left in place)",
+            unreadable
         ));
     }
     if problems.is_empty() {

@@ -50,5 +50,11 @@ pub fn token(load: &LoadSettings) -> Result<Secret, SettingsError> {
             format!("{}: must hold one non-empty line", path.display()),
         ));
     }
+    if let Some(problem) = crate::config::wire::token_problem(token) {
+        return Err(SettingsError::invalid(
+            "load.token_file",
+            format!("{}: the token {problem}", path.display()),
+        ));
+    }
     Ok(Secret::new(token))
 }

@@ -49,11 +49,9 @@ impl TestDir {
     }
     /// An inventory of `n` loopback devices `device-1..n`.
     pub fn inventory(&self, name: &str, n: usize) -> PathBuf {
-        let mut text = String::with_capacity(n * 24);
-        for i in 1..=n {
-            text.push_str(&format!("127.0.{}.{},device-{i}\n", i / 250, i % 250 + 1));
-        }
-        self.write(name, &text)
+        let p = self.join(name);
+        std::fs::write(&p, app::inventory::generate::text(n as u64)).unwrap();
+        p
     }
     /// Runs `app` with `args` in this dir.
     pub fn run(&self, args: &[&str]) -> Output {
@@ -173,8 +171,8 @@ pub fn dead_endpoint() -> String {
 }
 
 /// A config for fast pipeline tests: no extraction latency, quick retries, everything in `dir`.
-pub fn fast_config(endpoint: &str, extra: &str) -> String {
-    format!(
+pub fn fast_config(endpoint: &str, extra: &str) -> TestConfig {
+    TestConfig::parse(&format!(
         r#"
 [inventory]
 path = "inventory.csv"
@@ -192,9 +190,70 @@ max_backoff_ms = 10
 [log]
 level = "info"
 file = "etl.log"
-{extra}
 "#
-    )
+    ))
+    .merge(extra)
+}
+
+/// A test's configuration as a typed TOML table: `set` puts one value at a dotted key (`"load.workers"`),
+/// `merge` lays a TOML text over it (tables merged, values replaced). It reads as `&str` (the TOML text) wherever
+/// a file's content is wanted.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    table: toml::Table,
+    text: String,
+}
+
+impl TestConfig {
+    /// Parses `text`; a test's own TOML that does not parse is a bug in the test.
+    pub fn parse(text: &str) -> Self {
+        let table: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("test configuration is not TOML: {e}\n{text}"));
+        let text = table.to_string();
+        TestConfig { table, text }
+    }
+
+    /// Sets `key` (dotted: `section.sub.key`), creating the tables on the way.
+    pub fn set(mut self, key: &str, value: impl Into<toml::Value>) -> Self {
+        let mut parts: Vec<&str> = key.split('.').collect();
+        let last = parts.pop().expect("a key has a name");
+        let mut table = &mut self.table;
+        for part in parts {
+            table = table
+                .entry(part)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .unwrap_or_else(|| panic!("`{part}` in `{key}` is not a table"));
+        }
+        table.insert(last.to_string(), value.into());
+        self.text = self.table.to_string();
+        self
+    }
+
+    /// Lays `extra` (TOML text) over this configuration.
+    pub fn merge(mut self, extra: &str) -> Self {
+        fn merge_into(into: &mut toml::Table, from: toml::Table) {
+            for (k, v) in from {
+                match (into.get_mut(&k), v) {
+                    (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge_into(a, b),
+                    (_, v) => {
+                        into.insert(k, v);
+                    }
+                }
+            }
+        }
+        merge_into(&mut self.table, TestConfig::parse(extra).table);
+        self.text = self.table.to_string();
+        self
+    }
+}
+
+impl std::ops::Deref for TestConfig {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
 }
 
 /// The `app mock-server` binary on 127.0.0.1:0; killed on drop.

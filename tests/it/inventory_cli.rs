@@ -85,8 +85,7 @@ fn etl_skips_and_counts_bad_rows_when_on_invalid_is_skip() {
     );
     dir.write(
         "c.toml",
-        &fast_config(&m.load_url(), "")
-            .replace("[inventory]", "[inventory]\non_invalid = \"skip\""),
+        &fast_config(&m.load_url(), "").set("inventory.on_invalid", "skip"),
     );
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));

@@ -6,6 +6,7 @@ mod helpers;
 mod config;
 mod durable_crash;
 mod full_disk;
+mod hardening;
 mod inventory_cli;
 mod mock_api;
 mod mock_binary;

@@ -72,7 +72,7 @@ fn a_running_etl_serves_metrics_that_end_where_its_summary_ends() {
     dir.inventory("inventory.csv", 600);
     // 600 devices, 100 at a time, 400 ms each: about 2.4 s, long enough to scrape mid-run.
     let cfg = fast_config(&m.load_url(), "[extract]\nconcurrency = 100\n")
-        .replace("latency_ms = 0", "latency_ms = 400");
+        .set("extract.simulated.latency_ms", 400);
     dir.write("c.toml", &cfg);
     let mut child = dir.spawn(
         &[
@@ -141,8 +141,8 @@ fn progress_lines_appear_when_stderr_is_not_a_terminal_and_not_with_quiet() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 400);
     let cfg = fast_config(&m.load_url(), "[extract]\nconcurrency = 100\n")
-        .replace("latency_ms = 0", "latency_ms = 300")
-        .replace("[log]", "[log]\nprogress_interval_ms = 200");
+        .set("extract.simulated.latency_ms", 300)
+        .set("log.progress_interval_ms", 200);
     dir.write("c.toml", &cfg);
     let out = dir.run(&["etl", "--config", "c.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -172,7 +172,7 @@ fn json_log_lines_parse_and_carry_fields_and_the_summary_has_resources_and_the_l
     let m = MockThread::fast();
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 300);
-    let cfg = fast_config(&m.load_url(), "").replace("[log]", "[log]\nformat = \"json\"");
+    let cfg = fast_config(&m.load_url(), "").set("log.format", "json");
     dir.write("c.toml", &cfg);
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));

@@ -39,7 +39,9 @@ fn batches_respect_batch_size_and_all_loaders_are_used() {
     dir.inventory("inventory.csv", 1000);
     dir.write(
         "c.toml",
-        &fast_config(&m.load_url(), "").replace("[load]", "[load]\nbatch_size = 50\nworkers = 4"),
+        &fast_config(&m.load_url(), "")
+            .set("load.batch_size", 50)
+            .set("load.workers", 4),
     );
     let out = dir.run(&["etl", "--config", "c.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -70,7 +72,7 @@ fn the_token_is_sent_gzip_works_and_the_token_is_never_logged() {
     dir.inventory("inventory.csv", 300);
     dir.write(
         "c.toml",
-        &fast_config(&m.load_url(), "").replace("[load]", "[load]\ncompression = \"gzip\""),
+        &fast_config(&m.load_url(), "").set("load.compression", "gzip"),
     );
     let out = dir.run_env(
         &["etl", "--config", "c.toml", "--summary-json", "s.json"],
@@ -104,7 +106,9 @@ fn a_wrong_token_is_dead_lettered_not_retried() {
     dir.inventory("inventory.csv", 10);
     dir.write(
         "c.toml",
-        &fast_config(&m.load_url(), "").replace("[load]", "[load]\ntoken = \"wrong\"\nworkers = 1"),
+        &fast_config(&m.load_url(), "")
+            .set("load.token", "wrong")
+            .set("load.workers", 1),
     );
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -128,10 +132,10 @@ fn a_short_outage_does_not_cut_the_retries_of_batches_in_flight() {
     }));
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 200);
-    let cfg = fast_config(&m.load_url(), "").replace(
-        "[load]",
-        "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 4",
-    );
+    let cfg = fast_config(&m.load_url(), "")
+        .set("load.workers", 1)
+        .set("load.batch_size", 10)
+        .set("load.max_in_flight", 4);
     dir.write("c.toml", &cfg);
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -150,10 +154,10 @@ fn a_rate_limit_never_opens_the_circuit() {
     }));
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 50);
-    let cfg = fast_config(&m.load_url(), "").replace(
-        "[load]",
-        "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 1",
-    );
+    let cfg = fast_config(&m.load_url(), "")
+        .set("load.workers", 1)
+        .set("load.batch_size", 10)
+        .set("load.max_in_flight", 1);
     dir.write("c.toml", &cfg);
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -166,14 +170,11 @@ fn a_rate_limit_never_opens_the_circuit() {
 fn with_the_api_down_the_circuit_spools_later_batches_without_hammering() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 2000);
-    let cfg = fast_config(&dead_endpoint(), "").replace(
-        "[load]",
-        "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 1",
-    );
-    dir.write(
-        "c.toml",
-        &cfg.replace("max_backoff_ms = 10", "max_backoff_ms = 200"),
-    );
+    let cfg = fast_config(&dead_endpoint(), "")
+        .set("load.workers", 1)
+        .set("load.batch_size", 10)
+        .set("load.max_in_flight", 1);
+    dir.write("c.toml", &cfg.set("load.retry.max_backoff_ms", 200));
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     let s = dir.summary("s.json");
@@ -192,8 +193,8 @@ fn with_half_the_loads_failing_every_record_arrives_through_retries() {
     }));
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 2000);
-    let cfg = fast_config(&m.load_url(), "").replace("max_attempts = 3", "max_attempts = 40");
-    dir.write("c.toml", &cfg.replace("[load]", "[load]\nbatch_size = 50"));
+    let cfg = fast_config(&m.load_url(), "").set("load.retry.max_attempts", 40);
+    dir.write("c.toml", &cfg.set("load.batch_size", 50));
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let st = m.stats();
@@ -219,7 +220,7 @@ fn retry_after_is_honoured() {
     dir.inventory("inventory.csv", 5);
     dir.write(
         "c.toml",
-        &fast_config(&m.load_url(), "").replace("[load]", "[load]\nworkers = 1"),
+        &fast_config(&m.load_url(), "").set("load.workers", 1),
     );
     let start = Instant::now();
     let out = dir.run(&["etl", "--config", "c.toml"]);
@@ -241,7 +242,9 @@ fn a_400_goes_to_rejected_after_one_attempt_and_is_not_replayed() {
     dir.inventory("inventory.csv", 30);
     dir.write(
         "c.toml",
-        &fast_config(&m.load_url(), "").replace("[load]", "[load]\nworkers = 1\nbatch_size = 10"),
+        &fast_config(&m.load_url(), "")
+            .set("load.workers", 1)
+            .set("load.batch_size", 10),
     );
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -333,7 +336,7 @@ fn simulated_failures_and_several_cpus_per_device_are_counted() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 1000);
     let extra = "[extract.simulated]\nfailure_rate = 0.1\ncpus_per_device = 4\n";
-    let cfg = fast_config(&m.load_url(), "").replace("[extract.simulated]\n", extra);
+    let cfg = fast_config(&m.load_url(), "").merge(extra);
     dir.write("c.toml", &cfg);
     let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
@@ -412,8 +415,7 @@ fn the_token_can_come_from_a_file_and_a_missing_file_is_named() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 50);
     dir.write("token.txt", "from-a-file-42\n");
-    let cfg =
-        fast_config(&m.load_url(), "").replace("[load]", "[load]\ntoken_file = \"token.txt\"");
+    let cfg = fast_config(&m.load_url(), "").set("load.token_file", "token.txt");
     dir.write("c.toml", &cfg);
     let out = dir.run(&["etl", "--config", "c.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -421,7 +423,7 @@ fn the_token_can_come_from_a_file_and_a_missing_file_is_named() {
     assert!(!std::fs::read_to_string(dir.join("etl.log"))
         .unwrap()
         .contains("from-a-file-42"));
-    let cfg = fast_config(&m.load_url(), "").replace("[load]", "[load]\ntoken_file = \"nope.txt\"");
+    let cfg = fast_config(&m.load_url(), "").set("load.token_file", "nope.txt");
     dir.write("c2.toml", &cfg);
     let out = dir.run(&["etl", "--config", "c2.toml"]);
     assert_eq!(out.status.code(), Some(2));
@@ -439,19 +441,28 @@ fn a_partial_batch_is_sent_after_the_flush_interval_while_the_run_goes_on() {
     dir.inventory("inventory.csv", 12);
     // One device at a time, 150 ms each: about 1.8 s in all, never near batch_size; one loader.
     let cfg = fast_config(&m.load_url(), "[extract]\nconcurrency = 1\n")
-        .replace("latency_ms = 0", "latency_ms = 150")
-        .replace("[load]", "[load]\nworkers = 1");
+        .set("extract.simulated.latency_ms", 150)
+        .set("load.workers", 1);
     dir.write("c.toml", &cfg);
     let mut child = dir.spawn(
         &["etl", "--config", "c.toml", "--quiet"],
         Stdio::null(),
         Stdio::null(),
     );
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let mid_run = m.stats();
+    // Wait (bounded) for the first records to reach the API, then check the run is still going: no fixed sleep,
+    // so a slow machine only makes the wait longer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mid_run = loop {
+        let stats = m.stats();
+        if stats.records_accepted > 0 || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let still_running = child.try_wait().unwrap().is_none();
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(
-        mid_run.records_accepted > 0 && mid_run.records_accepted < 12,
+        still_running && mid_run.records_accepted > 0 && mid_run.records_accepted < 12,
         "records reached the API before the end of the run: {mid_run:?}"
     );
     assert!(

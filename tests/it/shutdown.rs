@@ -75,7 +75,7 @@ fn a_signal_during_slow_extraction_cancels_it_and_delivers_what_was_extracted_wi
         &m.load_url(),
         "[shutdown]\ngrace_ms = 3000\n[extract]\nconcurrency = 100\n",
     )
-    .replace("latency_ms = 0", "latency_ms = 1000");
+    .set("extract.simulated.latency_ms", 1000);
     dir.write("c.toml", &cfg);
     let child = dir.spawn(
         &["etl", "--config", "c.toml", "--summary-json", "s.json"],
@@ -120,11 +120,10 @@ fn killed_run(durable: bool) -> (TestDir, usize) {
     dir.inventory("inventory.csv", 40);
     let extra = format!("[spool]\ndurable = {durable}\n");
     let cfg = fast_config(&m.load_url(), &extra)
-        .replace(
-            "[load]",
-            "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 8",
-        )
-        .replace("request_timeout_ms = 5000", "request_timeout_ms = 20000");
+        .set("load.workers", 1)
+        .set("load.batch_size", 10)
+        .set("load.max_in_flight", 8)
+        .set("load.request_timeout_ms", 20000);
     dir.write("c.toml", &cfg);
     let mut child = dir.spawn(
         &["etl", "--config", "c.toml", "--quiet"],
@@ -188,10 +187,10 @@ fn batches_are_sent_in_the_order_they_were_formed_when_held() {
         let dir = TestDir::new();
         dir.inventory("inventory.csv", 400);
         let extra = format!("[spool]\ndurable = {durable}\n");
-        let config = fast_config(&m.load_url(), &extra).replace(
-            "[load]\n",
-            "[load]\nworkers = 1\nbatch_size = 10\nmax_in_flight = 1\n",
-        );
+        let config = fast_config(&m.load_url(), &extra)
+            .set("load.workers", 1)
+            .set("load.batch_size", 10)
+            .set("load.max_in_flight", 1);
         dir.write("c.toml", &config);
         let out = dir.run(&["etl", "--config", "c.toml"]);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));

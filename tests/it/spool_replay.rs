@@ -46,8 +46,9 @@ fn with_the_api_down_every_record_is_spooled_and_the_next_run_replays_them_all()
 fn the_same_loader_failing_twice_writes_two_files() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 25);
-    let cfg =
-        fast_config(&dead_endpoint(), "").replace("[load]", "[load]\nworkers = 1\nbatch_size = 10");
+    let cfg = fast_config(&dead_endpoint(), "")
+        .set("load.workers", 1)
+        .set("load.batch_size", 10);
     dir.write("c.toml", &cfg);
     for _ in 0..2 {
         let out = dir.run_env(
@@ -188,8 +189,8 @@ fn stopping_the_mock_server_halfway_leaves_spool_files_and_exit_3_and_the_next_r
     let endpoint = format!("http://{}/load", mock.addr);
     // 2000 devices, 100 at a time, 100 ms each: about 2 s of extraction.
     let extra = "[extract]\nconcurrency = 100\n";
-    let cfg = fast_config(&endpoint, extra).replace("latency_ms = 0", "latency_ms = 100");
-    dir.write("c.toml", &cfg.replace("[load]", "[load]\nbatch_size = 20"));
+    let cfg = fast_config(&endpoint, extra).set("extract.simulated.latency_ms", 100);
+    dir.write("c.toml", &cfg.set("load.batch_size", 20));
     let etl = dir.spawn(
         &["etl", "--config", "c.toml", "--summary-json", "s1.json"],
         std::process::Stdio::null(),

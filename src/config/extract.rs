@@ -1,0 +1,88 @@
+//! `[extract]`, `[extract.simulated]`, `[extract.http]`: where device statistics come from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where device statistics come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Simulated,
+    Http,
+}
+
+/// `[extract]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtractSettings {
+    pub source: SourceKind,
+    pub concurrency: usize,
+    pub timeout_ms: u64,
+    /// `K/N`, or empty for the whole inventory.
+    pub shard: String,
+    pub simulated: SimulatedSettings,
+    pub http: HttpSourceSettings,
+}
+
+impl Default for ExtractSettings {
+    fn default() -> Self {
+        Self {
+            source: SourceKind::Simulated,
+            concurrency: 1000,
+            timeout_ms: 15_000,
+            shard: String::new(),
+            simulated: SimulatedSettings::default(),
+            http: HttpSourceSettings::default(),
+        }
+    }
+}
+
+impl ExtractSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// `[extract.simulated]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimulatedSettings {
+    pub latency_ms: u64,
+    pub jitter_ms: u64,
+    pub cpus_per_device: u32,
+    pub failure_rate: f64,
+}
+
+impl Default for SimulatedSettings {
+    fn default() -> Self {
+        Self {
+            latency_ms: 50,
+            jitter_ms: 25,
+            cpus_per_device: 1,
+            failure_rate: 0.0,
+        }
+    }
+}
+
+/// `[extract.http]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSourceSettings {
+    pub url_template: String,
+    /// `https://` devices: trust only the CA(s) in this PEM file instead of the system's roots.
+    pub ca_file: PathBuf,
+    /// Accept any device certificate (appliances with self-signed certificates); warned on every run.
+    pub insecure_skip_verify: bool,
+}
+
+impl Default for HttpSourceSettings {
+    fn default() -> Self {
+        Self {
+            url_template: "http://127.0.0.1:8080/device/{name}/cpu?cpus=1".to_string(),
+            ca_file: PathBuf::new(),
+            insecure_skip_verify: false,
+        }
+    }
+}

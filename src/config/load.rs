@@ -1,0 +1,106 @@
+//! `[load]` and `[load.retry]`: the ingestion API, batching, in-flight limits, TLS keys and retry rules.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// Request body compression towards the ingestion API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+}
+
+/// `[load]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoadSettings {
+    pub endpoint: String,
+    pub token: Secret,
+    /// A file holding the token (trimmed), e.g. a mounted secret; read once at start.
+    pub token_file: PathBuf,
+    pub workers: usize,
+    pub batch_size: usize,
+    pub batch_bytes: usize,
+    pub flush_interval_ms: u64,
+    pub max_in_flight: usize,
+    pub request_timeout_ms: u64,
+    pub compression: Compression,
+    /// PEM file of the CA(s) trusted for an `https://` endpoint, instead of the system's roots.
+    pub ca_file: PathBuf,
+    /// Accept any server certificate. Off by default; a warning is logged on every run that sets it.
+    pub insecure_skip_verify: bool,
+    /// PEM certificate (chain) presented to the API; needs `client_key_file`.
+    pub client_cert_file: PathBuf,
+    /// PEM private key of `client_cert_file`.
+    pub client_key_file: PathBuf,
+    pub retry: RetrySettings,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:8080/load".to_string(),
+            token: Secret::default(),
+            token_file: PathBuf::new(),
+            workers: 10,
+            batch_size: 200,
+            batch_bytes: 1 << 20,
+            flush_interval_ms: 1000,
+            max_in_flight: 16,
+            request_timeout_ms: 15_000,
+            compression: Compression::None,
+            ca_file: PathBuf::new(),
+            insecure_skip_verify: false,
+            client_cert_file: PathBuf::new(),
+            client_key_file: PathBuf::new(),
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+impl LoadSettings {
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms)
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// `[load.retry]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySettings {
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    pub max_retry_after_ms: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 10_000,
+            max_retry_after_ms: 60_000,
+        }
+    }
+}
+
+impl RetrySettings {
+    pub fn initial_backoff(&self) -> Duration {
+        Duration::from_millis(self.initial_backoff_ms)
+    }
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_millis(self.max_backoff_ms)
+    }
+    pub fn max_retry_after(&self) -> Duration {
+        Duration::from_millis(self.max_retry_after_ms)
+    }
+}

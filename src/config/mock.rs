@@ -1,0 +1,86 @@
+//! `[mock]`: the mock ingestion API served by `app mock-server` and `app demo`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// `[mock]`: the mock ingestion API served by `app mock-server` and `app demo`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MockSettings {
+    pub bind: String,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    pub token: Secret,
+    pub delay_ms: u64,
+    pub jitter_ms: u64,
+    pub fail_rate: f64,
+    pub fail_status: u16,
+    /// The first N `/load` requests fail with `fail_status` (deterministic fault injection).
+    pub fail_first: u64,
+    /// `Retry-After` seconds sent with injected 429 and 503 answers; 0 sends none.
+    pub retry_after_s: u64,
+    /// Seed of the fault-injection generator; 0 seeds from entropy.
+    pub seed: u64,
+    pub max_body_bytes: usize,
+    /// A client must send its request head (line and headers) within this long, or gets 408 (at least 1000: the
+    /// deadline is checked on a clock that ticks about every 500 ms).
+    pub header_timeout_ms: u64,
+    /// A `/load` body must arrive in full within this long, or gets 408 (a slow sender cannot hold a worker).
+    pub body_timeout_ms: u64,
+    pub max_idempotency_keys: usize,
+    pub log_file: PathBuf,
+    pub log_body_preview: usize,
+    pub device_delay_ms: u64,
+    pub device_fail_rate: f64,
+    /// Serve HTTPS with this PEM certificate (chain); needs `tls_key_file`.
+    pub tls_cert_file: PathBuf,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: PathBuf,
+    /// Require client certificates signed by a CA in this PEM file (mutual TLS).
+    pub tls_client_ca_file: PathBuf,
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_string(),
+            workers: 0,
+            token: Secret::default(),
+            delay_ms: 20,
+            jitter_ms: 10,
+            fail_rate: 0.0,
+            fail_status: 503,
+            fail_first: 0,
+            retry_after_s: 0,
+            seed: 0,
+            max_body_bytes: 16 << 20,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 30_000,
+            max_idempotency_keys: 1_000_000,
+            log_file: PathBuf::from("mock_server.log"),
+            log_body_preview: 500,
+            device_delay_ms: 0,
+            device_fail_rate: 0.0,
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
+            tls_client_ca_file: PathBuf::new(),
+        }
+    }
+}
+
+impl MockSettings {
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+    pub fn worker_count(&self) -> usize {
+        if self.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.workers
+        }
+    }
+}
