@@ -115,7 +115,12 @@ impl Collector for RunCollector {
             "Batches written ahead to the log (spool.durable)",
             wg(&w.appends),
         )?;
-        counter(&mut e, "app_wal_fsyncs", "fdatasync calls of log segments", wg(&w.fsyncs))?;
+        counter(
+            &mut e,
+            "app_wal_fsyncs",
+            "fdatasync calls of log segments",
+            wg(&w.fsyncs),
+        )?;
         gauge(
             &mut e,
             "app_wal_bytes",
