@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end benchmarks of `app etl` against `app mock-server` on this machine (loopback only).
 #
-#   scripts/bench.sh                 # the default cases: 1m, slow-api, wrk
-#   BENCH_LONG=1 scripts/bench.sh    # also 10m, seed, 100k-1s, snmp
-#   scripts/bench.sh 1m seed         # just these cases (any of: 1m 10m seed 100k-1s slow-api wrk snmp shards; or "all")
+#   scripts/bench.sh                 # the default cases: 1m, durable, slow-api, wrk
+#   BENCH_LONG=1 scripts/bench.sh    # also 10m, seed, 100k-1s, snmp, shards
+#   scripts/bench.sh 1m seed         # just these cases (any of: 1m durable 10m seed 100k-1s slow-api wrk snmp shards;
+#                                    # or "all")
 #   scripts/bench.sh shards          # 10M devices split into N = 1, 2, 4, 8 shards, the shards run one after another
+#
+# `durable` is the 1m case with spool.durable = true (the write-ahead log in the run's spool directory). With 1m in
+# the same invocation the two are interleaved (1m run 1, durable run 1, 1m run 2, ...), so both see the same machine;
+# its target is at least half the 1m median's records/s. Its notes add the log's fdatasync count per second (the
+# run's own counter, summary `log.fsyncs`) and the batches written ahead.
 #
 # Each case runs BENCH_REPEAT times (default 5) and the table printed at the end holds the MEDIAN of each column.
 # Per run: a fresh `app mock-server` (its own free port on 127.0.0.1, log level warn, no log file, no body preview)
@@ -72,17 +78,17 @@ SHARDS_DEVICES=${BENCH_SHARDS_DEVICES:-10000000}
 SHARDS_N=${BENCH_SHARDS_N:-1 2 4 8}
 SHARDS_REPEAT=${BENCH_SHARDS_REPEAT:-1}
 
-ALL_CASES=(1m 10m seed 100k-1s slow-api wrk snmp shards)
+ALL_CASES=(1m durable 10m seed 100k-1s slow-api wrk snmp shards)
 LONG_CASES=" 10m seed 100k-1s snmp shards "
 
-usage() { sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; }
 
 CASES=()
 for arg in "$@"; do
     case "$arg" in
         -h|--help) usage; exit 0 ;;
         all) CASES=("${ALL_CASES[@]}") ;;
-        1m|10m|seed|100k-1s|slow-api|wrk|snmp|shards) CASES+=("$arg") ;;
+        1m|durable|10m|seed|100k-1s|slow-api|wrk|snmp|shards) CASES+=("$arg") ;;
         *) echo "bench.sh: unknown case '$arg' (cases: ${ALL_CASES[*]} all)" >&2; exit 2 ;;
     esac
 done
@@ -260,12 +266,18 @@ run_etl() {
     note="others ${others} cores"
     [ "$rc" = 0 ] || { note="$note; etl exit $rc"; tail -5 "$dir/etl.err" >&2 || true; }
     [ "$loaded" = "$accepted" ] || note="${note:+$note; }mock accepted $accepted"
+    local fsyncs ahead
+    fsyncs=$(jq -r '.log.fsyncs // 0' "$dir/summary.json" 2>/dev/null || echo 0)
+    if [ "$fsyncs" != 0 ]; then
+        ahead=$(jq -r '.log.batches_written_ahead // 0' "$dir/summary.json" 2>/dev/null || echo 0)
+        note="$note; fsyncs $fsyncs, fsyncs/s $(awk -v n="$fsyncs" -v w="$wall" 'BEGIN { printf "%.0f", (w > 0) ? n / w : 0 }'), $ahead batches written ahead"
+    fi
     record "$case" "$run" "$wall" "$loaded" "$rps" "$cpu_us" "$rss" "$mock_cpu" "$rc" "$note"
     log "$case #$run: wall ${wall}s, $loaded records, $rps rec/s, ${cpu_us} us/rec CPU, ETL RSS ${rss} MiB," \
         "mock CPU ${mock_cpu}s, exit $rc${note:+ ($note)}"
 }
 
-# etl_config DIR CONCURRENCY LATENCY_MS : a config with the simulated source, warn logs, no log file
+# etl_config DIR CONCURRENCY LATENCY_MS [EXTRA_TOML] : a config with the simulated source, warn logs, no log file
 etl_config() {
     cat > "$1/etl.toml" <<EOF
 [extract]
@@ -280,8 +292,11 @@ cpus_per_device = 1
 level = "warn"
 file = ""
 EOF
+    [ -z "${4:-}" ] || printf '%b' "$4" >> "$1/etl.toml"
     echo "$1/etl.toml"
 }
+
+DURABLE_TOML='\n[spool]\ndurable = true\n'
 
 # --- cases --------------------------------------------------------------------------------------------------------
 
@@ -291,6 +306,20 @@ case_devices() { # CASE N CONCURRENCY LATENCY_MS MOCK_DELAY_MS LIMIT_S
     for r in $(seq 1 "$REPEAT"); do
         dir="$TMP/$case-$r"; mkdir -p "$dir"
         run_etl "$case" "$r" "$dir" "$limit" "$delay" "$(etl_config "$dir" "$conc" "$lat")" "$inv"
+    done
+}
+
+# case_1m_durable BOTH : the durable case, and (BOTH=1) the 1m case interleaved with it
+case_1m_durable() {
+    local both=$1 inv r dir
+    inv=$(inventory 1000000)
+    for r in $(seq 1 "$REPEAT"); do
+        if [ "$both" = 1 ]; then
+            dir="$TMP/1m-$r"; mkdir -p "$dir"
+            run_etl 1m "$r" "$dir" 300 0 "$(etl_config "$dir" 1000 0)" "$inv"
+        fi
+        dir="$TMP/durable-$r"; mkdir -p "$dir"
+        run_etl durable "$r" "$dir" 300 0 "$(etl_config "$dir" 1000 0 "$DURABLE_TOML")" "$inv"
     done
 }
 
@@ -635,10 +664,14 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
 fi
 [ -x "$BIN" ] || { echo "bench.sh: $BIN missing" >&2; exit 1; }
 
+has_case() { local c; for c in "${CASES[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
+
 for c in "${CASES[@]}"; do
     log "case $c"
     case "$c" in
-        1m)       case_devices 1m 1000000 1000 0 0 300 ;;
+        1m)       if has_case durable; then log "1m and durable interleaved"; case_1m_durable 1;
+                  else case_devices 1m 1000000 1000 0 0 300; fi ;;
+        durable)  has_case 1m || case_1m_durable 0 ;;
         10m)      case_devices 10m 10000000 1000 0 0 1200 ;;
         seed)     case_seed ;;
         100k-1s)  case_devices 100k-1s 100000 10000 1000 0 120 ;;
@@ -665,13 +698,15 @@ table() {
         echo "| case | wall s | records | records/s | ETL CPU µs/record | ETL peak RSS MiB | mock CPU s | target | met | notes |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
     fi
-    local rss_1m=""
+    local rss_1m="" rps_1m
+    rps_1m=$(awk -F'\t' '$1 == "1m" { print $5 }' "$RESULTS" | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
     for c in "${CASES[@]}"; do
         [ "$c" = snmp ] && continue # its own table (snmp_table)
         [ "$c" = shards ] && continue
-        python3 - "$RESULTS" "$c" "$rss_1m" <<'PY'
+        python3 - "$RESULTS" "$c" "$rss_1m" "$rps_1m" <<'PY'
 import statistics, sys
-path, case, rss_1m = sys.argv[1], sys.argv[2], sys.argv[3]
+path, case, rss_1m, rps_1m = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 rows = [l.rstrip("\n").split("\t") for l in open(path) if l.startswith(case + "\t")]
 if not rows:
     print(f"| {case} | — | — | — | — | — | — | — | — | no runs |"); sys.exit()
@@ -687,6 +722,13 @@ if case == "1m":
     ok = rv is not None and rv >= 1e6 and cv is not None and cv <= 1.0 and mv is not None and mv <= 64
     parts = [("rec/s", rv is not None and rv >= 1e6), ("CPU", cv is not None and cv <= 1.0), ("RSS", mv is not None and mv <= 64)]
     ok = ", ".join(f"{n} {'yes' if g else 'no'}" for n, g in parts)
+elif case == "durable":
+    if rps_1m:
+        target = f"≥ 50 % of 1m ({float(rps_1m) / 2:,.0f} rec/s)"
+        ok = (f"yes ({rv / float(rps_1m):.0%})" if rv is not None and rv >= float(rps_1m) / 2
+              else f"no ({(rv or 0) / float(rps_1m):.0%})")
+    else:
+        target = "≥ 50 % of 1m (run 1m too)"
 elif case == "10m":
     base = float(rss_1m) if rss_1m else 64.0
     target = f"RSS ≤ {base * 1.1:.1f} MiB (1m +10%)"
@@ -717,6 +759,9 @@ if case == "wrk":
         notes += "; errors: " + " / ".join(errs)
 else:
     notes = f"others {others:.2f} cores" if others is not None else ""
+    fps = med_of(r"fsyncs/s ([0-9.]+)", texts)
+    if fps is not None:
+        notes += f"; {fps:,.0f} fsyncs/s (median)"
     extra = [f"run {r[1]}: " + re.sub(r"others [0-9.]+ cores;? ?", "", r[9]) for r in rows
              if re.sub(r"others [0-9.]+ cores;? ?", "", r[9])]
     if extra:

@@ -11,7 +11,7 @@ Checks:
   * every batch the ETL formed (logged as flushed, written ahead, saved to the spool or replayed) was acknowledged
     by a server (its Idempotency-Key is in a server log): nothing lost;
   * every key acknowledged more than once carries the same record count (duplicates only under the same key);
-  * the spool ends empty; every ETL exit code is one the README documents;
+  * the spool and the write-ahead log (spool/wal/) end empty; every ETL exit code is one the README documents;
   * the ETL's peak RSS stayed under SOAK_MAX_RSS_MIB.
 
 Environment: APP_BIN (default target/release/app), SOAK_SECONDS (default 240), SOAK_ROUNDS (default 60),
@@ -227,10 +227,11 @@ for attempt in range(1, 6):
     p = run_etl(["replay", "--config", str(final_cfg), "--quiet"], f"replay-{attempt}.stderr", f"rss-replay-{attempt}.txt")
     p.wait(timeout=300)
     left = list((work / "spool").glob("buffer_failed_worker*.json.gz"))
+    left += list((work / "spool" / "wal").glob("segment-*.wal"))  # the write-ahead log of durable rounds
     if not left:
         break
 else:
-    fail(f"{len(left)} spool files left after 5 replays")
+    fail(f"{len(left)} spool files or log segments left after 5 replays")
 mock.kill()
 mock.wait(timeout=10)
 

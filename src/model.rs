@@ -120,19 +120,26 @@ pub struct Batch {
 pub enum Origin {
     /// Formed by this run and held in memory only.
     New,
-    /// Formed by this run and written to the spool before its first send (`spool.durable`): the copy is deleted
-    /// once the batch is acknowledged or dead-lettered, and stays (as a spool file) when it is not delivered.
-    WrittenAhead(Arc<SpoolFile>),
+    /// Formed by this run and appended to the write-ahead log before its first send (`spool.durable`): its
+    /// acknowledgement (or spool file, or dead letter) is recorded in the log once it is resolved.
+    Logged,
+    /// Recovered from the write-ahead log of an earlier run (this segment of `spool/wal/`), under its own id.
+    FromLog(PathBuf),
     /// Read back from a spool file that an earlier run (or the original program) left: one part of it.
     Replayed(Arc<SpoolFile>),
 }
 
 impl Origin {
+    /// Whether the write-ahead log holds this batch (it is resolved there).
+    pub fn in_log(&self) -> bool {
+        matches!(self, Origin::Logged | Origin::FromLog(_))
+    }
+
     /// The spool file that holds this batch, if one does.
     pub fn spool_file(&self) -> Option<&Arc<SpoolFile>> {
         match self {
-            Origin::New => None,
-            Origin::WrittenAhead(f) | Origin::Replayed(f) => Some(f),
+            Origin::New | Origin::Logged | Origin::FromLog(_) => None,
+            Origin::Replayed(f) => Some(f),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::load::client::{Attempt, LoadClient};
 use crate::load::retry::{classify_status, Outcome, RetryReason};
 use crate::model::Batch;
 use crate::observe::metrics::RunMetrics;
+use crate::spool::wal::Wal;
 
 /// Everything a loader needs to deliver a batch.
 pub struct Delivery {
@@ -28,6 +29,8 @@ pub struct Delivery {
     pub(super) metrics: Arc<RunMetrics>,
     pub(super) failed_buffer: Addr<FailedBufferActor>,
     pub(super) spool_dir: std::path::PathBuf,
+    /// The write-ahead log, when there is one (`spool.durable`, or a log left by an earlier run).
+    pub(super) wal: Option<Arc<Wal>>,
     shutdown: Arc<Shutdown>,
 }
 
@@ -49,8 +52,15 @@ impl Delivery {
             metrics,
             failed_buffer,
             spool_dir,
+            wal: None,
             shutdown,
         }
+    }
+
+    /// Appends new batches to this log (when the loader is durable) and resolves logged batches in it.
+    pub fn with_wal(mut self, wal: Option<Arc<Wal>>) -> Self {
+        self.wal = wal;
+        self
     }
 
     /// Delivers `batch`, retrying per the rules; the slot is released when the batch is acknowledged, dead-lettered

@@ -4,6 +4,9 @@
 //! reading its bounded mailbox until one frees, so senders awaiting `send()` are held back: no queue grows without
 //! bound.
 //!
+//! With `spool.durable` each batch is appended to the write-ahead log when it is formed and queued
+//! (`log_queue.rs`) until its group is on disk; only then does it take a slot and go out.
+//!
 //! Messages:
 //! - `LoadRecords` from the `ExtractSupervisor`'s stage, a chunk of encoded records at a time;
 //! - `DeliverBatch` from the topology's replay step, one per spool file;
@@ -14,9 +17,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::actors::delivery::Delivery;
+use crate::actors::log_queue::{self, Logged};
 use crate::config::LoadSettings;
 use crate::load::batch::BatchBuilder;
 use crate::load::encoder::EncodedRecords;
@@ -36,10 +40,12 @@ pub struct LoaderActor {
     slots: Arc<Semaphore>,
     max_in_flight: u32,
     settings: LoadSettings,
-    /// `spool.durable`: every batch is written to the spool before its first send.
+    /// `spool.durable`: every batch is appended to the write-ahead log, and sent once it is on disk.
     durable: bool,
     last_flush: Instant,
     delivery: Rc<Delivery>,
+    /// With `spool.durable`: logged batches wait here for their group commit (`log_queue.rs`).
+    log_queue: Option<mpsc::Sender<Logged>>,
 }
 
 impl LoaderActor {
@@ -62,6 +68,7 @@ impl LoaderActor {
             durable,
             last_flush: Instant::now(),
             delivery: Rc::new(delivery),
+            log_queue: None,
         }
     }
 
@@ -82,11 +89,39 @@ impl LoaderActor {
 
     /// Starts delivery of `batches`, in their order: each in a free slot at once, while there are free slots
     /// and nothing is to be written first; the rest through one held future, in order, which holds the mailbox
-    /// until each has a slot (and, with `write_ahead`, is on disk first, so that what was accepted is safe).
+    /// until each has a slot (and, with `write_ahead`, is in the log first, so that what was accepted is safe).
+    /// With `write_ahead` every batch of the message is appended at once, so that they share one group commit.
     /// One future per message at most: actix runs held futures newest first, which would reverse the batches.
     fn send(&mut self, batches: Vec<Batch>, write_ahead: bool, ctx: &mut Context<Self>) {
+        let wal = self.delivery.wal.clone().filter(|_| write_ahead);
+        if let (Some(wal), Some(queue)) = (wal, self.log_queue.clone()) {
+            // Appended at once (one group), queued in order; the mailbox is held only while the queue is full.
+            let mut logged = batches.into_iter().map(|b| {
+                let ticket = wal.append(&b.id.0, b.worker, b.records, &b.body);
+                Logged::Batch(b, ticket)
+            });
+            for item in logged.by_ref() {
+                match queue.try_send(item) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        let rest: Vec<Logged> = std::iter::once(item).chain(logged).collect();
+                        ctx.wait(actix::fut::wrap_future(async move {
+                            for item in rest {
+                                let _ = queue.send(item).await;
+                            }
+                        }));
+                        return;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        log::error!("[Loader-{}] the log queue is gone", self.worker);
+                        return;
+                    }
+                }
+            }
+            return;
+        }
         let mut batches = batches.into_iter().peekable();
-        if !write_ahead {
+        {
             while batches.peek().is_some() {
                 let Ok(slot) = self.slots.clone().try_acquire_owned() else {
                     break;
@@ -102,11 +137,6 @@ impl LoaderActor {
         let (delivery, slots) = (self.delivery.clone(), self.slots.clone());
         ctx.wait(actix::fut::wrap_future(async move {
             for batch in rest {
-                let batch = if write_ahead {
-                    delivery.write_ahead(batch).await
-                } else {
-                    batch
-                };
                 let slot = slots
                     .clone()
                     .acquire_owned()
@@ -130,6 +160,13 @@ impl Actor for LoaderActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        if self.durable && self.delivery.wal.is_some() {
+            self.log_queue = Some(log_queue::start(
+                self.delivery.clone(),
+                self.slots.clone(),
+                self.settings.max_in_flight,
+            ));
+        }
         let interval = self.settings.flush_interval();
         ctx.run_interval(interval / 2, move |act, ctx| {
             if !act.builder.is_empty() && act.last_flush.elapsed() >= interval {
@@ -181,8 +218,18 @@ impl Handler<Drain> for LoaderActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: Drain, ctx: &mut Self::Context) -> Self::Result {
         self.flush(ctx);
-        let (slots, n) = (self.slots.clone(), self.max_in_flight);
+        let (slots, n, queue) = (
+            self.slots.clone(),
+            self.max_in_flight,
+            self.log_queue.clone(),
+        );
         Box::pin(actix::fut::wrap_future(async move {
+            if let Some(queue) = queue {
+                let (done, queued) = oneshot::channel();
+                if queue.send(Logged::Drained(done)).await.is_ok() {
+                    let _ = queued.await;
+                }
+            }
             let _all = slots.acquire_many_owned(n).await;
         }))
     }

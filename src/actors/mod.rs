@@ -9,14 +9,21 @@
 //! ExtractSupervisor ── LoadRecords ─────┘  (device tasks, ≤ extract.concurrency in flight)
 //! ```
 //!
-//! Order: start the spool actor and the loaders; replay the spool (before any new data); run the supervisor until
+//! With `spool.durable` (or a log left by an earlier run) the write-ahead log (`spool::wal`, one writer thread)
+//! is opened and recovered first; loaders append each batch to it and send it once it is on disk, and record
+//! each resolution in it (`log_replay.rs`).
+//!
+//! Order: open the log; start the spool actor and the loaders; replay the spool files, then the log's
+//! un-acknowledged batches (before any new data); run the supervisor until
 //! the inventory is done or shutdown stops it; `Drain` every loader (flush, wait for in-flight batches); stop the
-//! loaders' arbiters. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
+//! loaders' arbiters; close the log. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
 //! `shutdown.grace_ms` cuts what is still in flight, which then goes to the spool.
 
 pub mod delivery;
 pub mod failed_buffer;
 pub mod loader;
+pub mod log_queue;
+pub mod log_replay;
 pub mod outcome;
 pub mod shutdown;
 pub mod stage;
@@ -47,6 +54,8 @@ pub enum PipelineError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("write-ahead log: {0}")]
+    Log(#[from] crate::spool::wal::WalError),
 }
 
 /// Runs the pipeline to its end (or until `shutdown`), then drains. Call inside an actix `System`.
@@ -86,6 +95,11 @@ pub async fn run(
     );
 
     warn_about_tls(&settings);
+    let log = log_replay::open(&settings.spool, &metrics)?;
+    let (wal, logged) = match log {
+        Some(open) => (Some(open.wal), open.batches),
+        None => (None, Vec::new()),
+    };
 
     let failed_buffer = {
         let (dir, metrics, load) = (dir.clone(), metrics.clone(), settings.load.clone());
@@ -108,6 +122,7 @@ pub async fn run(
     for worker in 0..settings.load.workers {
         let arbiter = &arbiters[worker % threads];
         let durable = settings.spool.durable;
+        let wal = wal.clone();
         let (load, token, tls, run_id, metrics, fb, dir, sd) = (
             settings.load.clone(),
             token.clone(),
@@ -122,7 +137,8 @@ pub async fn run(
             &arbiter.handle(),
             move |_| {
                 let client = LoadClient::new(&load, &token, &tls);
-                let delivery = Delivery::new(worker, &load, client, metrics, fb, dir, sd);
+                let delivery =
+                    Delivery::new(worker, &load, client, metrics, fb, dir, sd).with_wal(wal);
                 LoaderActor::new(worker, run_id, load, durable, delivery)
             },
         ));
@@ -131,6 +147,7 @@ pub async fn run(
 
     if mode == Mode::Replay || settings.spool.replay_on_start {
         replay(&failed_buffer, &loaders, &dir, &shutdown).await;
+        log_replay::replay(logged, &loaders, &shutdown, &metrics).await;
     }
 
     let mut inventory_error = None;
@@ -164,6 +181,9 @@ pub async fn run(
     futures_util::future::join_all(loaders.iter().map(|l| l.send(Drain))).await;
     for arbiter in arbiters {
         arbiter.stop();
+    }
+    if let Some(wal) = wal {
+        log_replay::close(wal, &dir).await;
     }
     Ok(RunOutcome {
         run_id: run_id.to_string(),

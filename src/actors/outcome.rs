@@ -1,14 +1,16 @@
-//! What happens to a batch once its delivery ended: acknowledged (a replayed or written-ahead spool file goes),
-//! rejected (dead-lettered to `spool/rejected/`), or given up (to the spool); and the write-ahead copy made before
-//! the first send with `spool.durable`. Talks to the `FailedBufferActor`; a record that cannot reach the disk
-//! either is counted and logged as lost.
+//! What happens to a batch once its delivery ended: acknowledged (a replayed spool file goes; a logged batch is
+//! resolved in the write-ahead log), rejected (dead-lettered to `spool/rejected/`), or given up (to the spool);
+//! and the append to the write-ahead log before the first send with `spool.durable`. Talks to the
+//! `FailedBufferActor` and the log; a record that reaches neither the API nor the disk is counted and logged as
+//! lost.
 
 use bytes::Bytes;
 
 use crate::actors::delivery::Delivery;
 use crate::actors::failed_buffer::{AckSpoolFile, PersistBatch, RejectBatch};
-use crate::model::{Batch, Origin, SpoolFile};
+use crate::model::{Batch, Origin};
 use crate::observe::metrics::RunMetrics;
+use crate::spool::wal::{AppendTicket, Resolution};
 
 impl Delivery {
     pub(super) async fn delivered(&self, batch: Batch, bytes: usize) {
@@ -26,7 +28,17 @@ impl Delivery {
                     file.path.display()
                 );
             }
-            Origin::New | Origin::WrittenAhead(_) => {
+            Origin::FromLog(segment) => {
+                RunMetrics::add(&m.records_replayed, batch.records as u64);
+                log::info!(
+                    worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
+                    "[Loader-{}] Successfully replayed {} records from the log {}",
+                    self.worker,
+                    batch.records,
+                    segment.display()
+                );
+            }
+            Origin::New | Origin::Logged => {
                 RunMetrics::add(&m.records_loaded, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
@@ -36,43 +48,50 @@ impl Delivery {
                 );
             }
         }
-        // The replayed file's part, or the write-ahead copy, is done with.
-        self.resolve_part(&batch.origin).await;
+        // The replayed file's part, or the log's entry, is done with.
+        self.resolve_part(&batch, Resolution::Delivered).await;
     }
 
-    /// With `spool.durable`: writes a new batch to the spool before its first send, so that a crash cannot lose
-    /// it; the copy is deleted once the batch is acknowledged or dead-lettered. If the write fails the batch is
-    /// sent from memory all the same (logged).
-    pub async fn write_ahead(&self, mut batch: Batch) -> Batch {
-        match self.failed_buffer.send(PersistBatch(batch.clone())).await {
-            Ok(Ok(path)) => {
+    /// With `spool.durable`: waits until the log holds `batch` (its `ticket`, taken when it was formed), so that
+    /// a crash cannot lose it once it is sent. If the append failed the batch is sent from memory all the same
+    /// (logged), and the log keeps whatever of it may have reached the disk for the next run.
+    pub async fn logged(&self, mut batch: Batch, ticket: AppendTicket) -> Batch {
+        match ticket.await {
+            Ok(()) => {
                 log::debug!(
-                    "[Loader-{}] batch {} ({} records) written ahead to {}",
+                    "[Loader-{}] batch {} ({} records) written ahead to the log",
                     self.worker,
                     batch.id,
-                    batch.records,
-                    path.display()
+                    batch.records
                 );
-                batch.origin = Origin::WrittenAhead(SpoolFile::new(path, 1));
+                batch.origin = Origin::Logged;
             }
-            Ok(Err(e)) => log::error!(
-                "[Loader-{}] batch {}: write-ahead to the spool {} failed: {e}; sending it from memory",
-                self.worker,
-                batch.id,
-                self.spool_dir()
-            ),
-            Err(e) => log::error!("[Loader-{}] batch {}: spool actor gone: {e}", self.worker, batch.id),
+            Err(e) => {
+                log::error!(
+                    "[Loader-{}] batch {}: write-ahead to the log failed: {e}; sending it from memory",
+                    self.worker,
+                    batch.id
+                );
+                if let Some(wal) = &self.wal {
+                    wal.keep(&batch.id.0);
+                }
+            }
         }
         batch
     }
 
-    /// One part of a replayed file (or a write-ahead copy) is acknowledged or dead-lettered: delete the file once
-    /// every part is.
-    async fn resolve_part(&self, origin: &Origin) {
-        let (file, replayed): (&SpoolFile, bool) = match origin {
+    /// The batch is acknowledged or dead-lettered (or, `how` = spooled, in a spool file): record it in the log,
+    /// or, for one part of a replayed file, delete the file once every part is.
+    async fn resolve_part(&self, batch: &Batch, how: Resolution) {
+        let file = match &batch.origin {
             Origin::New => return,
-            Origin::WrittenAhead(f) => (f, false),
-            Origin::Replayed(f) => (f, true),
+            Origin::Logged | Origin::FromLog(_) => {
+                if let Some(wal) = &self.wal {
+                    wal.resolve(&batch.id.0, how);
+                }
+                return;
+            }
+            Origin::Replayed(f) => f,
         };
         if !file.part_resolved() {
             return;
@@ -80,7 +99,7 @@ impl Delivery {
         let path = file.path.clone();
         let ack = AckSpoolFile {
             path: path.clone(),
-            replayed,
+            replayed: true,
         };
         match self.failed_buffer.send(ack).await {
             Ok(Ok(())) => {}
@@ -97,9 +116,25 @@ impl Delivery {
         }
     }
 
+    /// A logged batch could be written neither as a dead letter nor as a spool file: it stays in the log, which
+    /// the next run replays. True when that is so (the batch is safe on disk).
+    fn kept_in_log(&self, batch_id: &str, origin: &Origin) -> bool {
+        match (&self.wal, origin.in_log()) {
+            (Some(wal), true) => {
+                wal.keep(batch_id);
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(super) async fn reject(&self, batch: Batch, status: u16, resp: Bytes) {
         let m = &self.metrics;
         let (id, records, origin) = (batch.id.clone(), batch.records as u64, batch.origin.clone());
+        let resolved = Batch {
+            body: bytes::Bytes::new(),
+            ..batch.clone()
+        };
         let response_body = String::from_utf8_lossy(&resp).into_owned();
         let answer = self
             .failed_buffer
@@ -119,7 +154,15 @@ impl Delivery {
                     response_body.chars().take(200).collect::<String>(),
                     path.display()
                 );
-                self.resolve_part(&origin).await;
+                self.resolve_part(&resolved, Resolution::DeadLettered).await;
+            }
+            Ok(Err(e)) if self.kept_in_log(&id.0, &origin) => {
+                RunMetrics::add(&m.records_spooled, records);
+                log::error!(
+                    "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({e}); it stays in the log {}/wal",
+                    self.worker,
+                    self.spool_dir()
+                );
             }
             Ok(Err(e)) => match origin.spool_file() {
                 // The batch is still safe in its spool file.
@@ -157,9 +200,6 @@ impl Delivery {
         if let Some(file) = batch.origin.spool_file() {
             file.part_kept();
             RunMetrics::add(&m.records_spooled, records);
-            if let Origin::WrittenAhead(_) = batch.origin {
-                RunMetrics::add(&m.batches_spooled, 1);
-            }
             log::warn!(
                 "[Loader-{}] API load failed: {why}. Batch {} stays in {}",
                 self.worker,
@@ -168,6 +208,10 @@ impl Delivery {
             );
             return;
         }
+        let resolved = Batch {
+            body: bytes::Bytes::new(),
+            ..batch.clone()
+        };
         match self.failed_buffer.send(PersistBatch(batch)).await {
             Ok(Ok(path)) => {
                 RunMetrics::add(&m.records_spooled, records);
@@ -177,6 +221,19 @@ impl Delivery {
                     "[Loader-{}] API load failed: {why}. Saved buffer to {}",
                     self.worker,
                     path.display()
+                );
+                // The spool file is on disk (fsynced): the log's copy is done with.
+                self.resolve_part(&resolved, Resolution::Spooled).await;
+            }
+            Ok(Err(e)) if self.kept_in_log(&resolved.id.0, &resolved.origin) => {
+                RunMetrics::add(&m.records_spooled, records);
+                log::error!(
+                    worker = self.worker, records = records;
+                    "[Loader-{}] API load failed ({why}) and writing to the spool {} failed: {e}; batch {} stays in the log {}/wal for the next run",
+                    self.worker,
+                    self.spool_dir(),
+                    resolved.id,
+                    self.spool_dir()
                 );
             }
             Ok(Err(e)) => self.lost(

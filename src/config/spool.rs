@@ -11,10 +11,16 @@ use serde::{Deserialize, Serialize};
 pub struct SpoolSettings {
     pub dir: PathBuf,
     pub replay_on_start: bool,
-    /// Write every batch to the spool before its first send and delete it on acknowledgement, so that a crash
-    /// (`kill -9`, power loss) loses at most the records still being gathered into batches.
+    /// Append every batch to the write-ahead log (`spool/wal/`, group-committed) before its first send and record
+    /// its acknowledgement, so that a crash (`kill -9`, power loss) loses at most the records still being gathered
+    /// into batches.
     pub durable: bool,
+    /// Most bytes the write-ahead log may hold; at the bound, new batches wait (backpressure).
+    pub max_bytes: u64,
 }
+
+/// Default of `spool.max_bytes`: 1 GiB of write-ahead log.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 1 << 30;
 
 impl Default for SpoolSettings {
     fn default() -> Self {
@@ -22,6 +28,7 @@ impl Default for SpoolSettings {
             dir: PathBuf::from("spool"),
             replay_on_start: true,
             durable: false,
+            max_bytes: DEFAULT_SPOOL_MAX_BYTES,
         }
     }
 }

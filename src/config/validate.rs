@@ -124,6 +124,12 @@ impl Settings {
                 "must be at least load.retry.initial_backoff_ms",
             ));
         }
+        if self.spool.max_bytes < 1 << 20 {
+            return Err(SettingsError::invalid(
+                "spool.max_bytes",
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
         if self.spool.dir.as_os_str().is_empty() {
             return Err(SettingsError::invalid("spool.dir", "must not be empty"));
         }

@@ -85,6 +85,8 @@ macro_rules! run_counters {
             pub circuit_openings: AtomicU64,
             /// Loaders whose circuit is open now.
             pub circuit_open_loaders: AtomicI64,
+            /// The write-ahead log's counters (`spool.durable`).
+            pub wal: std::sync::Arc<crate::spool::wal::WalStats>,
             /// Seconds per `/load` attempt that got an answer or failed (not the ones cut by shutdown).
             pub request_seconds: Histogram,
         }
@@ -97,6 +99,7 @@ macro_rules! run_counters {
                     in_flight_requests: AtomicI64::new(0),
                     circuit_openings: AtomicU64::new(0),
                     circuit_open_loaders: AtomicI64::new(0),
+                    wal: Default::default(),
                     request_seconds: Histogram::new(latency_buckets()),
                 }
             }

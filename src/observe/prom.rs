@@ -128,6 +128,33 @@ impl Collector for RunCollector {
             "Loaders whose circuit is open now",
             m.circuit_open_loaders.load(Relaxed),
         )?;
+        let w = &m.wal;
+        let wg = crate::spool::wal::WalStats::get;
+        counter(
+            &mut e,
+            "app_wal_appends",
+            "Batches written ahead to the log (spool.durable)",
+            wg(&w.appends),
+        )?;
+        counter(
+            &mut e,
+            "app_wal_fsyncs",
+            "fdatasync calls of log segments",
+            wg(&w.fsyncs),
+        )?;
+        gauge(
+            &mut e,
+            "app_wal_bytes",
+            "Bytes of log segments held (not yet deletable)",
+            wg(&w.bytes_held) as i64,
+        )?;
+        let waited = ConstCounter::new(wg(&w.backpressure_ns) as f64 / 1e9);
+        waited.encode(e.encode_descriptor(
+            "app_wal_backpressure_seconds",
+            "Seconds new batches waited because the log held spool.max_bytes",
+            None,
+            waited.metric_type(),
+        )?)?;
         let (files, bytes) = spool_usage(&self.spool_dir);
         gauge(
             &mut e,

@@ -92,6 +92,55 @@ pub struct SpoolCounts {
     pub counts: Counts,
 }
 
+/// The write-ahead log of `spool.durable` (all zero without it).
+#[derive(Debug, Serialize)]
+pub struct LogCounts {
+    /// Batches appended and fsynced before their first send.
+    pub batches_written_ahead: u64,
+    pub fsyncs: u64,
+    /// Un-acknowledged batches found at start (sent again before new data).
+    pub batches_recovered: u64,
+    /// Bytes of segments held at the end, and the most held at once.
+    pub bytes_held: u64,
+    pub bytes_held_peak: u64,
+    /// Seconds new batches waited because the log held `spool.max_bytes`.
+    pub backpressure_s: f64,
+    /// Torn or bad tails cut at start.
+    pub tails_cut: u64,
+}
+
+impl LogCounts {
+    fn of(w: &crate::spool::wal::WalStats) -> Self {
+        let g = crate::spool::wal::WalStats::get;
+        LogCounts {
+            batches_written_ahead: g(&w.appends),
+            fsyncs: g(&w.fsyncs),
+            batches_recovered: g(&w.recovered),
+            bytes_held: g(&w.bytes_held),
+            bytes_held_peak: g(&w.bytes_held_peak),
+            backpressure_s: (g(&w.backpressure_ns) as f64 / 1e6).round() / 1e3,
+            tails_cut: g(&w.tails_cut),
+        }
+    }
+
+    /// The summary's `log` line; empty when the run had no log.
+    fn line(&self) -> String {
+        if self.batches_written_ahead + self.fsyncs + self.batches_recovered + self.tails_cut == 0 {
+            return String::new();
+        }
+        format!(
+            "  log       {} batches written ahead, {} fsyncs, {} recovered, {} tails cut; {} bytes held (peak {}), {:.3} s waiting for spool.max_bytes\n",
+            self.batches_written_ahead,
+            self.fsyncs,
+            self.batches_recovered,
+            self.tails_cut,
+            self.bytes_held,
+            self.bytes_held_peak,
+            self.backpressure_s
+        )
+    }
+}
+
 /// The summary of one run (`--summary-json` writes exactly this).
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -106,6 +155,7 @@ pub struct Summary {
     pub batches: Counts,
     pub bytes_sent: u64,
     pub spool: SpoolCounts,
+    pub log: LogCounts,
     pub duration_s: f64,
     pub records_per_s: f64,
     /// Process resources before and after the run (set by the command).
@@ -154,6 +204,7 @@ impl Summary {
             devices,
             records,
             spool,
+            log: LogCounts::of(&outcome.metrics.wal),
             resources: None,
         }
     }
@@ -167,6 +218,7 @@ impl Summary {
              \x20 batches   {}\n\
              \x20 bytes     {} sent\n\
              \x20 spool     {}: {}\n\
+             {}\
              \x20 duration  {:.3} s, {} records/s\n\
              \x20 result    exit {}: {}\n",
             self.devices.text(),
@@ -175,6 +227,7 @@ impl Summary {
             self.bytes_sent,
             self.spool.dir,
             self.spool.counts.text(),
+            self.log.line(),
             self.duration_s,
             self.records_per_s,
             self.exit_code,

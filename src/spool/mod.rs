@@ -12,6 +12,8 @@
 //!   quarantine/                               files that could not be parsed (never deleted, never replayed)
 //!   rejected/{spool file name}                batches the API refused (non-retryable answers), not replayed
 //!   rejected/{spool file name}.rejection.json the status and response body of the refusal
+//!   wal/segment-{n}.wal                       the write-ahead log of `spool.durable` (layout, fsync order and
+//!                                             crash table: `wal/mod.rs`)
 //! ```
 //!
 //! # Writes and crashes
@@ -23,7 +25,7 @@
 //! only after its batch was acknowledged or dead-lettered; nothing here deletes a file that is not.
 //!
 //! Files: `names` (names and replay order), `disk` (lock, atomic writes, moves), `read` (reading files back),
-//! `dead_letter` (`rejected/`).
+//! `dead_letter` (`rejected/`), `wal` (the write-ahead log: segments, writer thread, recovery).
 //!
 //! May use: `model`, `codec`.
 
@@ -31,6 +33,7 @@ mod dead_letter;
 mod disk;
 mod names;
 mod read;
+pub mod wal;
 
 pub use dead_letter::*;
 pub use disk::*;

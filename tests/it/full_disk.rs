@@ -111,3 +111,86 @@ cp -a spool/. after/
     assert_eq!(m.stats().records_accepted, spooled);
     assert!(spool_files(&after).is_empty());
 }
+
+/// The same full disk with `spool.durable = true`: the log fills the disk first, then appends fail (reported,
+/// the batch sent from memory), then spool files fail. Every record is in a spool file, in the log, or counted
+/// lost and reported; whatever is on disk is whole and replays in full, and the log and the spool end empty.
+#[test]
+fn a_full_disk_while_durable_is_reported_and_every_record_on_disk_replays() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 4000);
+    let cfg = fast_config(&dead_endpoint(), "[spool]\ndurable = true\n")
+        .replace("[load]", "[load]\nbatch_size = 20");
+    dir.write("down.toml", &cfg);
+    for sub in ["seed", "spool", "after"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let seed = (
+        "buffer_failed_worker1-seed-a.json.gz",
+        gzip(records_json(50).as_bytes()),
+    );
+    std::fs::write(dir.join("seed").join(seed.0), &seed.1).unwrap();
+    let script = r#"set -e
+mount -t tmpfs -o size=48k,mode=0700 tmpfs spool
+cp seed/* spool/
+set +e
+"$APP" etl --config down.toml --summary-json s.json >etl.out 2>etl.err
+echo $? >etl.rc
+cp -a spool/. after/
+"#;
+    assert!(
+        in_mount_namespace(dir.path(), script),
+        "this test needs `unshare -m` (or -Urm) and tmpfs to make a small filesystem"
+    );
+    let rc = std::fs::read_to_string(dir.join("etl.rc")).unwrap();
+    let stderr = std::fs::read_to_string(dir.join("etl.err")).unwrap();
+    assert_eq!(
+        rc.trim(),
+        "1",
+        "exit 1 = records lost: {}",
+        tail(&stderr, 30)
+    );
+    assert!(
+        stderr.contains("write-ahead to the log failed")
+            && stderr.contains("No space left on device")
+            && stderr.contains("RECORDS LOST"),
+        "the failure says what and why: {}",
+        tail(&stderr, 30)
+    );
+    let s = dir.summary("s.json");
+    let lost = s["records"]["lost"].as_u64().unwrap();
+    let spooled = s["records"]["spooled"].as_u64().unwrap();
+    assert!(
+        s["log"]["batches_written_ahead"].as_u64().unwrap() > 0,
+        "the log took batches until the disk was full: {s}"
+    );
+    assert_eq!(
+        lost + spooled,
+        4000 + 50,
+        "every record is spooled (a file or the log) or counted lost: {s}"
+    );
+    let after = dir.join("after");
+    assert_eq!(
+        std::fs::read(after.join(seed.0)).unwrap(),
+        seed.1,
+        "the seed file is untouched"
+    );
+    let in_log: usize = log_batches(&after).iter().map(|(_, n)| n).sum();
+    assert!(
+        in_log > 0,
+        "batches kept in the log when their spool file failed"
+    );
+    assert_eq!(
+        (spool_records(&after) + in_log) as u64,
+        spooled,
+        "the spool files and the log hold exactly what the summary says"
+    );
+
+    let m = MockThread::fast();
+    dir.write("up.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "up.toml", "--spool-dir", "after"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().records_accepted, spooled);
+    assert!(spool_files(&after).is_empty());
+    assert_eq!(log_segments(&after), 0, "the log ends empty");
+}

@@ -385,3 +385,24 @@ pub fn records_json(n: usize) -> String {
     let one = r#"{"name":"device-1","cpu_number":"0","timestamp":1700000000,"indicators":[{"name":"utilization","value":12.5},{"name":"user","value":10}]}"#;
     format!("[{}]", vec![one; n].join(","))
 }
+
+/// Un-acknowledged batches in the write-ahead log of the spool directory `dir` (what the next start sends), as
+/// (batch id, records); each entry's payload is read back and checked to be a JSON array of that many records.
+/// Runs the log's recovery, which is what the next start does first anyway.
+pub fn log_batches(dir: &Path) -> Vec<(String, usize)> {
+    let rec = app::spool::wal::recovery::recover(dir).unwrap();
+    rec.batches
+        .iter()
+        .map(|b| {
+            let body = app::spool::wal::read_batch(b).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v.as_array().unwrap().len(), b.records, "{}", b.id);
+            (b.id.clone(), b.records)
+        })
+        .collect()
+}
+
+/// Segment files left in the write-ahead log of the spool directory `dir`.
+pub fn log_segments(dir: &Path) -> usize {
+    app::spool::wal::recovery::segments_in(dir)
+}

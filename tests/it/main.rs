@@ -5,6 +5,7 @@ mod helpers;
 
 mod config;
 mod deploy_shards;
+mod durable_crash;
 mod full_disk;
 mod hardening;
 mod hardening_config;

@@ -107,7 +107,7 @@ fn a_signal_during_slow_extraction_cancels_it_and_delivers_what_was_extracted_wi
 }
 
 /// Starts `etl` against a slow API, kills it with SIGKILL after every batch was formed and sent (none
-/// acknowledged), and answers the records left in spool files.
+/// acknowledged), and answers the records left on disk: in spool files and in the write-ahead log.
 fn killed_run(durable: bool) -> (TestDir, usize) {
     let m = MockThread::start(MockSettings {
         delay_ms: 5000,
@@ -138,8 +138,9 @@ fn killed_run(durable: bool) -> (TestDir, usize) {
         0,
         "nothing was acknowledged before the kill"
     );
-    let spooled = spool_records(&dir.join("spool"));
-    (dir, spooled)
+    let spool = dir.join("spool");
+    let logged: usize = log_batches(&spool).iter().map(|(_, n)| n).sum();
+    (dir, spool_records(&spool) + logged)
 }
 
 #[test]
@@ -147,7 +148,11 @@ fn with_a_durable_spool_sigkill_loses_no_formed_batch() {
     let (dir, spooled) = killed_run(true);
     assert_eq!(
         spooled, 40,
-        "every batch was written to the spool before its first send"
+        "every batch was written to the log before its first send"
+    );
+    assert!(
+        spool_files(&dir.join("spool")).is_empty(),
+        "durable mode writes no spool file per batch"
     );
     // The next run delivers them.
     let fast = MockThread::fast();
@@ -161,6 +166,7 @@ fn with_a_durable_spool_sigkill_loses_no_formed_batch() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(fast.stats().records_accepted, 40);
     assert!(spool_files(&dir.join("spool")).is_empty());
+    assert_eq!(log_segments(&dir.join("spool")), 0, "the log ends empty");
 }
 
 #[test]
@@ -218,5 +224,11 @@ fn with_a_durable_spool_an_acknowledged_batch_leaves_no_file_and_counts_as_loade
     assert_eq!(s["records"]["replayed"], 0);
     assert_eq!(s["spool"]["files_replayed"], 0);
     assert!(spool_files(&dir.join("spool")).is_empty());
+    assert_eq!(log_segments(&dir.join("spool")), 0, "the log ends empty");
+    assert_eq!(
+        s["log"]["batches_written_ahead"], s["batches"]["sent"],
+        "{s}"
+    );
+    assert!(s["log"]["fsyncs"].as_u64().unwrap() >= 1, "{s}");
     assert_eq!(m.stats().records_accepted, 300);
 }
