@@ -2,7 +2,7 @@
 # Fuzzes app's untrusted inputs with cargo-fuzz (libFuzzer + AddressSanitizer), each target for a bounded time:
 #   scripts/fuzz.sh                         # every target, FUZZ_SECONDS=60 each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh stats  # one target, longer
-# Targets (fuzz/fuzz_targets/): inventory, load_body, spool_file, stats. Seeds are in fuzz/corpus/<target>/;
+# Targets (fuzz/fuzz_targets/): inventory, load_body, snmp, spool_file, stats. Seeds are in fuzz/corpus/<target>/;
 # what the fuzzer adds goes to target/fuzz-corpus/<target>/ (not committed); a crash is saved under
 # fuzz/artifacts/<target>/ and fails the script. Only this stable toolchain is on the machine, so nightly-only
 # flags (-Zsanitizer) are enabled with RUSTC_BOOTSTRAP=1.
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(inventory load_body spool_file stats)
+[ ${#targets[@]} -gt 0 ] || targets=(inventory load_body snmp spool_file stats)
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz from crates.io" >&2
   cargo install cargo-fuzz --locked
