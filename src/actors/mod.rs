@@ -129,7 +129,8 @@ pub async fn run(
     let loaders = Arc::new(loaders);
 
     if mode == Mode::Replay || settings.spool.replay_on_start {
-        replay(&failed_buffer, &loaders, &dir, &shutdown).await;
+        let limits = (settings.load.batch_size, settings.load.batch_bytes);
+        replay(&failed_buffer, &loaders, &dir, &shutdown, limits).await;
     }
 
     let mut inventory_error = None;
@@ -178,6 +179,7 @@ async fn replay(
     loaders: &[Addr<LoaderActor>],
     dir: &std::path::Path,
     shutdown: &Shutdown,
+    (max_records, max_bytes): (usize, usize),
 ) {
     let files = match failed_buffer.send(ScanSpool).await {
         Ok(Ok(files)) => files,
@@ -203,13 +205,39 @@ async fn replay(
         if shutdown.is_stopping() {
             break;
         }
-        let Ok(batches) = failed_buffer.send(ReadSpoolFile(path)).await else {
+        let Ok(plan) = failed_buffer.send(ReadSpoolFile(path)).await else {
             break;
         };
-        for batch in batches {
-            let loader = &loaders[batch.worker % loaders.len()];
-            let _ = loader.send(DeliverBatch(batch)).await;
+        if let Some(plan) = plan {
+            replay_file(plan, loaders, max_records, max_bytes).await;
         }
+    }
+}
+
+/// The second pass over a checked spool file: its parts are read on a blocking thread, one at a time (a channel
+/// of one), and handed to the file's loader as it takes them, so memory holds a part or two, not the file.
+async fn replay_file(
+    plan: crate::spool::SpoolPlan,
+    loaders: &[Addr<LoaderActor>],
+    max_records: usize,
+    max_bytes: usize,
+) {
+    let loader = loaders[plan.worker % loaders.len()].clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let reader = tokio::task::spawn_blocking(move || {
+        crate::spool::emit(&plan, max_records, max_bytes, |batch| {
+            tx.blocking_send(batch).is_ok()
+        })
+    });
+    while let Some(batch) = rx.recv().await {
+        let _ = loader.send(DeliverBatch(batch)).await;
+    }
+    match reader.await {
+        Ok(Ok(())) => {}
+        // The file passed its check a moment ago and the spool is locked: only a change behind our back gets
+        // here. The parts sent are valid; the file stays (not every part was resolved) for the next replay.
+        Ok(Err(e)) => log::error!("[Spool] replay of {e}; left in place for the next replay"),
+        Err(e) => log::error!("[Spool] the spool reader thread failed: {e}"),
     }
 }
 

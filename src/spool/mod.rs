@@ -61,9 +61,6 @@ pub const QUARANTINE_DIR: &str = "quarantine";
 pub const REJECTED_DIR: &str = "rejected";
 /// Prefix of temporary files being written.
 pub const TEMP_PREFIX: &str = ".tmp-";
-/// Largest decompressed spool file read back (a corrupt or hostile file cannot exhaust memory). Our own files
-/// hold one batch (`load.batch_bytes`, 1 MiB by default); the original's held 200 records.
-pub const MAX_FILE_BYTES: usize = 64 << 20;
 /// The lock file that keeps two processes from sharing one spool directory.
 pub const LOCK_FILE: &str = ".lock";
 

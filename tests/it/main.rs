@@ -6,6 +6,7 @@ mod helpers;
 mod config;
 mod full_disk;
 mod hardening;
+mod hardening_cli;
 mod inventory_cli;
 mod mock_api;
 mod mock_binary;
