@@ -76,8 +76,9 @@ pub async fn run(
     };
     let _spool_lock = crate::spool::lock_dir(&dir).map_err(spool_error)?;
     crate::spool::ensure_dir(&dir).map_err(spool_error)?;
+    let tag = mode.tag();
     log::info!(
-        "[ETL] run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
+        "{tag} run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
         settings.load.workers,
         settings.load.batch_size,
         settings.load.max_in_flight,
@@ -159,7 +160,7 @@ pub async fn run(
         }
     }
 
-    log::info!("[ETL] extraction done; draining {} loaders", loaders.len());
+    log::info!("{tag} extraction done; draining {} loaders", loaders.len());
     futures_util::future::join_all(loaders.iter().map(|l| l.send(Drain))).await;
     for arbiter in arbiters {
         arbiter.stop();
@@ -245,7 +246,8 @@ async fn replay_file(
 /// cuts at once. The handlers are installed before this returns (also over a SIGINT ignored by the parent, as
 /// `app etl &` in a script leaves it), so a signal that comes while the caller is still busy is not lost. Call
 /// inside an actix `System`.
-pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
+pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration, mode: Mode) {
+    let tag = mode.tag();
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -264,7 +266,7 @@ pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
             if first {
                 first = false;
                 log::warn!(
-                    "[ETL] {name}: no new extraction; draining for up to {} ms, then spooling what is left",
+                    "{tag} {name}: no new extraction; draining for up to {} ms, then spooling what is left",
                     grace.as_millis()
                 );
                 shutdown.stop(Some(sig));
@@ -272,13 +274,13 @@ pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
                 actix_rt::spawn(async move {
                     actix_rt::time::sleep(grace).await;
                     if !sd.is_aborted() {
-                        log::warn!("[ETL] grace period over: cutting in-flight requests, spooling the rest");
+                        log::warn!("{tag} grace period over: cutting in-flight requests, spooling the rest");
                     }
                     sd.abort();
                 });
             } else {
                 log::warn!(
-                    "[ETL] second {name}: cutting in-flight requests now, spooling the rest"
+                    "{tag} second {name}: cutting in-flight requests now, spooling the rest"
                 );
                 shutdown.abort();
             }

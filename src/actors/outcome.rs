@@ -9,6 +9,7 @@ use crate::actors::delivery::Delivery;
 use crate::actors::failed_buffer::{AckSpoolFile, PersistBatch, RejectBatch};
 use crate::model::{Batch, Origin, SpoolFile};
 use crate::observe::metrics::RunMetrics;
+use crate::observe::summary::plural;
 
 impl Delivery {
     pub(super) async fn delivered(&self, batch: Batch, bytes: usize) {
@@ -20,9 +21,9 @@ impl Delivery {
                 RunMetrics::add(&m.records_replayed, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
-                    "[Loader-{}] Successfully replayed {} records from {}",
+                    "[Loader-{}] Successfully replayed {} from {}",
                     self.worker,
-                    batch.records,
+                    plural(batch.records as u64, "record", "records"),
                     file.path.display()
                 );
             }
@@ -30,9 +31,9 @@ impl Delivery {
                 RunMetrics::add(&m.records_loaded, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
-                    "[Loader-{}] Successfully flushed {} records",
+                    "[Loader-{}] Successfully flushed {}",
                     self.worker,
-                    batch.records
+                    plural(batch.records as u64, "record", "records")
                 );
             }
         }

@@ -53,7 +53,7 @@ pub fn demo(
     settings.mock.token = resolve::token(&settings.load)?;
     settings.mock.log_body_preview = 0;
     let (summary, stats) = actix_rt::System::new().block_on(async move {
-        let shutdown = watch_signals(&settings);
+        let shutdown = watch_signals(&settings, Mode::Etl);
         let prepared = prepare_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
         let server = mock::start(settings.mock.clone(), listener)
             .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;

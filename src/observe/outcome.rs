@@ -16,6 +16,16 @@ pub enum Mode {
     Replay,
 }
 
+impl Mode {
+    /// The tag of its log lines: `[ETL]`, `[Replay]`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Mode::Etl => "[ETL]",
+            Mode::Replay => "[Replay]",
+        }
+    }
+}
+
 /// The raw outcome of a run; `summary.rs` turns it into the report and the exit code.
 #[derive(Debug)]
 pub struct RunOutcome {

@@ -77,3 +77,117 @@ fn a_torn_large_spool_file_is_quarantined_and_none_of_its_parts_is_sent() {
         1
     );
 }
+
+#[test]
+fn after_a_signal_the_summary_counts_the_devices_never_started_and_the_inventory_total() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 4000);
+    let m = MockThread::fast();
+    // 100 at a time, 200 ms each: 8 s of extraction; the signal comes long before the end.
+    let cfg = fast_config(&m.load_url(), "")
+        .set("extract.concurrency", 100)
+        .set("extract.simulated.latency_ms", 200);
+    dir.write("c.toml", &cfg);
+    let etl = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        std::process::Stdio::piped(),
+        std::process::Stdio::null(),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    send_signal(etl.id(), "INT");
+    let out = etl.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    let s = dir.summary("s.json");
+    let d = &s["devices"];
+    assert_eq!(d["total"], 4000, "{s}");
+    let not_started = d["not_started"].as_u64().unwrap();
+    assert!(not_started > 0, "{s}");
+    let dealt: u64 = ["ok", "failed", "cancelled", "invalid", "skipped_shard"]
+        .iter()
+        .map(|k| d[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(dealt + not_started, 4000, "every row is somewhere: {s}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{not_started} not started"))
+            && text.contains("4000 in the inventory"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bytes_of_requests_that_went_out_unacknowledged_are_counted() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    // An API that answers nothing within the timeout: every request goes out, none is acknowledged.
+    let mut slow = quiet(app::config::MockSettings::default());
+    slow.delay_ms = 10_000;
+    let m = MockThread::start(slow);
+    let cfg = fast_config(&m.load_url(), "")
+        .set("load.request_timeout_ms", 200)
+        .set("load.retry.max_attempts", 2);
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["bytes_sent"], 0, "nothing acknowledged: {s}");
+    let requests = s["batches"]["requests"].as_u64().unwrap();
+    assert!(requests > 0, "{s}");
+    let attempted = s["bytes_attempted"].as_u64().unwrap();
+    assert!(attempted >= requests * 10, "{s}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("0 sent, {attempted} in requests")),
+        "{text}"
+    );
+}
+
+#[test]
+fn replay_logs_as_replay_and_counts_in_the_singular_for_one() {
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker0.json.gz"),
+        gzip(records_json(1).as_bytes()),
+    )
+    .unwrap();
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[Replay] run "), "{err}");
+    assert!(!err.contains("[ETL]"), "{err}");
+    assert!(err.contains("Successfully replayed 1 record from"), "{err}");
+    assert!(!err.contains("1 records"), "{err}");
+
+    // One record spooled: the result says "1 record".
+    dir.inventory("inventory.csv", 1);
+    dir.write("d.toml", &fast_config(&dead_endpoint(), ""));
+    let out = dir.run(&["etl", "--config", "d.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 record spooled"), "{text}");
+    assert!(text.contains("1 file written"), "{text}");
+}
+
+#[test]
+fn an_inventory_error_still_writes_the_summary_json() {
+    let dir = TestDir::new();
+    dir.write("inventory.csv", "127.0.0.1,ok\nnot-an-address,bad\n");
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["exit_code"], 2, "{s}");
+    assert!(
+        s["inventory_error"]
+            .as_str()
+            .unwrap()
+            .contains("inventory.csv"),
+        "{s}"
+    );
+    assert_eq!(m.stats().requests, 0);
+}
