@@ -22,6 +22,8 @@ pub struct FailedBufferActor {
     max_records: usize,
     max_bytes: usize,
     metrics: Arc<RunMetrics>,
+    /// `replay --rejected`: the scan moves the dead letters back into the spool and lists only them.
+    redrive_rejected: bool,
 }
 
 impl FailedBufferActor {
@@ -30,12 +32,14 @@ impl FailedBufferActor {
         max_records: usize,
         max_bytes: usize,
         metrics: Arc<RunMetrics>,
+        redrive_rejected: bool,
     ) -> Self {
         FailedBufferActor {
             dir,
             max_records,
             max_bytes,
             metrics,
+            redrive_rejected,
         }
     }
 
@@ -116,6 +120,12 @@ impl Handler<AckSpoolFile> for FailedBufferActor {
     type Result = std::io::Result<()>;
     fn handle(&mut self, msg: AckSpoolFile, _: &mut Self::Context) -> Self::Result {
         spool::remove(&msg.path)?;
+        if let Err(e) = spool::remove_sidecar(&msg.path) {
+            log::warn!(
+                "[Spool] {}: its rejection sidecar could not be removed: {e}",
+                msg.path.display()
+            );
+        }
         if msg.replayed {
             RunMetrics::add(&self.metrics.spool_files_replayed, 1);
         }
@@ -123,7 +133,8 @@ impl Handler<AckSpoolFile> for FailedBufferActor {
     }
 }
 
-/// List the spool files to replay, oldest first. Temporary files left by a killed writer are quarantined.
+/// List the spool files to replay, oldest first (with `replay --rejected`: the dead letters, moved back into the
+/// spool first). Temporary files left by a killed writer are quarantined.
 #[derive(Message)]
 #[rtype(result = "std::io::Result<Vec<PathBuf>>")]
 pub struct ScanSpool;
@@ -133,6 +144,15 @@ impl Handler<ScanSpool> for FailedBufferActor {
     fn handle(&mut self, _: ScanSpool, _: &mut Self::Context) -> Self::Result {
         for tmp in spool::leftover_temp_files(&self.dir)? {
             self.quarantine(&tmp, "a temporary file left by an interrupted write");
+        }
+        if self.redrive_rejected {
+            let files = spool::redrive(&self.dir)?;
+            log::info!(
+                "[Spool] re-driving {} from {}",
+                crate::observe::summary::plural(files.len() as u64, "dead letter", "dead letters"),
+                self.dir.join(spool::REJECTED_DIR).display()
+            );
+            return Ok(files);
         }
         spool::list(&self.dir)
     }

@@ -95,6 +95,7 @@ pub async fn run(
                 load.batch_size,
                 load.batch_bytes,
                 metrics.clone(),
+                mode == Mode::ReplayRejected,
             )
         })
     };
@@ -129,7 +130,7 @@ pub async fn run(
     }
     let loaders = Arc::new(loaders);
 
-    if mode == Mode::Replay || settings.spool.replay_on_start {
+    if mode != Mode::Etl || settings.spool.replay_on_start {
         let limits = (settings.load.batch_size, settings.load.batch_bytes);
         replay(&failed_buffer, &loaders, &dir, &shutdown, limits).await;
     }

@@ -116,6 +116,10 @@ pub struct ReplayArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Send the dead letters of spool/rejected/ again (once the cause is fixed), under their original batch ids,
+    /// instead of the spool: each one delivered goes with its sidecar, one rejected again stays in rejected/.
+    #[arg(long)]
+    pub rejected: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -32,7 +32,14 @@ pub fn run(cli: Cli) -> i32 {
             .and_then(|s| run::etl(s, Mode::Etl, a.summary_json.as_deref(), a.quiet)),
         Command::Replay(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
-            .and_then(|s| run::etl(s, Mode::Replay, a.summary_json.as_deref(), a.quiet)),
+            .and_then(|s| {
+                let mode = if a.rejected {
+                    Mode::ReplayRejected
+                } else {
+                    Mode::Replay
+                };
+                run::etl(s, mode, a.summary_json.as_deref(), a.quiet)
+            }),
         Command::MockServer(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
             .and_then(mock_server::mock_server),

@@ -33,7 +33,7 @@ pub struct Prepared {
 /// With `inventory.on_invalid = "fail"` any bad row stops here (exit 2, every problem printed, nothing sent); with
 /// `"skip"` the run skips them (the streaming pass reports the other bad rows itself).
 pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError> {
-    if mode == Mode::Replay {
+    if mode != Mode::Etl {
         return Ok(Prepared {
             total: None,
             checked: Checked::default(),

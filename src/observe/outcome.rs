@@ -14,6 +14,8 @@ pub enum Mode {
     Etl,
     /// Deliver the spool, nothing else.
     Replay,
+    /// Deliver the dead letters of `spool/rejected/` again (`replay --rejected`), nothing else.
+    ReplayRejected,
 }
 
 impl Mode {
@@ -21,7 +23,7 @@ impl Mode {
     pub fn tag(self) -> &'static str {
         match self {
             Mode::Etl => "[ETL]",
-            Mode::Replay => "[Replay]",
+            Mode::Replay | Mode::ReplayRejected => "[Replay]",
         }
     }
 }

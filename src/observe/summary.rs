@@ -109,7 +109,7 @@ impl Summary {
             run_id: outcome.run_id.clone(),
             mode: match mode {
                 Mode::Etl => "etl",
-                Mode::Replay => "replay",
+                Mode::Replay | Mode::ReplayRejected => "replay",
             },
             exit_code: exit_code.code(),
             result,

@@ -12,6 +12,8 @@
 //!   quarantine/                               files that could not be parsed (never deleted, never replayed)
 //!   rejected/{spool file name}                batches the API refused (non-retryable answers), not replayed
 //!   rejected/{spool file name}.rejection.json the status and response body of the refusal
+//!   {spool file name}.rejection.json          the sidecar of a dead letter `replay --rejected` moved back to
+//!                                             be sent again (removed with the file once it is resolved)
 //! ```
 //!
 //! # Writes and crashes
