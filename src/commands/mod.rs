@@ -26,6 +26,10 @@ use crate::observe::outcome::Mode;
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    if let Some(level) = cli.log_level() {
+        // The same as APP__LOG__LEVEL, which the settings read over the file (still one thread here).
+        std::env::set_var("APP__LOG__LEVEL", level);
+    }
     let result = match cli.command {
         Command::Etl(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
@@ -49,6 +53,25 @@ pub fn run(cli: Cli) -> i32 {
             .and_then(|s| demo::demo(s, a.spool_dir.as_deref(), a.quiet)),
         Command::Healthcheck(a) => healthcheck::healthcheck(&a.url, a.timeout_ms),
         Command::GenerateInventory(a) => generate::generate(&a),
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(a.shell, &mut Cli::command(), "app", &mut out);
+            Ok(ExitCode::Ok)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout().lock())
+                .map(|_| ExitCode::Ok)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        Ok(ExitCode::Ok)
+                    } else {
+                        Err(CommandError::Setup(format!("writing the man page: {e}")))
+                    }
+                })
+        }
     };
     exit_code(result).code()
 }

@@ -275,3 +275,81 @@ fn replay_rejected_resends_dead_letters_under_their_ids_once_the_cause_is_fixed(
         );
     }
 }
+
+#[test]
+fn version_names_the_commit_and_the_build_date() {
+    let out = app().arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_string(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
+    assert!(
+        text.starts_with(&format!(
+            "app {} (commit {commit}, built ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    let date = text
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches(')');
+    assert!(
+        date == "unknown" || (date.len() == 10 && date.as_bytes()[4] == b'-'),
+        "{text}"
+    );
+}
+
+#[test]
+fn completions_and_the_man_page_are_printed() {
+    let out = app().args(["completions", "bash"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let bash = String::from_utf8_lossy(&out.stdout);
+    assert!(bash.contains("_app()") && bash.contains("replay"), "{bash}");
+    let out = app().args(["completions", "zsh"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("#compdef app"));
+    let out = app().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is bad usage");
+    let out = app().arg("man").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(man.contains(".TH app 1") && man.contains("replay"), "{man}");
+}
+
+#[test]
+fn verbose_and_quiet_flags_and_log_level_set_the_log_level() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 3);
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let run = |flags: &[&str]| {
+        let mut args = flags.to_vec();
+        args.extend(["etl", "--config", "c.toml", "--quiet"]);
+        let out = dir.run(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let info = run(&[]);
+    assert!(
+        info.contains(" INFO ") && !info.contains(" DEBUG "),
+        "{info}"
+    );
+    let debug = run(&["-v"]);
+    assert!(debug.contains(" DEBUG "), "{debug}");
+    assert!(run(&["--log-level", "debug"]).contains(" DEBUG "));
+    let quiet = run(&["-q"]);
+    assert!(!quiet.contains(" INFO "), "{quiet}");
+    // After the subcommand too (the flags are global).
+    let out = dir.run(&["etl", "--config", "c.toml", "--quiet", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(" INFO "));
+}
