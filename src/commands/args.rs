@@ -134,6 +134,13 @@ pub struct EtlArgs {
     /// Also write the run summary as JSON to this file (checked before the run starts).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+    /// Extract and transform as configured and print the records as JSON lines on stdout; send nothing, touch no
+    /// spool (the status goes to stderr). Checks a source configuration against a device.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print only the first N records.
+    #[arg(long, value_name = "N", requires = "dry_run")]
+    pub limit: Option<u64>,
     /// Profile the run (CPU profile and flamegraph). Sets profile.enabled.
     #[arg(long)]
     pub profile: bool,

@@ -2,13 +2,14 @@
 //! (to stderr, naming the file, line or key) and picks the exit code (`exit_code`).
 //!
 //! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary),
-//! `summary_file` (`--summary-json`), `run` (the run sequence of `etl`, `replay` and `demo`), then one file per
-//! subcommand.
+//! `summary_file` (`--summary-json`), `run` (the run sequence of `etl`, `replay` and `demo`), `dry_run`
+//! (`etl --dry-run`), then one file per subcommand.
 //!
 //! May use every other module: this is where they are wired together.
 
 pub mod args;
 mod demo;
+mod dry_run;
 pub mod error;
 mod generate;
 mod healthcheck;
@@ -33,7 +34,13 @@ pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Etl(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
-            .and_then(|s| run::etl(s, Mode::Etl, a.summary_json.as_deref(), a.quiet)),
+            .and_then(|s| {
+                if a.dry_run {
+                    dry_run::dry_run(s, a.limit)
+                } else {
+                    run::etl(s, Mode::Etl, a.summary_json.as_deref(), a.quiet)
+                }
+            }),
         Command::Replay(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
             .and_then(|s| {
