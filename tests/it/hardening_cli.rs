@@ -380,3 +380,65 @@ fn etl_dry_run_prints_the_records_sends_nothing_and_touches_no_spool() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     assert!(!dir.join("spool").exists());
 }
+
+#[test]
+fn cpu_prof_is_gzipped_as_pprof_writes_it() {
+    use pprof::protos::Message;
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 20_000);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["etl", "--config", "c.toml", "--profile", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let raw = std::fs::read(dir.join("cpu.prof")).expect("cpu.prof written");
+    assert_eq!(&raw[..2], &[0x1f, 0x8b], "gzip magic");
+    let mut pb = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut pb).unwrap();
+    assert!(!pprof::protos::Profile::decode(&pb[..])
+        .unwrap()
+        .sample_type
+        .is_empty());
+}
+
+#[test]
+fn a_run_too_short_to_sample_says_so_instead_of_writing_an_empty_flamegraph() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    // One sample a second: a run of one device ends before the first.
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "").set("profile.frequency_hz", 1),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--profile", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let svg = dir.join("flamegraph.svg");
+    if svg.exists() {
+        // The machine was slow enough for a sample: then the file has one.
+        assert!(std::fs::metadata(&svg).unwrap().len() > 0);
+    } else {
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("too short to sample"),
+            "{}",
+            show(&out)
+        );
+        assert!(!dir.join("cpu.prof").exists());
+    }
+}
+
+#[test]
+fn a_profile_file_that_cannot_be_written_is_an_error_at_start() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    let cfg = fast_config(&m.load_url(), "").set("profile.cpu_file", "missing/dir/cpu.prof");
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml", "--profile", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("profile.cpu_file"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(m.stats().requests, 0, "nothing sent");
+}
