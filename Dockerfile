@@ -16,7 +16,7 @@ WORKDIR /src
 # Dependencies only: the manifests, a dummy lib + main, and a dummy file for every other target Cargo.toml declares
 # ([[bench]], [[test]], [[example]], [[bin]]: cargo refuses a manifest whose targets are missing; `cargo build`
 # compiles none of them). This layer is reused until Cargo.toml or Cargo.lock change.
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN set -eu \
  && mkdir -p src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
  && for f in $(awk 'function stub() { if (kind != "") { if (path == "") path = (kind == "bench" ? "benches/" : kind == "test" ? "tests/" : kind == "example" ? "examples/" : "src/bin/") name ".rs"; print path } kind = "" } \

@@ -181,17 +181,39 @@ pub fn stable_hash(name: &str) -> u64 {
 
 /// [`stable_hash`] of any bytes.
 pub fn stable_hash_bytes(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let mut h = StableHasher::default();
+    h.update(data);
+    h.finish()
+}
+
+/// [`stable_hash_bytes`] of data that comes in pieces (a spool file read as a stream): the same value as of
+/// the pieces joined.
+#[derive(Debug, Clone, Copy)]
+pub struct StableHasher(u64);
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        StableHasher(0xcbf2_9ce4_8422_2325)
     }
-    // Final avalanche (from splitmix64) so that the low and high halves are both well mixed.
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+}
+
+impl StableHasher {
+    pub fn update(&mut self, data: &[u8]) {
+        for b in data {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub fn finish(self) -> u64 {
+        let mut h = self.0;
+        // Final avalanche (from splitmix64) so that the low and high halves are both well mixed.
+        h ^= h >> 30;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 27;
+        h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^ (h >> 31)
+    }
 }
 
 /// The loader a device's records go to: the low half of its stable hash, modulo the number of loaders.

@@ -5,7 +5,7 @@
 //! - `PersistBatch` from a loader whose batch exhausted its retries (or was cut off by shutdown);
 //! - `RejectBatch` from a loader whose batch got a non-retryable answer;
 //! - `AckSpoolFile` from a loader that delivered a replayed (or, with `spool.durable`, written-ahead) batch;
-//! - `ScanSpool` and `ReadSpoolFile` from the topology's replay step.
+//! - `ScanSpool` and `ReadSpoolFile` (the first, checking pass over a file) from the topology's replay step.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +22,8 @@ pub struct FailedBufferActor {
     max_records: usize,
     max_bytes: usize,
     metrics: Arc<RunMetrics>,
+    /// `replay --rejected`: the scan moves the dead letters back into the spool and lists only them.
+    redrive_rejected: bool,
 }
 
 impl FailedBufferActor {
@@ -30,12 +32,14 @@ impl FailedBufferActor {
         max_records: usize,
         max_bytes: usize,
         metrics: Arc<RunMetrics>,
+        redrive_rejected: bool,
     ) -> Self {
         FailedBufferActor {
             dir,
             max_records,
             max_bytes,
             metrics,
+            redrive_rejected,
         }
     }
 
@@ -44,7 +48,11 @@ impl FailedBufferActor {
         match spool::move_into(&self.dir, spool::QUARANTINE_DIR, path) {
             Ok(to) => {
                 RunMetrics::add(&self.metrics.spool_files_quarantined, 1);
-                log::error!("[Spool] {why}; moved to {}", to.display());
+                log::error!(
+                    "[Spool] quarantined {}: {why}; moved to {}",
+                    path.display(),
+                    to.display()
+                );
             }
             Err(e) => {
                 RunMetrics::add(&self.metrics.spool_files_unreadable, 1);
@@ -112,6 +120,12 @@ impl Handler<AckSpoolFile> for FailedBufferActor {
     type Result = std::io::Result<()>;
     fn handle(&mut self, msg: AckSpoolFile, _: &mut Self::Context) -> Self::Result {
         spool::remove(&msg.path)?;
+        if let Err(e) = spool::remove_sidecar(&msg.path) {
+            log::warn!(
+                "[Spool] {}: its rejection sidecar could not be removed: {e}",
+                msg.path.display()
+            );
+        }
         if msg.replayed {
             RunMetrics::add(&self.metrics.spool_files_replayed, 1);
         }
@@ -119,7 +133,8 @@ impl Handler<AckSpoolFile> for FailedBufferActor {
     }
 }
 
-/// List the spool files to replay, oldest first. Temporary files left by a killed writer are quarantined.
+/// List the spool files to replay, oldest first (with `replay --rejected`: the dead letters, moved back into the
+/// spool first). Temporary files left by a killed writer are quarantined.
 #[derive(Message)]
 #[rtype(result = "std::io::Result<Vec<PathBuf>>")]
 pub struct ScanSpool;
@@ -128,37 +143,43 @@ impl Handler<ScanSpool> for FailedBufferActor {
     type Result = std::io::Result<Vec<PathBuf>>;
     fn handle(&mut self, _: ScanSpool, _: &mut Self::Context) -> Self::Result {
         for tmp in spool::leftover_temp_files(&self.dir)? {
-            let why = format!(
-                "{} is a temporary file left by an interrupted write",
-                tmp.display()
+            self.quarantine(&tmp, "a temporary file left by an interrupted write");
+        }
+        if self.redrive_rejected {
+            let files = spool::redrive(&self.dir)?;
+            log::info!(
+                "[Spool] re-driving {} from {}",
+                crate::observe::summary::plural(files.len() as u64, "dead letter", "dead letters"),
+                self.dir.join(spool::REJECTED_DIR).display()
             );
-            self.quarantine(&tmp, &why);
+            return Ok(files);
         }
         spool::list(&self.dir)
     }
 }
 
-/// Read a spool file back as batches (parts, when it is larger than a batch). An unreadable file is moved to
-/// `quarantine/`; a file that cannot be opened right now stays in place. Either answers no batch.
+/// Check a spool file as a stream and say how it will be replayed (the first pass of `spool::plan`; the replay
+/// step then reads its parts with `spool::emit`). An unparsable file is moved to `quarantine/`; a file that
+/// cannot be opened right now stays in place. Either answers `None`.
 #[derive(Message)]
-#[rtype(result = "Vec<Batch>")]
+#[rtype(result = "Option<spool::SpoolPlan>")]
 pub struct ReadSpoolFile(pub PathBuf);
 
 impl Handler<ReadSpoolFile> for FailedBufferActor {
-    type Result = Vec<Batch>;
+    type Result = Option<spool::SpoolPlan>;
     fn handle(&mut self, msg: ReadSpoolFile, _: &mut Self::Context) -> Self::Result {
-        match spool::read(&msg.0, self.max_records, self.max_bytes) {
-            Ok(batches) => batches,
+        match spool::plan(&msg.0, self.max_records, self.max_bytes) {
+            Ok(plan) => Some(plan),
             Err(e @ spool::ReadError::Io(..)) => {
                 RunMetrics::add(&self.metrics.spool_files_unreadable, 1);
                 log::error!(
                     "[Spool] cannot read spool file {e}; left in place for the next replay"
                 );
-                Vec::new()
+                None
             }
             Err(e) => {
-                self.quarantine(&msg.0, &format!("unreadable spool file {e}"));
-                Vec::new()
+                self.quarantine(&msg.0, &format!("not a valid spool file: {e}"));
+                None
             }
         }
     }

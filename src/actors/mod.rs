@@ -86,8 +86,9 @@ pub async fn run(
     };
     let _spool_lock = crate::spool::lock_dir(&dir).map_err(spool_error)?;
     crate::spool::ensure_dir(&dir).map_err(spool_error)?;
+    let tag = mode.tag();
     log::info!(
-        "[ETL] run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
+        "{tag} run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
         settings.load.workers,
         settings.load.batch_size,
         settings.load.max_in_flight,
@@ -109,6 +110,7 @@ pub async fn run(
                 load.batch_size,
                 load.batch_bytes,
                 metrics.clone(),
+                mode == Mode::ReplayRejected,
             )
         })
     };
@@ -145,8 +147,9 @@ pub async fn run(
     }
     let loaders = Arc::new(loaders);
 
-    if mode == Mode::Replay || settings.spool.replay_on_start {
-        replay(&failed_buffer, &loaders, &dir, &shutdown).await;
+    if mode != Mode::Etl || settings.spool.replay_on_start {
+        let limits = (settings.load.batch_size, settings.load.batch_bytes);
+        replay(&failed_buffer, &loaders, &dir, &shutdown, limits).await;
         log_replay::replay(logged, &loaders, &shutdown, &metrics).await;
     }
 
@@ -177,7 +180,7 @@ pub async fn run(
         }
     }
 
-    log::info!("[ETL] extraction done; draining {} loaders", loaders.len());
+    log::info!("{tag} extraction done; draining {} loaders", loaders.len());
     futures_util::future::join_all(loaders.iter().map(|l| l.send(Drain))).await;
     for arbiter in arbiters {
         arbiter.stop();
@@ -201,6 +204,7 @@ async fn replay(
     loaders: &[Addr<LoaderActor>],
     dir: &std::path::Path,
     shutdown: &Shutdown,
+    (max_records, max_bytes): (usize, usize),
 ) {
     let files = match failed_buffer.send(ScanSpool).await {
         Ok(Ok(files)) => files,
@@ -226,13 +230,39 @@ async fn replay(
         if shutdown.is_stopping() {
             break;
         }
-        let Ok(batches) = failed_buffer.send(ReadSpoolFile(path)).await else {
+        let Ok(plan) = failed_buffer.send(ReadSpoolFile(path)).await else {
             break;
         };
-        for batch in batches {
-            let loader = &loaders[batch.worker % loaders.len()];
-            let _ = loader.send(DeliverBatch(batch)).await;
+        if let Some(plan) = plan {
+            replay_file(plan, loaders, max_records, max_bytes).await;
         }
+    }
+}
+
+/// The second pass over a checked spool file: its parts are read on a blocking thread, one at a time (a channel
+/// of one), and handed to the file's loader as it takes them, so memory holds a part or two, not the file.
+async fn replay_file(
+    plan: crate::spool::SpoolPlan,
+    loaders: &[Addr<LoaderActor>],
+    max_records: usize,
+    max_bytes: usize,
+) {
+    let loader = loaders[plan.worker % loaders.len()].clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let reader = tokio::task::spawn_blocking(move || {
+        crate::spool::emit(&plan, max_records, max_bytes, |batch| {
+            tx.blocking_send(batch).is_ok()
+        })
+    });
+    while let Some(batch) = rx.recv().await {
+        let _ = loader.send(DeliverBatch(batch)).await;
+    }
+    match reader.await {
+        Ok(Ok(())) => {}
+        // The file passed its check a moment ago and the spool is locked: only a change behind our back gets
+        // here. The parts sent are valid; the file stays (not every part was resolved) for the next replay.
+        Ok(Err(e)) => log::error!("[Spool] replay of {e}; left in place for the next replay"),
+        Err(e) => log::error!("[Spool] the spool reader thread failed: {e}"),
     }
 }
 
@@ -240,7 +270,8 @@ async fn replay(
 /// cuts at once. The handlers are installed before this returns (also over a SIGINT ignored by the parent, as
 /// `app etl &` in a script leaves it), so a signal that comes while the caller is still busy is not lost. Call
 /// inside an actix `System`.
-pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
+pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration, mode: Mode) {
+    let tag = mode.tag();
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -259,7 +290,7 @@ pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
             if first {
                 first = false;
                 log::warn!(
-                    "[ETL] {name}: no new extraction; draining for up to {} ms, then spooling what is left",
+                    "{tag} {name}: no new extraction; draining for up to {} ms, then spooling what is left",
                     grace.as_millis()
                 );
                 shutdown.stop(Some(sig));
@@ -267,13 +298,13 @@ pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration) {
                 actix_rt::spawn(async move {
                     actix_rt::time::sleep(grace).await;
                     if !sd.is_aborted() {
-                        log::warn!("[ETL] grace period over: cutting in-flight requests, spooling the rest");
+                        log::warn!("{tag} grace period over: cutting in-flight requests, spooling the rest");
                     }
                     sd.abort();
                 });
             } else {
                 log::warn!(
-                    "[ETL] second {name}: cutting in-flight requests now, spooling the rest"
+                    "{tag} second {name}: cutting in-flight requests now, spooling the rest"
                 );
                 shutdown.abort();
             }

@@ -10,6 +10,7 @@ use crate::actors::delivery::Delivery;
 use crate::actors::failed_buffer::{AckSpoolFile, PersistBatch, RejectBatch};
 use crate::model::{Batch, Origin};
 use crate::observe::metrics::RunMetrics;
+use crate::observe::summary::plural;
 use crate::spool::wal::{AppendTicket, Resolution};
 
 impl Delivery {
@@ -22,9 +23,9 @@ impl Delivery {
                 RunMetrics::add(&m.records_replayed, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
-                    "[Loader-{}] Successfully replayed {} records from {}",
+                    "[Loader-{}] Successfully replayed {} from {}",
                     self.worker,
-                    batch.records,
+                    plural(batch.records as u64, "record", "records"),
                     file.path.display()
                 );
             }
@@ -42,9 +43,9 @@ impl Delivery {
                 RunMetrics::add(&m.records_loaded, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
-                    "[Loader-{}] Successfully flushed {} records",
+                    "[Loader-{}] Successfully flushed {}",
                     self.worker,
-                    batch.records
+                    plural(batch.records as u64, "record", "records")
                 );
             }
         }

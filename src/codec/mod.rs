@@ -158,6 +158,14 @@ pub fn count_records(body: &[u8]) -> Result<u64, CodecError> {
     }
 }
 
+/// Checks that `text` is one record in the original's shape (an element of a records array, as the spool's
+/// streaming read meets it).
+pub fn check_record(text: &str) -> Result<(), CodecError> {
+    serde_json::from_str::<InRecord>(text)
+        .map(|_| ())
+        .map_err(|e| CodecError::Invalid(e.to_string()))
+}
+
 /// [`count_records`] by serde_json alone: the reference the quick check is compared with.
 pub fn count_records_in_full(body: &[u8]) -> Result<u64, CodecError> {
     let mut de = serde_json::Deserializer::from_slice(body);

@@ -10,10 +10,45 @@ use crate::observe::exit::ExitCode;
 /// Appliance CPU-statistics ETL: extract from a CSV inventory, transform, load in batches into an ingestion API,
 /// with retries and a gzip spool so that no record is lost.
 #[derive(Debug, Parser)]
-#[command(name = "app", version, after_help = ExitCode::help_text())]
+#[command(name = "app", version = VERSION, after_help = ExitCode::help_text())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log level (error, warn, info, debug, trace). Overrides log.level.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// More log lines: -v debug, -vv trace. Overrides log.level.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Fewer log lines: -q warnings and errors, -qq errors only. Overrides log.level.
+    #[arg(short = 'q', global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub less: u8,
+}
+
+/// `app --version`: the crate's version, the commit and the build date (see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("APP_GIT_COMMIT"),
+    ", built ",
+    env!("APP_BUILD_DATE"),
+    ")"
+);
+
+impl Cli {
+    /// The log level the flags ask for, if they ask: `--log-level` first, then `-v`/`-q`.
+    pub fn log_level(&self) -> Option<String> {
+        if let Some(l) = &self.log_level {
+            return Some(l.clone());
+        }
+        match (self.verbose, self.less) {
+            (0, 0) => None,
+            (1, _) => Some("debug".into()),
+            (v, _) if v > 1 => Some("trace".into()),
+            (_, 1) => Some("warn".into()),
+            _ => Some("error".into()),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,9 +66,19 @@ pub enum Command {
     /// GET a URL and exit 0 when it answers 2xx, 1 otherwise, 2 for a URL that cannot be used (a container
     /// HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout: `app man > app.1`.
+    Man,
     /// Write an inventory of N loopback devices (for tests, benchmarks and scripts).
     #[command(hide = true)]
     GenerateInventory(GenerateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -89,6 +134,13 @@ pub struct EtlArgs {
     /// Also write the run summary as JSON to this file (checked before the run starts).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
+    /// Extract and transform as configured and print the records as JSON lines on stdout; send nothing, touch no
+    /// spool (the status goes to stderr). Checks a source configuration against a device.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print only the first N records.
+    #[arg(long, value_name = "N", requires = "dry_run")]
+    pub limit: Option<u64>,
     /// Profile the run (CPU profile and flamegraph). Sets profile.enabled.
     #[arg(long)]
     pub profile: bool,
@@ -116,6 +168,10 @@ pub struct ReplayArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Send the dead letters of spool/rejected/ again (once the cause is fixed), under their original batch ids,
+    /// instead of the spool: each one delivered goes with its sidecar, one rejected again stays in rejected/.
+    #[arg(long)]
+    pub rejected: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -53,7 +53,7 @@ pub fn demo(
     settings.mock.token = resolve::token(&settings.load)?;
     settings.mock.log_body_preview = 0;
     let (summary, stats) = actix_rt::System::new().block_on(async move {
-        let shutdown = watch_signals(&settings);
+        let shutdown = watch_signals(&settings, Mode::Etl);
         let prepared = prepare_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
         // `--source snmp`: the mock SNMP fleet beside the API, on a free UDP port of every 127.x.y.z.
         settings.mock.snmp_port_auto = settings.extract.source == SourceKind::Snmp;

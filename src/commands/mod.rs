@@ -2,13 +2,15 @@
 //! (to stderr, naming the file, line or key) and picks the exit code (`exit_code`).
 //!
 //! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary),
-//! `summary_file` (`--summary-json`), `preflight` (the paths a run writes to, for `validate`), `help` (each flag's variable and default in `--help`), `run` (the run sequence of `etl`, `replay` and `demo`), then one file per
-//! subcommand.
+//! `summary_file` (`--summary-json`), `preflight` (the paths a run writes to, for `validate`), `help` (each flag's
+//! variable and default in `--help`), `run` (the run sequence of `etl`, `replay` and `demo`), `dry_run`
+//! (`etl --dry-run`), then one file per subcommand.
 //!
 //! May use every other module: this is where they are wired together.
 
 pub mod args;
 mod demo;
+mod dry_run;
 pub mod error;
 mod generate;
 mod healthcheck;
@@ -28,13 +30,30 @@ use crate::observe::outcome::Mode;
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    if let Some(level) = cli.log_level() {
+        // The same as APP__LOG__LEVEL, which the settings read over the file (still one thread here).
+        std::env::set_var("APP__LOG__LEVEL", level);
+    }
     let result = match cli.command {
         Command::Etl(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
-            .and_then(|s| run::etl(s, Mode::Etl, a.summary_json.as_deref(), a.quiet)),
+            .and_then(|s| {
+                if a.dry_run {
+                    dry_run::dry_run(s, a.limit)
+                } else {
+                    run::etl(s, Mode::Etl, a.summary_json.as_deref(), a.quiet)
+                }
+            }),
         Command::Replay(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
-            .and_then(|s| run::etl(s, Mode::Replay, a.summary_json.as_deref(), a.quiet)),
+            .and_then(|s| {
+                let mode = if a.rejected {
+                    Mode::ReplayRejected
+                } else {
+                    Mode::Replay
+                };
+                run::etl(s, mode, a.summary_json.as_deref(), a.quiet)
+            }),
         Command::MockServer(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
             .and_then(mock_server::mock_server),
@@ -44,6 +63,25 @@ pub fn run(cli: Cli) -> i32 {
             .and_then(|s| demo::demo(s, a.spool_dir.as_deref(), a.quiet)),
         Command::Healthcheck(a) => healthcheck::healthcheck(&a.url, a.timeout_ms),
         Command::GenerateInventory(a) => generate::generate(&a),
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(a.shell, &mut Cli::command(), "app", &mut out);
+            Ok(ExitCode::Ok)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout().lock())
+                .map(|_| ExitCode::Ok)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        Ok(ExitCode::Ok)
+                    } else {
+                        Err(CommandError::Setup(format!("writing the man page: {e}")))
+                    }
+                })
+        }
     };
     exit_code(result).code()
 }

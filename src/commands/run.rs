@@ -34,7 +34,7 @@ pub struct Prepared {
 /// stderr, then how many more; nothing sent); with
 /// `"skip"` the run skips them (the streaming pass reports the other bad rows itself).
 pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError> {
-    if mode == Mode::Replay {
+    if mode != Mode::Etl {
         return Ok(Prepared {
             total: None,
             checked: Checked::default(),
@@ -95,7 +95,7 @@ pub fn etl(
         spool_dir: settings.spool.dir.clone(),
         job: match mode {
             Mode::Etl => "app_etl",
-            Mode::Replay => "app_replay",
+            Mode::Replay | Mode::ReplayRejected => "app_replay",
         },
         shard: settings.shard(),
         exit_code: 0,
@@ -132,20 +132,54 @@ fn etl_with(
     }
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let resolved = Resolved::build(settings)?;
+    let spool_dir = resolved.settings.spool.dir.clone();
     let summary = actix_rt::System::new().block_on(async move {
-        let shutdown = watch_signals(&resolved.settings);
-        let prepared = prepare_unless_stopped(&resolved.settings, mode, &shutdown).await?;
+        let started = std::time::Instant::now();
+        let shutdown = watch_signals(&resolved.settings, mode);
+        let prepared = match prepare_unless_stopped(&resolved.settings, mode, &shutdown).await {
+            Ok(p) => p,
+            Err(e @ (CommandError::Inventory(_) | CommandError::InvalidRows { .. })) => {
+                // The run ends here (exit 2, nothing sent), and still with its summary: `inventory_error` says why.
+                let summary = inventory_error_summary(&e, mode, &spool_dir, started, &shutdown);
+                write_summary(&summary, summary_json);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         execute_with(resolved, mode, prepared, shutdown, quiet, metrics).await
     })?;
     write_summary(&summary, summary_json);
     Ok(summary.exit_code())
 }
 
+/// The summary of a run the inventory check stopped before anything was sent.
+fn inventory_error_summary(
+    error: &CommandError,
+    mode: Mode,
+    spool_dir: &Path,
+    started: std::time::Instant,
+    shutdown: &Shutdown,
+) -> Summary {
+    let outcome = crate::observe::outcome::RunOutcome {
+        run_id: crate::model::new_run_id(),
+        metrics: Arc::new(RunMetrics::default()),
+        duration: started.elapsed(),
+        signal: shutdown.signal(),
+        inventory_error: None,
+        sharded: false,
+    };
+    let mut summary = Summary::new(&outcome, mode, spool_dir);
+    summary.inventory_error = Some(error.to_string());
+    summary.exit_code = ExitCode::Usage.code();
+    summary.result = "the inventory check failed; nothing was sent".into();
+    summary
+}
+
 /// The run's shutdown state, with SIGINT/SIGTERM handled from here on (before the inventory check, so that a signal
 /// during it stops the run and still ends with the summary). Call first inside the actix `System`.
-pub fn watch_signals(settings: &Settings) -> Arc<Shutdown> {
+pub fn watch_signals(settings: &Settings, mode: Mode) -> Arc<Shutdown> {
     let shutdown = Shutdown::new();
-    actors::watch_signals(shutdown.clone(), settings.shutdown.grace());
+    actors::watch_signals(shutdown.clone(), settings.shutdown.grace(), mode);
     shutdown
 }
 
@@ -244,6 +278,7 @@ async fn execute_with(
         }
         None => None,
     };
+    let prepared_total = prepared.total;
     let progress = Progress::start(
         metrics.clone(),
         prepared.total,
@@ -268,6 +303,19 @@ async fn execute_with(
         }
     }
     let outcome = outcome?;
+    if let Some(total) = prepared_total {
+        // Rows no extraction started for (a signal stopped the run first) are counted, so that every row of the
+        // inventory is somewhere in the summary.
+        let m = &outcome.metrics;
+        let dealt: u64 = m
+            .values()
+            .iter()
+            .filter(|(c, _)| c.row_done)
+            .map(|(_, v)| v)
+            .sum();
+        RunMetrics::add(&m.devices_total, total);
+        RunMetrics::add(&m.devices_not_started, total.saturating_sub(dealt));
+    }
     let after = resources::read(&spool_dir);
     after.log("After");
     let mut summary = Summary::new(&outcome, mode, &spool_dir);

@@ -86,6 +86,7 @@ impl LoadClient {
             req = req.insert_header(("Content-Encoding", "gzip"));
         }
         RunMetrics::add(&metrics.requests, 1);
+        RunMetrics::add(&metrics.bytes_attempted, body.len() as u64);
         let started = Instant::now();
         metrics.in_flight_requests.fetch_add(1, Relaxed);
         let send = async {

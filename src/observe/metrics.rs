@@ -58,7 +58,8 @@ pub struct Counter {
     /// (`None`: unlabelled).
     pub family: &'static str,
     pub label: Option<&'static str>,
-    /// Its piece of the summary line, `{}` standing for the value (with the punctuation before it).
+    /// Its piece of the summary line, `{}` standing for the value (with the punctuation before it), `{s}` for the
+    /// plural ending ("1 file", "2 files").
     pub text: &'static str,
     /// Shown in the summary's text only when not zero.
     pub only_if_nonzero: bool,
@@ -133,6 +134,10 @@ run_counters! {
     devices_cancelled: Devices."cancelled", "app_devices"["cancelled"], ", {} cancelled", row_done;
     devices_invalid: Devices."invalid", "app_devices"["invalid"], ", {} invalid", row_done;
     devices_skipped_shard: Devices."skipped_shard", "app_devices"["skipped_shard"], ", {} skipped by shard", row_done;
+    /// Inventory rows no extraction was started for (a signal stopped the run first): the total less the above.
+    devices_not_started: Devices."not_started", "app_devices"["not_started"], ", {} not started", only_if_nonzero;
+    /// Rows in the inventory (0 for a replay, which reads none).
+    devices_total: Devices."total", "", "; {} in the inventory", only_if_nonzero;
     records_extracted: Records."extracted", "app_records"["extracted"], "{} extracted";
     records_loaded: Records."loaded", "app_records"["loaded"], ", {} loaded";
     records_replayed: Records."replayed", "app_records"["replayed"], ", {} replayed";
@@ -149,7 +154,9 @@ run_counters! {
     retries_timeout: Batches."retries_timeout", "app_retries"["timeout"], ", {} timeout";
     retries_status: Batches."retries_status", "app_retries"["status"], ", {} status)";
     bytes_sent: Bytes."bytes_sent", "app_sent_bytes", "{} sent";
-    spool_files_written: Spool."files_written", "app_spool_file_events"["written"], "{} files written";
+    /// Request body bytes that went out, acknowledged or not (every attempt).
+    bytes_attempted: Bytes."bytes_attempted", "app_attempted_bytes", ", {} in requests";
+    spool_files_written: Spool."files_written", "app_spool_file_events"["written"], "{} file{s} written";
     spool_files_replayed: Spool."files_replayed", "app_spool_file_events"["replayed"], ", {} replayed";
     spool_files_quarantined: Spool."files_quarantined", "app_spool_file_events"["quarantined"], ", {} quarantined";
     /// Spool files that could not be opened or quarantined; left in place.

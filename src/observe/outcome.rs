@@ -14,6 +14,18 @@ pub enum Mode {
     Etl,
     /// Deliver the spool, nothing else.
     Replay,
+    /// Deliver the dead letters of `spool/rejected/` again (`replay --rejected`), nothing else.
+    ReplayRejected,
+}
+
+impl Mode {
+    /// The tag of its log lines: `[ETL]`, `[Replay]`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Mode::Etl => "[ETL]",
+            Mode::Replay | Mode::ReplayRejected => "[Replay]",
+        }
+    }
 }
 
 /// The raw outcome of a run; `summary.rs` turns it into the report and the exit code.

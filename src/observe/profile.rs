@@ -1,5 +1,7 @@
-//! Profiles of a run: CPU with pprof (a pprof protobuf for `go tool pprof`, and a flamegraph SVG), and the heap
-//! from jemalloc's own profiler (pprof format), at the end of the run and on SIGUSR1.
+//! Profiles of a run: CPU with pprof (a gzipped pprof protobuf, as Go and `go tool pprof` write them, and a
+//! flamegraph SVG), and the heap from jemalloc's own profiler (gzipped pprof), at the end of the run and on
+//! SIGUSR1. The files are checked to be writable when the profiler starts, so a bad path stops the run before it
+//! begins (exit 2 naming the key), not after it.
 
 use std::io::Write;
 
@@ -18,6 +20,13 @@ impl CpuProfiler {
     pub fn start(settings: &ProfileSettings) -> Result<Option<CpuProfiler>, String> {
         if !settings.enabled {
             return Ok(None);
+        }
+        for (key, path) in [
+            ("profile.cpu_file", &settings.cpu_file),
+            ("profile.flamegraph_file", &settings.flamegraph_file),
+            ("profile.heap_file", &settings.heap_file),
+        ] {
+            check_writable(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
         }
         let guard = pprof::ProfilerGuardBuilder::default()
             .frequency(settings.frequency_hz)
@@ -38,6 +47,16 @@ impl CpuProfiler {
             .build()
             .map_err(|e| format!("building the CPU profile: {e}"))?;
         let cpu = &self.settings.cpu_file;
+        if report.data.is_empty() {
+            log::warn!(
+                "[Profile] the run was too short to sample at {} Hz: no CPU sample, so neither {} nor {} was \
+                 written (profile a longer run, or raise profile.frequency_hz)",
+                self.settings.frequency_hz,
+                cpu.display(),
+                self.settings.flamegraph_file.display()
+            );
+            return Ok(());
+        }
         let profile = report
             .pprof()
             .map_err(|e| format!("encoding {}: {e}", cpu.display()))?;
@@ -45,8 +64,11 @@ impl CpuProfiler {
         profile
             .encode(&mut bytes)
             .map_err(|e| format!("encoding {}: {e}", cpu.display()))?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&bytes).expect("writing to a Vec cannot fail");
+        let gz = gz.finish().expect("writing to a Vec cannot fail");
         std::fs::File::create(cpu)
-            .and_then(|mut f| f.write_all(&bytes))
+            .and_then(|mut f| f.write_all(&gz))
             .map_err(|e| format!("{}: {e}", cpu.display()))?;
         let svg = &self.settings.flamegraph_file;
         let file = std::fs::File::create(svg).map_err(|e| format!("{}: {e}", svg.display()))?;
@@ -56,6 +78,20 @@ impl CpuProfiler {
         log::info!("[Profile] wrote {} and {}", cpu.display(), svg.display());
         Ok(())
     }
+}
+
+/// Checks that `path` can be written (created, or appended to), without changing a file that is there; a file
+/// this check created is removed again.
+fn check_writable(path: &std::path::Path) -> std::io::Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
 }
 
 /// jemalloc's heap profiler, active while the run is profiled. Profiling is compiled into the binary's allocator

@@ -76,6 +76,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     ),
     ("app_sent_bytes", "Request body bytes acknowledged", ""),
     (
+        "app_attempted_bytes",
+        "Request body bytes sent, acknowledged or not",
+        "",
+    ),
+    (
         "app_spool_file_events",
         "Spool files written, replayed (deleted after delivery), quarantined, unreadable",
         "event",

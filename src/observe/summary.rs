@@ -52,7 +52,8 @@ impl Counts {
         let mut out = String::new();
         for (c, v) in &self.0 {
             if !(c.only_if_nonzero && *v == 0) {
-                out.push_str(&c.text.replace("{}", &v.to_string()));
+                let s = if *v == 1 { "" } else { "s" };
+                out.push_str(&c.text.replace("{}", &v.to_string()).replace("{s}", s));
             }
             if c.key == self.1.key && !self.1.parts.is_empty() {
                 let parts: Vec<String> = self
@@ -154,6 +155,8 @@ pub struct Summary {
     pub records: Counts,
     pub batches: Counts,
     pub bytes_sent: u64,
+    /// Request body bytes that went out, acknowledged or not.
+    pub bytes_attempted: u64,
     pub spool: SpoolCounts,
     pub log: LogCounts,
     pub duration_s: f64,
@@ -187,7 +190,7 @@ impl Summary {
             run_id: outcome.run_id.clone(),
             mode: match mode {
                 Mode::Etl => "etl",
-                Mode::Replay => "replay",
+                Mode::Replay | Mode::ReplayRejected => "replay",
             },
             exit_code: exit_code.code(),
             result,
@@ -195,6 +198,7 @@ impl Summary {
             inventory_error: outcome.inventory_error.as_ref().map(|e| e.to_string()),
             batches: Counts::of(&values, Section::Batches),
             bytes_sent: Counts::of(&values, Section::Bytes).get("bytes_sent"),
+            bytes_attempted: Counts::of(&values, Section::Bytes).get("bytes_attempted"),
             duration_s: (secs * 1000.0).round() / 1000.0,
             records_per_s: if secs > 0.0 {
                 ((records.get("loaded") + records.get("replayed")) as f64 / secs).round()
@@ -216,7 +220,7 @@ impl Summary {
              \x20 devices   {}\n\
              \x20 records   {}\n\
              \x20 batches   {}\n\
-             \x20 bytes     {} sent\n\
+             \x20 bytes     {} sent, {} in requests\n\
              \x20 spool     {}: {}\n\
              {}\
              \x20 duration  {:.3} s, {} records/s\n\
@@ -225,6 +229,7 @@ impl Summary {
             self.records.text(),
             self.batches.text(),
             self.bytes_sent,
+            self.bytes_attempted,
             self.spool.dir,
             self.spool.counts.text(),
             self.log.line(),
@@ -240,6 +245,10 @@ impl Summary {
 
 /// What the inventory of an `etl` run said when it held no device (an empty file, or a header or comments only).
 pub const EMPTY_INVENTORY: &str = "the inventory holds no device (an empty file or a header only)";
+/// `n` and the word for it: "1 record", "2 records".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 fn exit_code(
     outcome: &RunOutcome,
@@ -259,8 +268,8 @@ fn exit_code(
         return (
             ExitCode::Lost,
             format!(
-                "{} records could not be delivered nor spooled (see the log)",
-                lost
+                "{} not be delivered nor spooled (see the log)",
+                plural(lost, "record could", "records could")
             ),
         );
     }
@@ -268,7 +277,10 @@ fn exit_code(
         let name = if sig == 2 { "SIGINT" } else { "SIGTERM" };
         return (
             ExitCode::for_signal(sig),
-            format!("stopped by {name}; {} records are in the spool", spooled),
+            format!(
+                "stopped by {name}; {} in the spool",
+                plural(spooled, "record is", "records are")
+            ),
         );
     }
     if outcome.inventory_error.is_some() {
@@ -283,25 +295,34 @@ fn exit_code(
         problems.push(EMPTY_INVENTORY.to_string());
     }
     if spooled > 0 {
-        problems.push(format!("{} records spooled", spooled));
+        problems.push(format!("{} spooled", plural(spooled, "record", "records")));
     }
     if rejected > 0 {
-        problems.push(format!("{} records rejected", rejected));
+        problems.push(format!(
+            "{} rejected",
+            plural(rejected, "record", "records")
+        ));
     }
     if failed > 0 {
-        problems.push(format!("{} devices failed", failed));
+        problems.push(format!("{} failed", plural(failed, "device", "devices")));
     }
     if invalid > 0 {
-        problems.push(format!("{} invalid inventory rows skipped", invalid));
+        problems.push(format!(
+            "{} skipped",
+            plural(invalid, "invalid inventory row", "invalid inventory rows")
+        ));
     }
     if quarantined > 0 {
-        problems.push(format!("{} spool files quarantined", quarantined));
+        problems.push(format!(
+            "{} quarantined",
+            plural(quarantined, "spool file", "spool files")
+        ));
     }
     let unreadable = spool.counts.get("files_unreadable");
     if unreadable > 0 {
         problems.push(format!(
-            "{} spool files could not be read (left in place)",
-            unreadable
+            "{} not be read (left in place)",
+            plural(unreadable, "spool file could", "spool files could")
         ));
     }
     if problems.is_empty() {

@@ -14,6 +14,8 @@
 //!   rejected/{spool file name}.rejection.json the status and response body of the refusal
 //!   wal/segment-{n}.wal                       the write-ahead log of `spool.durable` (layout, fsync order and
 //!                                             crash table: `wal/mod.rs`)
+//!   {spool file name}.rejection.json          the sidecar of a dead letter `replay --rejected` moved back to
+//!                                             be sent again (removed with the file once it is resolved)
 //! ```
 //!
 //! # Writes and crashes
@@ -64,9 +66,6 @@ pub const QUARANTINE_DIR: &str = "quarantine";
 pub const REJECTED_DIR: &str = "rejected";
 /// Prefix of temporary files being written.
 pub const TEMP_PREFIX: &str = ".tmp-";
-/// Largest decompressed spool file read back (a corrupt or hostile file cannot exhaust memory). Our own files
-/// hold one batch (`load.batch_bytes`, 1 MiB by default); the original's held 200 records.
-pub const MAX_FILE_BYTES: usize = 64 << 20;
 /// The lock file that keeps two processes from sharing one spool directory.
 pub const LOCK_FILE: &str = ".lock";
 

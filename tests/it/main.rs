@@ -8,6 +8,7 @@ mod deploy_shards;
 mod durable_crash;
 mod full_disk;
 mod hardening;
+mod hardening_cli;
 mod hardening_config;
 mod inventory_cli;
 mod mock_api;

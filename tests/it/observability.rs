@@ -225,7 +225,9 @@ fn profile_writes_cpu_heap_and_flamegraph_files_that_decode() {
     dir.write("c.toml", &fast_config(&m.load_url(), ""));
     let out = dir.run(&["etl", "--config", "c.toml", "--profile", "--quiet"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let cpu = std::fs::read(dir.join("cpu.prof")).expect("cpu.prof written");
+    let cpu_gz = std::fs::read(dir.join("cpu.prof")).expect("cpu.prof written");
+    let mut cpu = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&cpu_gz[..]), &mut cpu).unwrap();
     let cpu = pprof::protos::Profile::decode(&cpu[..]).expect("cpu.prof is a pprof protobuf");
     assert!(!cpu.sample_type.is_empty());
     let heap_gz = std::fs::read(dir.join("mem.prof")).expect("mem.prof written");

@@ -15,6 +15,10 @@ use super::segment::{self, Codec, Corrupt, Entry, HeaderError, ENTRY_HEAD_LEN, H
 use super::{WalError, WAL_DIR};
 use crate::spool;
 
+/// Largest decompressed batch a log entry may declare (a damaged length cannot make recovery allocate more):
+/// a batch is at most `load.batch_bytes`, far below this.
+const MAX_BATCH_BYTES: usize = 64 << 20;
+
 /// An un-resolved batch found in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveredBatch {
@@ -409,11 +413,9 @@ pub fn read_batch(b: &RecoveredBatch) -> Result<Bytes, ReadBatchError> {
                     .get(..4)
                     .map(|n| u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize);
                 match declared {
-                    Some(n) if n <= spool::MAX_FILE_BYTES => {
-                        lz4_flex::decompress_size_prepended(payload)
-                            .map(Bytes::from)
-                            .map_err(|e| changed(format!("LZ4: {e}")))
-                    }
+                    Some(n) if n <= MAX_BATCH_BYTES => lz4_flex::decompress_size_prepended(payload)
+                        .map(Bytes::from)
+                        .map_err(|e| changed(format!("LZ4: {e}"))),
                     _ => Err(changed("LZ4 length out of range".into())),
                 }
             }
