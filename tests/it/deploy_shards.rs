@@ -57,7 +57,7 @@ fn the_manifests_shard_expression_covers_the_inventory_exactly_for_1_to_16_shard
     let dir = TestDir::new();
     dir.inventory("inventory.csv", devices);
     let m = MockThread::fast();
-    let cfg = fast_config(&m.load_url(), "").replace("level = \"info\"", "level = \"debug\"");
+    let cfg = fast_config(&m.load_url(), "").set("log.level", "debug");
     dir.write("c.toml", &cfg);
     let mut accepted = 0;
     for n in 1..=16u64 {

@@ -85,11 +85,10 @@ fn sigkill_at_random_points_of_durable_runs_loses_no_batch_written_ahead() {
         &m.load_url(),
         "[spool]\ndurable = true\n[extract]\nconcurrency = 50\n",
     )
-    .replace("latency_ms = 0", "latency_ms = 25")
-    .replace(
-        "[load]",
-        "[load]\nworkers = 4\nbatch_size = 20\nmax_in_flight = 4",
-    );
+    .set("extract.simulated.latency_ms", 25)
+    .set("load.workers", 4)
+    .set("load.batch_size", 20)
+    .set("load.max_in_flight", 4);
     dir.write("c.toml", &cfg);
     let started = Instant::now();
     let mut runs = 0;

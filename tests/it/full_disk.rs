@@ -119,8 +119,7 @@ cp -a spool/. after/
 fn a_full_disk_while_durable_is_reported_and_every_record_on_disk_replays() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 4000);
-    let cfg = fast_config(&dead_endpoint(), "[spool]\ndurable = true\n")
-        .replace("[load]", "[load]\nbatch_size = 20");
+    let cfg = fast_config(&dead_endpoint(), "[spool]\ndurable = true\n").set("load.batch_size", 20);
     dir.write("down.toml", &cfg);
     for sub in ["seed", "spool", "after"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();

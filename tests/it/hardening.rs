@@ -449,7 +449,8 @@ fn sigint_while_a_loader_waits_out_a_retry_after_spools_at_once_and_exits() {
     dir.inventory("inventory.csv", 10);
     // A grace period longer than the Retry-After: a loader that waited it out would send again before the end.
     let cfg = fast_config(&m.load_url(), "[shutdown]\ngrace_ms = 60000\n")
-        .replace("[load]", "[load]\nworkers = 1\nbatch_size = 10");
+        .set("load.workers", 1)
+        .set("load.batch_size", 10);
     dir.write("c.toml", &cfg);
     let child = dir.spawn(
         &["etl", "--config", "c.toml", "--summary-json", "s.json"],

@@ -162,30 +162,14 @@ fn received(dir: &TestDir) -> Vec<serde_json::Value> {
     out
 }
 
-/// An ETL configuration for the snmp source against `port`, loading into `endpoint`.
-fn config(endpoint: &str, port: u16, snmp: &str, extra: &str) -> String {
-    format!(
-        r#"
-[inventory]
-path = "inventory.csv"
-[extract]
-source = "snmp"
-[extract.snmp]
-port = {port}
-{snmp}
-[load]
-endpoint = "{endpoint}"
-flush_interval_ms = 200
-[load.retry]
-max_attempts = 3
-initial_backoff_ms = 1
-max_backoff_ms = 10
-[log]
-level = "info"
-file = "etl.log"
-{extra}
-"#
-    )
+/// An ETL configuration for the snmp source against `port`, loading into `endpoint`: `snmp` is TOML for
+/// `[extract.snmp]`, `extra` TOML laid over the whole.
+fn config(endpoint: &str, port: u16, snmp: &str, extra: &str) -> TestConfig {
+    fast_config(endpoint, "")
+        .set("extract.source", "snmp")
+        .set("extract.snmp.port", i64::from(port))
+        .merge(&format!("[extract.snmp]\n{snmp}"))
+        .merge(extra)
 }
 
 fn etl(dir: &TestDir) -> Output {
@@ -530,11 +514,6 @@ fn when_the_agent_stops_mid_run_the_rest_fail_as_timeouts_and_the_run_still_ends
             agent.port,
             "timeout_ms = 300\nretries = 1\n",
             "[extract]\nconcurrency = 1\n",
-        )
-        .replace("[extract]\nsource = \"snmp\"\n", "")
-        .replace(
-            "[extract]\nconcurrency = 1\n",
-            "[extract]\nsource = \"snmp\"\nconcurrency = 1\n",
         ),
     );
     let mut child = dir.spawn(
