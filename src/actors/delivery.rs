@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::Addr;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::actors::failed_buffer::FailedBufferActor;
 use crate::actors::shutdown::Shutdown;
@@ -61,6 +61,15 @@ impl Delivery {
     pub fn with_wal(mut self, wal: Option<Arc<Wal>>) -> Self {
         self.wal = wal;
         self
+    }
+
+    /// Waits for a free in-flight slot in `slots`, then starts delivering `batch` in it (a task on this arbiter).
+    pub async fn deliver_in_slot(self: Rc<Self>, batch: Batch, slots: Arc<Semaphore>) {
+        let slot = slots
+            .acquire_owned()
+            .await
+            .expect("the slot semaphore is never closed");
+        actix_rt::spawn(self.deliver(batch, slot));
     }
 
     /// Delivers `batch`, retrying per the rules; the slot is released when the batch is acknowledged, dead-lettered

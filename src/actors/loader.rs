@@ -137,12 +137,7 @@ impl LoaderActor {
         let (delivery, slots) = (self.delivery.clone(), self.slots.clone());
         ctx.wait(actix::fut::wrap_future(async move {
             for batch in rest {
-                let slot = slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the slot semaphore is never closed");
-                actix_rt::spawn(delivery.clone().deliver(batch, slot));
+                delivery.clone().deliver_in_slot(batch, slots.clone()).await;
             }
         }));
     }

@@ -34,12 +34,7 @@ pub fn start(
             match item {
                 Logged::Batch(batch, ticket) => {
                     let batch = delivery.logged(batch, ticket).await;
-                    let slot = slots
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("the slot semaphore is never closed");
-                    actix_rt::spawn(delivery.clone().deliver(batch, slot));
+                    delivery.clone().deliver_in_slot(batch, slots.clone()).await;
                 }
                 Logged::Drained(done) => {
                     let _ = done.send(());

@@ -36,6 +36,16 @@ pub(super) fn check_positive(key: &str, value: u64) -> Result<(), SettingsError>
     Ok(())
 }
 
+pub(super) fn check_at_most(key: &str, value: u64, max: u64) -> Result<(), SettingsError> {
+    if value > max {
+        return Err(SettingsError::invalid(
+            key,
+            format!("must be at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
 impl Settings {
     /// Checks every value; the error names the key and says what is allowed.
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -94,12 +104,7 @@ impl Settings {
         }
         check_positive("mock.body_timeout_ms", m.body_timeout_ms)?;
         check_positive("load.workers", l.workers as u64)?;
-        if l.workers > 1024 {
-            return Err(SettingsError::invalid(
-                "load.workers",
-                "must be at most 1024",
-            ));
-        }
+        check_at_most("load.workers", l.workers as u64, 1024)?;
         check_positive("load.batch_size", l.batch_size as u64)?;
         if l.batch_bytes < 1024 {
             return Err(SettingsError::invalid(
@@ -109,12 +114,7 @@ impl Settings {
         }
         check_positive("load.flush_interval_ms", l.flush_interval_ms)?;
         check_positive("load.max_in_flight", l.max_in_flight as u64)?;
-        if l.max_in_flight > 1024 {
-            return Err(SettingsError::invalid(
-                "load.max_in_flight",
-                "must be at most 1024",
-            ));
-        }
+        check_at_most("load.max_in_flight", l.max_in_flight as u64, 1024)?;
         check_positive("load.request_timeout_ms", l.request_timeout_ms)?;
         check_positive("load.retry.max_attempts", l.retry.max_attempts as u64)?;
         check_positive("load.retry.initial_backoff_ms", l.retry.initial_backoff_ms)?;

@@ -294,36 +294,30 @@ fn exit_code(
     if mode == Mode::Etl && rows == 0 && !outcome.sharded {
         problems.push(EMPTY_INVENTORY.to_string());
     }
-    if spooled > 0 {
-        problems.push(format!("{} spooled", plural(spooled, "record", "records")));
-    }
-    if rejected > 0 {
-        problems.push(format!(
-            "{} rejected",
-            plural(rejected, "record", "records")
-        ));
-    }
-    if failed > 0 {
-        problems.push(format!("{} failed", plural(failed, "device", "devices")));
-    }
-    if invalid > 0 {
-        problems.push(format!(
-            "{} skipped",
-            plural(invalid, "invalid inventory row", "invalid inventory rows")
-        ));
-    }
-    if quarantined > 0 {
-        problems.push(format!(
-            "{} quarantined",
-            plural(quarantined, "spool file", "spool files")
-        ));
-    }
+    // Each count that makes the run incomplete, with how the result line says it.
     let unreadable = spool.counts.get("files_unreadable");
-    if unreadable > 0 {
-        problems.push(format!(
-            "{} not be read (left in place)",
-            plural(unreadable, "spool file could", "spool files could")
-        ));
+    let incomplete = [
+        (spooled, "record", "records", "spooled"),
+        (rejected, "record", "records", "rejected"),
+        (failed, "device", "devices", "failed"),
+        (
+            invalid,
+            "invalid inventory row",
+            "invalid inventory rows",
+            "skipped",
+        ),
+        (quarantined, "spool file", "spool files", "quarantined"),
+        (
+            unreadable,
+            "spool file could",
+            "spool files could",
+            "not be read (left in place)",
+        ),
+    ];
+    for (n, one, many, what) in incomplete {
+        if n > 0 {
+            problems.push(format!("{} {what}", plural(n, one, many)));
+        }
     }
     if problems.is_empty() {
         (ExitCode::Ok, "every record delivered".into())

@@ -44,20 +44,7 @@ fn a_full_disk_while_spooling_is_reported_and_the_files_already_there_stay_intac
     for (name, data) in &seeds {
         std::fs::write(dir.join("seed").join(name), data).unwrap();
     }
-    let script = r#"set -e
-mount -t tmpfs -o size=48k,mode=0700 tmpfs spool
-cp seed/* spool/
-set +e
-"$APP" etl --config down.toml --summary-json s.json >etl.out 2>etl.err
-echo $? >etl.rc
-cp -a spool/. after/
-"#;
-    assert!(
-        in_mount_namespace(dir.path(), script),
-        "this test needs `unshare -m` (or -Urm) and tmpfs to make a small filesystem"
-    );
-    let rc = std::fs::read_to_string(dir.join("etl.rc")).unwrap();
-    let stderr = std::fs::read_to_string(dir.join("etl.err")).unwrap();
+    let (rc, stderr) = etl_on_a_full_disk(&dir);
     assert_eq!(
         rc.trim(),
         "1",
@@ -129,20 +116,7 @@ fn a_full_disk_while_durable_is_reported_and_every_record_on_disk_replays() {
         gzip(records_json(50).as_bytes()),
     );
     std::fs::write(dir.join("seed").join(seed.0), &seed.1).unwrap();
-    let script = r#"set -e
-mount -t tmpfs -o size=48k,mode=0700 tmpfs spool
-cp seed/* spool/
-set +e
-"$APP" etl --config down.toml --summary-json s.json >etl.out 2>etl.err
-echo $? >etl.rc
-cp -a spool/. after/
-"#;
-    assert!(
-        in_mount_namespace(dir.path(), script),
-        "this test needs `unshare -m` (or -Urm) and tmpfs to make a small filesystem"
-    );
-    let rc = std::fs::read_to_string(dir.join("etl.rc")).unwrap();
-    let stderr = std::fs::read_to_string(dir.join("etl.err")).unwrap();
+    let (rc, stderr) = etl_on_a_full_disk(&dir);
     assert_eq!(
         rc.trim(),
         "1",
@@ -192,4 +166,25 @@ cp -a spool/. after/
     assert_eq!(m.stats().records_accepted, spooled);
     assert!(spool_files(&after).is_empty());
     assert_eq!(log_segments(&after), 0, "the log ends empty");
+}
+
+/// Runs `etl --config down.toml` in a mount namespace whose `spool` is a 48 KiB tmpfs seeded from `seed/`, then
+/// copies what the spool holds to `after/`; the exit code and stderr of the run.
+fn etl_on_a_full_disk(dir: &TestDir) -> (String, String) {
+    let script = r#"set -e
+mount -t tmpfs -o size=48k,mode=0700 tmpfs spool
+cp seed/* spool/
+set +e
+"$APP" etl --config down.toml --summary-json s.json >etl.out 2>etl.err
+echo $? >etl.rc
+cp -a spool/. after/
+"#;
+    assert!(
+        in_mount_namespace(dir.path(), script),
+        "this test needs `unshare -m` (or -Urm) and tmpfs to make a small filesystem"
+    );
+    (
+        std::fs::read_to_string(dir.join("etl.rc")).unwrap(),
+        std::fs::read_to_string(dir.join("etl.err")).unwrap(),
+    )
 }
