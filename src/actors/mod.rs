@@ -21,6 +21,7 @@
 
 pub mod delivery;
 pub mod failed_buffer;
+pub mod feed;
 pub mod loader;
 pub mod log_queue;
 pub mod log_replay;

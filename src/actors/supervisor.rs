@@ -1,4 +1,4 @@
-//! `ExtractSupervisor`: streams the inventory (a reader thread feeding a bounded channel), keeps at most
+//! `ExtractSupervisor`: streams the inventory (the reader thread of `feed.rs` fills a bounded channel), keeps at most
 //! `extract.concurrency` device extractions in flight, and hands each device's transformed records to the loader
 //! chosen by the stable hash of its name, through the per-loader `Stage` (chunks of records; the task that fills a
 //! chunk waits for room in the loader's mailbox with `send().await`, holding its extraction slot). A timer hands
@@ -15,22 +15,20 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
+use super::feed::{read_inventory, RowSource};
+pub use super::feed::{Checked, Repeated};
 use super::loader::LoaderActor;
 use super::stage::Stage;
-use crate::config::{Settings, Shard};
+use crate::config::Settings;
 use crate::extract::Source;
 use crate::inventory::kept::{PreparedReader, PreparedRows};
-use crate::inventory::{
-    ChunkBuilder, Device, DeviceChunk, InventoryError, InventoryReader, RowError,
-};
-use crate::model::{loader_index, shard_index, stable_hash, stable_hash_bytes, DeviceRecord};
+use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader};
+use crate::model::{loader_index, stable_hash, DeviceRecord};
 use crate::observe::metrics::RunMetrics;
 use crate::resolve::tls::ClientTls;
 use crate::resolve::SnmpSecrets;
 use crate::transform::transform_all;
 
-/// Devices per message from the reader thread (large: each message may wake the supervisor's thread).
-const CHUNK: usize = 1024;
 /// Chunks the reader may run ahead of extraction.
 const CHANNEL_CHUNKS: usize = 4;
 
@@ -46,44 +44,6 @@ pub struct ExtractSupervisor {
     stage: Rc<Stage>,
     repeated: Arc<Repeated>,
     prepared: Option<PreparedRows>,
-}
-
-/// Lines whose device name repeats an earlier line's (found by the full check before the run), with that line.
-pub type Repeated = std::collections::HashMap<u64, u64>;
-
-/// What the check before the run hands to it.
-#[derive(Debug, Default)]
-pub struct Checked {
-    /// Rows to skip: their name repeats an earlier row's.
-    pub repeated: Repeated,
-    /// The valid rows as the check read them (when every row parsed): read instead of the CSV.
-    pub prepared: Option<PreparedRows>,
-}
-
-/// Where the run's rows come from: the rows the check kept, or the CSV file read again.
-enum RowSource {
-    Csv(InventoryReader),
-    Prepared(PreparedReader),
-}
-
-impl RowSource {
-    /// The next row, as `InventoryReader::next_with` gives it.
-    fn next_with<T>(
-        &mut self,
-        path: &std::path::Path,
-        make: impl FnMut(u64, std::net::IpAddr, &[u8]) -> T,
-    ) -> Option<Result<Result<T, RowError>, InventoryError>> {
-        match self {
-            RowSource::Csv(reader) => reader.next_with(make),
-            RowSource::Prepared(reader) => reader.next_with(make).map(|row| {
-                row.map(Ok).map_err(|e| InventoryError::Read {
-                    path: path.to_path_buf(),
-                    line: reader.line(),
-                    message: e.to_string(),
-                })
-            }),
-        }
-    }
 }
 
 impl ExtractSupervisor {
@@ -107,117 +67,6 @@ impl ExtractSupervisor {
             stop: watch::Sender::new(false),
         }
     }
-}
-
-/// Reads the inventory on its own thread: counts invalid rows and rows of other shards, sends the rest in chunks.
-/// Skipped rows are logged in line order up to `inventory::REPORTED_PROBLEMS`, then only counted, and a last line
-/// says how many more (a binary file would log a line for nearly every line it has).
-fn read_inventory(
-    path: &std::path::Path,
-    reader: RowSource,
-    shard: Option<Shard>,
-    repeated: &Repeated,
-    metrics: &RunMetrics,
-    tx: mpsc::Sender<DeviceChunk>,
-) -> Result<(), InventoryError> {
-    let limit = crate::inventory::REPORTED_PROBLEMS as u64;
-    let mut skipped = 0u64;
-    let mut skip = |text: String| {
-        skipped += 1;
-        if skipped <= limit {
-            log::warn!("[Inventory] {text}; row skipped");
-        }
-    };
-    let result = read_rows(path, reader, shard, repeated, metrics, tx, &mut skip);
-    if skipped > limit {
-        log::warn!(
-            "[Inventory] … and {} more skipped ({skipped} rows in all)",
-            skipped - limit
-        );
-    }
-    result
-}
-
-/// [`read_inventory`]'s loop; `skip` logs a skipped row.
-fn read_rows(
-    path: &std::path::Path,
-    mut reader: RowSource,
-    shard: Option<Shard>,
-    repeated: &Repeated,
-    metrics: &RunMetrics,
-    tx: mpsc::Sender<DeviceChunk>,
-    skip: &mut impl FnMut(String),
-) -> Result<(), InventoryError> {
-    /// What became of a valid row.
-    enum Kept {
-        Yes,
-        Repeated { line: u64, first: u64 },
-        OtherShard,
-    }
-    // A filled chunk, checked, for the supervisor (an error names the line of a name that is not UTF-8).
-    let finish = |chunk: ChunkBuilder| {
-        chunk.finish().map_err(|line| InventoryError::Read {
-            path: path.to_path_buf(),
-            line,
-            message: "the device name is not UTF-8 (a damaged temporary file?)".into(),
-        })
-    };
-    let mut chunk = ChunkBuilder::with_capacity(CHUNK);
-    loop {
-        if tx.is_closed() {
-            return Ok(()); // extraction stopped
-        }
-        // The name is copied straight into the chunk's arena: nothing is allocated per row.
-        let row = reader.next_with(path, |line, ip, name| {
-            if let Some(&first) = repeated.get(&line) {
-                return Kept::Repeated { line, first };
-            }
-            // Hashed here, once, for the shard, the loader and the simulated stats.
-            let hash = stable_hash_bytes(name);
-            if let Some(s) = shard {
-                if shard_index(hash, s.count) != s.index {
-                    return Kept::OtherShard;
-                }
-            }
-            chunk.push_parts(line, ip, name, hash);
-            Kept::Yes
-        });
-        let row = match row {
-            None => break,
-            Some(Ok(row)) => row,
-            Some(Err(e)) => {
-                // Hand over what was read before the error, then report it.
-                let _ = tx.blocking_send(finish(chunk)?);
-                return Err(e);
-            }
-        };
-        match row {
-            Ok(Kept::Yes) => {
-                if chunk.len() == CHUNK {
-                    let full = std::mem::replace(&mut chunk, ChunkBuilder::with_capacity(CHUNK));
-                    if tx.blocking_send(finish(full)?).is_err() {
-                        return Ok(()); // extraction stopped
-                    }
-                }
-            }
-            Ok(Kept::Repeated { line, first }) => {
-                RunMetrics::add(&metrics.devices_invalid, 1);
-                skip(format!(
-                    "{}:{line}: field `name`: the same name is on line {first}",
-                    path.display()
-                ));
-            }
-            Ok(Kept::OtherShard) => RunMetrics::add(&metrics.devices_skipped_shard, 1),
-            Err(e) => {
-                RunMetrics::add(&metrics.devices_invalid, 1);
-                skip(e.to_string());
-            }
-        }
-    }
-    if !chunk.is_empty() {
-        let _ = tx.blocking_send(finish(chunk)?);
-    }
-    Ok(())
 }
 
 /// Transforms one device's extraction result and counts it; the records to stage, or `None` when the device

@@ -2,6 +2,9 @@
 //! expansion), key localization with the authoritative engine id, HMAC authentication (MD5-96, SHA-96 and the
 //! RFC 7860 HMAC-SHA-2 truncations), privacy (DES-CBC, AES-128-CFB and AES-192/256-CFB with net-snmp's
 //! "Blumenthal" key extension), and sealing / opening whole v3 messages with them. No I/O.
+//!
+//! Long because the key derivation, the authentication and the privacy are one security model whose pieces
+//! depend on each other (the sealed message layout); each protocol's part is short.
 
 use cbc::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use cfb_mode::cipher::AsyncStreamCipher;

@@ -2,6 +2,9 @@
 //! engine discovery and key localization once per engine per run (cached, bounded), engine boots/time tracked
 //! from authenticated answers, Report PDUs named (usmStats*), `notInTimeWindows` resynchronized and
 //! `unknownEngineIDs` rediscovered once.
+//!
+//! Long because the v3 exchange is one state machine (discovery, clock sync, report handling, retry) that
+//! would only be split across files by its states; v2c is the short first half.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};

@@ -3,6 +3,9 @@
 //! `spool/quarantine/`); moves a segment whose header cannot be parsed to `spool/quarantine/`; deletes segments
 //! whose batches are all resolved; and returns the un-resolved batches in log order with their original ids.
 //! Bodies are not held: [`read_batch`] reads one back (checking its checksum again) when it is sent.
+//!
+//! Long because every way a segment can be damaged (header, torn tail, bad checksum, bad payload) is handled
+//! here, next to the scan that finds it; about a third of the file is its tests.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};

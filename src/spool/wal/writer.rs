@@ -1,6 +1,9 @@
 //! The log's one writer thread: takes every queued append and resolution, writes them to the active segment in
 //! one `pwrite`, covers them with one `fdatasync`, completes the appenders, rotates and deletes segments, and
 //! holds appends back while the log holds `spool.max_bytes`. It alone touches the segment files after recovery.
+//!
+//! Longer than most files because the group commit, rotation, deletion and backpressure share one loop and its
+//! state (the order of writes and fsyncs is the crash guarantee, so it stays in one place).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
