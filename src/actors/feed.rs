@@ -4,10 +4,9 @@
 
 use tokio::sync::mpsc;
 
-use crate::config::Shard;
 use crate::inventory::kept::{PreparedReader, PreparedRows};
 use crate::inventory::{ChunkBuilder, DeviceChunk, InventoryError, InventoryReader, RowError};
-use crate::model::{shard_index, stable_hash_bytes};
+use crate::model::stable_hash_bytes;
 use crate::observe::metrics::RunMetrics;
 
 /// Devices per message from the reader thread (large: each message may wake the supervisor's thread).
@@ -23,15 +22,26 @@ pub struct Checked {
     pub repeated: Repeated,
     /// The valid rows as the check read them (when every row parsed): read instead of the CSV.
     pub prepared: Option<PreparedRows>,
+    /// Rows of other shards the check skipped (and kept none of).
+    pub other_shard: u64,
 }
 
-/// Where the run's rows come from: the rows the check kept, or the CSV file read again.
+/// Where the run's rows come from: the rows the check kept (with how many rows of other shards it skipped), or
+/// the CSV file read again (by a reader that skips other shards' rows itself).
 pub(super) enum RowSource {
     Csv(InventoryReader),
-    Prepared(PreparedReader),
+    Prepared(PreparedReader, u64),
 }
 
 impl RowSource {
+    /// Rows skipped so far as other shards'.
+    fn other_shard(&self) -> u64 {
+        match self {
+            RowSource::Csv(reader) => reader.other_shard(),
+            RowSource::Prepared(_, skipped) => *skipped,
+        }
+    }
+
     /// The next row, as `InventoryReader::next_with` gives it.
     fn next_with<T>(
         &mut self,
@@ -40,7 +50,7 @@ impl RowSource {
     ) -> Option<Result<Result<T, RowError>, InventoryError>> {
         match self {
             RowSource::Csv(reader) => reader.next_with(make),
-            RowSource::Prepared(reader) => reader.next_with(make).map(|row| {
+            RowSource::Prepared(reader, _) => reader.next_with(make).map(|row| {
                 row.map(Ok).map_err(|e| InventoryError::Read {
                     path: path.to_path_buf(),
                     line: reader.line(),
@@ -57,7 +67,6 @@ impl RowSource {
 pub(super) fn read_inventory(
     path: &std::path::Path,
     reader: RowSource,
-    shard: Option<Shard>,
     repeated: &Repeated,
     metrics: &RunMetrics,
     tx: mpsc::Sender<DeviceChunk>,
@@ -70,7 +79,7 @@ pub(super) fn read_inventory(
             log::warn!("[Inventory] {text}; row skipped");
         }
     };
-    let result = read_rows(path, reader, shard, repeated, metrics, tx, &mut skip);
+    let result = read_rows(path, reader, repeated, metrics, tx, &mut skip);
     if skipped > limit {
         log::warn!(
             "[Inventory] … and {} more skipped ({skipped} rows in all)",
@@ -84,7 +93,6 @@ pub(super) fn read_inventory(
 fn read_rows(
     path: &std::path::Path,
     mut reader: RowSource,
-    shard: Option<Shard>,
     repeated: &Repeated,
     metrics: &RunMetrics,
     tx: mpsc::Sender<DeviceChunk>,
@@ -94,7 +102,6 @@ fn read_rows(
     enum Kept {
         Yes,
         Repeated { line: u64, first: u64 },
-        OtherShard,
     }
     // A filled chunk, checked, for the supervisor (an error names the line of a name that is not UTF-8).
     let finish = |chunk: ChunkBuilder| {
@@ -105,6 +112,7 @@ fn read_rows(
         })
     };
     let mut chunk = ChunkBuilder::with_capacity(CHUNK);
+    let mut other_counted = 0;
     loop {
         if tx.is_closed() {
             return Ok(()); // extraction stopped
@@ -114,16 +122,16 @@ fn read_rows(
             if let Some(&first) = repeated.get(&line) {
                 return Kept::Repeated { line, first };
             }
-            // Hashed here, once, for the shard, the loader and the simulated stats.
+            // Hashed here, once, for the loader and the simulated stats.
             let hash = stable_hash_bytes(name);
-            if let Some(s) = shard {
-                if shard_index(hash, s.count) != s.index {
-                    return Kept::OtherShard;
-                }
-            }
             chunk.push_parts(line, ip, name, hash);
             Kept::Yes
         });
+        let other = reader.other_shard();
+        if other > other_counted {
+            RunMetrics::add(&metrics.devices_skipped_shard, other - other_counted);
+            other_counted = other;
+        }
         let row = match row {
             None => break,
             Some(Ok(row)) => row,
@@ -149,7 +157,6 @@ fn read_rows(
                     path.display()
                 ));
             }
-            Ok(Kept::OtherShard) => RunMetrics::add(&metrics.devices_skipped_shard, 1),
             Err(e) => {
                 RunMetrics::add(&metrics.devices_invalid, 1);
                 skip(e.to_string());

@@ -44,6 +44,8 @@ pub struct ExtractSupervisor {
     stage: Rc<Stage>,
     repeated: Arc<Repeated>,
     prepared: Option<PreparedRows>,
+    /// Rows of other shards the check skipped (counted when the prepared rows are read).
+    other_shard: u64,
 }
 
 impl ExtractSupervisor {
@@ -58,6 +60,7 @@ impl ExtractSupervisor {
         ExtractSupervisor {
             repeated: Arc::new(checked.repeated),
             prepared: checked.prepared,
+            other_shard: checked.other_shard,
             stage: Stage::new(loaders.clone(), settings.load.batch_size, metrics.clone()),
             settings,
             source_tls,
@@ -158,24 +161,26 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
     fn handle(&mut self, _: ExtractInventory, _: &mut Self::Context) -> Self::Result {
         let settings = self.settings.clone();
         let (tx, mut rx) = mpsc::channel::<DeviceChunk>(CHANNEL_CHUNKS);
+        let shard = settings.shard();
         let reader = match self.prepared.take() {
-            Some(rows) => Ok(RowSource::Prepared(PreparedReader::new(rows))),
-            None => InventoryReader::open(&settings.inventory.path).map(RowSource::Csv),
+            Some(rows) => Ok(RowSource::Prepared(
+                PreparedReader::new(rows),
+                self.other_shard,
+            )),
+            None => InventoryReader::open(&settings.inventory.path)
+                .map(|r| RowSource::Csv(r.with_shard(shard))),
         };
         let reader = match reader {
             Ok(r) => r,
             Err(e) => return Box::pin(actix::fut::ready(Err(e))),
         };
         let metrics = self.metrics.clone();
-        let shard = settings.shard();
         let (path, repeated) = (settings.inventory.path.clone(), self.repeated.clone());
         let (reader_done_tx, reader_done) = oneshot::channel();
         std::thread::Builder::new()
             .name("inventory".into())
             .spawn(move || {
-                let _ = reader_done_tx.send(read_inventory(
-                    &path, reader, shard, &repeated, &metrics, tx,
-                ));
+                let _ = reader_done_tx.send(read_inventory(&path, reader, &repeated, &metrics, tx));
             })
             .expect("spawning the inventory thread only fails when the OS is out of threads");
 

@@ -23,7 +23,7 @@ pub fn dry_run(settings: Settings, limit: Option<u64>) -> Result<ExitCode, Comma
     let shard = crate::config::Shard::parse(&settings.extract.shard).ok();
     actix_rt::System::new().block_on(async move {
         let source = Source::new(&settings.extract, &tls, &snmp);
-        let mut rows = InventoryReader::open(&path)?;
+        let mut rows = InventoryReader::open(&path)?.with_shard(shard);
         let (mut devices, mut printed, mut failed, mut invalid) = (0u64, 0u64, 0u64, 0u64);
         'rows: while let Some(row) = rows.next_with(|line, ip, name| Device {
             line,
@@ -38,12 +38,6 @@ pub fn dry_run(settings: Settings, limit: Option<u64>) -> Result<ExitCode, Comma
                     continue;
                 }
             };
-            if let Some(shard) = shard {
-                let hash = crate::model::stable_hash(&device.name);
-                if crate::model::shard_index(hash, shard.count) != shard.index {
-                    continue;
-                }
-            }
             devices += 1;
             let records = match source.extract(&device).await {
                 Ok(stats) => transform_all(stats).map_err(|e| e.to_string()),

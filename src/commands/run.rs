@@ -43,7 +43,7 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
     let path = &settings.inventory.path;
     let fail = settings.inventory.on_invalid == OnInvalid::Fail;
     let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
-    let (check, prepared) = inventory::check_and_keep(path, |p| {
+    let (check, prepared) = inventory::check_and_keep(path, settings.shard(), |p| {
         if fail {
             report.add(p);
         }
@@ -57,7 +57,7 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
             count: check.problems,
         });
     }
-    if check.devices + check.problems == 0 {
+    if check.devices + check.problems + check.other_shard == 0 {
         if settings.shard().is_some() {
             log::warn!(
                 "[Inventory] {} holds no device (an empty file, or a header or comments only); a shard may be empty",
@@ -71,10 +71,11 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
         }
     }
     Ok(Prepared {
-        total: Some(check.devices + check.problems),
+        total: Some(check.devices + check.problems + check.other_shard),
         checked: Checked {
             repeated: check.duplicates.into_iter().collect(),
             prepared,
+            other_shard: check.other_shard,
         },
     })
 }

@@ -5,6 +5,7 @@ use std::io;
 use std::path::Path;
 
 use super::*;
+use crate::config::Shard;
 use crate::inventory::dedupe::DuplicateFinder;
 use crate::inventory::kept::{PreparedRows, PreparedWriter};
 use crate::model::stable_hash_bytes;
@@ -18,6 +19,8 @@ pub struct InventoryCheck {
     pub problems: u64,
     /// `(line, first line with that name)` of every repeated name, in line order.
     pub duplicates: Vec<(u64, u64)>,
+    /// Rows of other shards (before a sharded run), neither checked nor kept: their own shard checks them.
+    pub other_shard: u64,
 }
 
 /// Reads the whole inventory, handing every bad row to `on_problem` (rows as they are found, then repeated
@@ -27,14 +30,16 @@ pub fn check(
     path: &Path,
     on_problem: impl FnMut(&RowError),
 ) -> Result<InventoryCheck, InventoryError> {
-    check_rows(path, on_problem, None).map(|(check, _)| check)
+    check_rows(path, None, on_problem, None).map(|(check, _)| check)
 }
 
-/// [`check`], before a run: the valid rows are also written to a prepared file (`prepared.rs`) for the run to read
-/// back, and handed over when every row parsed. `None` (the run then reads the CSV again) when a row is bad or
-/// the file could not be written (a warning says why).
+/// [`check`], before a run, of the rows of `shard` only (the reader's rule: a row is its name's shard's; a name
+/// repeats only within one shard, so the repeated names are found exactly): the valid rows are also written to a
+/// prepared file (`kept.rs`) for the run to read back, and handed over when every row parsed. `None` (the run
+/// then reads the CSV again) when a row is bad or the file could not be written (a warning says why).
 pub fn check_and_keep(
     path: &Path,
+    shard: Option<Shard>,
     on_problem: impl FnMut(&RowError),
 ) -> Result<(InventoryCheck, Option<PreparedRows>), InventoryError> {
     let mut writer = match PreparedWriter::new() {
@@ -46,7 +51,7 @@ pub fn check_and_keep(
             None
         }
     };
-    let (check, kept) = check_rows(path, on_problem, writer.as_mut())?;
+    let (check, kept) = check_rows(path, shard, on_problem, writer.as_mut())?;
     let clean = check.problems == check.duplicates.len() as u64;
     let rows = match writer.map(PreparedWriter::finish) {
         Some(Ok(rows)) if clean && kept => Some(rows),
@@ -61,9 +66,11 @@ pub fn check_and_keep(
     Ok((check, rows))
 }
 
-/// [`check`], each valid row also pushed to `keep`; and whether every one was (a write error stops keeping).
+/// [`check`] of `shard`'s rows, each valid row also pushed to `keep`; and whether every one was (a write error stops
+/// keeping).
 pub(super) fn check_rows(
     path: &Path,
+    shard: Option<Shard>,
     mut on_problem: impl FnMut(&RowError),
     mut keep: Option<&mut PreparedWriter>,
 ) -> Result<(InventoryCheck, bool), InventoryError> {
@@ -75,7 +82,7 @@ pub(super) fn check_rows(
         line: 0,
         message: format!("duplicate check: {e}"),
     };
-    let mut reader = InventoryReader::open(path)?;
+    let mut reader = InventoryReader::open(path)?.with_shard(shard);
     let mut keep_error = None;
     while let Some(row) = reader.next_with(|line, ip, name| {
         if let Some(w) = keep.as_mut() {
@@ -102,6 +109,7 @@ pub(super) fn check_rows(
             }
         }
     }
+    out.other_shard = reader.other_shard();
     out.duplicates = finder.finish().map_err(io_error)?;
     for &(line, first_line) in &out.duplicates {
         on_problem(&RowError {

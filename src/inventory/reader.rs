@@ -6,18 +6,33 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::config::Shard;
+use crate::model::{shard_index, stable_hash_bytes};
 
 /// Streams the rows of an inventory; `next()` yields a device, a bad row, or a fatal read error.
 ///
 /// The file is read in blocks and split into lines in place (so line numbers are exact whatever blank or comment
 /// lines come between, and nothing is copied per line); a line with a `"` is split by the csv crate (quoted
 /// fields, `""` escapes), any other at its commas.
+///
+/// With a shard ([`InventoryReader::with_shard`]) it yields only the rows of that shard and counts the others: a
+/// row belongs to the shard of its name's stable hash, valid or not, so every row, bad rows included, is reported
+/// by exactly one shard; a bad row without a name (no second field, an empty one, an unclosed quote, a line too
+/// long) by shard 0. A line without quotes whose name is another shard's costs a hash and nothing more: its
+/// address is not parsed.
 pub struct InventoryReader {
     path: PathBuf,
     lines: Lines,
     line: u64,
     first_row: bool,
     failed: bool,
+    shard: Option<Shard>,
+    other_shard: u64,
+}
+
+/// Whether a row named `name` is in `shard`.
+fn in_shard(name: &[u8], shard: Shard) -> bool {
+    shard_index(stable_hash_bytes(name), shard.count) == shard.index
 }
 
 impl InventoryReader {
@@ -43,7 +58,20 @@ impl InventoryReader {
             line: 0,
             first_row: true,
             failed: false,
+            shard: None,
+            other_shard: 0,
         }
+    }
+
+    /// Yields only the rows of `shard` (all rows for `None`); see the type's doc.
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard.filter(|s| s.count > 1);
+        self
+    }
+
+    /// Rows skipped so far as another shard's.
+    pub fn other_shard(&self) -> u64 {
+        self.other_shard
     }
 
     /// The next row, made by `make` from a valid row's line, address and name (borrowed, and checked to be UTF-8:
@@ -65,14 +93,47 @@ impl InventoryReader {
                 Ok(None) => return None,
                 Ok(Some(Line::TooLong)) => {
                     self.line += 1;
+                    if self.shard.is_some_and(|s| s.index != 0) {
+                        self.other_shard += 1;
+                        continue;
+                    }
                     return Some(Ok(Err(at.invalid(RowProblem::TooLong))));
                 }
                 Ok(Some(Line::Text(start, end))) => {
                     self.line += 1;
                     let raw = &self.lines.buf[start..end];
-                    if let Some(row) = parse_line(raw, at, &mut self.first_row, &mut make) {
-                        return Some(Ok(row));
+                    // Another shard's row is known by its name alone (but the first, which may be a header).
+                    let mut mine = self.shard.is_none();
+                    if let Some(shard) = self.shard.filter(|_| !self.first_row) {
+                        if let Some(name) = quick_name(raw) {
+                            if !in_shard(name, shard) {
+                                self.other_shard += 1;
+                                continue;
+                            }
+                            mine = true;
+                        }
                     }
+                    let Some(parsed) = parse_line(raw, at, &mut self.first_row) else {
+                        continue; // a blank, comment or header line
+                    };
+                    let row = match parsed {
+                        Ok((ip, name)) => {
+                            if mine || self.shard.is_none_or(|s| in_shard(&name, s)) {
+                                return Some(Ok(Ok(make(self.line, ip, &name))));
+                            }
+                            self.other_shard += 1;
+                            continue;
+                        }
+                        Err(e) => e,
+                    };
+                    let owner = |s: Shard| match bad_row_name(raw) {
+                        Some(name) => in_shard(&name, s),
+                        None => s.index == 0,
+                    };
+                    if mine || self.shard.is_none_or(owner) {
+                        return Some(Ok(Err(row)));
+                    }
+                    self.other_shard += 1;
                 }
                 Err(e) => {
                     self.failed = true;

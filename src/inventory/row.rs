@@ -154,17 +154,19 @@ impl At<'_> {
     }
 }
 
-/// The row of one line — what `make` builds from a valid row's line, address and name (checked to be UTF-8), or
-/// the problem — or `None` for a blank, comment or header line (`first_row` says whether a header may still come).
-pub(super) fn parse_line<T>(
-    raw: &[u8],
+/// A valid row's address and name (checked to be UTF-8; borrowed from the line unless it was quoted).
+pub(super) type Parts<'a> = (IpAddr, Cow<'a, [u8]>);
+
+/// The row of one line — a valid row's address and name, or the problem — or `None` for a blank, comment or
+/// header line (`first_row` says whether a header may still come).
+pub(super) fn parse_line<'a>(
+    raw: &'a [u8],
     at: At<'_>,
     first_row: &mut bool,
-    make: impl FnOnce(u64, IpAddr, &[u8]) -> T,
-) -> Option<Result<T, RowError>> {
+) -> Option<Result<Parts<'a>, RowError>> {
     if let Some((ip, name)) = plain_row(raw) {
         *first_row = false;
-        return Some(Ok(make(at.line, ip, name)));
+        return Some(Ok((ip, Cow::Borrowed(name))));
     }
     let mut text = raw;
     if at.line == 1 {
@@ -223,7 +225,7 @@ pub(super) fn parse_line<T>(
         return Some(if name_raw.is_empty() {
             Err(at.invalid(RowProblem::EmptyName))
         } else {
-            Ok(make(at.line, ip, &name_raw))
+            Ok((ip, name_raw))
         });
     };
     // Other names: ASCII ones are checked byte by byte; others by character (Unicode whitespace only is empty,
@@ -242,7 +244,33 @@ pub(super) fn parse_line<T>(
     if let Some(c) = control {
         return Some(Err(at.invalid(RowProblem::ControlCharacter(c))));
     }
-    Some(Ok(make(at.line, ip, name.as_bytes())))
+    Some(Ok((ip, name_raw)))
+}
+
+/// The name of a line without quotes, read without parsing the rest: its second field, trimmed. `None` for a line
+/// with a quote (only the full parse unquotes it), a blank or comment line, and a line with no name (no second
+/// field, or an empty one). Where the full parse finds a row, this is its name, byte for byte.
+pub(super) fn quick_name(raw: &[u8]) -> Option<&[u8]> {
+    let text = raw.trim_ascii_start();
+    if text.first().is_none_or(|&b| b == b'#') || text.contains(&b'"') {
+        return None;
+    }
+    let comma = text.iter().position(|&b| b == b',')?;
+    let rest = &text[comma + 1..];
+    let name = match rest.iter().position(|&b| b == b',') {
+        Some(j) => &rest[..j],
+        None => rest,
+    };
+    Some(name.trim_ascii()).filter(|n| !n.is_empty())
+}
+
+/// The name a bad line gives, for the shard that reports it: its second field as the full parse splits it, or
+/// `None` when it has none (no second field, an empty one, a quote that does not close, a line too long).
+pub(super) fn bad_row_name(raw: &[u8]) -> Option<Vec<u8>> {
+    match split_fields(raw.trim_ascii()) {
+        Ok((_, name, _)) if !name.is_empty() => Some(name.into_owned()),
+        _ => None,
+    }
 }
 
 /// An address as `IpAddr::from_str` reads it: dotted-quad IPv4 without leading zeros directly (the inventory's

@@ -214,7 +214,7 @@ fn the_rows_kept_by_the_check_are_the_rows_read() {
     let path = dir.path().join("inv.csv");
     let text = "ip,name\n127.0.0.1,a\n# c\n::1, b \n127.0.0.3,\"c,d\"\n127.0.0.4,a\n";
     std::fs::write(&path, text).unwrap();
-    let (c, rows) = check_and_keep(&path, |_| {}).unwrap();
+    let (c, rows) = check_and_keep(&path, None, |_| {}).unwrap();
     assert_eq!((c.devices, c.problems), (3, 1));
     let mut kept = Vec::new();
     let mut reader = crate::inventory::kept::PreparedReader::new(rows.expect("every row parsed"));
@@ -236,7 +236,7 @@ fn the_rows_kept_by_the_check_are_the_rows_read() {
     assert_eq!(kept, read);
 
     std::fs::write(&path, "127.0.0.1,a\nbad\n").unwrap();
-    let (c, rows) = check_and_keep(&path, |_| {}).unwrap();
+    let (c, rows) = check_and_keep(&path, None, |_| {}).unwrap();
     assert_eq!(c.problems, 1);
     assert!(rows.is_none(), "a bad row: the run reads the file itself");
 }
@@ -340,4 +340,105 @@ fn an_unterminated_quote_and_a_bracketed_ipv6_address_are_bad_rows_whatever_the_
         shown.contains("brackets are for URLs; write ::1"),
         "{shown}"
     );
+}
+
+/// Rows of every kind: a header, comments, blank lines, plain, spaced, quoted and IPv6 rows, bad rows with a name
+/// (bad address, control character) and without one (no second field, an empty name, an unclosed quote), a
+/// repeated name, a BOM-less CRLF row.
+const MIXED: &str = "ip,name\n# a comment, with a comma\n\n127.0.0.1,r1\n 127.0.0.2 , r2 \n127.0.0.3,\"r,3\"\n\
+    ::1,r4\nnot-an-ip,r5\n127.0.0.6,r\x016\n127.0.0.7\n127.0.0.8,\n127.0.0.9,\"open\n127.0.0.10,r1\n\
+    127.0.0.11,r11\r\n  # indented comment,x\n";
+
+fn read_shard(text: &[u8], shard: Option<crate::config::Shard>) -> (Vec<Row>, u64) {
+    let mut reader = InventoryReader::from_reader(
+        Path::new("inv.csv"),
+        Box::new(io::Cursor::new(text.to_vec())),
+    )
+    .with_shard(shard);
+    let rows = reader.by_ref().map(|r| r.unwrap()).collect();
+    (rows, reader.other_shard())
+}
+
+#[test]
+fn every_row_is_read_by_exactly_one_shard() {
+    let (all, skipped) = read_shard(MIXED.as_bytes(), None);
+    assert_eq!(skipped, 0);
+    assert_eq!(devices(&all).len(), 6, "{all:?}");
+    assert_eq!(problems(&all).len(), 5, "{all:?}");
+    let lines = |rows: &[Row]| -> Vec<u64> {
+        let mut v: Vec<u64> = devices(rows).into_iter().map(|(l, _)| l).collect();
+        v.extend(problems(rows).into_iter().map(|(l, _)| l));
+        v.sort_unstable();
+        v
+    };
+    let every = lines(&all);
+    for count in 1..=8 {
+        let mut union = Vec::new();
+        for index in 0..count {
+            let shard = crate::config::Shard { index, count };
+            let (rows, skipped) = read_shard(MIXED.as_bytes(), Some(shard));
+            assert_eq!(skipped + rows.len() as u64, every.len() as u64, "{shard}");
+            for (_, name) in devices(&rows) {
+                let hash = crate::model::stable_hash(&name);
+                assert_eq!(crate::model::shard_index(hash, count), index, "{name} in {shard}");
+            }
+            union.extend(lines(&rows));
+        }
+        union.sort_unstable();
+        assert_eq!(union, every, "N = {count}: each row once");
+    }
+    // The rows without a name (lines 10, 11 and 12) are shard 0's.
+    let (rows, _) = read_shard(MIXED.as_bytes(), Some(crate::config::Shard { index: 0, count: 5 }));
+    let zero: Vec<u64> = problems(&rows).into_iter().map(|(l, _)| l).collect();
+    for line in [10, 11, 12] {
+        assert!(zero.contains(&line), "line {line} in shard 0: {zero:?}");
+    }
+}
+
+#[test]
+fn the_quick_name_is_the_name_the_full_parse_finds() {
+    for line in MIXED.lines() {
+        let mut first = false;
+        let at = At {
+            path: Path::new("inv.csv"),
+            line: 2,
+        };
+        if let Some(Ok((_, name))) = parse_line(line.as_bytes(), at, &mut first) {
+            if let Some(quick) = quick_name(line.as_bytes()) {
+                assert_eq!(quick, &*name, "{line:?}");
+            }
+        }
+    }
+    assert_eq!(quick_name(b" 127.0.0.1 ,  a b  ,x"), Some(&b"a b"[..]));
+    assert_eq!(quick_name(b"# x,y"), None);
+    assert_eq!(quick_name(b"127.0.0.1,\"q\""), None);
+    assert_eq!(quick_name(b"127.0.0.1,  "), None);
+}
+
+#[test]
+fn a_sharded_check_checks_and_keeps_only_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inv.csv");
+    // A repeated name is in one shard: found there, and only there.
+    let mut text = String::new();
+    for k in 1..=200 {
+        text.push_str(&format!("127.0.{}.{},dev-{k}\n", k / 250, k % 250 + 1));
+    }
+    text.push_str("127.1.0.1,dev-7\n");
+    std::fs::write(&path, &text).unwrap();
+    let owner = crate::model::shard_index(crate::model::stable_hash("dev-7"), 4);
+    let (mut devices, mut other) = (0, 0);
+    for index in 0..4 {
+        let shard = crate::config::Shard { index, count: 4 };
+        let (c, rows) = check_and_keep(&path, Some(shard), |_| {}).unwrap();
+        let rows = rows.expect("every row parsed");
+        assert_eq!(rows.rows(), c.devices + c.duplicates.len() as u64);
+        assert_eq!(c.devices + c.problems + c.other_shard, 201);
+        let expected: Vec<(u64, u64)> = if index == owner { vec![(201, 7)] } else { vec![] };
+        assert_eq!(c.duplicates, expected, "{shard}");
+        devices += c.devices;
+        other += c.other_shard;
+    }
+    assert_eq!(devices, 200);
+    assert_eq!(other, 3 * 201);
 }
