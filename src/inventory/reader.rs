@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::config::Shard;
-use crate::model::{shard_index, stable_hash_bytes};
+use crate::model::{stable_hash_bytes, ShardIndexer};
 
 /// Streams the rows of an inventory; `next()` yields a device, a bad row, or a fatal read error.
 ///
@@ -26,13 +26,13 @@ pub struct InventoryReader {
     line: u64,
     first_row: bool,
     failed: bool,
-    shard: Option<Shard>,
+    shard: Option<(Shard, ShardIndexer)>,
     other_shard: u64,
 }
 
 /// Whether a row named `name` is in `shard`.
-fn in_shard(name: &[u8], shard: Shard) -> bool {
-    shard_index(stable_hash_bytes(name), shard.count) == shard.index
+fn in_shard(name: &[u8], (shard, indexer): (Shard, ShardIndexer)) -> bool {
+    indexer.index(stable_hash_bytes(name)) == shard.index
 }
 
 impl InventoryReader {
@@ -65,7 +65,9 @@ impl InventoryReader {
 
     /// Yields only the rows of `shard` (all rows for `None`); see the type's doc.
     pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
-        self.shard = shard.filter(|s| s.count > 1);
+        self.shard = shard
+            .filter(|s| s.count > 1)
+            .map(|s| (s, ShardIndexer::new(s.count)));
         self
     }
 
@@ -93,7 +95,7 @@ impl InventoryReader {
                 Ok(None) => return None,
                 Ok(Some(Line::TooLong)) => {
                     self.line += 1;
-                    if self.shard.is_some_and(|s| s.index != 0) {
+                    if self.shard.is_some_and(|(s, _)| s.index != 0) {
                         self.other_shard += 1;
                         continue;
                     }
@@ -126,9 +128,9 @@ impl InventoryReader {
                         }
                         Err(e) => e,
                     };
-                    let owner = |s: Shard| match bad_row_name(raw) {
+                    let owner = |s: (Shard, ShardIndexer)| match bad_row_name(raw) {
                         Some(name) => in_shard(&name, s),
-                        None => s.index == 0,
+                        None => s.0.index == 0,
                     };
                     if mine || self.shard.is_none_or(owner) {
                         return Some(Ok(Err(row)));

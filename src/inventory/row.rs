@@ -249,19 +249,53 @@ pub(super) fn parse_line<'a>(
 
 /// The name of a line without quotes, read without parsing the rest: its second field, trimmed. `None` for a line
 /// with a quote (only the full parse unquotes it), a blank or comment line, and a line with no name (no second
-/// field, or an empty one). Where the full parse finds a row, this is its name, byte for byte.
+/// field, or an empty one). Where the full parse finds a row, this is its name, byte for byte. Another shard's
+/// row costs this and a hash, so the line is scanned for commas and quotes 8 bytes at a time.
 pub(super) fn quick_name(raw: &[u8]) -> Option<&[u8]> {
     let text = raw.trim_ascii_start();
-    if text.first().is_none_or(|&b| b == b'#') || text.contains(&b'"') {
+    if text.first().is_none_or(|&b| b == b'#') {
         return None;
     }
-    let comma = text.iter().position(|&b| b == b',')?;
-    let rest = &text[comma + 1..];
-    let name = match rest.iter().position(|&b| b == b',') {
-        Some(j) => &rest[..j],
-        None => rest,
+    let (mut first, mut second) = (None, text.len());
+    let words = text.chunks_exact(8);
+    let tail = words.remainder().len();
+    // The last bytes as a word padded with zeros (neither a comma nor a quote): the line's last 8 bytes shifted
+    // down past those already read, or, for a line shorter than a word, its bytes one by one.
+    let last = match text.len().checked_sub(8) {
+        Some(at) if tail > 0 => {
+            let word = u64::from_le_bytes(text[at..].try_into().expect("8 bytes"));
+            word >> (8 * (8 - tail))
+        }
+        Some(_) => 0,
+        None => text
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b)),
     };
-    Some(name.trim_ascii()).filter(|n| !n.is_empty())
+    let words = words.map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    for (k, word) in words.chain([last]).enumerate() {
+        if bytes_equal(word, b'"') != 0 {
+            return None;
+        }
+        let mut commas = bytes_equal(word, b',');
+        while commas != 0 && second == text.len() {
+            let at = k * 8 + (commas.trailing_zeros() / 8) as usize;
+            match first {
+                None => first = Some(at),
+                Some(_) => second = at,
+            }
+            commas &= commas - 1;
+        }
+    }
+    let name = text[first? + 1..second].trim_ascii();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The high bit of each byte of `word` that equals `byte`, and no other bit (exact: no carry crosses bytes).
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ (0x0101_0101_0101_0101 * u64::from(byte));
+    !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
 /// The name a bad line gives, for the shard that reports it: its second field as the full parse splits it, or

@@ -380,7 +380,11 @@ fn every_row_is_read_by_exactly_one_shard() {
             assert_eq!(skipped + rows.len() as u64, every.len() as u64, "{shard}");
             for (_, name) in devices(&rows) {
                 let hash = crate::model::stable_hash(&name);
-                assert_eq!(crate::model::shard_index(hash, count), index, "{name} in {shard}");
+                assert_eq!(
+                    crate::model::shard_index(hash, count),
+                    index,
+                    "{name} in {shard}"
+                );
             }
             union.extend(lines(&rows));
         }
@@ -388,7 +392,10 @@ fn every_row_is_read_by_exactly_one_shard() {
         assert_eq!(union, every, "N = {count}: each row once");
     }
     // The rows without a name (lines 10, 11 and 12) are shard 0's.
-    let (rows, _) = read_shard(MIXED.as_bytes(), Some(crate::config::Shard { index: 0, count: 5 }));
+    let (rows, _) = read_shard(
+        MIXED.as_bytes(),
+        Some(crate::config::Shard { index: 0, count: 5 }),
+    );
     let zero: Vec<u64> = problems(&rows).into_iter().map(|(l, _)| l).collect();
     for line in [10, 11, 12] {
         assert!(zero.contains(&line), "line {line} in shard 0: {zero:?}");
@@ -410,6 +417,17 @@ fn the_quick_name_is_the_name_the_full_parse_finds() {
         }
     }
     assert_eq!(quick_name(b" 127.0.0.1 ,  a b  ,x"), Some(&b"a b"[..]));
+    // Commas and quotes at every position of the 8-byte words, and bytes one off a comma (`-`, `+`).
+    for pad in 0..17 {
+        let ip = format!("127.0.0.1{}", " ".repeat(pad));
+        let line = format!("{ip},-x+{}-,y,\"", "n".repeat(pad));
+        assert_eq!(quick_name(line.as_bytes()), None, "{line}");
+        let line = format!("{ip},-x+{}-,y,z", "n".repeat(pad));
+        let name = format!("-x+{}-", "n".repeat(pad));
+        assert_eq!(quick_name(line.as_bytes()), Some(name.as_bytes()), "{line}");
+        let line = format!("{ip},-x+{}-", "n".repeat(pad));
+        assert_eq!(quick_name(line.as_bytes()), Some(name.as_bytes()), "{line}");
+    }
     assert_eq!(quick_name(b"# x,y"), None);
     assert_eq!(quick_name(b"127.0.0.1,\"q\""), None);
     assert_eq!(quick_name(b"127.0.0.1,  "), None);
@@ -434,7 +452,11 @@ fn a_sharded_check_checks_and_keeps_only_its_rows() {
         let rows = rows.expect("every row parsed");
         assert_eq!(rows.rows(), c.devices + c.duplicates.len() as u64);
         assert_eq!(c.devices + c.problems + c.other_shard, 201);
-        let expected: Vec<(u64, u64)> = if index == owner { vec![(201, 7)] } else { vec![] };
+        let expected: Vec<(u64, u64)> = if index == owner {
+            vec![(201, 7)]
+        } else {
+            vec![]
+        };
         assert_eq!(c.duplicates, expected, "{shard}");
         devices += c.devices;
         other += c.other_shard;

@@ -69,17 +69,21 @@ impl Agent {
         if msg.community != *expected {
             return Outcome::BadCommunity;
         }
-        let table = device.table(device.uptime_cs(elapsed_cs));
+        let uptime = device.uptime_cs(elapsed_cs);
         let pdu = &msg.pdu;
+        // A GET reads its values directly; a walk goes through the whole table.
+        let table = || device.table(uptime);
         let varbinds = match pdu.kind {
-            PduKind::GetRequest => get(&device, &table, &pdu.varbinds),
-            PduKind::GetNextRequest => pdu
-                .varbinds
-                .iter()
-                .map(|(oid, _)| next(&table, oid))
-                .collect(),
+            PduKind::GetRequest => get(&device, uptime, &pdu.varbinds),
+            PduKind::GetNextRequest => {
+                let table = table();
+                pdu.varbinds
+                    .iter()
+                    .map(|(oid, _)| next(&table, oid))
+                    .collect()
+            }
             PduKind::GetBulkRequest => bulk(
-                &table,
+                &table(),
                 &pdu.varbinds,
                 pdu.non_repeaters(),
                 pdu.max_repetitions(),
@@ -105,14 +109,14 @@ fn oid(ids: &[u32]) -> Oid {
 
 type Table = [(Vec<u32>, Value)];
 
-fn get(device: &fleet::Device, table: &Table, asked: &[VarBind]) -> Vec<VarBind> {
+fn get(device: &fleet::Device, uptime: u64, asked: &[VarBind]) -> Vec<VarBind> {
     asked
         .iter()
         .map(|(o, _)| {
-            let value = match table.binary_search_by(|(t, _)| t.as_slice().cmp(o.ids())) {
-                Ok(i) => ber(table[i].1),
-                Err(_) if device.has_object(o.ids()) => BerValue::NoSuchInstance,
-                Err(_) => BerValue::NoSuchObject,
+            let value = match device.get(o.ids(), uptime) {
+                Some(v) => ber(v),
+                None if device.has_object(o.ids()) => BerValue::NoSuchInstance,
+                None => BerValue::NoSuchObject,
             };
             (o.clone(), value)
         })

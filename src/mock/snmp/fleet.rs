@@ -258,6 +258,28 @@ impl Device {
         t
     }
 
+    /// The value at `oid` at uptime `n`: the table's entry, found without building the table (what GET reads).
+    pub fn get(&self, oid: &[u32], n: u64) -> Option<Value> {
+        if oid == SYS_UPTIME {
+            return Some(Value::TimeTicks(n as u32));
+        }
+        if let Some(&[index]) = oid.strip_prefix(HR_PROCESSOR_LOAD) {
+            let i = index.checked_sub(HR_FIRST_INDEX)?;
+            return (i < self.cpus).then(|| Value::Integer(processor_load(self.addr, i)));
+        }
+        let &[sub, 0] = oid.strip_prefix(UCD_SYSTEM_STATS)? else {
+            return None;
+        };
+        if self.kind != Kind::Ucd {
+            return None;
+        }
+        if sub == UCD_NUM_CPUS {
+            return Some(Value::Integer(self.cpus as i32));
+        }
+        let (_, field) = UCD_FIELDS.iter().find(|(s, _)| *s == sub)?;
+        Some(Value::Counter32(self.counter(*field, n)))
+    }
+
     /// The objects (OIDs without their instance) this device has: a GET below one of them that is not in the
     /// table is `noSuchInstance`, anything else `noSuchObject`.
     pub fn has_object(&self, oid: &[u32]) -> bool {
@@ -293,6 +315,38 @@ mod tests {
 
     fn addrs(n: u32) -> impl Iterator<Item = Ipv4Addr> {
         (1..=n).map(|k| Ipv4Addr::from(0x7f00_0000 + k))
+    }
+
+    #[test]
+    fn a_get_reads_what_the_table_holds() {
+        let shares = Shares {
+            host_resources: 0.3,
+            wrong_community: 0.0,
+        };
+        for a in addrs(300) {
+            let d = device(a, shares);
+            let n = d.uptime_cs(12_345);
+            let table = d.table(n);
+            for (oid, value) in &table {
+                assert_eq!(d.get(oid, n), Some(*value), "{a} {oid:?}");
+            }
+            let mut absent = vec![
+                ucd_oid(55),
+                ucd_oid(UCD_NUM_CPUS)[..UCD_SYSTEM_STATS.len() + 1].to_vec(),
+                SYS_UPTIME[..SYS_UPTIME.len() - 1].to_vec(),
+                HR_PROCESSOR_LOAD.to_vec(),
+                [HR_PROCESSOR_LOAD, &[HR_FIRST_INDEX + d.cpus]].concat(),
+                [HR_PROCESSOR_LOAD, &[HR_FIRST_INDEX - 1]].concat(),
+                [&ucd_oid(50)[..], &[0]].concat(),
+            ];
+            if d.kind == Kind::HostResources {
+                absent.push(ucd_oid(50));
+            }
+            for oid in absent {
+                assert!(table.iter().all(|(t, _)| *t != oid), "{oid:?}");
+                assert_eq!(d.get(&oid, n), None, "{a} {oid:?}");
+            }
+        }
     }
 
     #[test]
