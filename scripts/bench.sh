@@ -37,7 +37,12 @@
 # in the same run: Debian's prometheus-snmp-exporter (installed with apt-get when missing) with the hand-written
 # scripts/bench-snmp-exporter.yml on 127.0.0.1, scraped twice per device by scripts/bench-snmp-scrape.py over
 # BENCH_SNMP_SCRAPERS keep-alive connections (at most BENCH_SNMP_EXPORTER_LIMIT s): its devices/s and CPU per device,
-# and the ratio of devices per CPU-second. Its table is printed after the main one.
+# and the ratio of devices per CPU-second. Its table is printed after the main one. The whole case (fleet, ETL,
+# exporter, scraper) runs in a network namespace of its own that the script creates (`ip netns add`, its loopback
+# only; removed at exit; BENCH_SNMP_NETNS=0 runs it in the machine's namespace): on a host whose firewall tracks
+# connections (Docker's NAT rules load conntrack), every device's address is a connection-tracking entry that lives
+# 120 s, the kernel's table fills after ~260,000 devices and drops datagrams, and the tracking itself costs ~15 % of
+# the ETL's CPU. The namespace is a poller host without such a firewall; docs/PERFORMANCE.md has both figures.
 #
 # Environment:
 #   BENCH_REPEAT=5            runs per case
@@ -49,7 +54,8 @@
 #   BENCH_TMP=/tmp            where the temp dir (inventories, configs, reports) goes; removed at exit
 #   BENCH_KEEP=0              1: keep the temp dir (its path is printed)
 #   BENCH_OUT=                also write the final table to this file
-#   BENCH_SNMP_DEVICES=100000 BENCH_SNMP_DEVICES2=20000 BENCH_SNMP_CONCURRENCY=2000 BENCH_SNMP_CONCURRENCY2=8000
+#   BENCH_SNMP_DEVICES=100000 BENCH_SNMP_DEVICES2=20000 BENCH_SNMP_CONCURRENCY=8000 BENCH_SNMP_CONCURRENCY2=2000
+#   BENCH_SNMP_NETNS=1        0: the snmp case in the machine's network namespace
 #   BENCH_SNMP_SCRAPERS=64    connections to the exporter; BENCH_SNMP_EXPORTER_LIMIT=300 seconds at most
 #
 # Network: every address used is on 127.0.0.0/8. Every server is started under `timeout` (hard bound) and stopped by
@@ -69,8 +75,11 @@ NPROC=$(nproc)
 
 SNMP_DEVICES=${BENCH_SNMP_DEVICES:-100000}
 SNMP_DEVICES2=${BENCH_SNMP_DEVICES2:-20000}
-SNMP_CONC=${BENCH_SNMP_CONCURRENCY:-2000}
-SNMP_CONC2=${BENCH_SNMP_CONCURRENCY2:-8000}
+SNMP_CONC=${BENCH_SNMP_CONCURRENCY:-8000}
+SNMP_CONC2=${BENCH_SNMP_CONCURRENCY2:-2000}
+SNMP_NETNS=${BENCH_SNMP_NETNS:-1}
+NS_NAME=""   # the snmp case's network namespace, when made
+IN_NS=()     # the command prefix that runs a process in it (empty: the machine's namespace)
 SNMP_SCRAPERS=${BENCH_SNMP_SCRAPERS:-64}
 SNMP_EXPORTER_LIMIT=${BENCH_SNMP_EXPORTER_LIMIT:-300}
 
@@ -141,6 +150,7 @@ cleanup() {
     local i
     # newest first: the etl (or wrk) before the mock it talks to
     for ((i = ${#BG_PIDS[@]} - 1; i >= 0; i--)); do [ -n "${BG_PIDS[i]}" ] && stop_tree "${BG_PIDS[i]}"; done
+    [ -z "$NS_NAME" ] || ip netns delete "$NS_NAME" 2>/dev/null || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         echo "bench.sh: kept $TMP" >&2
     else
@@ -225,7 +235,7 @@ EOF
 # stop_mock DIR : saves /stats, SIGTERMs the mock (through `timeout`, which forwards it), waits (bounded)
 stop_mock() {
     local dir=$1
-    curl -s --max-time 5 "$MOCK_URL/stats" > "$dir/mock.stats" || true
+    "${IN_NS[@]}" curl -s --max-time 5 "$MOCK_URL/stats" > "$dir/mock.stats" || true
     stop_tree "$MOCK_TP"
     forget_pid "$MOCK_TP"
     MOCK_TP=""
@@ -237,7 +247,7 @@ record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$RESULTS";
 etl_process() { # DIR LIMIT_S CONFIG INVENTORY [EXTRA ETL ARGS...]
     local dir=$1 limit=$2 config=$3 inv=$4
     shift 4
-    cd "$dir" && exec /usr/bin/time -v -o "$dir/etl.time" \
+    cd "$dir" && exec /usr/bin/time -v -o "$dir/etl.time" "${IN_NS[@]}" \
         timeout -s TERM -k 30 "$limit" "$BIN" etl --config "$config" --inventory "$inv" \
         --endpoint "$MOCK_URL/load" --spool-dir "$dir/spool" --summary-json "$dir/summary.json" "$@" \
         > "$dir/etl.out" 2> "$dir/etl.err"
@@ -478,7 +488,7 @@ snmp_host_resources_share = 0.0
 level = "warn"
 file = ""
 EOF
-    (cd "$dir" && exec /usr/bin/time -v -o "$dir/mock.time" \
+    (cd "$dir" && exec /usr/bin/time -v -o "$dir/mock.time" "${IN_NS[@]}" \
         timeout -s TERM -k 10 "$limit" "$BIN" mock-server --config "$dir/mock.toml" --snmp-port auto \
         > "$dir/mock.out" 2> "$dir/mock.err") &
     MOCK_TP=$!
@@ -583,17 +593,18 @@ snmp_exporter() {
     inv=$(inventory "$SNMP_DEVICES")
     start_fleet "$dir" $((SNMP_EXPORTER_LIMIT + 120))
     eport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    (cd "$dir" && exec /usr/bin/time -v -o "$dir/exporter.time" timeout -s TERM -k 10 $((SNMP_EXPORTER_LIMIT + 90)) \
+    (cd "$dir" && exec /usr/bin/time -v -o "$dir/exporter.time" "${IN_NS[@]}" \
+        timeout -s TERM -k 10 $((SNMP_EXPORTER_LIMIT + 90)) \
         "$exe" --config.file="$ROOT/scripts/bench-snmp-exporter.yml" --web.listen-address="127.0.0.1:$eport" \
         --log.level=warn > "$dir/exporter.out" 2>&1) &
     etp=$!
     BG_PIDS+=("$etp")
-    for i in $(seq 1 100); do curl -s --max-time 1 "http://127.0.0.1:$eport/" > /dev/null && break; sleep 0.1; done
+    for i in $(seq 1 100); do "${IN_NS[@]}" curl -s --max-time 1 "http://127.0.0.1:$eport/" > /dev/null && break; sleep 0.1; done
     peak_fds "$exe" $((SNMP_EXPORTER_LIMIT + 60)) "$dir/fds.max" &
     sampler=$!
     BG_PIDS+=("$sampler")
     t0=$(busy_ticks)
-    bounded_run /usr/bin/time -v -o "$dir/client.time" timeout -s TERM -k 10 $((SNMP_EXPORTER_LIMIT + 60)) \
+    bounded_run /usr/bin/time -v -o "$dir/client.time" "${IN_NS[@]}" timeout -s TERM -k 10 $((SNMP_EXPORTER_LIMIT + 60)) \
         python3 "$ROOT/scripts/bench-snmp-scrape.py" "127.0.0.1:$eport" ucd_cpu "$SNMP_PORT" "$inv" \
         "$SNMP_SCRAPERS" 2 "$SNMP_EXPORTER_LIMIT" > "$dir/client.out" 2> "$dir/client.err" || rc=$?
     t1=$(busy_ticks)
@@ -618,10 +629,21 @@ snmp_exporter() {
 }
 
 case_snmp() {
+    if [ "$SNMP_NETNS" = 1 ]; then
+        NS_NAME="app-bench-snmp-$$"
+        if ip netns add "$NS_NAME" 2>/dev/null && ip netns exec "$NS_NAME" ip link set lo up; then
+            IN_NS=(ip netns exec "$NS_NAME")
+            log "snmp: in the network namespace $NS_NAME (its loopback only, no connection tracking)"
+        else
+            NS_NAME=""
+            log "snmp: cannot make a network namespace (not root, or no iproute2): in the machine's namespace"
+        fi
+    fi
     snmp_etl "${SNMP_DEVICES}-c${SNMP_CONC}" "$SNMP_DEVICES" "$SNMP_CONC"
     snmp_etl "${SNMP_DEVICES}-c${SNMP_CONC2}" "$SNMP_DEVICES" "$SNMP_CONC2"
     snmp_etl "${SNMP_DEVICES2}-c${SNMP_CONC}" "$SNMP_DEVICES2" "$SNMP_CONC"
     snmp_exporter
+    IN_NS=()
 }
 
 snmp_table() {
@@ -694,16 +716,16 @@ table() {
     echo "Medians of $REPEAT runs per case (ETL columns: the etl process; mock CPU: the mock server's user+sys;"
     echo "others: cores used by other processes on the machine during the run, from /proc/stat)."
     echo
-    if [[ " ${CASES[*]} " != " shards " ]]; then
+    local main_cases=() c
+    for c in "${CASES[@]}"; do [ "$c" = snmp ] || [ "$c" = shards ] || main_cases+=("$c"); done
+    if [ ${#main_cases[@]} -gt 0 ]; then
         echo "| case | wall s | records | records/s | ETL CPU µs/record | ETL peak RSS MiB | mock CPU s | target | met | notes |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
     fi
     local rss_1m="" rps_1m
     rps_1m=$(awk -F'\t' '$1 == "1m" { print $5 }' "$RESULTS" | sort -g |
         awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-    for c in "${CASES[@]}"; do
-        [ "$c" = snmp ] && continue # its own table (snmp_table)
-        [ "$c" = shards ] && continue
+    for c in "${main_cases[@]}"; do # snmp and shards have tables of their own
         python3 - "$RESULTS" "$c" "$rss_1m" "$rps_1m" <<'PY'
 import statistics, sys
 path, case, rss_1m, rps_1m = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
@@ -775,10 +797,12 @@ PY
                 awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
         fi
     done
-    echo
-    echo "Per run (case, run, wall s, records, records/s, ETL CPU µs/rec, ETL RSS MiB, mock CPU s, exit, notes):"
-    echo
-    sed 's/^/    /' "$RESULTS"
+    if [ ${#main_cases[@]} -gt 0 ]; then
+        echo
+        echo "Per run (case, run, wall s, records, records/s, ETL CPU µs/rec, ETL RSS MiB, mock CPU s, exit, notes):"
+        echo
+        sed 's/^/    /' "$RESULTS"
+    fi
     snmp_table
     echo
     if [[ " ${CASES[*]} " == *" shards "* ]]; then

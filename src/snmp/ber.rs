@@ -161,11 +161,22 @@ pub fn put_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.extend_from_slice(content);
 }
 
-/// Appends a constructed TLV whose content `f` writes (into a scratch buffer first: the length goes before it).
+/// Appends a constructed TLV whose content `f` appends to `out` in place (no buffer of its own): a one-byte
+/// length goes before it and is widened afterwards, moving the content, only when the content is 128 bytes or
+/// more (the long form). `f` must only append.
 pub fn put_constructed(out: &mut Vec<u8>, tag: u8, f: impl FnOnce(&mut Vec<u8>)) {
-    let mut inner = Vec::with_capacity(64);
-    f(&mut inner);
-    put_tlv(out, tag, &inner);
+    out.push(tag);
+    let at = out.len();
+    out.push(0);
+    f(out);
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+    } else {
+        let mut head = Vec::with_capacity(9);
+        put_length(&mut head, len);
+        out.splice(at..=at, head);
+    }
 }
 
 /// Appends a signed integer in minimal two's complement.
@@ -373,6 +384,30 @@ mod tests {
         let mut r = Reader::new(&out);
         assert_eq!(Value::decode(&mut r).unwrap(), v);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn a_constructed_tlv_in_place_is_the_tlv_of_its_content() {
+        for len in [0, 1, 127, 128, 129, 255, 256, 300, 65_535, 65_536, 70_000] {
+            let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut expected = vec![0xaa];
+            put_tlv(&mut expected, TAG_SEQUENCE, &content);
+            let mut out = vec![0xaa];
+            put_constructed(&mut out, TAG_SEQUENCE, |c| c.extend_from_slice(&content));
+            assert_eq!(out, expected, "{len} bytes");
+        }
+        // Nested, as a PDU is.
+        let mut out = Vec::new();
+        put_constructed(&mut out, TAG_SEQUENCE, |a| {
+            put_constructed(a, TAG_SEQUENCE, |b| b.extend_from_slice(&[7; 200]));
+            a.push(1);
+        });
+        let mut inner = Vec::new();
+        put_tlv(&mut inner, TAG_SEQUENCE, &[7; 200]);
+        inner.push(1);
+        let mut expected = Vec::new();
+        put_tlv(&mut expected, TAG_SEQUENCE, &inner);
+        assert_eq!(out, expected);
     }
 
     #[test]

@@ -36,13 +36,12 @@ impl CommunityMessage {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128);
-        ber::put_constructed(&mut out, ber::TAG_SEQUENCE, |c| {
-            ber::put_i64(c, ber::TAG_INTEGER, i64::from(self.version));
-            ber::put_tlv(c, ber::TAG_OCTET_STRING, &self.community);
-            self.pdu.encode(c);
-        });
-        out
+        encode_community(
+            self.version,
+            &self.community,
+            &self.pdu,
+            self.pdu.request_id,
+        )
     }
 
     /// Decodes a whole datagram; a v3 message is an error here (see [`peek_version`]).
@@ -63,6 +62,18 @@ impl CommunityMessage {
             pdu,
         })
     }
+}
+
+/// A v1/v2c message of `pdu` with request id `id`, encoded without building the message (or copying the PDU):
+/// what a poller sends for each attempt.
+pub fn encode_community(version: i32, community: &[u8], pdu: &Pdu, id: i32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    ber::put_constructed(&mut out, ber::TAG_SEQUENCE, |c| {
+        ber::put_i64(c, ber::TAG_INTEGER, i64::from(version));
+        ber::put_tlv(c, ber::TAG_OCTET_STRING, community);
+        pdu.encode_with_id(c, id);
+    });
+    out
 }
 
 /// The msgVersion of a datagram, read without decoding the rest.

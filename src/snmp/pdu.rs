@@ -151,8 +151,13 @@ impl Pdu {
 
     /// Appends the PDU's TLV.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_with_id(out, self.request_id)
+    }
+
+    /// Appends the PDU's TLV with request id `id` in place of its own.
+    pub fn encode_with_id(&self, out: &mut Vec<u8>, id: i32) {
         ber::put_constructed(out, self.kind.tag(), |c| {
-            ber::put_i64(c, ber::TAG_INTEGER, i64::from(self.request_id));
+            ber::put_i64(c, ber::TAG_INTEGER, i64::from(id));
             ber::put_i64(c, ber::TAG_INTEGER, i64::from(self.error_status));
             ber::put_i64(c, ber::TAG_INTEGER, i64::from(self.error_index));
             ber::put_constructed(c, ber::TAG_SEQUENCE, |list| {

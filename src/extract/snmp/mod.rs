@@ -58,6 +58,8 @@ impl Drop for SnmpSource {
 
 pub struct SnmpSource {
     session: Session,
+    /// The UCD GET, built once (its request id is set per attempt).
+    ucd_get: Pdu,
     port: u16,
     mib: MibSetting,
     interval: Duration,
@@ -96,6 +98,7 @@ impl SnmpSource {
         };
         SnmpSource {
             session: Session::new(security, s.attempts(), s.timeout()),
+            ucd_get: Pdu::get(0, &mib::UCD_GET),
             port: s.port,
             mib: s.mib,
             interval: s.sample_interval(),
@@ -164,7 +167,7 @@ impl SnmpSource {
 
     /// One UCD sample.
     async fn sample(&self, to: SocketAddr) -> Result<UcdSample, ExtractError> {
-        let answer = self.exchange(to, &Pdu::get(0, &mib::UCD_GET)).await?;
+        let answer = self.exchange(to, &self.ucd_get).await?;
         UcdSample::from_varbinds(&answer.varbinds).map_err(|e| match e {
             SampleError::Missing(oid) => ExtractError::NoSuchObject {
                 oid: oid.to_string(),

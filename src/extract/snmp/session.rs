@@ -14,7 +14,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::transport::{Transport, TransportError};
-use crate::snmp::message::{CommunityMessage, HeaderData, FLAG_AUTH, FLAG_REPORTABLE, VERSION_2C};
+use crate::snmp::message::{
+    encode_community, CommunityMessage, HeaderData, FLAG_AUTH, FLAG_REPORTABLE, VERSION_2C,
+};
 use crate::snmp::usm::{self, EngineState, LocalKeys, UsmUser};
 use crate::snmp::{Oid, Pdu, PduKind, ScopedPdu};
 
@@ -270,11 +272,7 @@ impl Session {
         community: &[u8],
         pdu: &Pdu,
     ) -> Result<Pdu, SessionError> {
-        let build = |id: i32| {
-            let mut p = pdu.clone();
-            p.request_id = id;
-            CommunityMessage::v2c(community, p).encode()
-        };
+        let build = |id: i32| encode_community(VERSION_2C, community, pdu, id);
         let accept = |id: i32, bytes: &[u8]| {
             let msg = CommunityMessage::decode(bytes).ok()?;
             (msg.version == VERSION_2C
