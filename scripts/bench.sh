@@ -24,9 +24,10 @@
 #   mock CPU    user+sys of the mock server over the run
 # The `shards` case (long) splits one inventory of BENCH_SHARDS_DEVICES devices into N = BENCH_SHARDS_N shards and
 # runs the shards ONE AFTER ANOTHER (each has the machine to itself, as each pod would have its own node), each with
-# `--shard K/N`, its own spool, its own fresh mock, once each (BENCH_SHARDS_REPEAT). Its table: per N, the devices
-# of each shard (within 1 % of total / N? the sum exactly the inventory?), each shard's wall, ETL CPU per record and
-# peak RSS against the N = 1 figures (within 10 %?).
+# `--shard K/N`, its own spool, its own fresh mock, once each (BENCH_SHARDS_REPEAT); first every shard over the one
+# inventory, then (N > 1) every shard over its own file of `app split-inventory` (the split timed apart, once per
+# N). Its tables: per N, the devices of each shard (within 1 % of total / N? the sum exactly the inventory?), each
+# shard's wall, ETL CPU per record and peak RSS against the N = 1 figures (within 10 %?).
 # The `wrk` case runs wrk (Debian package `wrk`; installed with apt-get when missing) against the mock's /load with
 # scripts/wrk-load.lua (a 200-record JSON body) for BENCH_WRK_DURATION seconds.
 # The `snmp` case (a long one) polls the mock SNMP fleet (`mock-server --snmp-port auto`, every device UCD, no
@@ -343,84 +344,107 @@ case_seed() {
     done
 }
 
-SHARDS_TSV="$TMP/shards.tsv"   # N, K, devices ok, skipped, records, wall s, CPU s, peak RSS MiB, exit
+SHARDS_TSV="$TMP/shards.tsv"   # N, K, devices ok, skipped, records, wall s, CPU s, peak RSS MiB, exit, variant
 
 case_shards() {
-    local inv n k r dir ok skipped
+    local inv n k r dir ok skipped file
     inv=$(inventory "$SHARDS_DEVICES")
-    # Every shard reads and checks the WHOLE inventory before its run (to find its own devices and to refuse a bad
-    # row anywhere): that pass alone, measured as `app validate` (the same check), is subtracted in the last column.
-    dir="$TMP/shards-check"; mkdir -p "$dir"
-    bounded_run /usr/bin/time -v -o "$dir/validate.time" timeout -s TERM -k 10 600 \
-        "$BIN" validate --config "$(etl_config "$dir" 1000 0)" --inventory "$inv" > "$dir/validate.out" 2>&1 ||
-        { log "app validate of the shards inventory failed"; tail -3 "$dir/validate.out" >&2; }
-    printf 'check\t%s\t%s\n' "$(cpu_s "$dir/validate.time")" "$(rss_mib "$dir/validate.time")" > "$SHARDS_TSV.check"
-    log "shards: the whole-inventory check alone (app validate): CPU $(cpu_s "$dir/validate.time") s, RSS $(rss_mib "$dir/validate.time") MiB"
+    # Two ways to give N shards their devices: every shard reads the one inventory with `--shard K/N` (it checks
+    # and keeps its own rows and hashes the others' names), or `app split-inventory` splits it once into N files
+    # and each shard reads its own file. The split itself is timed apart (once per N).
+    for n in $SHARDS_N; do
+        [ "$n" -gt 1 ] || continue
+        dir="$TMP/shards-split-$n"; mkdir -p "$dir"
+        bounded_run /usr/bin/time -v -o "$dir/split.time" timeout -s TERM -k 10 600 \
+            "$BIN" split-inventory --config "$(etl_config "$dir" 1000 0)" --inventory "$inv" --shards "$n" \
+            "$dir/files" > "$dir/split.out" 2> "$dir/split.err" ||
+            { log "split-inventory --shards $n failed"; tail -3 "$dir/split.err" >&2; }
+        printf '%s\t%s\t%s\t%s\n' "$n" "$(elapsed_s "$dir/split.time")" "$(cpu_s "$dir/split.time")" \
+            "$(rss_mib "$dir/split.time")" >> "$SHARDS_TSV.split"
+        log "shards: split-inventory --shards $n: wall $(elapsed_s "$dir/split.time") s, CPU $(cpu_s "$dir/split.time") s"
+    done
     for r in $(seq 1 "$SHARDS_REPEAT"); do
-        for n in $SHARDS_N; do
-            for ((k = 0; k < n; k++)); do
-                dir="$TMP/shards-$n-$k-$r"; mkdir -p "$dir"
-                run_etl "shards-n$n" "$r" "$dir" 1200 0 "$(etl_config "$dir" 1000 0)" "$inv" --shard "$k/$n"
-                ok=$(jq -r '.devices.ok // 0' "$dir/summary.json" 2>/dev/null || echo 0)
-                skipped=$(jq -r '.devices.skipped_shard // 0' "$dir/summary.json" 2>/dev/null || echo 0)
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$k" "$ok" "$skipped" \
-                    "$(tail -n 1 "$RESULTS" | cut -f4)" "$(elapsed_s "$dir/etl.time")" "$(cpu_s "$dir/etl.time")" \
-                    "$(rss_mib "$dir/etl.time")" "$(tail -n 1 "$RESULTS" | cut -f9)" >> "$SHARDS_TSV"
+        for variant in file split; do
+            for n in $SHARDS_N; do
+                [ "$variant" = file ] || [ "$n" -gt 1 ] || continue
+                for ((k = 0; k < n; k++)); do
+                    dir="$TMP/shards-$variant-$n-$k-$r"; mkdir -p "$dir"
+                    file=$inv
+                    [ "$variant" = file ] || file="$TMP/shards-split-$n/files/shard-$k-$n.csv"
+                    run_etl "shards-$variant-n$n" "$r" "$dir" 1200 0 "$(etl_config "$dir" 1000 0)" "$file" --shard "$k/$n"
+                    ok=$(jq -r '.devices.ok // 0' "$dir/summary.json" 2>/dev/null || echo 0)
+                    skipped=$(jq -r '.devices.skipped_shard // 0' "$dir/summary.json" 2>/dev/null || echo 0)
+                    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$k" "$ok" "$skipped" \
+                        "$(tail -n 1 "$RESULTS" | cut -f4)" "$(elapsed_s "$dir/etl.time")" "$(cpu_s "$dir/etl.time")" \
+                        "$(rss_mib "$dir/etl.time")" "$(tail -n 1 "$RESULTS" | cut -f9)" "$variant" >> "$SHARDS_TSV"
+                done
             done
         done
     done
 }
 
-# The shards case's own table (from $SHARDS_TSV): one row per N.
+# The shards case's own tables (from $SHARDS_TSV): one row per N, for the one inventory and for split files; the
+# baseline of both is N = 1 over the one inventory.
 shards_table() {
     python3 - "$SHARDS_TSV" "$SHARDS_DEVICES" <<'PY'
 import statistics, sys
 path, total = sys.argv[1], int(sys.argv[2])
 rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()]
+splits = {}
 try:
-    check_cpu, check_rss = (float(x) for x in open(path + ".check").read().split("\t")[1:3])
-except (OSError, ValueError):
-    check_cpu, check_rss = float("nan"), float("nan")
-by_n = {}
-for r in rows:
-    by_n.setdefault(int(r[0]), []).append(r)
+    for l in open(path + ".split"):
+        n, wall, cpu, rss = l.split("\t")
+        splits[int(n)] = (float(wall), float(cpu), float(rss))
+except OSError:
+    pass
 def per_record_us(r):
     return float(r[6]) * 1e6 / int(r[4]) if int(r[4]) else float("nan")
-def without_check_us(r):
-    return (float(r[6]) - check_cpu) * 1e6 / int(r[4]) if int(r[4]) else float("nan")
-base = None
+base_rows = [r for r in rows if r[9] == "file" and r[0] == "1"]
+base = (statistics.median(per_record_us(r) for r in base_rows),
+        statistics.median(float(r[7]) for r in base_rows)) if base_rows else None
 print(f"Shards case: {total:,} devices; the shards of each N run one after another, each alone on the machine.")
-print(f"The whole-inventory check alone (app validate, which every shard also makes): CPU {check_cpu:.2f} s, "
-      f"peak RSS {check_rss:.1f} MiB.")
+print("Baseline of the \"vs N=1\" columns: N = 1 over the one inventory.")
+for variant, title in (("file", "Every shard reads the one inventory (`--shard K/N`)"),
+                       ("split", "Every shard reads its own file of `app split-inventory` (`--shard K/N --inventory shard-K-N.csv`)")):
+    by_n = {}
+    for r in rows:
+        if r[9] == variant:
+            by_n.setdefault(int(r[0]), []).append(r)
+    if not by_n:
+        continue
+    print()
+    print(f"{title}:")
+    print()
+    print("| N | shards | devices per shard (min–max) | max deviation from total/N | sum of devices | "
+          "wall per shard s (median, max) | ETL CPU µs/record (median, max) | peak RSS MiB (median, max) | "
+          "CPU/record vs N=1 | RSS vs N=1 | exits | skipped by shard (sum) |")
+    print("| ---: | ---: | --- | ---: | --- | --- | --- | --- | --- | --- | --- | ---: |")
+    for n in sorted(by_n):
+        rs = by_n[n]
+        devs = [int(r[2]) for r in rs]
+        runs = len(rs) // n
+        ideal = total / n
+        dev = max(abs(d - ideal) / ideal for d in devs) * 100
+        sums = {sum(devs[i * n:(i + 1) * n]) for i in range(runs)}
+        cpu = [per_record_us(r) for r in rs]
+        rss = [float(r[7]) for r in rs]
+        wall = [float(r[5]) for r in rs]
+        exits = sorted({r[8] for r in rs})
+        skipped = sum(int(r[3]) for r in rs)
+        sum_ok = "= inventory" if sums == {total} else f"{sorted(sums)} ≠ {total}"
+        b = base or (statistics.median(cpu), statistics.median(rss))
+        cpu_vs = max(cpu) / b[0] - 1
+        rss_vs = max(rss) / b[1] - 1
+        print(f"| {n} | {len(rs)} | {min(devs):,}–{max(devs):,} | {dev:.2f} % {'(≤ 1 %: yes)' if dev <= 1 else '(≤ 1 %: NO)'} | "
+              f"{sum_ok} | {statistics.median(wall):.2f}, {max(wall):.2f} | {statistics.median(cpu):.2f}, {max(cpu):.2f} | "
+              f"{statistics.median(rss):.1f}, {max(rss):.1f} | {cpu_vs:+.0%} {'(≤ 10 %: yes)' if cpu_vs <= 0.10 else '(≤ 10 %: NO)'} | "
+              f"{rss_vs:+.0%} {'(≤ 10 %: yes)' if rss_vs <= 0.10 else '(≤ 10 %: NO)'} | {','.join(exits)} | {skipped:,} |")
+    if variant == "split" and splits:
+        print()
+        print("The split, once per N (`app split-inventory`: the whole check, then one pass writing N files): " +
+              "; ".join(f"N = {n}: wall {w:.2f} s, CPU {c:.2f} s, peak RSS {m:.1f} MiB" for n, (w, c, m) in sorted(splits.items())))
 print()
-print("| N | shards | devices per shard (min–max) | max deviation from total/N | sum of devices | "
-      "wall per shard s (median, max) | ETL CPU µs/record (median, max) | peak RSS MiB (median, max) | "
-      "CPU/record vs N=1 | RSS vs N=1 | exits | CPU µs/record without the check (median, max) |")
-print("| ---: | ---: | --- | ---: | --- | --- | --- | --- | --- | --- | --- | --- |")
-for n in sorted(by_n):
-    rs = by_n[n]
-    devs = [int(r[2]) for r in rs]
-    runs = len(rs) // n
-    ideal = total / n
-    dev = max(abs(d - ideal) / ideal for d in devs) * 100
-    sums = {sum(devs[i * n:(i + 1) * n]) for i in range(runs)}
-    cpu = [per_record_us(r) for r in rs]
-    bare = [without_check_us(r) for r in rs]
-    rss = [float(r[7]) for r in rs]
-    wall = [float(r[5]) for r in rs]
-    if base is None:
-        base = (statistics.median(cpu), statistics.median(rss))
-    exits = sorted({r[8] for r in rs})
-    sum_ok = "= inventory" if sums == {total} else f"{sorted(sums)} ≠ {total}"
-    cpu_vs = max(cpu) / base[0] - 1
-    rss_vs = max(rss) / base[1] - 1
-    print(f"| {n} | {len(rs)} | {min(devs):,}–{max(devs):,} | {dev:.2f} % {'(≤ 1 %: yes)' if dev <= 1 else '(≤ 1 %: NO)'} | "
-          f"{sum_ok} | {statistics.median(wall):.2f}, {max(wall):.2f} | {statistics.median(cpu):.2f}, {max(cpu):.2f} | "
-          f"{statistics.median(rss):.1f}, {max(rss):.1f} | {cpu_vs:+.0%} {'(≤ 10 %: yes)' if cpu_vs <= 0.10 else '(≤ 10 %: NO)'} | "
-          f"{rss_vs:+.0%} {'(≤ 10 %: yes)' if rss_vs <= 0.10 else '(≤ 10 %: NO)'} | {','.join(exits)} | "
-          f"{statistics.median(bare):.2f}, {max(bare):.2f} |")
-print()
-print("Per shard (N, K, devices ok, skipped by shard, records loaded, wall s, ETL CPU s, peak RSS MiB, exit):")
+print("Per shard (N, K, devices ok, skipped by shard, records loaded, wall s, ETL CPU s, peak RSS MiB, exit, variant):")
 print()
 for r in rows:
     print("    " + "\t".join(r))

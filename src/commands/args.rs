@@ -61,6 +61,9 @@ pub enum Command {
     MockServer(MockArgs),
     /// Check the configuration and the whole inventory; print every problem.
     Validate(ValidateArgs),
+    /// Split a (clean) inventory into one file per shard, OUT_DIR/shard-K-N.csv, for `etl --shard K/N --inventory
+    /// OUT_DIR/shard-K-N.csv`: each shard then reads only its own rows.
+    SplitInventory(SplitArgs),
     /// Start the mock API on a free loopback port and run the ETL against it (in a temporary spool).
     Demo(DemoArgs),
     /// GET a URL and exit 0 when it answers 2xx, 1 otherwise, 2 for a URL that cannot be used (a container
@@ -228,6 +231,20 @@ pub struct ValidateArgs {
     pub print_config: bool,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct SplitArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Inventory CSV to split. Overrides inventory.path.
+    #[arg(long, value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+    /// Number of shards N (1-1024): the N of `--shard K/N`.
+    #[arg(long, value_name = "N")]
+    pub shards: u64,
+    /// Directory of the shard files (made when missing; files of the same N are replaced).
+    pub out_dir: PathBuf,
+}
+
 #[derive(Debug, Args, Clone, Default)]
 pub struct DemoArgs {
     #[command(flatten)]
@@ -325,6 +342,14 @@ impl MockArgs {
 }
 
 impl ValidateArgs {
+    pub fn apply(&self, s: &mut Settings) {
+        if let Some(p) = &self.inventory {
+            s.inventory.path = p.clone();
+        }
+    }
+}
+
+impl SplitArgs {
     pub fn apply(&self, s: &mut Settings) {
         if let Some(p) = &self.inventory {
             s.inventory.path = p.clone();

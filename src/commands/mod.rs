@@ -19,6 +19,7 @@ mod mock_server;
 mod output;
 mod preflight;
 mod run;
+mod split;
 mod summary_file;
 mod validate;
 
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> i32 {
             .map_err(CommandError::from)
             .and_then(mock_server::mock_server),
         Command::Validate(a) => validate::validate(&a.config, a.print_config, |s| a.apply(s)),
+        Command::SplitInventory(a) => split::split_inventory(&a),
         Command::Demo(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
             .and_then(|s| demo::demo(s, a.spool_dir.as_deref(), a.quiet)),

@@ -7,7 +7,8 @@
 //!
 //! Files: `chunk` (devices handed to the run), `error`, `lines` (block line splitter), `row` (one line as a row,
 //! with its fast path), `reader` (the streaming reader), `check` (the whole-file check), `dedupe` (repeated names),
-//! `kept` (the checked rows kept for the run), `report` (the first problems in line order, then how many more).
+//! `kept` (the checked rows kept for the run), `report` (the first problems in line order, then how many more),
+//! `split` (one file per shard).
 
 mod check;
 mod chunk;
@@ -19,6 +20,7 @@ mod lines;
 mod reader;
 mod report;
 mod row;
+pub mod split;
 #[cfg(test)]
 mod tests;
 

@@ -82,6 +82,15 @@ impl InventoryReader {
         &mut self,
         mut make: impl FnMut(u64, IpAddr, &[u8]) -> T,
     ) -> Option<Result<Result<T, RowError>, InventoryError>> {
+        self.next_with_line(|line, ip, name, _| make(line, ip, name))
+    }
+
+    /// [`InventoryReader::next_with`], `make` also given the row's line as written (without a leading BOM and the
+    /// newline): what `split-inventory` copies.
+    pub fn next_with_line<T>(
+        &mut self,
+        mut make: impl FnMut(u64, IpAddr, &[u8], &[u8]) -> T,
+    ) -> Option<Result<Result<T, RowError>, InventoryError>> {
         if self.failed {
             return None;
         }
@@ -121,7 +130,11 @@ impl InventoryReader {
                     let row = match parsed {
                         Ok((ip, name)) => {
                             if mine || self.shard.is_none_or(|s| in_shard(&name, s)) {
-                                return Some(Ok(Ok(make(self.line, ip, &name))));
+                                let text = match self.line {
+                                    1 => raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw),
+                                    _ => raw,
+                                };
+                                return Some(Ok(Ok(make(self.line, ip, &name, text))));
                             }
                             self.other_shard += 1;
                             continue;

@@ -148,3 +148,92 @@ fn shards_stay_balanced_for_1_to_16_shards_of_a_large_fleet() {
         }
     }
 }
+
+#[test]
+fn split_inventory_gives_each_shard_file_exactly_its_rows_and_refuses_a_bad_inventory() {
+    let dir = TestDir::new();
+    // A BOM and a header, a comment, a blank line, extra columns, a CRLF line, a quoted name with a comma.
+    let mut text = String::from("\u{feff}ip,name\n# the fleet\n\n");
+    for k in 1..=300 {
+        let extra = if k % 7 == 0 { ",rack-9" } else { "" };
+        text.push_str(&format!(
+            "127.0.{}.{},device-{k}{extra}\n",
+            k / 200,
+            k % 200 + 1
+        ));
+    }
+    text.push_str("127.0.9.1,\"quoted, name\"\r\n");
+    dir.write("inventory.csv", &text);
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let mut loaded = 0;
+    for n in [1u64, 3, 5] {
+        let out = dir.run(&[
+            "split-inventory",
+            "--inventory",
+            "inventory.csv",
+            "--shards",
+            &n.to_string(),
+            "split",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let mut ok = 0;
+        for k in 0..n {
+            let (file, shard) = (format!("split/shard-{k}-{n}.csv"), format!("{k}/{n}"));
+            // The same devices as the shard of the whole file, and nothing else in its file.
+            let run = |inventory: &str| {
+                let out = dir.run(&[
+                    "etl",
+                    "--config",
+                    "c.toml",
+                    "--inventory",
+                    inventory,
+                    "--shard",
+                    &shard,
+                    "--summary-json",
+                    "s.json",
+                ]);
+                assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+                dir.summary("s.json")["devices"].clone()
+            };
+            let (whole, own) = (run("inventory.csv"), run(&file));
+            assert_eq!(own["ok"], whole["ok"], "{shard}");
+            assert_eq!(
+                own["skipped_shard"], 0,
+                "{shard}: the file holds only its shard's rows"
+            );
+            ok += own["ok"].as_u64().unwrap();
+        }
+        assert_eq!(ok, 301, "N = {n}: every device in exactly one file");
+        loaded += 2 * 301;
+    }
+    assert_eq!(m.stats().records_accepted, loaded);
+
+    // A bad row or a repeated name: exit 2, the lines named, nothing written.
+    dir.write("bad.csv", "127.0.0.1,a\nnot-an-ip,b\n127.0.0.3,a\n");
+    let out = dir.run(&[
+        "split-inventory",
+        "--inventory",
+        "bad.csv",
+        "--shards",
+        "2",
+        "bad",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.csv:2") && err.contains("bad.csv:3"),
+        "{err}"
+    );
+    assert!(!dir.join("bad").exists(), "nothing written");
+    let out = dir.run(&[
+        "split-inventory",
+        "--inventory",
+        "inventory.csv",
+        "--shards",
+        "0",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shards"));
+}

@@ -1,0 +1,92 @@
+//! `app split-inventory`: the inventory checked as by `validate` (a bad row or a repeated name stops it, nothing
+//! written), then split into `OUT_DIR/shard-K-N.csv`, one file per shard K of N (`inventory::split`), each written to
+//! a temporary file beside it and renamed when complete. A shard run with `--shard K/N --inventory
+//! OUT_DIR/shard-K-N.csv` then reads only its own rows.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::args::{self, SplitArgs};
+use super::output::say;
+use super::CommandError;
+use crate::inventory::{self, split::SplitError};
+use crate::observe::exit::ExitCode;
+
+/// Most shards of a split (one open file each).
+pub const MAX_SHARDS: u64 = 1024;
+
+/// The file of shard `k` of `n` in `dir`.
+pub fn shard_file(dir: &Path, k: u64, n: u64) -> PathBuf {
+    dir.join(format!("shard-{k}-{n}.csv"))
+}
+
+pub fn split_inventory(a: &SplitArgs) -> Result<ExitCode, CommandError> {
+    let settings = args::settings_with(&a.config, |s| a.apply(s))?;
+    let n = a.shards;
+    if n == 0 || n > MAX_SHARDS {
+        return Err(CommandError::BadFlag {
+            flag: "--shards",
+            message: format!("{n}: between 1 and {MAX_SHARDS}"),
+        });
+    }
+    let path = &settings.inventory.path;
+    let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
+    let check = inventory::check(path, |p| report.add(p))?;
+    for line in report.lines() {
+        eprintln!("{line}");
+    }
+    if check.problems > 0 {
+        return Err(CommandError::InvalidRows {
+            path: path.clone(),
+            count: check.problems,
+        });
+    }
+    let write_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CommandError::WriteFile { path, source }
+    };
+    std::fs::create_dir_all(&a.out_dir).map_err(write_error(&a.out_dir))?;
+    let mut files = Vec::with_capacity(n as usize);
+    for k in 0..n {
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&a.out_dir).map_err(write_error(&a.out_dir))?;
+        writeln!(
+            tmp,
+            "# shard {k}/{n} of {} (app split-inventory)",
+            path.display()
+        )
+        .map_err(write_error(tmp.path()))?;
+        files.push(std::io::BufWriter::with_capacity(1 << 16, tmp));
+    }
+    let rows = inventory::split::split(path, &mut files).map_err(|e| match e {
+        SplitError::Inventory(e) => CommandError::from(e),
+        SplitError::Row(e) => CommandError::InvalidRows {
+            path: e.path,
+            count: 1,
+        },
+        SplitError::Write(k, source) => CommandError::WriteFile {
+            path: shard_file(&a.out_dir, k as u64, n),
+            source,
+        },
+    })?;
+    for (k, file) in files.into_iter().enumerate() {
+        let target = shard_file(&a.out_dir, k as u64, n);
+        let tmp = file.into_inner().map_err(|e| CommandError::WriteFile {
+            path: target.clone(),
+            source: e.into_error(),
+        })?;
+        tmp.as_file().sync_all().map_err(write_error(&target))?;
+        tmp.persist(&target).map_err(|e| CommandError::WriteFile {
+            path: target.clone(),
+            source: e.error,
+        })?;
+        say!("{}\t{}", target.display(), rows[k]);
+    }
+    eprintln!(
+        "split-inventory: {} devices of {} into {n} files in {}",
+        check.devices,
+        path.display(),
+        a.out_dir.display()
+    );
+    Ok(ExitCode::Ok)
+}
