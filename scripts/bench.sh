@@ -91,7 +91,7 @@ SHARDS_REPEAT=${BENCH_SHARDS_REPEAT:-1}
 ALL_CASES=(1m durable 10m seed 100k-1s slow-api wrk snmp shards)
 LONG_CASES=" 10m seed 100k-1s snmp shards "
 
-usage() { sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; } # the header comment
 
 CASES=()
 for arg in "$@"; do
@@ -653,15 +653,17 @@ snmp_exporter() {
 }
 
 case_snmp() {
-    if [ "$SNMP_NETNS" = 1 ]; then
-        NS_NAME="app-bench-snmp-$$"
-        if ip netns add "$NS_NAME" 2>/dev/null && ip netns exec "$NS_NAME" ip link set lo up; then
-            IN_NS=(ip netns exec "$NS_NAME")
-            log "snmp: in the network namespace $NS_NAME (its loopback only, no connection tracking)"
-        else
-            NS_NAME=""
-            log "snmp: cannot make a network namespace (not root, or no iproute2): in the machine's namespace"
+    if [ "$SNMP_NETNS" = 1 ] && [ -z "$NS_NAME" ]; then
+        if ip netns add "app-bench-snmp-$$" 2>/dev/null; then
+            NS_NAME="app-bench-snmp-$$" # deleted by cleanup, whatever happens next
+            ip netns exec "$NS_NAME" ip link set lo up || { ip netns delete "$NS_NAME"; NS_NAME=""; }
         fi
+        [ -n "$NS_NAME" ] ||
+            log "snmp: cannot make a network namespace (not root, or no iproute2): in the machine's namespace"
+    fi
+    if [ -n "$NS_NAME" ]; then
+        IN_NS=(ip netns exec "$NS_NAME")
+        log "snmp: in the network namespace $NS_NAME (its loopback only, no connection tracking)"
     fi
     snmp_etl "${SNMP_DEVICES}-c${SNMP_CONC}" "$SNMP_DEVICES" "$SNMP_CONC"
     snmp_etl "${SNMP_DEVICES}-c${SNMP_CONC2}" "$SNMP_DEVICES" "$SNMP_CONC2"

@@ -238,7 +238,7 @@ pub struct SplitArgs {
     /// Inventory CSV to split. Overrides inventory.path.
     #[arg(long, value_name = "PATH")]
     pub inventory: Option<PathBuf>,
-    /// Number of shards N (1-1024): the N of `--shard K/N`.
+    /// Number of shards N (1-256): the N of `--shard K/N`.
     #[arg(long, value_name = "N")]
     pub shards: u64,
     /// Directory of the shard files (made when missing; files of the same N are replaced).

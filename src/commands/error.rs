@@ -16,6 +16,9 @@ pub enum CommandError {
     Inventory(#[from] InventoryError),
     #[error("inventory {}: {count} invalid rows (fix them, or set inventory.on_invalid = \"skip\" to run the valid rows)", path.display())]
     InvalidRows { path: PathBuf, count: u64 },
+    /// `split-inventory` splits only a clean inventory.
+    #[error("inventory {}: {count} invalid rows or repeated names (listed above): fix them, then split", path.display())]
+    NotSplit { path: PathBuf, count: u64 },
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
     /// An address key (`mock.bind`, `metrics.addr`) that cannot be bound.
@@ -51,6 +54,7 @@ impl CommandError {
             CommandError::Config(_)
             | CommandError::Inventory(_)
             | CommandError::InvalidRows { .. }
+            | CommandError::NotSplit { .. }
             | CommandError::Pipeline(_)
             | CommandError::Bind { .. }
             | CommandError::BadFlag { .. }

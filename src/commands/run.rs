@@ -28,7 +28,8 @@ pub struct Prepared {
     pub checked: Checked,
 }
 
-/// Reads the whole inventory before a run (not for a replay): the progress total, the repeated names (found in
+/// Reads the whole inventory before a run (not for a replay; a shard checks only its own rows and counts the
+/// others): the progress total, the repeated names (found in
 /// bounded memory) and, when every row parsed, the rows themselves for the run (see `inventory::kept`).
 /// With `inventory.on_invalid = "fail"` any bad row stops here (exit 2, the first problems printed in line order on
 /// stderr, then how many more; nothing sent); with

@@ -1,7 +1,10 @@
 //! `app split-inventory`: the inventory checked as by `validate` (a bad row or a repeated name stops it, nothing
 //! written), then split into `OUT_DIR/shard-K-N.csv`, one file per shard K of N (`inventory::split`), each written to
-//! a temporary file beside it and renamed when complete. A shard run with `--shard K/N --inventory
-//! OUT_DIR/shard-K-N.csv` then reads only its own rows.
+//! a temporary file beside it, made readable by all (mode 0644: the units and pods run as other users), and renamed
+//! when complete; the directory is synced at the end. The files are replaced one by one, not as a set: a failure
+//! midway leaves some files of the new split beside older ones (a device still runs at most once, as each shard
+//! reads only its own rows). A shard run with `--shard K/N --inventory OUT_DIR/shard-K-N.csv` then reads only its
+//! own rows.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,8 +15,8 @@ use super::CommandError;
 use crate::inventory::{self, split::SplitError};
 use crate::observe::exit::ExitCode;
 
-/// Most shards of a split (one open file each).
-pub const MAX_SHARDS: u64 = 1024;
+/// Most shards of a split: one open file (and a 64 KiB buffer) each, well inside the usual limit of 1,024 open files.
+pub const MAX_SHARDS: u64 = 256;
 
 /// The file of shard `k` of `n` in `dir`.
 pub fn shard_file(dir: &Path, k: u64, n: u64) -> PathBuf {
@@ -36,7 +39,7 @@ pub fn split_inventory(a: &SplitArgs) -> Result<ExitCode, CommandError> {
         eprintln!("{line}");
     }
     if check.problems > 0 {
-        return Err(CommandError::InvalidRows {
+        return Err(CommandError::NotSplit {
             path: path.clone(),
             count: check.problems,
         });
@@ -60,10 +63,7 @@ pub fn split_inventory(a: &SplitArgs) -> Result<ExitCode, CommandError> {
     }
     let rows = inventory::split::split(path, &mut files).map_err(|e| match e {
         SplitError::Inventory(e) => CommandError::from(e),
-        SplitError::Row(e) => CommandError::InvalidRows {
-            path: e.path,
-            count: 1,
-        },
+        e @ SplitError::Row(_) => CommandError::Setup(e.to_string()),
         SplitError::Write(k, source) => CommandError::WriteFile {
             path: shard_file(&a.out_dir, k as u64, n),
             source,
@@ -75,13 +75,20 @@ pub fn split_inventory(a: &SplitArgs) -> Result<ExitCode, CommandError> {
             path: target.clone(),
             source: e.into_error(),
         })?;
-        tmp.as_file().sync_all().map_err(write_error(&target))?;
+        use std::os::unix::fs::PermissionsExt;
+        let file = tmp.as_file();
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .and_then(|()| file.sync_all())
+            .map_err(write_error(&target))?;
         tmp.persist(&target).map_err(|e| CommandError::WriteFile {
             path: target.clone(),
             source: e.error,
         })?;
         say!("{}\t{}", target.display(), rows[k]);
     }
+    std::fs::File::open(&a.out_dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(write_error(&a.out_dir))?;
     eprintln!(
         "split-inventory: {} devices of {} into {n} files in {}",
         check.devices,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnInvalid {
-    /// Check the whole inventory first; any invalid row stops the run before it starts (exit 2).
+    /// Check the whole inventory (a shard: its own rows) first; any invalid row stops the run before it starts
+    /// (exit 2).
     Fail,
     /// Log and count invalid rows, run the valid ones (exit 3 at the end).
     Skip,

@@ -113,6 +113,11 @@ impl InventoryReader {
                 Ok(Some(Line::Text(start, end))) => {
                     self.line += 1;
                     let raw = &self.lines.buf[start..end];
+                    // The line as written, without the BOM a first line may start with.
+                    let text = match self.line {
+                        1 => raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw),
+                        _ => raw,
+                    };
                     // Another shard's row is known by its name alone (but the first, which may be a header).
                     let mut mine = self.shard.is_none();
                     if let Some(shard) = self.shard.filter(|_| !self.first_row) {
@@ -130,10 +135,6 @@ impl InventoryReader {
                     let row = match parsed {
                         Ok((ip, name)) => {
                             if mine || self.shard.is_none_or(|s| in_shard(&name, s)) {
-                                let text = match self.line {
-                                    1 => raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw),
-                                    _ => raw,
-                                };
                                 return Some(Ok(Ok(make(self.line, ip, &name, text))));
                             }
                             self.other_shard += 1;
@@ -141,7 +142,7 @@ impl InventoryReader {
                         }
                         Err(e) => e,
                     };
-                    let owner = |s: (Shard, ShardIndexer)| match bad_row_name(raw) {
+                    let owner = |s: (Shard, ShardIndexer)| match bad_row_name(text) {
                         Some(name) => in_shard(&name, s),
                         None => s.0.index == 0,
                     };

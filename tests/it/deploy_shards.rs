@@ -180,6 +180,11 @@ fn split_inventory_gives_each_shard_file_exactly_its_rows_and_refuses_a_bad_inve
         let mut ok = 0;
         for k in 0..n {
             let (file, shard) = (format!("split/shard-{k}-{n}.csv"), format!("{k}/{n}"));
+            assert_eq!(
+                file_mode(&dir.join(&file)) & 0o777,
+                0o644,
+                "readable by the shard's user"
+            );
             // The same devices as the shard of the whole file, and nothing else in its file.
             let run = |inventory: &str| {
                 let out = dir.run(&[
