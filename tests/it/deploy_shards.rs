@@ -242,3 +242,70 @@ fn split_inventory_gives_each_shard_file_exactly_its_rows_and_refuses_a_bad_inve
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--shards"));
 }
+
+#[test]
+fn each_bad_row_is_one_shards_and_the_reread_inventory_counts_the_others_as_skipped() {
+    // With a bad row and `on_invalid = "skip"` the run reads the CSV again (no kept rows): the shards still add
+    // up, every bad row is counted by exactly one shard, and with "fail" only that shard refuses to run.
+    let dir = TestDir::new();
+    let mut text = String::new();
+    for k in 1..=200 {
+        text.push_str(&format!("127.0.0.{},device-{k}\n", k % 250 + 1));
+    }
+    text.push_str("not-an-address,bad-1\n127.0.1.1,\n127.0.1.2,device-7\n");
+    dir.write("inventory.csv", &text);
+    let m = MockThread::fast();
+    dir.write(
+        "skip.toml",
+        &fast_config(&m.load_url(), "").set("inventory.on_invalid", "skip"),
+    );
+    dir.write("fail.toml", &fast_config(&m.load_url(), ""));
+    let n = 3;
+    let (mut ok, mut invalid, mut refused) = (0, 0, 0);
+    for k in 0..n {
+        let shard = format!("{k}/{n}");
+        let out = dir.run(&[
+            "etl",
+            "--config",
+            "skip.toml",
+            "--shard",
+            &shard,
+            "--summary-json",
+            "s.json",
+        ]);
+        let d = dir.summary("s.json")["devices"].clone();
+        let (o, i, s) = (
+            d["ok"].as_u64().unwrap(),
+            d["invalid"].as_u64().unwrap(),
+            d["skipped_shard"].as_u64().unwrap(),
+        );
+        assert_eq!(o + i + s, 203, "{shard}: every row is dealt with: {d}");
+        assert_eq!(
+            out.status.code(),
+            Some(if i > 0 { 3 } else { 0 }),
+            "{}",
+            show(&out)
+        );
+        (ok, invalid) = (ok + o, invalid + i);
+        let out = dir.run(&["etl", "--config", "fail.toml", "--shard", &shard]);
+        if i > 0 {
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{shard} holds a bad row: {}",
+                show(&out)
+            );
+            refused += 1;
+        } else {
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{shard} holds none: {}",
+                show(&out)
+            );
+        }
+    }
+    // 200 good rows; the bad address, the empty name and the repeated device-7 are one shard's each.
+    assert_eq!((ok, invalid), (200, 3));
+    assert!((1..=3).contains(&refused));
+}
