@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Output;
 
 use crate::helpers::*;
 
@@ -149,6 +150,27 @@ fn shards_stay_balanced_for_1_to_16_shards_of_a_large_fleet() {
     }
 }
 
+/// `app etl --config CONFIG --inventory INVENTORY --shard SHARD`: its output and the summary's `devices`.
+fn run_shard(
+    dir: &TestDir,
+    config: &str,
+    inventory: &str,
+    shard: &str,
+) -> (Output, serde_json::Value) {
+    let out = dir.run(&[
+        "etl",
+        "--config",
+        config,
+        "--inventory",
+        inventory,
+        "--shard",
+        shard,
+        "--summary-json",
+        "s.json",
+    ]);
+    (out, dir.summary("s.json")["devices"].clone())
+}
+
 #[test]
 fn split_inventory_gives_each_shard_file_exactly_its_rows_and_refuses_a_bad_inventory() {
     let dir = TestDir::new();
@@ -187,19 +209,9 @@ fn split_inventory_gives_each_shard_file_exactly_its_rows_and_refuses_a_bad_inve
             );
             // The same devices as the shard of the whole file, and nothing else in its file.
             let run = |inventory: &str| {
-                let out = dir.run(&[
-                    "etl",
-                    "--config",
-                    "c.toml",
-                    "--inventory",
-                    inventory,
-                    "--shard",
-                    &shard,
-                    "--summary-json",
-                    "s.json",
-                ]);
+                let (out, devices) = run_shard(&dir, "c.toml", inventory, &shard);
                 assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-                dir.summary("s.json")["devices"].clone()
+                devices
             };
             let (whole, own) = (run("inventory.csv"), run(&file));
             assert_eq!(own["ok"], whole["ok"], "{shard}");
@@ -231,16 +243,24 @@ fn split_inventory_gives_each_shard_file_exactly_its_rows_and_refuses_a_bad_inve
         "{err}"
     );
     assert!(!dir.join("bad").exists(), "nothing written");
-    let out = dir.run(&[
-        "split-inventory",
-        "--inventory",
-        "inventory.csv",
-        "--shards",
-        "0",
-        "x",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--shards"));
+    // The bounds of --shards (1 to 256: one open file each).
+    for shards in ["0", "257"] {
+        let out = dir.run(&[
+            "split-inventory",
+            "--inventory",
+            "inventory.csv",
+            "--shards",
+            shards,
+            "x",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--shards"),
+            "{}",
+            show(&out)
+        );
+        assert!(!dir.join("x").exists(), "nothing written");
+    }
 }
 
 #[test]
@@ -264,16 +284,7 @@ fn each_bad_row_is_one_shards_and_the_reread_inventory_counts_the_others_as_skip
     let (mut ok, mut invalid, mut refused) = (0, 0, 0);
     for k in 0..n {
         let shard = format!("{k}/{n}");
-        let out = dir.run(&[
-            "etl",
-            "--config",
-            "skip.toml",
-            "--shard",
-            &shard,
-            "--summary-json",
-            "s.json",
-        ]);
-        let d = dir.summary("s.json")["devices"].clone();
+        let (out, d) = run_shard(&dir, "skip.toml", "inventory.csv", &shard);
         let (o, i, s) = (
             d["ok"].as_u64().unwrap(),
             d["invalid"].as_u64().unwrap(),
