@@ -11,7 +11,7 @@ Checks:
   * every batch the ETL formed (logged as flushed, written ahead, saved to the spool or replayed) was acknowledged
     by a server (its Idempotency-Key is in a server log): nothing lost;
   * every key acknowledged more than once carries the same record count (duplicates only under the same key);
-  * the spool and the write-ahead log (spool/wal/) end empty; every ETL exit code is one the README documents;
+  * the spool and the write-ahead log (spool/wal/) end empty; every ETL exit code is one docs/EXIT-CODES.md documents;
   * the ETL's peak RSS stayed under SOAK_MAX_RSS_MIB.
 
 Environment: APP_BIN (default target/release/app), SOAK_SECONDS (default 240), SOAK_ROUNDS (default 60),
@@ -252,7 +252,7 @@ saved = re.compile(r"buffer_failed_worker\d+-([A-Za-z0-9._-]+)\.json\.gz")
 ahead = re.compile(r"batch (\S+) \((\d+) records\) written ahead")
 formed_line = re.compile(r"batch (\S+) formed with (\d+) records")
 for log in sorted(work.glob("etl-*.log")):
-    # A SIGKILL can land between forming a batch and its write-ahead reaching the disk: the README counts such a
+    # A SIGKILL can land between forming a batch and its write-ahead reaching the disk: docs/GUARANTEES.md counts such a
     # batch with the records not yet safe. In those rounds a batch counts once it was written ahead (or later).
     killed = int(log.stem.split("-")[1]) in killed_rounds
     for line in log.read_text(errors="replace").splitlines():

@@ -2,7 +2,7 @@
 //! a device — its kind, CPUs, counter rates, uptime offset, processor loads and community — and the device's MIB
 //! at a given uptime, as a sorted table of OIDs and values.
 //!
-//! The formula (also in the README, "The mock SNMP fleet"): with `h(a, salt)` the splitmix64 finaliser of
+//! The formula (also in docs/MOCK.md, "The mock SNMP fleet"): with `h(a, salt)` the splitmix64 finaliser of
 //! `u32(a) ^ salt << 32`,
 //! - `cpus = 1 + h(a, CPUS) % 8`;
 //! - per-field weights `w` in quarter percents that sum to exactly 400: `idle = 160 + h(a, IDLE) % 220`, the other
