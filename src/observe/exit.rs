@@ -113,6 +113,9 @@ mod tests {
             .iter()
             .map(|c| format!("| {} | {} |", c.code(), c.meaning()))
             .collect();
-        assert_eq!(rows, want, "docs/EXIT-CODES.md's table differs from ExitCode::ALL");
+        assert_eq!(
+            rows, want,
+            "docs/EXIT-CODES.md's table differs from ExitCode::ALL"
+        );
     }
 }
