@@ -3,8 +3,8 @@
 
 Reads every `crate::a::b` path in src/ (use lines and inline paths, test code included; comments skipped) and
 builds two graphs:
-- top-level modules (`src/x.rs` or `src/x/`): must be acyclic, and follow the layer order below (a module may
-  use only modules of lower layers; `commands` may use all);
+- top-level modules (`src/x.rs` or `src/x/`): must be acyclic, and follow the layer order of src/lib.rs's
+  Layout section (a module may use only modules of lower layers; `commands` may use all);
 - files (each `.rs` file as a module): must be acyclic apart from a `mod.rs` and its own children (a parent
   declares its children and may re-export them; a child using its parent's items is the ordinary Rust shape).
 
@@ -14,24 +14,29 @@ import os
 import re
 import sys
 
-# The layers, lowest first, as src/lib.rs lists them. A module may use modules of strictly lower layers (and
-# itself); modules on one line are one layer and may not use each other.
-LAYERS = [
-    ["model"],
-    ["codec"],
-    ["config"],
-    ["resolve"],
-    ["inventory"],
-    ["transform"],
-    ["snmp"],
-    ["extract"],
-    ["spool"],
-    ["observe"],
-    ["load"],
-    ["actors"],
-    ["mock"],
-    ["commands"],
-]
+# The layers, lowest first, are read from src/lib.rs, the one list: the bullets `//! - `name`: …` of its
+# "# Layout" section, in order. A module may use modules of strictly lower layers (and itself); `commands` may
+# use all. Every `pub mod` of lib.rs must have its bullet, and every bullet its `pub mod`.
+LAYER_RE = re.compile(r"^//! - `([a-z_][a-z0-9_]*)`:")
+MOD_RE = re.compile(r"^pub mod ([a-z_][a-z0-9_]*);")
+
+
+def read_layers(lib_rs):
+    """(layers lowest first, the crate's `pub mod` names) from lib.rs."""
+    layers, mods, in_layout = [], [], False
+    for line in open(lib_rs, encoding="utf-8").read().splitlines():
+        if line.startswith("//! #"):
+            in_layout = line.strip() == "//! # Layout"
+            continue
+        m = LAYER_RE.match(line)
+        if m and in_layout:
+            layers.append(m.group(1))
+        m = MOD_RE.match(line)
+        if m:
+            mods.append(m.group(1))
+    return layers, mods
+
+
 ROOTS = {"lib.rs", "main.rs"}
 
 PATH_RE = re.compile(r"\bcrate::([a-z_][a-z0-9_]*(?:::[a-z_][a-z0-9_]*)*)")
@@ -67,15 +72,22 @@ def main():
                     continue
                 files[rel] = open(os.path.join(dirpath, n), encoding="utf-8").read()
     modules = {module_of(rel)[1] for rel in files}
-    layer = {m: i for i, names in enumerate(LAYERS) for m in names}
+    layers, mods = read_layers(os.path.join(src, "lib.rs"))
+    layer = {m: i for i, m in enumerate(layers)}
     problems = []
+    if not layers:
+        problems.append(f"src/lib.rs: no layer list (bullets `//! - `name`: …` under `//! # Layout`)")
+    for m in sorted(set(mods) - set(layers)):
+        problems.append(f"src/lib.rs: `pub mod {m};` has no bullet in the Layout section (its layer)")
+    for m in sorted(set(layers) - set(mods)):
+        problems.append(f"src/lib.rs: the Layout section lists `{m}`, which is not a `pub mod`")
 
     top_edges = {}
     file_edges = {}
     for rel, text in files.items():
         top, me = module_of(rel)
         if top not in layer:
-            problems.append(f"src/{rel}: top-level module `{top}` is not in the layer list of {sys.argv[0]}")
+            problems.append(f"src/{rel}: top-level module `{top}` is not in the layer list of src/lib.rs")
             continue
         text = strip_comments(text)
         paths = [m.group(1) for m in PATH_RE.finditer(text)]

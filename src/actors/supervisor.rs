@@ -20,7 +20,7 @@ pub use super::feed::{Checked, Repeated};
 use super::loader::LoaderActor;
 use super::stage::Stage;
 use crate::config::Settings;
-use crate::extract::Source;
+use crate::extract::{FailureReason, Source};
 use crate::inventory::kept::{PreparedReader, PreparedRows};
 use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader};
 use crate::model::{loader_index, stable_hash, DeviceRecord};
@@ -83,7 +83,7 @@ fn finish_device(
     let records = match result.map(transform_all) {
         Ok(Ok(records)) => records,
         Ok(Err(e)) => {
-            metrics.device_failed("transform");
+            metrics.device_failed(FailureReason::Transform);
             log::warn!("[Extract] {name} ({ip}): {e}");
             return None;
         }

@@ -258,8 +258,8 @@ pub struct DemoArgs {
     pub spool_dir: Option<PathBuf>,
     /// Where device statistics come from: `simulated`, `http` (the mock's /device/{name}/cpu) or `snmp` (the
     /// mock SNMP fleet, started on a free UDP port). Overrides extract.source.
-    #[arg(long, value_name = "SOURCE", value_parser = ["simulated", "http", "snmp"])]
-    pub source: Option<String>,
+    #[arg(long, value_name = "SOURCE", value_enum)]
+    pub source: Option<SourceKind>,
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
@@ -365,11 +365,8 @@ impl DemoArgs {
         if let Some(d) = &self.spool_dir {
             s.spool.dir = d.clone();
         }
-        match self.source.as_deref() {
-            Some("simulated") => s.extract.source = SourceKind::Simulated,
-            Some("http") => s.extract.source = SourceKind::Http,
-            Some("snmp") => s.extract.source = SourceKind::Snmp,
-            _ => {}
+        if let Some(source) = self.source {
+            s.extract.source = source;
         }
     }
 }
@@ -382,6 +379,21 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn source_values_are_the_configuration_names() {
+        use clap::ValueEnum;
+        for kind in SourceKind::value_variants() {
+            let name = kind.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(serde_json::to_value(kind).unwrap(), name.as_str());
+            let cli = Cli::try_parse_from(["app", "demo", "--source", &name]).unwrap();
+            let Command::Demo(a) = cli.command else {
+                panic!()
+            };
+            assert_eq!(a.source, Some(*kind));
+        }
+        assert!(Cli::try_parse_from(["app", "demo", "--source", "ftp"]).is_err());
     }
 
     #[test]

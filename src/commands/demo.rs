@@ -78,11 +78,9 @@ pub fn demo(
         say!(
             "demo: extracting {} ({} source), loading into {}",
             s.inventory.path.display(),
-            match s.extract.source {
-                SourceKind::Simulated => "simulated",
-                SourceKind::Http => "http",
-                SourceKind::Snmp => "snmp",
-            },
+            clap::ValueEnum::to_possible_value(&s.extract.source)
+                .expect("every source kind is a --source value")
+                .get_name(),
             s.load.endpoint
         );
         let (handle, state) = (server.handle.clone(), server.state.clone());

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::SnmpSettings;
 
-/// Where device statistics come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// Where device statistics come from: `extract.source`, and the values of `demo --source` (clap's `ValueEnum`
+/// gives the same lowercase names as serde).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     Simulated,

@@ -5,8 +5,11 @@
 //! original's `CpuStats` shape.
 
 pub mod http;
+pub mod reason;
 pub mod simulated;
 pub mod snmp;
+
+pub use reason::FailureReason;
 
 use crate::config::{ExtractSettings, SourceKind};
 use crate::inventory::Device;
@@ -34,7 +37,7 @@ pub enum ExtractError {
         name: &'static str,
         oid: String,
         meaning: &'static str,
-        reason: &'static str,
+        reason: FailureReason,
     },
     #[error("noSuchObject for {oid} (extract.snmp.mib = \"{mib}\")")]
     NoSuchObject { oid: String, mib: &'static str },
@@ -49,20 +52,20 @@ pub enum ExtractError {
 }
 
 impl ExtractError {
-    /// A short stable label of the kind of failure: failed devices are counted by it (one of
-    /// `metrics::FAILURE_REASONS`).
-    pub fn reason(&self) -> &'static str {
+    /// Why the device failed, as the summary and Prometheus count it (an exhaustive match: a new variant needs
+    /// its reason, and a new reason its place in [`FailureReason::ALL`]).
+    pub fn reason(&self) -> FailureReason {
         match self {
-            ExtractError::Timeout(_) | ExtractError::SnmpTimeout { .. } => "timeout",
-            ExtractError::Failed(_) => "failed",
-            ExtractError::Status(_) => "http_status",
-            ExtractError::Parse(_) => "parse",
-            ExtractError::SnmpReport { reason, .. } => reason,
-            ExtractError::NoSuchObject { .. } => "no_such_object",
-            ExtractError::AgentError { .. } => "agent_error",
-            ExtractError::BadAnswer(_) => "bad_answer",
-            ExtractError::NoProgress(_) => "no_progress",
-            ExtractError::Socket(_) => "socket",
+            ExtractError::Timeout(_) | ExtractError::SnmpTimeout { .. } => FailureReason::Timeout,
+            ExtractError::Failed(_) => FailureReason::Failed,
+            ExtractError::Status(_) => FailureReason::HttpStatus,
+            ExtractError::Parse(_) => FailureReason::Parse,
+            ExtractError::SnmpReport { reason, .. } => *reason,
+            ExtractError::NoSuchObject { .. } => FailureReason::NoSuchObject,
+            ExtractError::AgentError { .. } => FailureReason::AgentError,
+            ExtractError::BadAnswer(_) => FailureReason::BadAnswer,
+            ExtractError::NoProgress(_) => FailureReason::NoProgress,
+            ExtractError::Socket(_) => FailureReason::Socket,
         }
     }
 }

@@ -5,34 +5,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
+use crate::extract::FailureReason;
+
 /// Buckets of the request latency histogram: 1 ms doubling to about 33 s.
 fn latency_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.001, 2.0, 16)
 }
-
-/// Why devices failed, as counted in `devices_failed_by_reason` (`ExtractError::reason`, and "transform" for
-/// stats that were not percentages); the last, "other", takes a label missing here. A breakdown of the
-/// `devices_failed` counter: the summary shows the reasons that occurred, Prometheus `app_device_failures_total`.
-pub const FAILURE_REASONS: [&str; 18] = [
-    "timeout",
-    "failed",
-    "http_status",
-    "parse",
-    "transform",
-    "unknown_user",
-    "wrong_digest",
-    "decryption_error",
-    "not_in_time_window",
-    "unknown_engine_id",
-    "unsupported_security_level",
-    "report",
-    "no_such_object",
-    "agent_error",
-    "bad_answer",
-    "no_progress",
-    "socket",
-    "other",
-];
 
 /// A part of the summary (and of its JSON) that counters belong to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +56,8 @@ macro_rules! run_counters {
         #[derive(Debug)]
         pub struct RunMetrics {
             $( $(#[$doc])* pub $field: AtomicU64, )*
-            /// `devices_failed` by reason, in the order of `FAILURE_REASONS`.
-            pub devices_failed_by_reason: [AtomicU64; FAILURE_REASONS.len()],
+            /// `devices_failed` by reason, in the order of `FailureReason::ALL`.
+            pub devices_failed_by_reason: [AtomicU64; FailureReason::ALL.len()],
             pub in_flight_requests: AtomicI64,
             /// Times a loader's circuit opened (a batch used up its attempts, not on 429: the API is considered
             /// down). Exported to Prometheus only (not a summary line).
@@ -179,22 +157,18 @@ impl RunMetrics {
         counter.load(Relaxed)
     }
 
-    /// Counts a failed device with its reason (a label of `FAILURE_REASONS`; others count as "other").
-    pub fn device_failed(&self, reason: &str) {
+    /// Counts a failed device with its reason.
+    pub fn device_failed(&self, reason: FailureReason) {
         Self::add(&self.devices_failed, 1);
-        let i = FAILURE_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or(FAILURE_REASONS.len() - 1);
-        Self::add(&self.devices_failed_by_reason[i], 1);
+        Self::add(&self.devices_failed_by_reason[reason as usize], 1);
     }
 
-    /// Every failure reason with its count (zeros included), in the order of `FAILURE_REASONS`.
+    /// Every failure reason's label with its count (zeros included), in the order of `FailureReason::ALL`.
     pub fn failures_by_reason(&self) -> Vec<(&'static str, u64)> {
-        FAILURE_REASONS
+        FailureReason::ALL
             .iter()
             .zip(&self.devices_failed_by_reason)
-            .map(|(r, c)| (*r, Self::get(c)))
+            .map(|(r, c)| (r.label(), Self::get(c)))
             .collect()
     }
 }
@@ -228,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn every_failure_reason_is_a_counted_label_and_messages_name_what_to_check() {
+    fn every_failure_is_counted_under_its_own_reason_and_messages_name_what_to_check() {
         use crate::extract::snmp::session::ReportKind;
         use crate::extract::ExtractError;
         let mut errors = vec![
@@ -269,10 +243,14 @@ mod tests {
             });
         }
         for e in &errors {
-            assert!(
-                FAILURE_REASONS[..FAILURE_REASONS.len() - 1].contains(&e.reason()),
-                "{e:?}"
-            );
+            let m = RunMetrics::default();
+            m.device_failed(e.reason());
+            let counted: Vec<_> = m
+                .failures_by_reason()
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            assert_eq!(counted, [(e.reason().label(), 1)], "{e:?}");
         }
         assert_eq!(
             errors[4].to_string(),

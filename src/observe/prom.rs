@@ -234,6 +234,7 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::extract::FailureReason;
     use crate::observe::outcome::{Mode, RunOutcome};
     use crate::observe::summary::Summary;
     use std::collections::HashMap;
@@ -252,17 +253,22 @@ mod tests {
     #[test]
     fn failed_devices_are_exposed_by_reason() {
         let m = Arc::new(RunMetrics::default());
-        m.device_failed("timeout");
-        m.device_failed("timeout");
-        m.device_failed("wrong_digest");
-        m.device_failed("a label nobody listed");
+        m.device_failed(FailureReason::Timeout);
+        m.device_failed(FailureReason::Timeout);
+        m.device_failed(FailureReason::WrongDigest);
+        m.device_failed(FailureReason::Report);
         let dir = tempfile::tempdir().unwrap();
         let got = parse(&encode(&run_registry(m, dir.path().to_path_buf())));
         let failures = |r: &str| got[&format!("app_device_failures_total{{reason=\"{r}\"}}")];
         assert_eq!(failures("timeout"), 2.0);
         assert_eq!(failures("wrong_digest"), 1.0);
-        assert_eq!(failures("other"), 1.0);
-        assert_eq!(failures("no_such_object"), 0.0);
+        assert_eq!(failures("report"), 1.0);
+        for r in FailureReason::ALL {
+            assert!(got.contains_key(&format!(
+                "app_device_failures_total{{reason=\"{}\"}}",
+                r.label()
+            )));
+        }
         assert_eq!(got["app_devices_total{outcome=\"failed\"}"], 4.0);
     }
 

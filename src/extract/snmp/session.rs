@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::transport::{Transport, TransportError};
+use crate::extract::FailureReason;
 use crate::snmp::message::{
     encode_community, CommunityMessage, HeaderData, FLAG_AUTH, FLAG_REPORTABLE, VERSION_2C,
 };
@@ -99,16 +100,16 @@ impl ReportKind {
         }
     }
 
-    /// The stable label failed devices are counted by.
-    pub fn reason(self) -> &'static str {
+    /// The reason failed devices are counted by.
+    pub fn reason(self) -> FailureReason {
         match self {
-            ReportKind::UnsupportedSecLevels => "unsupported_security_level",
-            ReportKind::NotInTimeWindows => "not_in_time_window",
-            ReportKind::UnknownUserNames => "unknown_user",
-            ReportKind::UnknownEngineIds => "unknown_engine_id",
-            ReportKind::WrongDigests => "wrong_digest",
-            ReportKind::DecryptionErrors => "decryption_error",
-            ReportKind::Other => "report",
+            ReportKind::UnsupportedSecLevels => FailureReason::UnsupportedSecurityLevel,
+            ReportKind::NotInTimeWindows => FailureReason::NotInTimeWindow,
+            ReportKind::UnknownUserNames => FailureReason::UnknownUser,
+            ReportKind::UnknownEngineIds => FailureReason::UnknownEngineId,
+            ReportKind::WrongDigests => FailureReason::WrongDigest,
+            ReportKind::DecryptionErrors => FailureReason::DecryptionError,
+            ReportKind::Other => FailureReason::Report,
         }
     }
 }
@@ -474,7 +475,10 @@ mod tests {
         );
         assert_eq!(k("1.3.6.1.6.3.11.2.1.1.0"), ReportKind::Other);
         assert_eq!(ReportKind::WrongDigests.name(), "usmStatsWrongDigests");
-        assert_eq!(ReportKind::UnknownUserNames.reason(), "unknown_user");
+        assert_eq!(
+            ReportKind::UnknownUserNames.reason().label(),
+            "unknown_user"
+        );
     }
 
     #[test]
