@@ -7,7 +7,8 @@
 //! - `AckSpoolFile` from a loader that delivered a replayed (or, with `spool.durable`, written-ahead) batch;
 //! - `ScanSpool` and `ReadSpoolFile` (the first, checking pass over a file) from the topology's replay step.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -43,7 +44,7 @@ impl FailedBufferActor {
         }
     }
 
-    /// Moves an unreadable file (or a leftover temp file) to `quarantine/`, counting it either way.
+    /// Moves an unreadable file to `quarantine/`, counting it either way.
     fn quarantine(&self, path: &std::path::Path, why: &str) {
         match spool::move_into(&self.dir, spool::QUARANTINE_DIR, path) {
             Ok(to) => {
@@ -134,16 +135,19 @@ impl Handler<AckSpoolFile> for FailedBufferActor {
 }
 
 /// List the spool files to replay, oldest first (with `replay --rejected`: the dead letters, moved back into the
-/// spool first). Temporary files left by a killed writer are quarantined.
+/// spool first). Temporary files left by a killed writer are settled first (`spool::settle_leftover`).
 #[derive(Message)]
 #[rtype(result = "std::io::Result<Vec<PathBuf>>")]
-pub struct ScanSpool;
+pub struct ScanSpool {
+    /// The batch ids the write-ahead log holds un-acknowledged (sent again from the log).
+    pub in_log: HashSet<String>,
+}
 
 impl Handler<ScanSpool> for FailedBufferActor {
     type Result = std::io::Result<Vec<PathBuf>>;
-    fn handle(&mut self, _: ScanSpool, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: ScanSpool, _: &mut Self::Context) -> Self::Result {
         for tmp in spool::leftover_temp_files(&self.dir)? {
-            self.quarantine(&tmp, "a temporary file left by an interrupted write");
+            self.settle(&tmp, &msg.in_log);
         }
         if self.redrive_rejected {
             let files = spool::redrive(&self.dir)?;
@@ -155,6 +159,54 @@ impl Handler<ScanSpool> for FailedBufferActor {
             return Ok(files);
         }
         spool::list(&self.dir)
+    }
+}
+
+impl FailedBufferActor {
+    /// Settles a temporary file of a write a crash interrupted, and says what became of it: an expected crash
+    /// artifact is an info line; only a batch lost with it is a warning (and counted as quarantined).
+    fn settle(&self, tmp: &Path, in_log: &HashSet<String>) {
+        use spool::Leftover;
+        let shown = tmp.display();
+        match spool::settle_leftover(&self.dir, tmp, |id| in_log.contains(&id.0)) {
+            Ok(Leftover::AlreadySpooled { file }) => log::info!(
+                "[Spool] {shown}: an interrupted write whose spool file {} is complete; deleted",
+                file.display()
+            ),
+            Ok(Leftover::InLog { id }) => log::info!(
+                "[Spool] {shown}: an interrupted write of batch {id}, which the write-ahead log holds (sent again from \
+                 there); deleted"
+            ),
+            Ok(Leftover::Recovered { file, records }) => log::info!(
+                "[Spool] {shown}: an interrupted write of a whole batch ({records} records); recovered as {}",
+                file.display()
+            ),
+            Ok(Leftover::Quarantined {
+                batch,
+                bytes,
+                why,
+                to,
+            }) => {
+                RunMetrics::add(&self.metrics.spool_files_quarantined, 1);
+                let what = match batch {
+                    Some((worker, id)) => format!("batch {id} of loader {worker}"),
+                    None => "an unknown batch".to_string(),
+                };
+                log::warn!(
+                    "[Spool] {shown}: an interrupted write of {what} is torn ({why}) and no other copy exists: its \
+                     records are lost; the {bytes} bytes written are kept in {}",
+                    to.display()
+                );
+            }
+            Ok(Leftover::Unreadable { error }) => {
+                RunMetrics::add(&self.metrics.spool_files_unreadable, 1);
+                log::error!("[Spool] {shown}: an interrupted write that cannot be read now ({error}); left in place");
+            }
+            Err(e) => {
+                RunMetrics::add(&self.metrics.spool_files_unreadable, 1);
+                log::error!("[Spool] {shown}: an interrupted write that could not be settled: {e}; left in place");
+            }
+        }
     }
 }
 

@@ -150,7 +150,8 @@ pub async fn run(
 
     if mode != Mode::Etl || settings.spool.replay_on_start {
         let limits = (settings.load.batch_size, settings.load.batch_bytes);
-        replay(&failed_buffer, &loaders, &dir, &shutdown, limits).await;
+        let in_log = logged.iter().map(|b| b.id.clone()).collect();
+        replay(&failed_buffer, &loaders, &dir, &shutdown, limits, in_log).await;
         log_replay::replay(logged, &loaders, &shutdown, &metrics).await;
     }
 
@@ -206,8 +207,9 @@ async fn replay(
     dir: &std::path::Path,
     shutdown: &Shutdown,
     (max_records, max_bytes): (usize, usize),
+    in_log: std::collections::HashSet<String>,
 ) {
-    let files = match failed_buffer.send(ScanSpool).await {
+    let files = match failed_buffer.send(ScanSpool { in_log }).await {
         Ok(Ok(files)) => files,
         Ok(Err(e)) => {
             log::error!(

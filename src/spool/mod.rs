@@ -8,7 +8,8 @@
 //!   .lock                                     exclusive lock: one process per spool directory
 //!   buffer_failed_worker{N}-{batch id}.json.gz  one undelivered batch: gzip of its JSON array (the original's
 //!                                             format; its `buffer_failed_worker{N}.json.gz` files are read too)
-//!   .tmp-*                                    a write under way (a leftover is quarantined at the next start)
+//!   .tmp-*                                    a write under way (a leftover is settled at the next start: see
+//!                                             `leftover`)
 //!   quarantine/                               files that could not be parsed (never deleted, never replayed)
 //!   rejected/{spool file name}                batches the API refused (non-retryable answers), not replayed
 //!   rejected/{spool file name}.rejection.json the status and response body of the refusal
@@ -22,23 +23,29 @@
 //!
 //! A file is written to `.tmp-…`, fsync'd, linked to its final name (which fails rather than overwrite; rename
 //! where the file system has no hard links), the temp name removed, and the directory fsync'd; mode 0600. A crash
-//! before the link leaves only a temp file (quarantined at the next start, its batch extracted again or still in
-//! memory of no one: it was never acknowledged as spooled); after the link the file is whole. A file is deleted
-//! only after its batch was acknowledged or dead-lettered; nothing here deletes a file that is not.
+//! before the link leaves only a temp file; at the next start (`leftover`) it is deleted when the write-ahead log
+//! holds its batch (or its spool file exists: a crash after the link), recovered into the spool under its batch id
+//! when it decodes whole, and quarantined, with a warning naming the batch, only when it is torn with no other
+//! copy (its batch was never acknowledged as spooled); after the link the file is whole. A spool file is
+//! deleted only after its batch was acknowledged or dead-lettered, a temp file only when another copy of its batch
+//! exists; nothing here deletes a file that is the only copy of a batch.
 //!
 //! Files: `names` (names and replay order), `disk` (lock, atomic writes, moves), `read` (reading files back),
+//! `leftover` (temp files of interrupted writes, settled at start),
 //! `dead_letter` (`rejected/`), `wal` (the write-ahead log: segments, writer thread, recovery).
 //!
 //! May use: `model`, `codec`.
 
 mod dead_letter;
 mod disk;
+mod leftover;
 mod names;
 mod read;
 pub mod wal;
 
 pub use dead_letter::*;
 pub use disk::*;
+pub use leftover::*;
 pub use names::*;
 pub use read::*;
 

@@ -49,7 +49,7 @@ pub struct SpoolPlan {
 }
 
 /// Where the gzip stream of a spool file comes from: the file (opened once per pass), or bytes in memory.
-trait Source {
+pub(super) trait Source {
     fn open(&self) -> io::Result<Box<dyn Read + '_>>;
 }
 
@@ -118,7 +118,7 @@ pub fn emit(
     emit_from(plan, plan.path.as_path(), max_records, max_bytes, sink)
 }
 
-fn plan_from(
+pub(super) fn plan_from(
     path: &Path,
     source: &(impl Source + ?Sized),
     max_records: usize,

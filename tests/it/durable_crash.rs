@@ -5,6 +5,10 @@
 //!
 //! 10 kills here (about 20 s); `DURABLE_CRASH_KILLS=60` for the long version (`scripts/durable-crash.sh`).
 //! `DURABLE_CRASH_SEED` repeats a run.
+//!
+//! Crash leftovers: the temporary file `.tmp-buffer_failed_worker…json.gz` of a spool write a SIGKILL cut, as the
+//! next start settles it: deleted when the log holds its batch, recovered when whole, quarantined with a warning
+//! only when torn with no other copy.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -216,4 +220,144 @@ fn sigkill_at_random_points_of_durable_runs_loses_no_batch_written_ahead() {
         st.duplicate_batches,
         started.elapsed().as_secs_f64()
     );
+}
+
+/// A spool write's temporary name for batch `id` of loader `worker`, holding `data`.
+fn leave_temp(spool: &std::path::Path, worker: usize, id: &str, data: &[u8]) -> std::path::PathBuf {
+    std::fs::create_dir_all(spool).unwrap();
+    let tmp = spool.join(format!(".tmp-buffer_failed_worker{worker}-{id}.json.gz"));
+    std::fs::write(&tmp, data).unwrap();
+    tmp
+}
+
+fn error_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.contains(" ERROR ")).collect()
+}
+
+#[test]
+fn a_whole_temp_spool_file_left_by_a_crash_is_recovered_and_replayed_under_its_batch_id() {
+    let dir = TestDir::new();
+    let id = "20261207T010000Z-0badcafe-w2-000003";
+    let tmp = leave_temp(&dir.join("spool"), 2, id, &gzip(records_json(5).as_bytes()));
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(stderr.contains("recovered as"), "{stderr}");
+    assert!(error_lines(&stderr).is_empty(), "{stderr}");
+    assert!(!tmp.exists());
+    assert!(!dir.join("spool/quarantine").exists());
+    assert_eq!(m.state.keys_in_order(), [id]);
+    assert_eq!(m.stats().records_accepted, 5);
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["replayed"], 5);
+    assert_eq!(s["spool"]["files_quarantined"], 0);
+}
+
+#[test]
+fn a_torn_temp_spool_file_with_no_other_copy_is_quarantined_with_a_warning_naming_its_batch() {
+    let dir = TestDir::new();
+    let id = "20261207T010000Z-0badcafe-w1-000009";
+    let whole = gzip(records_json(5).as_bytes());
+    leave_temp(&dir.join("spool"), 1, id, &whole[..whole.len() - 12]);
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a lost batch is exit 3: {}",
+        show(&out)
+    );
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains(" WARN ") && l.contains(id))
+        .unwrap_or_else(|| panic!("a warning naming the batch: {stderr}"));
+    assert!(
+        warning.contains("records are lost") && warning.contains("quarantine"),
+        "{warning}"
+    );
+    assert!(error_lines(&stderr).is_empty(), "{stderr}");
+    let kept = std::fs::read_dir(dir.join("spool/quarantine"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1);
+    assert_eq!(m.stats().requests, 0);
+    assert_eq!(dir.summary("s.json")["spool"]["files_quarantined"], 1);
+}
+
+#[test]
+fn a_temp_spool_file_of_a_batch_the_log_holds_is_deleted_and_the_batch_sent_once_from_the_log() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 40);
+    // An API that accepts connections and never answers: batches are written ahead, then wait.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/load", silent.local_addr().unwrap());
+    let cfg = fast_config(&silent_url, "[spool]\ndurable = true\n").set("load.batch_size", 20);
+    dir.write("c.toml", &cfg);
+    let err = std::fs::File::create(dir.join("run-0.err")).unwrap();
+    let mut child = app()
+        .current_dir(dir.path())
+        .args(["etl", "--config", "c.toml", "--quiet"])
+        .env("RUST_LOG", "info,app::actors::outcome=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(dir.join("run-0.err"))
+        .unwrap_or_default()
+        .contains("written ahead to the log")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no batch written ahead"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(silent);
+    let spool = dir.join("spool");
+    let held = log_batches(&spool);
+    let (id, records) = held.first().expect("the log holds the batch").clone();
+    let worker: usize = id
+        .rsplit("-w")
+        .next()
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The crash also cut the batch's spool write: a whole temporary file of it.
+    let tmp = leave_temp(&spool, worker, &id, &gzip(records_json(records).as_bytes()));
+
+    let m = MockThread::fast();
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "[spool]\ndurable = true\n"),
+    );
+    let out = dir.run(&["replay", "--config", "c.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!tmp.exists());
+    let info = stderr
+        .lines()
+        .find(|l| l.contains(" INFO ") && l.contains(&id) && l.contains("write-ahead log holds"))
+        .unwrap_or_else(|| panic!("an info line naming the batch: {stderr}"));
+    assert!(info.contains("deleted"), "{info}");
+    assert!(error_lines(&stderr).is_empty(), "{stderr}");
+    let keys = m.state.keys_in_order();
+    assert_eq!(keys.iter().filter(|k| **k == id).count(), 1, "{keys:?}");
+    assert_eq!(
+        keys.len(),
+        held.len(),
+        "every batch of the log sent once: {keys:?}"
+    );
+    assert!(spool_files(&spool).is_empty());
+    assert!(!spool.join("quarantine").exists());
+    assert!(log_batches(&spool).is_empty());
 }
