@@ -11,11 +11,13 @@ use crate::config::{Settings, DEFAULT_CONFIG_PATH, ENV_PREFIX, ENV_SEPARATOR};
 pub const FLAG_KEYS: &[(&str, &str, &str)] = &[
     ("etl", "inventory", "inventory.path"),
     ("etl", "endpoint", "load.endpoint"),
+    ("etl", "sink", "load.sink"),
     ("etl", "spool_dir", "spool.dir"),
     ("etl", "shard", "extract.shard"),
     ("etl", "profile", "profile.enabled"),
     ("etl", "metrics_addr", "metrics.addr"),
     ("replay", "endpoint", "load.endpoint"),
+    ("replay", "sink", "load.sink"),
     ("replay", "spool_dir", "spool.dir"),
     ("mock-server", "bind", "mock.bind"),
     ("mock-server", "token", "mock.token"),
@@ -24,6 +26,7 @@ pub const FLAG_KEYS: &[(&str, &str, &str)] = &[
     ("mock-server", "log_file", "mock.log_file"),
     ("validate", "inventory", "inventory.path"),
     ("demo", "inventory", "inventory.path"),
+    ("demo", "sink", "load.sink"),
 ];
 
 /// The subcommands whose flags include `--config`.

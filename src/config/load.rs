@@ -29,6 +29,11 @@ pub enum SinkKind {
 }
 
 impl SinkKind {
+    pub const ALL: [SinkKind; 3] = [
+        SinkKind::IngestJson,
+        SinkKind::PrometheusRemoteWrite,
+        SinkKind::InfluxLine,
+    ];
     /// The name as written in the configuration.
     pub fn name(self) -> &'static str {
         match self {

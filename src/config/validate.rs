@@ -79,6 +79,12 @@ impl Settings {
                 "set either load.token or load.token_file, not both",
             ));
         }
+        if l.sink == SinkKind::InfluxLine && l.endpoint.contains("precision=") {
+            return Err(SettingsError::invalid(
+                "load.endpoint",
+                "the influx-line sink adds precision=s itself (its timestamps are seconds); remove precision= from the URL",
+            ));
+        }
         if !l.password.is_empty() && !l.password_file.as_os_str().is_empty() {
             return Err(SettingsError::invalid(
                 "load.password_file",

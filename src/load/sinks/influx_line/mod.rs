@@ -12,6 +12,7 @@
 
 pub mod answers;
 pub mod escape;
+pub mod parse;
 
 use bytes::Bytes;
 

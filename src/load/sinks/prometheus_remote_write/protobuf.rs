@@ -223,9 +223,9 @@ mod tests {
         let mut out = Vec::new();
         write_series(&mut out, &[("a", "b")], 1.5, 1000);
         let expected = [
-            0x0a, 0x15, // timeseries, 21 bytes
+            0x0a, 0x16, // timeseries, 22 bytes
             0x0a, 0x06, 0x0a, 0x01, b'a', 0x12, 0x01, b'b', // labels
-            0x12, 0x0b, 0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x10, 0xe8, 0x07, // samples
+            0x12, 0x0c, 0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x10, 0xe8, 0x07, // samples
         ];
         assert_eq!(out, expected);
     }
