@@ -18,6 +18,7 @@ mod observability;
 mod pipeline;
 mod push;
 mod shutdown;
+mod sinks;
 mod snmp_agent;
 mod snmp_mock;
 mod spool_replay;

@@ -5,9 +5,12 @@
 //! | measurement                      | comma, space                      |
 //! | tag key, tag value, field key    | comma, equals sign, space         |
 //!
-//! A backslash in a name is written doubled, so that one before an escaped character is not read as the escape
-//! (two backslashes read as one). Line protocol cannot hold a newline in any of them: a line feed, carriage
-//! return or other control character is written as a space. Double quotes need no escape in names.
+//! A backslash is written as it is (`DOMAIN\host`), which every store reads as itself. Only where it would be
+//! read as an escape (before another backslash, before a character escaped here, or at the end) is it doubled,
+//! as InfluxDB 2.x and VictoriaMetrics read `\\` as one backslash; InfluxDB 1.x has no escape for a backslash
+//! and keeps those two (tested against both: `tests/it/sinks.rs`). Line protocol cannot hold a newline: a line
+//! feed, carriage return or other control character is written as an (escaped) space. Double quotes need no
+//! escape in names.
 
 /// Appends `s` escaped for a measurement.
 pub fn measurement(out: &mut Vec<u8>, s: &str) {
@@ -26,9 +29,20 @@ fn escape(out: &mut Vec<u8>, s: &str, special: &[u8]) {
         out.extend_from_slice(s.as_bytes());
         return;
     }
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
-            '\\' => out.extend_from_slice(b"\\\\"),
+            '\\' => {
+                let escaping = match chars.peek() {
+                    None => true,
+                    Some(&n) => {
+                        n == '\\'
+                            || n.is_control()
+                            || (n.is_ascii() && special.contains(&(n as u8)))
+                    }
+                };
+                out.extend_from_slice(if escaping { b"\\\\" } else { b"\\" });
+            }
             // A control character becomes a space, escaped where a space is special.
             c if c.is_control() => out.extend_from_slice(b"\\ "),
             c if c.is_ascii() && special.contains(&(c as u8)) => {
@@ -73,8 +87,10 @@ mod tests {
 
     #[test]
     fn backslashes_and_control_characters() {
-        assert_eq!(k("back\\slash"), "back\\\\slash");
+        assert_eq!(k("DOMAIN\\host"), "DOMAIN\\host");
+        assert_eq!(k("two\\\\x"), "two\\\\\\x");
         assert_eq!(k("a\\ b"), "a\\\\\\ b");
+        assert_eq!(k("a\\,b"), "a\\\\\\,b");
         assert_eq!(k("end\\"), "end\\\\");
         assert_eq!(k("line\nfeed"), "line\\ feed");
         assert_eq!(m("tab\there"), "tab\\ here");
