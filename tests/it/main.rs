@@ -14,6 +14,7 @@ mod inventory_cli;
 mod mock_api;
 mod mock_binary;
 mod mock_limits;
+mod mock_sinks;
 mod observability;
 mod pipeline;
 mod push;
