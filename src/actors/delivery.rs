@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::Addr;
+use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::actors::failed_buffer::FailedBufferActor;
@@ -24,7 +25,7 @@ use crate::spool::wal::Wal;
 /// Everything a loader needs to deliver a batch.
 pub struct Delivery {
     pub worker: usize,
-    client: LoadClient,
+    pub(super) client: LoadClient,
     circuit: RefCell<Circuit>,
     pub(super) metrics: Arc<RunMetrics>,
     pub(super) failed_buffer: Addr<FailedBufferActor>,
@@ -75,7 +76,18 @@ impl Delivery {
     /// Delivers `batch`, retrying per the rules; the slot is released when the batch is acknowledged, dead-lettered
     /// or on disk.
     pub async fn deliver(self: Rc<Self>, batch: Batch, _slot: OwnedSemaphorePermit) {
-        let body = self.client.encode(&batch.body);
+        let request = match self.client.encode(&batch.body) {
+            Ok(r) => r,
+            // Sending cannot help a batch its sink cannot write: a dead letter, status 0 (never sent).
+            Err(e) => {
+                let why = format!(
+                    "not sent: the {} sink cannot encode it: {}",
+                    self.client.sink().kind().name(),
+                    e.0
+                );
+                return self.reject(batch, 0, Bytes::from(why)).await;
+            }
+        };
         // A batch formed while the circuit is open gets one attempt, and only if no other probe is under way and
         // the backoff has passed; otherwise it goes straight to the spool. A batch formed while the circuit was
         // closed keeps all its attempts whatever happens to the circuit meanwhile.
@@ -113,7 +125,7 @@ impl Delivery {
             attempts += 1;
             let attempt = self
                 .client
-                .attempt(&batch.id, &body, &self.metrics, self.shutdown.aborted())
+                .attempt(&batch.id, &request, &self.metrics, self.shutdown.aborted())
                 .await;
             let (reason, retry_after, text) = match attempt {
                 Attempt::Aborted => continue,
@@ -131,7 +143,7 @@ impl Delivery {
                                 self.worker
                             );
                         }
-                        return self.delivered(batch, body.len()).await;
+                        return self.delivered(batch, request.body.len()).await;
                     }
                     Outcome::Reject { status } => {
                         if probe {

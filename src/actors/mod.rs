@@ -74,6 +74,7 @@ pub async fn run(
     let Resolved {
         settings,
         token,
+        password,
         load_tls,
         http_source_tls,
         snmp: snmp_secrets,
@@ -126,9 +127,10 @@ pub async fn run(
         let arbiter = &arbiters[worker % threads];
         let durable = settings.spool.durable;
         let wal = wal.clone();
-        let (load, token, tls, run_id, metrics, fb, dir, sd) = (
+        let (load, token, password, tls, run_id, metrics, fb, dir, sd) = (
             settings.load.clone(),
             token.clone(),
+            password.clone(),
             load_tls.clone(),
             run_id.clone(),
             metrics.clone(),
@@ -139,7 +141,7 @@ pub async fn run(
         loaders.push(LoaderActor::start_in_arbiter(
             &arbiter.handle(),
             move |_| {
-                let client = LoadClient::new(&load, &token, &tls);
+                let client = LoadClient::new(&load, &token, &password, &tls);
                 let delivery =
                     Delivery::new(worker, &load, client, metrics, fb, dir, sd).with_wal(wal);
                 LoaderActor::new(worker, run_id, load, durable, delivery)

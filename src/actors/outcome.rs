@@ -149,9 +149,12 @@ impl Delivery {
             Ok(Ok(path)) => {
                 RunMetrics::add(&m.records_rejected, records);
                 RunMetrics::add(&m.batches_rejected, 1);
+                let reason = self.client.sink().reject_reason(&resp);
+                m.rejected(reason.label(), records);
                 log::error!(
-                    "[Loader-{}] API rejected batch {id} ({records} records) with HTTP {status}: {}. Dead-lettered to {}",
+                    "[Loader-{}] API rejected batch {id} ({records} records) with HTTP {status} ({}): {}. Dead-lettered to {}",
                     self.worker,
+                    reason.label(),
                     response_body.chars().take(200).collect::<String>(),
                     path.display()
                 );

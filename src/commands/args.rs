@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Secret, Settings, SettingsError, Shard, SourceKind};
+use crate::config::{Secret, Settings, SettingsError, Shard, SinkKind, SourceKind};
 use crate::observe::exit::ExitCode;
 
 /// Appliance CPU-statistics ETL: extract from a CSV inventory, transform, load in batches into an ingestion API,
@@ -128,6 +128,9 @@ pub struct EtlArgs {
     /// Ingestion API URL. Overrides load.endpoint.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
+    /// Wire format of the store: `ingest-json`, `prometheus-remote-write` or `influx-line`. Overrides load.sink.
+    #[arg(long, value_name = "SINK", value_parser = parse_sink)]
+    pub sink: Option<SinkKind>,
     /// Spool directory. Overrides spool.dir.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
@@ -162,6 +165,9 @@ pub struct ReplayArgs {
     /// Ingestion API URL. Overrides load.endpoint.
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
+    /// Wire format of the store: `ingest-json`, `prometheus-remote-write` or `influx-line`. Overrides load.sink.
+    #[arg(long, value_name = "SINK", value_parser = parse_sink)]
+    pub sink: Option<SinkKind>,
     /// Spool directory. Overrides spool.dir.
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
@@ -260,9 +266,24 @@ pub struct DemoArgs {
     /// mock SNMP fleet, started on a free UDP port). Overrides extract.source.
     #[arg(long, value_name = "SOURCE", value_enum)]
     pub source: Option<SourceKind>,
+    /// Wire format the demo loads its mock with: `ingest-json` (`/load`), `prometheus-remote-write`
+    /// (`/api/v1/write`) or `influx-line` (`/write`). Overrides load.sink.
+    #[arg(long, value_name = "SINK", value_parser = parse_sink)]
+    pub sink: Option<SinkKind>,
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// A sink's name, as `load.sink` takes it.
+fn parse_sink(text: &str) -> Result<SinkKind, String> {
+    SinkKind::ALL
+        .into_iter()
+        .find(|k| k.name() == text)
+        .ok_or_else(|| {
+            let names: Vec<_> = SinkKind::ALL.iter().map(|k| k.name()).collect();
+            format!("one of {}", names.join(", "))
+        })
 }
 
 /// A path flag that may be empty (`--log-file ''`: none), as its `APP__…` variable may.
@@ -289,6 +310,9 @@ impl EtlArgs {
         if let Some(e) = &self.endpoint {
             s.load.endpoint = e.clone();
         }
+        if let Some(k) = self.sink {
+            s.load.sink = k;
+        }
         if let Some(d) = &self.spool_dir {
             s.spool.dir = d.clone();
         }
@@ -308,6 +332,9 @@ impl ReplayArgs {
     pub fn apply(&self, s: &mut Settings) {
         if let Some(e) = &self.endpoint {
             s.load.endpoint = e.clone();
+        }
+        if let Some(k) = self.sink {
+            s.load.sink = k;
         }
         if let Some(d) = &self.spool_dir {
             s.spool.dir = d.clone();
@@ -364,6 +391,9 @@ impl DemoArgs {
         }
         if let Some(d) = &self.spool_dir {
             s.spool.dir = d.clone();
+        }
+        if let Some(k) = self.sink {
+            s.load.sink = k;
         }
         if let Some(source) = self.source {
             s.extract.source = source;

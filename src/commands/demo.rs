@@ -9,7 +9,7 @@ use super::mock_server::bind;
 use super::output::{say, write_summary};
 use super::run::{execute, prepare_unless_stopped, watch_signals};
 use super::CommandError;
-use crate::config::{Settings, SourceKind};
+use crate::config::{Settings, SinkKind, SourceKind};
 use crate::mock;
 use crate::observe::exit::ExitCode;
 use crate::observe::outcome::Mode;
@@ -61,7 +61,11 @@ pub fn demo(
             .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;
         let url = server.url();
         say!("demo: mock API listening on {url}");
-        settings.load.endpoint = format!("{url}/load");
+        settings.load.endpoint = match settings.load.sink {
+            SinkKind::IngestJson => format!("{url}/load"),
+            SinkKind::PrometheusRemoteWrite => format!("{url}/api/v1/write"),
+            SinkKind::InfluxLine => format!("{url}/write?db=demo"),
+        };
         if settings.extract.source == SourceKind::Http {
             settings.extract.http.url_template = format!("{url}/device/{{name}}/cpu?cpus=1");
         }
@@ -76,12 +80,13 @@ pub fn demo(
         let resolved = Resolved::build(settings)?;
         let s = &resolved.settings;
         say!(
-            "demo: extracting {} ({} source), loading into {}",
+            "demo: extracting {} ({} source), loading into {} ({})",
             s.inventory.path.display(),
             clap::ValueEnum::to_possible_value(&s.extract.source)
                 .expect("every source kind is a --source value")
                 .get_name(),
-            s.load.endpoint
+            s.load.endpoint,
+            s.load.sink.name()
         );
         let (handle, state) = (server.handle.clone(), server.state.clone());
         actix_rt::spawn(server.server);

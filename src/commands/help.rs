@@ -13,11 +13,13 @@ use crate::config::{Settings, DEFAULT_CONFIG_PATH, ENV_PREFIX, ENV_SEPARATOR};
 pub const FLAG_KEYS: &[(&str, &str, &str)] = &[
     ("etl", "inventory", "inventory.path"),
     ("etl", "endpoint", "load.endpoint"),
+    ("etl", "sink", "load.sink"),
     ("etl", "spool_dir", "spool.dir"),
     ("etl", "shard", "extract.shard"),
     ("etl", "profile", "profile.enabled"),
     ("etl", "metrics_addr", "metrics.addr"),
     ("replay", "endpoint", "load.endpoint"),
+    ("replay", "sink", "load.sink"),
     ("replay", "spool_dir", "spool.dir"),
     ("mock-server", "bind", "mock.bind"),
     ("mock-server", "token", "mock.token"),
@@ -29,6 +31,7 @@ pub const FLAG_KEYS: &[(&str, &str, &str)] = &[
     ("split-inventory", "inventory", "inventory.path"),
     ("demo", "inventory", "inventory.path"),
     ("demo", "source", "extract.source"),
+    ("demo", "sink", "load.sink"),
 ];
 
 /// Flags that set a key but whose help shows neither its variable nor its default, because the subcommand does

@@ -15,14 +15,49 @@ pub enum Compression {
     Gzip,
 }
 
+/// What the loaders speak to the store (`load.sink`): the wire format, its headers and how its answers are read
+/// (`load::sinks`). Batching, retries, the spool and the write-ahead log are the same for every sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkKind {
+    /// The ingestion API's JSON array by `POST` (the original's format).
+    IngestJson,
+    /// Prometheus remote write 1.0: snappy-compressed protobuf `WriteRequest`.
+    PrometheusRemoteWrite,
+    /// InfluxDB line protocol (1.x and VictoriaMetrics `/write`, 2.x `/api/v2/write`).
+    InfluxLine,
+}
+
+impl SinkKind {
+    pub const ALL: [SinkKind; 3] = [
+        SinkKind::IngestJson,
+        SinkKind::PrometheusRemoteWrite,
+        SinkKind::InfluxLine,
+    ];
+    /// The name as written in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkKind::IngestJson => "ingest-json",
+            SinkKind::PrometheusRemoteWrite => "prometheus-remote-write",
+            SinkKind::InfluxLine => "influx-line",
+        }
+    }
+}
+
 /// `[load]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoadSettings {
     pub endpoint: String,
+    pub sink: SinkKind,
     pub token: Secret,
     /// A file holding the token (trimmed), e.g. a mounted secret; read once at start.
     pub token_file: PathBuf,
+    /// HTTP basic authentication (user and password), e.g. for InfluxDB 1.x; the password never logged.
+    pub username: String,
+    pub password: Secret,
+    /// A file holding the password (trimmed); read once at start.
+    pub password_file: PathBuf,
     pub workers: usize,
     pub batch_size: usize,
     pub batch_bytes: usize,
@@ -45,8 +80,12 @@ impl Default for LoadSettings {
     fn default() -> Self {
         Self {
             endpoint: "http://127.0.0.1:8080/load".to_string(),
+            sink: SinkKind::IngestJson,
             token: Secret::default(),
             token_file: PathBuf::new(),
+            username: String::new(),
+            password: Secret::default(),
+            password_file: PathBuf::new(),
             workers: 10,
             batch_size: 200,
             batch_bytes: 1 << 20,

@@ -79,6 +79,37 @@ impl Settings {
                 "set either load.token or load.token_file, not both",
             ));
         }
+        if l.sink == SinkKind::InfluxLine && l.endpoint.contains("precision=") {
+            return Err(SettingsError::invalid(
+                "load.endpoint",
+                "the influx-line sink adds precision=s itself (its timestamps are seconds); remove precision= from the URL",
+            ));
+        }
+        if !l.password.is_empty() && !l.password_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "load.password_file",
+                "set either load.password or load.password_file, not both",
+            ));
+        }
+        let has_password = !l.password.is_empty() || !l.password_file.as_os_str().is_empty();
+        if has_password != !l.username.is_empty() {
+            return Err(SettingsError::invalid(
+                if l.username.is_empty() { "load.username" } else { "load.password" },
+                "basic authentication needs both load.username and load.password (or load.password_file)",
+            ));
+        }
+        if l.username.contains(':') || l.username.chars().any(char::is_control) {
+            return Err(SettingsError::invalid(
+                "load.username",
+                "must not contain ':' or control characters (HTTP basic authentication)",
+            ));
+        }
+        if !l.username.is_empty() && (!l.token.is_empty() || !l.token_file.as_os_str().is_empty()) {
+            return Err(SettingsError::invalid(
+                "load.username",
+                "set either a token (load.token, load.token_file) or basic authentication (load.username), not both",
+            ));
+        }
         check_pair(
             ("load.client_cert_file", &l.client_cert_file),
             ("load.client_key_file", &l.client_key_file),

@@ -1,5 +1,6 @@
-//! The HTTP client of one loader: one `POST` of a batch body to `load.endpoint` with its headers (`Content-Type`,
-//! `Idempotency-Key`, `Authorization`, `Content-Encoding`), and what that attempt came to.
+//! The HTTP client of one loader: one `POST` of a batch body, as its sink encoded it (`load::sinks`), to
+//! `load.endpoint` with its headers (the sink's `Content-Type`, `Content-Encoding` and others, `Idempotency-Key`,
+//! `Authorization`), and what that attempt came to.
 
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
@@ -8,8 +9,9 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
-use crate::config::{Compression, LoadSettings, Secret};
+use crate::config::{LoadSettings, Secret};
 use crate::load::retry::{parse_retry_after, RetryReason};
+use crate::load::sinks::{auth, EncodeError, Encoded, Sink};
 use crate::model::BatchId;
 use crate::observe::metrics::RunMetrics;
 use crate::resolve::tls::ClientTls;
@@ -33,13 +35,19 @@ pub enum Attempt {
 pub struct LoadClient {
     client: awc::Client,
     endpoint: String,
-    authorization: Option<String>,
-    compression: Compression,
+    authorization: Option<Secret>,
+    sink: Sink,
 }
 
 impl LoadClient {
-    /// `token` and `tls` come resolved from the configuration (`load.token` or `load.token_file`, `load.ca_file`…).
-    pub fn new(settings: &LoadSettings, token: &Secret, tls: &ClientTls) -> Self {
+    /// `token`, `password` and `tls` come resolved from the configuration (`load.token` or `load.token_file`,
+    /// `load.password` or `load.password_file`, `load.ca_file`…).
+    pub fn new(
+        settings: &LoadSettings,
+        token: &Secret,
+        password: &Secret,
+        tls: &ClientTls,
+    ) -> Self {
         let mut connector = awc::Connector::new().limit(settings.max_in_flight);
         if let Some(tls) = tls.config() {
             connector = connector.rustls_0_23(tls);
@@ -49,41 +57,47 @@ impl LoadClient {
             .timeout(settings.request_timeout())
             .disable_redirects()
             .finish();
+        let sink = Sink::new(settings);
         LoadClient {
             client,
-            endpoint: settings.endpoint.clone(),
-            authorization: (!token.is_empty()).then(|| format!("Bearer {}", token.expose())),
-            compression: settings.compression,
+            endpoint: sink.endpoint(&settings.endpoint),
+            authorization: auth::authorization(settings.sink, token, &settings.username, password),
+            sink,
         }
     }
 
-    /// The body as sent: gzip of the JSON array with `load.compression = "gzip"`.
-    pub fn encode(&self, json: &Bytes) -> Bytes {
-        match self.compression {
-            Compression::Gzip => Bytes::from(crate::codec::gzip(json)),
-            Compression::None => json.clone(),
-        }
+    pub fn sink(&self) -> &Sink {
+        &self.sink
     }
 
-    /// One `POST` of `body` (as [`encode`](Self::encode) made it), cut short when `abort` resolves. Counts the
+    /// The request of a batch whose records are the JSON array `json`, in the sink's format.
+    pub fn encode(&self, json: &Bytes) -> Result<Encoded, EncodeError> {
+        self.sink.encode(json)
+    }
+
+    /// One `POST` of `request` (as [`encode`](Self::encode) made it), cut short when `abort` resolves. Counts the
     /// request, its latency and the requests in flight.
     pub async fn attempt(
         &self,
         id: &BatchId,
-        body: &Bytes,
+        request: &Encoded,
         metrics: &Arc<RunMetrics>,
         abort: impl Future<Output = ()>,
     ) -> Attempt {
+        let body = &request.body;
         let mut req = self
             .client
             .post(&self.endpoint)
-            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("Content-Type", request.content_type))
             .insert_header(("Idempotency-Key", id.0.as_str()));
-        if let Some(auth) = &self.authorization {
-            req = req.insert_header(("Authorization", auth.as_str()));
+        for header in request.extra {
+            req = req.insert_header(*header);
         }
-        if self.compression == Compression::Gzip {
-            req = req.insert_header(("Content-Encoding", "gzip"));
+        if let Some(auth) = &self.authorization {
+            req = req.insert_header(("Authorization", auth.expose()));
+        }
+        if let Some(encoding) = request.content_encoding {
+            req = req.insert_header(("Content-Encoding", encoding));
         }
         RunMetrics::add(&metrics.requests, 1);
         RunMetrics::add(&metrics.bytes_attempted, body.len() as u64);

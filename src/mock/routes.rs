@@ -1,4 +1,7 @@
-//! Handlers of the mock API: `GET /health`, `POST /load`, `GET /stats`, `GET /device/{name}/cpu`.
+//! Handlers of the mock API: `GET /health`, `POST /load` (the JSON array), `POST /api/v1/write` (Prometheus
+//! remote write), `POST /write` and `POST /api/v2/write` (InfluxDB line protocol), `GET /stats`,
+//! `GET /device/{name}/cpu`. The three load routes share everything (token, limits, counters, idempotency keys,
+//! fault injection) but the format they decode and check (`Format`).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -15,11 +18,15 @@ use super::state::MockState;
 use crate::codec::{count_records, decode_body, CodecError};
 use crate::extract::simulated::device_stats;
 use crate::extract::unix_now;
+use crate::load::sinks::{influx_line, prometheus_remote_write as remote_write};
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health))
         .route("/load", web::post().to(load))
+        .route("/api/v1/write", web::post().to(remote_write))
+        .route("/write", web::post().to(influx_write))
+        .route("/api/v2/write", web::post().to(influx_write))
         .route("/stats", web::get().to(stats))
         .route("/device/{name}/cpu", web::get().to(device_cpu))
         .route("/metrics", web::get().to(metrics));
@@ -58,7 +65,10 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("Token "))
+        })
         .unwrap_or("");
     constant_time_eq(given.trim().as_bytes(), token.as_bytes())
 }
@@ -100,30 +110,132 @@ fn preview(body: &[u8], n: usize) -> String {
     String::from_utf8_lossy(&body[..body.len().min(n)]).into_owned()
 }
 
+/// What a load route receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// `/load`: the JSON array of records.
+    Json,
+    /// `/api/v1/write`: a snappy protobuf `WriteRequest`.
+    RemoteWrite,
+    /// `/write`, `/api/v2/write`: line protocol.
+    Line,
+}
+
 async fn load(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<Arc<MockState>>,
 ) -> HttpResponse {
-    let resp = load_inner(&req, payload, &state).await;
-    if resp.status() != StatusCode::OK {
+    load_as(Format::Json, req, payload, state).await
+}
+
+async fn remote_write(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<Arc<MockState>>,
+) -> HttpResponse {
+    load_as(Format::RemoteWrite, req, payload, state).await
+}
+
+async fn influx_write(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<Arc<MockState>>,
+) -> HttpResponse {
+    load_as(Format::Line, req, payload, state).await
+}
+
+async fn load_as(
+    format: Format,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<Arc<MockState>>,
+) -> HttpResponse {
+    let resp = load_inner(format, &req, payload, &state).await;
+    if !resp.status().is_success() {
         state.refused(resp.status().as_u16());
     }
     resp
 }
 
-async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState) -> HttpResponse {
+/// The records of a remote-write body: distinct device × CPU × timestamp of its series, each series checked as
+/// Prometheus does (a metric name, labels sorted and unique, at least one sample).
+fn count_remote_write(body: &[u8], limit: usize) -> Result<u64, CodecError> {
+    let raw = remote_write::decompress(body, limit).map_err(CodecError::Invalid)?;
+    let series = remote_write::protobuf::read_write_request(&raw).map_err(CodecError::Invalid)?;
+    let mut records = std::collections::HashSet::new();
+    for s in &series {
+        let name = s
+            .labels
+            .iter()
+            .find(|(n, _)| n == "__name__")
+            .map(|(_, v)| v.as_str());
+        if !name.is_some_and(|n| !n.is_empty()) {
+            return Err(CodecError::Invalid("a series without a metric name".into()));
+        }
+        if s.labels.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(CodecError::Invalid(
+                "labels not sorted by name, or repeated".into(),
+            ));
+        }
+        if s.samples.is_empty() {
+            return Err(CodecError::Invalid("a series without samples".into()));
+        }
+        let label = |k: &str| {
+            s.labels
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        for (_, ts) in &s.samples {
+            records.insert((label("device"), label("cpu"), *ts));
+        }
+    }
+    Ok(records.len() as u64)
+}
+
+/// The records of a line-protocol body: its lines, each checked.
+fn count_lines(body: &[u8]) -> Result<u64, CodecError> {
+    influx_line::parse::lines(body)
+        .map(|points| points.len() as u64)
+        .map_err(CodecError::Invalid)
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+async fn load_inner(
+    format: Format,
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &MockState,
+) -> HttpResponse {
     let s = &state.settings;
     state.counters.requests.fetch_add(1, Relaxed);
     let headers = req.headers();
     if !authorized(headers, s.token.expose()) {
         return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     }
-    if !is_json(headers) {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json",
-        );
+    match format {
+        Format::Json if !is_json(headers) => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/json",
+            )
+        }
+        Format::RemoteWrite if content_type(headers) != remote_write::CONTENT_TYPE => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Content-Type must be application/x-protobuf",
+            )
+        }
+        _ => {}
     }
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -150,10 +262,20 @@ async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState)
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
-    let gzip = match encoding.as_deref() {
-        None | Some("identity") => false,
-        Some("gzip") | Some("x-gzip") => true,
-        Some(other) => {
+    let gzip = match (format, encoding.as_deref()) {
+        (Format::RemoteWrite, Some("snappy")) => false,
+        (Format::RemoteWrite, other) => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Encoding `{}` is not supported (remote write is snappy)",
+                    other.unwrap_or("")
+                ),
+            )
+        }
+        (_, None | Some("identity")) => false,
+        (_, Some("gzip") | Some("x-gzip")) => true,
+        (_, Some(other)) => {
             return error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("Content-Encoding `{other}` is not supported (use gzip)"),
@@ -170,7 +292,8 @@ async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState)
         .map(str::to_string);
     log::info!(
         target: "mock",
-        "Received POST /load with size {} bytes{}{}",
+        "Received POST {} with size {} bytes{}{}",
+        req.path(),
         raw.len(),
         key.as_deref().map(|k| format!(" key {k}")).unwrap_or_default(),
         if s.log_body_preview > 0 {
@@ -179,7 +302,12 @@ async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState)
             String::new()
         }
     );
-    let records = match count_records(&body) {
+    let counted = match format {
+        Format::Json => count_records(&body),
+        Format::RemoteWrite => count_remote_write(&body, s.max_body_bytes),
+        Format::Line => count_lines(&body),
+    };
+    let records = match counted {
         Ok(n) => n,
         Err(e) => return body_error(e),
     };
@@ -202,7 +330,12 @@ async fn load_inner(req: &HttpRequest, payload: web::Payload, state: &MockState)
         key.as_deref().unwrap_or("-"),
         if fresh { "" } else { " (duplicate)" }
     );
-    HttpResponse::Ok().json(json!({"status": "success", "received": records, "duplicate": !fresh}))
+    match format {
+        Format::Json => HttpResponse::Ok()
+            .json(json!({"status": "success", "received": records, "duplicate": !fresh})),
+        // As Prometheus and InfluxDB answer a write.
+        Format::RemoteWrite | Format::Line => HttpResponse::NoContent().finish(),
+    }
 }
 
 #[derive(Deserialize)]

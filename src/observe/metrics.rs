@@ -121,6 +121,10 @@ run_counters! {
     records_replayed: Records."replayed", "app_records"["replayed"], ", {} replayed";
     records_spooled: Records."spooled", "app_records"["spooled"], ", {} spooled";
     records_rejected: Records."rejected", "app_records"["rejected"], ", {} rejected";
+    /// Rejected records by the store's reason (`load::sinks::RejectReason`; the rest are other refusals).
+    records_rejected_out_of_order: Records."rejected_out_of_order", "app_rejected_records"["out_of_order"], " ({} out of order)", only_if_nonzero;
+    records_rejected_duplicate: Records."rejected_duplicate", "app_rejected_records"["duplicate"], " ({} duplicate)", only_if_nonzero;
+    records_rejected_too_old: Records."rejected_too_old", "app_rejected_records"["too_old"], " ({} too old)", only_if_nonzero;
     records_lost: Records."lost", "app_records"["lost"], ", {} LOST", only_if_nonzero;
     batches_sent: Batches."sent", "app_batches"["sent"], "{} sent";
     batches_spooled: Batches."spooled", "app_batches"["spooled"], ", {} spooled";
@@ -155,6 +159,18 @@ impl RunMetrics {
     }
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Relaxed)
+    }
+
+    /// Counts `n` rejected records under the store's reason (`out_of_order`, `duplicate`, `too_old`; any other
+    /// label has no counter of its own).
+    pub fn rejected(&self, reason: &str, n: u64) {
+        let counter = match reason {
+            "out_of_order" => &self.records_rejected_out_of_order,
+            "duplicate" => &self.records_rejected_duplicate,
+            "too_old" => &self.records_rejected_too_old,
+            _ => return,
+        };
+        Self::add(counter, n);
     }
 
     /// Counts a failed device with its reason.

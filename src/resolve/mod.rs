@@ -18,6 +18,8 @@ pub struct Resolved {
     pub settings: Settings,
     /// `load.token`, or the one line of `load.token_file`.
     pub token: Secret,
+    /// `load.password`, or the one line of `load.password_file` (basic authentication with `load.username`).
+    pub password: Secret,
     /// The load client's TLS (for an `https://` `load.endpoint`).
     pub load_tls: ClientTls,
     /// The http source's TLS (for an `https://` `extract.http.url_template`).
@@ -39,6 +41,7 @@ impl Resolved {
     pub fn build(settings: Settings) -> Result<Resolved, SettingsError> {
         Ok(Resolved {
             token: token(&settings.load)?,
+            password: password(&settings.load)?,
             load_tls: ClientTls::from_settings(&settings.load)?,
             http_source_tls: ClientTls::for_http_source(&settings.extract)?,
             snmp: snmp_secrets(&settings.extract.snmp)?,
@@ -63,6 +66,14 @@ pub fn token(load: &LoadSettings) -> Result<Secret, SettingsError> {
         ));
     }
     Ok(Secret::new(token))
+}
+
+/// The basic-authentication password: `load.password`, or the one non-empty line of `load.password_file`.
+pub fn password(load: &LoadSettings) -> Result<Secret, SettingsError> {
+    if load.password_file.as_os_str().is_empty() {
+        return Ok(load.password.clone());
+    }
+    read_secret_file("load.password_file", &load.password_file)
 }
 
 /// `extract.snmp`'s secrets, the `*_file` keys read once. The error names the key and the file.

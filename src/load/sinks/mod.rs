@@ -1,0 +1,112 @@
+//! The sinks: what the loaders speak to the store (`load.sink`). A sink is an encoder (the batch's JSON array,
+//! as batches are formed, spooled and logged, into the store's wire format), its headers, and the reading of its
+//! store's answers. Everything else is shared by every sink and lives beside this folder or in `actors`:
+//! batching, retries and backoff, the circuit, the spool, the write-ahead log, dead letters, replay, idempotency
+//! keys, shards, TLS, authentication and compression.
+//!
+//! One folder per sink, as vector's `src/sinks/<name>/`: `ingest_json` (the original's JSON array),
+//! `prometheus_remote_write` (protobuf `WriteRequest`, snappy), `influx_line` (line protocol). `records` reads a
+//! batch's records back for the sinks that re-encode them; `auth` builds the `Authorization` header.
+
+pub mod auth;
+pub mod influx_line;
+pub mod ingest_json;
+pub mod prometheus_remote_write;
+pub mod records;
+
+use bytes::Bytes;
+
+use crate::config::{Compression, LoadSettings, SinkKind};
+
+/// Why a store refused samples, as far as its message says (the dead letter keeps the message itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Older than the newest sample of its series.
+    OutOfOrder,
+    /// Another value at the same timestamp of the series.
+    Duplicate,
+    /// Outside the store's accepted time range (Prometheus' "out of bounds", InfluxDB's retention policy).
+    TooOld,
+    /// Anything else (a malformed body, authentication, an unknown database…).
+    Other,
+}
+
+impl RejectReason {
+    /// Every reason, in the order of the run counters.
+    pub const ALL: [RejectReason; 4] = [
+        RejectReason::OutOfOrder,
+        RejectReason::Duplicate,
+        RejectReason::TooOld,
+        RejectReason::Other,
+    ];
+    /// The label in logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            RejectReason::OutOfOrder => "out_of_order",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::TooOld => "too_old",
+            RejectReason::Other => "other",
+        }
+    }
+}
+
+/// A batch that the sink cannot write in its format (a spool file's record with a name or value it cannot hold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError(pub String);
+
+/// The sink of a loader: its kind and the request compression (`load.compression`, for the sinks whose
+/// protocol leaves it open).
+#[derive(Debug, Clone, Copy)]
+pub struct Sink {
+    kind: SinkKind,
+    compression: Compression,
+}
+
+/// A request body as sent, with the headers that say what it is.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub body: Bytes,
+    pub content_type: &'static str,
+    pub content_encoding: Option<&'static str>,
+    /// Further headers of the protocol (remote write's version).
+    pub extra: &'static [(&'static str, &'static str)],
+}
+
+impl Sink {
+    pub fn new(settings: &LoadSettings) -> Self {
+        Sink {
+            kind: settings.sink,
+            compression: settings.compression,
+        }
+    }
+
+    pub fn kind(&self) -> SinkKind {
+        self.kind
+    }
+
+    /// The request of a batch whose records are the JSON array `json`.
+    pub fn encode(&self, json: &Bytes) -> Result<Encoded, EncodeError> {
+        match self.kind {
+            SinkKind::IngestJson => Ok(ingest_json::encode(json, self.compression)),
+            SinkKind::PrometheusRemoteWrite => prometheus_remote_write::encode(json),
+            SinkKind::InfluxLine => influx_line::encode(json, self.compression),
+        }
+    }
+
+    /// The endpoint requests go to: `load.endpoint`, with what the sink adds (line protocol's precision).
+    pub fn endpoint(&self, endpoint: &str) -> String {
+        match self.kind {
+            SinkKind::InfluxLine => influx_line::endpoint(endpoint),
+            _ => endpoint.to_string(),
+        }
+    }
+
+    /// What a refusal (a 4xx other than 408 and 429) was about, from the store's answer.
+    pub fn reject_reason(&self, body: &[u8]) -> RejectReason {
+        match self.kind {
+            SinkKind::IngestJson => RejectReason::Other,
+            SinkKind::PrometheusRemoteWrite => prometheus_remote_write::answers::reason(body),
+            SinkKind::InfluxLine => influx_line::answers::reason(body),
+        }
+    }
+}

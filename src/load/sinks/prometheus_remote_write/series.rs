@@ -1,0 +1,51 @@
+//! The series of a record: one per device × CPU × indicator, named `appliance_cpu_<indicator>_percent` (a gauge
+//! of percent, Prometheus' unit-suffix convention), labelled `device` (the inventory's name) and `cpu` (the CPU
+//! number as the device reports it).
+
+/// The prefix and suffix of every metric name.
+pub const PREFIX: &str = "appliance_cpu_";
+pub const SUFFIX: &str = "_percent";
+
+/// The metric name of an indicator: its name with every character outside `[a-zA-Z0-9_]` as `_`.
+pub fn metric_name(indicator: &str) -> String {
+    let mut name = String::with_capacity(PREFIX.len() + indicator.len() + SUFFIX.len());
+    name.push_str(PREFIX);
+    name.extend(indicator.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    name.push_str(SUFFIX);
+    name
+}
+
+/// The names of the transform's indicators, made once.
+pub fn known(indicator: &str) -> Option<&'static str> {
+    Some(match indicator {
+        "utilization" => "appliance_cpu_utilization_percent",
+        "nice" => "appliance_cpu_nice_percent",
+        "user" => "appliance_cpu_user_percent",
+        "system" => "appliance_cpu_system_percent",
+        "irq" => "appliance_cpu_irq_percent",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        for i in ["utilization", "nice", "user", "system", "irq"] {
+            assert_eq!(known(i).unwrap(), metric_name(i));
+        }
+        assert_eq!(
+            metric_name("soft irq/s"),
+            "appliance_cpu_soft_irq_s_percent"
+        );
+        assert_eq!(known("steal"), None);
+    }
+}
