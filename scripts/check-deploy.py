@@ -125,13 +125,14 @@ def systemd(d):
     shard = unit(os.path.join(d, "app-etl@.service"))
     keys = {k for _, k, _ in shard}
     for k in ("StateDirectory", "LoadCredential", "ProtectSystem", "NoNewPrivileges", "PrivateTmp", "ProtectHome",
-              "RestrictAddressFamilies", "SystemCallFilter", "DynamicUser", "CapabilityBoundingSet"):
+              "RestrictAddressFamilies", "SystemCallFilter", "DynamicUser", "CapabilityBoundingSet", "LimitCORE"):
         check(k in keys, f"app-etl@.service sets {k}=")
     d_ = dict((k, v) for _, k, v in shard if k != "Environment")
     check(d_["ExecStart"].endswith(" --shard %I"), "app-etl@.service: the shard is the unescaped instance name (%I)")
     check("APP__LOAD__TOKEN_FILE=%d/token" in [v for _, k, v in shard if k == "Environment"]
           and d_["LoadCredential"] == "token:/etc/app-etl/token",
           "the token reaches the app as $CREDENTIALS_DIRECTORY/token (LoadCredential)")
+    check(d_["LimitCORE"] == "0", "app-etl@.service: LimitCORE=0 (no core file holds a secret)")
     check("APP__LOG__FILE=" in [v for _, k, v in shard if k == "Environment"], "no log file (the journal has stderr)")
 
     def without(directives, drop):

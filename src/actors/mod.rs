@@ -79,6 +79,13 @@ pub async fn run(
         http_source_tls,
         snmp: snmp_secrets,
     } = resolved;
+    let mut settings = settings;
+    // The directory is checked before anything in it is trusted; a link to it is resolved once, here.
+    settings.spool.dir = crate::spool::check_dir(&settings.spool.dir, settings.spool.shared_dir)
+        .map_err(|source| PipelineError::Spool {
+            path: settings.spool.dir.clone(),
+            source,
+        })?;
     let settings = Arc::new(settings);
     let run_id: Arc<str> = new_run_id().into();
     let dir = settings.spool.dir.clone();

@@ -80,6 +80,7 @@ fn finish_device(
     result: Result<Vec<crate::model::CpuStats>, crate::extract::ExtractError>,
     metrics: &RunMetrics,
 ) -> Option<Vec<DeviceRecord>> {
+    let result = result.and_then(|stats| own_name(name, ip, stats, metrics));
     let records = match result.map(transform_all) {
         Ok(Ok(records)) => records,
         Ok(Err(e)) => {
@@ -97,6 +98,49 @@ fn finish_device(
     RunMetrics::add(&metrics.records_extracted, records.len() as u64);
     log::debug!("[Extract] Completed extraction for {name}");
     Some(records)
+}
+
+/// Most CPUs one device's answer may hold, and the longest `cpu_number` (a device cannot flood the batches).
+pub const MAX_CPUS_PER_DEVICE: usize = 4096;
+pub const MAX_CPU_NUMBER_BYTES: usize = 32;
+
+/// A device speaks only for itself: every row carries the inventory's `name` (a row under another name is renamed,
+/// logged and counted in `devices.renamed`), and an answer with more than [`MAX_CPUS_PER_DEVICE`] CPUs or a
+/// `cpu_number` longer than [`MAX_CPU_NUMBER_BYTES`] fails the device (`bad_answer`).
+fn own_name(
+    name: &str,
+    ip: std::net::IpAddr,
+    mut stats: Vec<crate::model::CpuStats>,
+    metrics: &RunMetrics,
+) -> Result<Vec<crate::model::CpuStats>, crate::extract::ExtractError> {
+    use crate::extract::ExtractError;
+    use crate::model::log_text;
+    if stats.len() > MAX_CPUS_PER_DEVICE {
+        return Err(ExtractError::BadAnswer(format!(
+            "{} CPUs in one answer, at most {MAX_CPUS_PER_DEVICE}",
+            stats.len()
+        )));
+    }
+    if let Some(s) = stats
+        .iter()
+        .find(|s| s.cpu_number.len() > MAX_CPU_NUMBER_BYTES)
+    {
+        return Err(ExtractError::BadAnswer(format!(
+            "cpu_number `{}` longer than {MAX_CPU_NUMBER_BYTES} bytes",
+            log_text(&s.cpu_number, MAX_CPU_NUMBER_BYTES)
+        )));
+    }
+    if let Some(other) = stats.iter().find(|s| s.name != name) {
+        log::warn!(
+            "[Extract] {name} ({ip}) answered under the name `{}`: its records are sent under {name} (the inventory's)",
+            log_text(&other.name, 64)
+        );
+        RunMetrics::add(&metrics.devices_renamed, 1);
+        for s in stats.iter_mut().filter(|s| s.name != name) {
+            s.name = name.to_string();
+        }
+    }
+    Ok(stats)
 }
 
 /// Extracts (waiting), transforms and hands over one device, as a task; the slot is held until its records are

@@ -190,9 +190,13 @@ pub struct MockArgs {
     /// Address to listen on (port 0 picks a free port). Overrides mock.bind.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
-    /// Bearer token required on /load. Overrides mock.token.
-    #[arg(long, value_name = "TOKEN")]
+    /// Bearer token required on /load. Overrides mock.token. Visible to every user in `ps`: prefer --token-file.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
     pub token: Option<String>,
+    /// File holding the bearer token required on /load (one line, e.g. a mounted secret), kept off the command
+    /// line. Overrides mock.token_file.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Processing delay of each /load in milliseconds. Overrides mock.delay_ms.
     #[arg(long, value_name = "N")]
     pub delay_ms: Option<u64>,
@@ -349,6 +353,11 @@ impl MockArgs {
         }
         if let Some(t) = &self.token {
             s.mock.token = Secret::new(t.clone());
+            s.mock.token_file = PathBuf::new();
+        }
+        if let Some(f) = &self.token_file {
+            s.mock.token_file = f.clone();
+            s.mock.token = Secret::default();
         }
         if let Some(d) = self.delay_ms {
             s.mock.delay_ms = d;

@@ -23,6 +23,7 @@ pub const FLAG_KEYS: &[(&str, &str, &str)] = &[
     ("replay", "spool_dir", "spool.dir"),
     ("mock-server", "bind", "mock.bind"),
     ("mock-server", "token", "mock.token"),
+    ("mock-server", "token_file", "mock.token_file"),
     ("mock-server", "delay_ms", "mock.delay_ms"),
     ("mock-server", "fail_rate", "mock.fail_rate"),
     ("mock-server", "log_file", "mock.log_file"),

@@ -21,12 +21,13 @@ pub fn bind(addr: &str) -> Result<TcpListener, CommandError> {
 }
 
 /// Serves until SIGINT/SIGTERM.
-pub fn mock_server(settings: Settings) -> Result<ExitCode, CommandError> {
+pub fn mock_server(mut settings: Settings) -> Result<ExitCode, CommandError> {
     let log = LogSettings {
         file: settings.mock.log_file.clone(),
         ..settings.log.clone()
     };
     crate::observe::logging::init(&log).map_err(CommandError::Setup)?;
+    settings.mock.token = crate::resolve::mock_token(&settings.mock)?;
     let listener = bind(&settings.mock.bind)?;
     actix_rt::System::new().block_on(async move {
         let server = mock::start(settings.mock.clone(), listener)

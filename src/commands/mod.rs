@@ -29,8 +29,18 @@ pub use error::CommandError;
 use crate::observe::exit::ExitCode;
 use crate::observe::outcome::Mode;
 
+/// Makes the process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`): no core file holds the tokens, community and
+/// keys it has in memory, and another process of the same (non-root) user can neither ptrace it nor read its
+/// `/proc/PID/mem` or `environ`. Returns whether it took.
+pub fn forbid_core_dumps() -> bool {
+    // SAFETY: prctl with PR_SET_DUMPABLE takes integers only and touches no memory of ours.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 }
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    // Cannot fail on Linux (0 is a valid value); the unit files also set LimitCORE=0.
+    forbid_core_dumps();
     if let Some(level) = cli.log_level() {
         // The same as APP__LOG__LEVEL, which the settings read over the file (still one thread here).
         std::env::set_var("APP__LOG__LEVEL", level);
@@ -97,5 +107,15 @@ fn exit_code(result: Result<ExitCode, CommandError>) -> ExitCode {
             eprintln!("error: {e}");
             e.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_process_is_made_non_dumpable() {
+        assert!(super::forbid_core_dumps());
+        // SAFETY: PR_GET_DUMPABLE takes no pointer.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0);
     }
 }

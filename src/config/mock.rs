@@ -15,6 +15,9 @@ pub struct MockSettings {
     /// Worker threads; 0 means one per core.
     pub workers: usize,
     pub token: Secret,
+    /// A file holding the token (one line; a mounted secret), read once at start; replaces `token` and keeps it
+    /// off the command line (`mock-server --token-file`).
+    pub token_file: PathBuf,
     pub delay_ms: u64,
     pub jitter_ms: u64,
     pub fail_rate: f64,
@@ -71,6 +74,7 @@ impl Default for MockSettings {
             bind: "127.0.0.1:8080".to_string(),
             workers: 0,
             token: Secret::default(),
+            token_file: PathBuf::new(),
             delay_ms: 20,
             jitter_ms: 10,
             fail_rate: 0.0,

@@ -17,6 +17,9 @@ pub struct SpoolSettings {
     pub durable: bool,
     /// Most bytes the write-ahead log may hold; at the bound, new batches wait (backpressure).
     pub max_bytes: u64,
+    /// Use a spool directory that other users may write (owned by another user, or writable by group or others):
+    /// the operator's explicit choice, since whoever writes the spool can make the run send records.
+    pub shared_dir: bool,
 }
 
 /// Default of `spool.max_bytes`: 1 GiB of write-ahead log.
@@ -29,6 +32,7 @@ impl Default for SpoolSettings {
             replay_on_start: true,
             durable: false,
             max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            shared_dir: false,
         }
     }
 }

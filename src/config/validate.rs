@@ -73,6 +73,12 @@ impl Settings {
         wire::check_url("load.endpoint", &l.endpoint)?;
         wire::check_token("load.token", l.token.expose())?;
         wire::check_token("mock.token", self.mock.token.expose())?;
+        if !self.mock.token.is_empty() && !self.mock.token_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "mock.token_file",
+                "set either mock.token or mock.token_file, not both",
+            ));
+        }
         if !l.token.is_empty() && !l.token_file.as_os_str().is_empty() {
             return Err(SettingsError::invalid(
                 "load.token_file",

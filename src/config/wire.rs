@@ -34,10 +34,15 @@ pub fn url_problem(url: &str) -> Option<String> {
     let Some(authority) = uri.authority() else {
         return Some(format!("`{url}` has no host"));
     };
-    let host_port = authority
-        .as_str()
-        .rsplit_once('@')
-        .map_or(authority.as_str(), |(_, h)| h);
+    if authority.as_str().contains('@') {
+        // Credentials in the URL are never sent (the API's token goes in `load.token` or `load.token_file`), and
+        // the message must not echo them.
+        let masked = url.replacen(authority.as_str(), &format!("***@{}", authority.host()), 1);
+        return Some(format!(
+            "`{masked}` holds credentials (user:password@), which are never sent: remove them; the API's bearer token goes in load.token or load.token_file"
+        ));
+    }
+    let host_port = authority.as_str();
     let (host, port) = if let Some(rest) = host_port.strip_prefix('[') {
         let Some((inner, after)) = rest.split_once(']') else {
             return Some(format!("`{url}`: unclosed `[` in the host"));
@@ -201,7 +206,6 @@ mod tests {
             "https://ingest.example/load",
             "http://[::1]:8080/load",
             "http://[::1]/load",
-            "http://user@localhost:1/x?y=z",
             "http://a_b.c:65535/",
             "http://127.0.0.1/",
         ] {
@@ -225,9 +229,12 @@ mod tests {
             ("http://[::1]x/", "after the IPv6 address"),
             ("ftp://127.0.0.1/", "http:// or https://"),
             ("http://h\u{7f}/", "U+007F"),
+            ("http://user@localhost:1/x?y=z", "holds credentials"),
+            ("https://u:p4ssw0rd@127.0.0.1:8443/load", "load.token_file"),
         ] {
             let problem = url_problem(url).unwrap_or_else(|| panic!("{url:?} passed"));
             assert!(problem.contains(why), "{url:?}: {problem}");
+            assert!(!problem.contains("p4ssw0rd"), "{problem}");
         }
     }
 

@@ -105,6 +105,35 @@ fn body_error(e: CodecError) -> HttpResponse {
     }
 }
 
+/// Longest `Idempotency-Key` the mock takes (the ETL's are about 40 bytes): keys are remembered and logged, so
+/// their length is bounded, not only their number.
+pub const MAX_KEY_BYTES: usize = 256;
+
+/// The request's `Idempotency-Key`: none, or one of at most [`MAX_KEY_BYTES`] visible ASCII bytes (400 otherwise).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    if v.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "Idempotency-Key of {} bytes: at most {MAX_KEY_BYTES}",
+            v.len()
+        ));
+    }
+    match v.to_str() {
+        Ok(k) => Ok(Some(k.to_string())),
+        Err(_) => Err("Idempotency-Key must be visible ASCII".into()),
+    }
+}
+
+/// A key as the log shows it: its first 64 bytes, with `…` when there is more (keys are ASCII).
+fn key_for_log(key: &str) -> String {
+    match key.get(..64) {
+        Some(head) if head.len() < key.len() => format!("{head}…"),
+        _ => key.to_string(),
+    }
+}
+
 /// The body preview of the log line: at most `n` bytes, lossily decoded.
 fn preview(body: &[u8], n: usize) -> String {
     String::from_utf8_lossy(&body[..body.len().min(n)]).into_owned()
@@ -237,6 +266,10 @@ async fn load_inner(
         }
         _ => {}
     }
+    let key = match idempotency_key(headers) {
+        Ok(k) => k,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -286,16 +319,12 @@ async fn load_inner(
         Ok(b) => b,
         Err(e) => return body_error(e),
     };
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
     log::info!(
         target: "mock",
         "Received POST {} with size {} bytes{}{}",
         req.path(),
         raw.len(),
-        key.as_deref().map(|k| format!(" key {k}")).unwrap_or_default(),
+        key.as_deref().map(|k| format!(" key {}", key_for_log(k))).unwrap_or_default(),
         if s.log_body_preview > 0 {
             format!(" body: {}", preview(&body, s.log_body_preview))
         } else {
@@ -327,7 +356,7 @@ async fn load_inner(
     log::info!(
         target: "mock",
         "Acknowledged key {} with {records} records{}",
-        key.as_deref().unwrap_or("-"),
+        key.as_deref().map_or("-".into(), key_for_log),
         if fresh { "" } else { " (duplicate)" }
     );
     match format {
@@ -345,6 +374,11 @@ struct CpuQuery {
 
 /// Largest `cpus` a device answer may have.
 const MAX_CPUS: u32 = 4096;
+/// Longest device name the route answers for (a DNS name's limit).
+pub const MAX_NAME_BYTES: usize = 255;
+/// Most bytes of names an answer may repeat (`cpus` × the name's length): the answer stays under the http
+/// source's 1 MiB read limit and the mock's memory per request stays small.
+const MAX_NAME_CPU_BYTES: usize = 64 << 10;
 
 async fn device_cpu(
     name: web::Path<String>,
@@ -358,6 +392,21 @@ async fn device_cpu(
         return error(
             StatusCode::BAD_REQUEST,
             format!("cpus must be between 1 and {MAX_CPUS}"),
+        );
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "device name of {} bytes: at most {MAX_NAME_BYTES}",
+                name.len()
+            ),
+        );
+    }
+    if cpus as usize * name.len() > MAX_NAME_CPU_BYTES {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("cpus × name bytes is at most {MAX_NAME_CPU_BYTES}"),
         );
     }
     if s.device_delay_ms > 0 {

@@ -114,6 +114,8 @@ run_counters! {
     devices_skipped_shard: Devices."skipped_shard", "app_devices"["skipped_shard"], ", {} skipped by shard", row_done;
     /// Inventory rows no extraction was started for (a signal stopped the run first): the total less the above.
     devices_not_started: Devices."not_started", "app_devices"["not_started"], ", {} not started", only_if_nonzero;
+    /// Devices that answered under another name (their records sent under the inventory's name).
+    devices_renamed: Devices."renamed", "", ", {} answered under another name", only_if_nonzero;
     /// Rows in the inventory (0 for a replay, which reads none).
     devices_total: Devices."total", "", "; {} in the inventory", only_if_nonzero;
     records_extracted: Records."extracted", "app_records"["extracted"], "{} extracted";

@@ -76,6 +76,22 @@ pub fn password(load: &LoadSettings) -> Result<Secret, SettingsError> {
     read_secret_file("load.password_file", &load.password_file)
 }
 
+/// The mock's token: `mock.token`, or the one line of `mock.token_file`, checked as `load.token_file`'s is.
+pub fn mock_token(mock: &crate::config::MockSettings) -> Result<Secret, SettingsError> {
+    let path = &mock.token_file;
+    if path.as_os_str().is_empty() {
+        return Ok(mock.token.clone());
+    }
+    let token = read_secret_file("mock.token_file", path)?;
+    if let Some(problem) = crate::config::wire::token_problem(token.expose()) {
+        return Err(SettingsError::invalid(
+            "mock.token_file",
+            format!("{}: the token {problem}", path.display()),
+        ));
+    }
+    Ok(token)
+}
+
 /// `extract.snmp`'s secrets, the `*_file` keys read once. The error names the key and the file.
 pub fn snmp_secrets(s: &SnmpSettings) -> Result<SnmpSecrets, SettingsError> {
     let read =
@@ -117,10 +133,41 @@ pub fn snmp_secrets(s: &SnmpSettings) -> Result<SnmpSecrets, SettingsError> {
     })
 }
 
-/// The one non-empty line of the secret file at `path` (trimmed); the error names `key` and the file.
+/// Most bytes a secret file may hold: a token or password is far shorter; a larger file is not one (and is not
+/// read whole).
+pub const MAX_SECRET_FILE_BYTES: u64 = 4096;
+
+/// The one non-empty line of the secret file at `path` (trimmed); the error names `key` and the file. The file
+/// is read up to [`MAX_SECRET_FILE_BYTES`]; one that group or others may read is used, with a warning (a link is
+/// followed: Kubernetes mounts secrets as links).
 fn read_secret_file(key: &str, path: &Path) -> Result<Secret, SettingsError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| SettingsError::invalid(key, format!("{}: {e}", path.display())))?;
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |e: std::io::Error| SettingsError::invalid(key, format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(bad)?;
+    let mode = file.metadata().map_err(bad)?.permissions().mode();
+    if mode & 0o044 != 0 {
+        log::warn!(
+            "{key} {}: mode {:04o} lets group or others read the secret (chmod 0600 or 0400)",
+            path.display(),
+            mode & 0o7777
+        );
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(bad)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(SettingsError::invalid(
+            key,
+            format!(
+                "{}: larger than {MAX_SECRET_FILE_BYTES} bytes, not a secret file",
+                path.display()
+            ),
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| SettingsError::invalid(key, format!("{}: not UTF-8 text", path.display())))?;
     let value = text.trim();
     if value.is_empty() || value.contains(['\r', '\n']) {
         return Err(SettingsError::invalid(
@@ -162,5 +209,28 @@ mod tests {
         };
         let err = snmp_secrets(&s).unwrap_err().to_string();
         assert!(err.contains("extract.snmp.priv_password_file"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_file_is_read_up_to_4_kib_and_may_be_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, "x".repeat(5000)).unwrap();
+        let err = read_secret_file("load.token_file", &big)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("load.token_file") && err.contains("larger than 4096 bytes"),
+            "{err}"
+        );
+        // Kubernetes mounts a secret as a link to a link to the file.
+        let real = dir.path().join("..data-token");
+        std::fs::write(&real, "t0ken\n").unwrap();
+        let link = dir.path().join("token");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(
+            read_secret_file("load.token_file", &link).unwrap().expose(),
+            "t0ken"
+        );
     }
 }

@@ -465,6 +465,27 @@ pub struct Opened {
     pub authenticated: bool,
 }
 
+/// Whether an answer with msgFlags `answer_flags` may answer a request sent with `request_flags`: at the same
+/// security level, so an authNoPriv answer to an authPriv request (readable by anyone on the path) is refused, and
+/// an unauthenticated one to an authenticated request.
+pub fn same_level(answer_flags: u8, request_flags: u8) -> bool {
+    let level = |f: u8| f & (FLAG_AUTH | FLAG_PRIV);
+    level(answer_flags) == level(request_flags)
+}
+
+/// Largest lag of an authenticated answer's engine time behind the latest one received from that engine
+/// (RFC 3414 3.2.7: 150 seconds).
+pub const TIME_WINDOW_SECS: u32 = 150;
+
+/// RFC 3414 3.2.7 b, on the non-authoritative side: whether an authenticated message carrying `(boots, time)` is
+/// in the time window of an engine whose latest received values are `latest` (a replay of an old answer is not).
+pub fn in_time_window(latest: (u32, u32), got: (u32, u32)) -> bool {
+    let ((latest_boots, latest_time), (boots, time)) = (latest, got);
+    boots != i32::MAX as u32
+        && boots >= latest_boots
+        && (boots > latest_boots || time.saturating_add(TIME_WINDOW_SECS) >= latest_time)
+}
+
 /// Decodes a v3 datagram, checks its digest when it is authenticated and decrypts it when it is encrypted,
 /// with `keys` (none for a discovery answer). An unauthenticated message is returned as such: the caller
 /// decides whether it may accept one (a Report may be unauthenticated; a Response to an authenticated request
@@ -517,6 +538,23 @@ pub fn open(buf: &[u8], keys: Option<&LocalKeys>) -> Result<Opened, UsmError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_time_window_is_rfc_3414s() {
+        use super::in_time_window;
+        assert!(in_time_window((5, 1000), (5, 1000)));
+        assert!(in_time_window((5, 1000), (5, 850)));
+        assert!(
+            !in_time_window((5, 1000), (5, 849)),
+            "more than 150 s behind"
+        );
+        assert!(in_time_window((5, 1000), (6, 0)), "a later boot");
+        assert!(!in_time_window((5, 1000), (4, 5000)), "an earlier boot");
+        assert!(
+            !in_time_window((5, 1000), (i32::MAX as u32, 0)),
+            "boots latched"
+        );
+    }
+
     use super::*;
     use crate::snmp::ber::Value;
     use crate::snmp::oid::Oid;

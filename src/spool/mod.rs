@@ -206,6 +206,74 @@ mod tests {
     }
 
     #[test]
+    fn a_planted_link_as_probe_or_lock_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        create_dir(&spool).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        // The probe's old name (this pid) and every pid around it: none may truncate the victim.
+        let pid = std::process::id();
+        for p in pid.saturating_sub(2)..=pid + 2 {
+            std::os::unix::fs::symlink(&victim, spool.join(format!("{TEMP_PREFIX}probe-{p}")))
+                .unwrap();
+        }
+        ensure_dir(&spool).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        // A `.lock` planted as a link to a file elsewhere: refused, nothing created or locked there.
+        let elsewhere = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, spool.join(LOCK_FILE)).unwrap();
+        let err = lock_dir(&spool).unwrap_err();
+        assert!(err.to_string().contains(".lock"), "{err}");
+        assert!(!elsewhere.exists());
+        fs::remove_file(spool.join(LOCK_FILE)).unwrap();
+        std::os::unix::fs::symlink(&victim, spool.join(LOCK_FILE)).unwrap();
+        assert!(lock_dir(&spool).is_err());
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn the_spool_directory_is_checked_before_it_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        // Created 0700 when missing, and accepted.
+        assert_eq!(check_dir(&spool, false).unwrap(), spool);
+        assert_eq!(
+            fs::metadata(&spool).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // A link to a directory is resolved once: the real path is returned.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&spool, &link).unwrap();
+        assert_eq!(
+            check_dir(&link, false).unwrap(),
+            fs::canonicalize(&spool).unwrap()
+        );
+        // Writable by others: refused even though this process owns it, naming the path, owner and mode.
+        fs::set_permissions(&spool, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = check_dir(&spool, false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        let text = err.to_string();
+        assert!(
+            text.contains(&spool.display().to_string())
+                && text.contains("mode 0777")
+                && text.contains("owner uid")
+                && text.contains("writable by others")
+                && text.contains("spool.shared_dir"),
+            "{text}"
+        );
+        assert!(check_dir(&link, false).is_err());
+        // The operator's explicit choice.
+        assert!(check_dir(&spool, true).is_ok());
+        fs::set_permissions(&spool, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check_dir(&spool, false).is_ok());
+        // A file is not a directory.
+        let file = dir.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(check_dir(&file, false).is_err());
+    }
+
+    #[test]
     fn rejection_writes_batch_and_sidecar() {
         let dir = tempfile::tempdir().unwrap();
         let b = batch("r-w3-000002");

@@ -405,3 +405,33 @@ fn a_run_that_skips_bad_rows_logs_the_first_100_in_line_order_then_how_many_more
     );
     assert_eq!(m.stats().records_accepted, 1);
 }
+
+#[test]
+fn a_numeric_secret_and_credentials_in_the_endpoint_are_refused_without_echoing_them() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 3);
+    for key in ["load.token", "mock.token", "extract.snmp.community"] {
+        let config = fast_config("http://127.0.0.1:9/load", "").set(key, 98765432109_i64);
+        let (code, err) = validate_with(&dir, &config, &[]);
+        assert_eq!(code, Some(2), "{key}: {err}");
+        assert!(err.contains("must be a quoted string"), "{key}: {err}");
+        assert!(!err.contains("98765432109"), "{key}: {err}");
+    }
+    let config = fast_config("https://etl:p4ssw0rd@127.0.0.1:8443/load", "");
+    let (code, err) = validate_with(&dir, &config, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("load.endpoint")
+            && err.contains("holds credentials")
+            && err.contains("load.token_file"),
+        "{err}"
+    );
+    assert!(!err.contains("p4ssw0rd"), "{err}");
+    let (code, err) = validate_with(
+        &dir,
+        &fast_config("http://127.0.0.1:9/load", ""),
+        &[("APP__LOAD__ENDPOINT", "http://a:p4ssw0rd@127.0.0.1:9/load")],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!err.contains("p4ssw0rd"), "{err}");
+}

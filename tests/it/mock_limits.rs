@@ -84,3 +84,48 @@ fn slow_clients_get_408_and_are_closed_while_others_are_served() {
     assert_eq!(status, 200, "a prompt client still gets through: {_b}");
     assert_eq!(m.stats().records_accepted, 2);
 }
+
+#[test]
+fn a_long_idempotency_key_is_400_and_never_remembered() {
+    let m = MockThread::fast();
+    let body = records_json(2);
+    let json = ("Content-Type", "application/json");
+    let long = "k".repeat(120 << 10);
+    let (status, answer) = post_load(m.addr, &[json, ("Idempotency-Key", &long)], body.as_bytes());
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("at most 256"), "{answer}");
+    let over = "k".repeat(257);
+    assert_eq!(
+        post_load(m.addr, &[json, ("Idempotency-Key", &over)], body.as_bytes()).0,
+        400
+    );
+    let st = m.stats();
+    assert_eq!((st.records_accepted, st.unique_batches), (0, 0));
+    let longest = "k".repeat(256);
+    let (status, answer) = post_load(
+        m.addr,
+        &[json, ("Idempotency-Key", &longest)],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(m.stats().records_accepted, 2);
+}
+
+#[test]
+fn a_long_device_name_is_400_and_cpus_times_name_is_bounded() {
+    let m = MockThread::fast();
+    let get = |path: &str| http(m.addr, "GET", path, &[], b"");
+    let (status, answer) = get(&format!("/device/{}/cpu", "n".repeat(16 << 10)));
+    assert_eq!(status, 400, "{}", &answer[..answer.len().min(200)]);
+    assert!(answer.contains("at most 255"), "{answer}");
+    assert_eq!(get(&format!("/device/{}/cpu", "n".repeat(256))).0, 400);
+    let (status, answer) = get(&format!("/device/{}/cpu?cpus=2", "n".repeat(255)));
+    assert_eq!(status, 200);
+    assert!(answer.len() < 4096, "{} bytes", answer.len());
+    // 255-byte name × 4096 CPUs would be a megabyte of names: refused.
+    assert_eq!(
+        get(&format!("/device/{}/cpu?cpus=4096", "n".repeat(255))).0,
+        400
+    );
+    assert_eq!(get("/device/short/cpu?cpus=4096").0, 200);
+}

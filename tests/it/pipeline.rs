@@ -472,3 +472,50 @@ fn a_partial_batch_is_sent_after_the_flush_interval_while_the_run_goes_on() {
     );
     assert_eq!(m.stats().records_accepted, 12);
 }
+
+/// A device answering under another device's name (every device here answers as `victim`): its records are sent
+/// under the inventory's name, the device is counted as renamed and the name it gave is logged escaped.
+#[test]
+fn a_device_answering_under_another_name_is_sent_under_its_own() {
+    use std::io::Read;
+    let devices = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 20);
+    let extra = format!(
+        "[extract]\nsource = \"http\"\n[extract.http]\nurl_template = \"{}/device/victim%0Aforged/cpu?cpus=2&ip={{ip}}\"\n",
+        devices.url()
+    );
+    // The API is down: the records land in the spool, where their names can be read.
+    dir.write("c.toml", &fast_config(&dead_endpoint(), &extra));
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["devices"]["ok"], 20, "{s}");
+    assert_eq!(s["devices"]["renamed"], 20, "{s}");
+    let mut names = std::collections::BTreeMap::<String, usize>::new();
+    for p in spool_files(&dir.join("spool")) {
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(&std::fs::read(p).unwrap()[..])
+            .read_to_end(&mut text)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        for r in v.as_array().unwrap() {
+            *names
+                .entry(r["name"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(names.len(), 20, "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|(n, c)| n.starts_with("device-") && *c == 2),
+        "{names:?}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("answered under the name `victim\\nforged`"),
+        "{err}"
+    );
+    assert!(!err.contains("\nforged"), "a forged line: {err}");
+}

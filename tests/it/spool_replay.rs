@@ -254,6 +254,40 @@ fn a_large_original_file_is_replayed_in_batch_sized_parts_and_then_deleted() {
 }
 
 #[test]
+fn a_spool_directory_others_can_write_stops_the_run_unless_shared_on_purpose() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    let mock = MockThread::fast();
+    dir.write("c.toml", &fast_config(&mock.load_url(), ""));
+    let spool = dir.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spool") && err.contains("mode 0777") && err.contains("writable by others"),
+        "{err}"
+    );
+    assert_eq!(mock.stats().records_accepted, 0);
+    // spool.shared_dir = true: the operator's choice, warned about, and the run goes on.
+    dir.write(
+        "c.toml",
+        &fast_config(&mock.load_url(), "[spool]\nshared_dir = true\n"),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap_or_default();
+    assert!(
+        log.contains("spool.shared_dir = true")
+            || String::from_utf8_lossy(&out.stderr).contains("spool.shared_dir = true"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
 fn two_processes_cannot_share_a_spool_directory() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 10);

@@ -47,6 +47,16 @@ impl Drop for SnmpSource {
                 "[SNMP] dropped {unmatched} answers no request was waiting for (late or duplicated) and {garbage} datagrams that were not SNMP"
             );
         }
+        let (reports, level, window) = (
+            stats.unauthenticated_reports.get(),
+            stats.wrong_level.get(),
+            stats.outside_window.get(),
+        );
+        if reports + level + window > 0 {
+            log::warn!(
+                "[SNMP] ignored {reports} unauthenticated reports to authenticated requests, {level} answers below the request's security level and {window} outside the engine's time window (forged, replayed, or an agent misconfigured)"
+            );
+        }
         if self.session.discoveries() > 0 {
             log::debug!(
                 "[SNMP] {} SNMPv3 engine discoveries",

@@ -402,6 +402,10 @@ impl Session {
         pdu: &Pdu,
     ) -> Result<V3Answer, SessionError> {
         let authenticated = v3.flags & FLAG_AUTH != 0;
+        // An unauthenticated Report to an authenticated request (anyone on the path can send one): kept, and the
+        // answer only if nothing authenticated comes before the attempts' time is out.
+        let unauthenticated_report = RefCell::new(None);
+        let stats = self.transport.stats();
         let build = |id: i32| {
             let mut p = pdu.clone();
             p.request_id = id;
@@ -430,15 +434,35 @@ impl Session {
             match pdu.kind {
                 PduKind::Report => {
                     let oid = pdu.varbinds.first().map(|(o, _)| o.clone())?;
+                    if authenticated && !opened.authenticated {
+                        stats
+                            .unauthenticated_reports
+                            .set(stats.unauthenticated_reports.get() + 1);
+                        log::debug!("[SNMP] {to}: unauthenticated report {oid}; waiting for an authenticated answer");
+                        *unauthenticated_report.borrow_mut() = Some((ReportKind::of(&oid), oid));
+                        return None;
+                    }
                     let clock = opened
                         .authenticated
                         .then_some((opened.usm.engine_boots, opened.usm.engine_time));
                     Some(V3Answer::Report(ReportKind::of(&oid), oid, clock))
                 }
-                PduKind::Response
-                    if pdu.request_id == id && opened.authenticated == authenticated =>
-                {
+                PduKind::Response if pdu.request_id == id => {
+                    if !usm::same_level(opened.header.flags, v3.flags) {
+                        stats.wrong_level.set(stats.wrong_level.get() + 1);
+                        log::debug!(
+                            "[SNMP] {to}: an answer below the request's security level, ignored"
+                        );
+                        return None;
+                    }
                     if opened.authenticated {
+                        let (boots, time, _) = engine.clock.get();
+                        let got = (opened.usm.engine_boots, opened.usm.engine_time);
+                        if !usm::in_time_window((boots, time), got) {
+                            stats.outside_window.set(stats.outside_window.get() + 1);
+                            log::debug!("[SNMP] {to}: an answer outside the time window (boots/time {got:?}, latest ({boots}, {time})), ignored");
+                            return None;
+                        }
                         engine.learn(opened.usm.engine_boots, opened.usm.engine_time);
                     }
                     Some(V3Answer::Response(pdu))
@@ -446,10 +470,18 @@ impl Session {
                 _ => None,
             }
         };
-        Ok(self
+        match self
             .transport
             .request(to, self.attempts, self.timeout, build, accept)
-            .await?)
+            .await
+        {
+            Ok(answer) => Ok(answer),
+            Err(TransportError::Timeout { .. }) if unauthenticated_report.borrow().is_some() => {
+                let (kind, oid) = unauthenticated_report.take().expect("checked");
+                Ok(V3Answer::Report(kind, oid, None))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -520,7 +552,25 @@ mod tests {
         n: usize,
         script: impl Fn(usize, &usm::Opened) -> (u32, u32, Pdu) + Send + 'static,
     ) -> std::thread::JoinHandle<Vec<(u32, u32)>> {
-        use crate::snmp::message::{FLAG_PRIV, FLAG_REPORTABLE};
+        use crate::snmp::message::FLAG_PRIV;
+        fake_agent_flags(socket, n, script, |_, pdu| {
+            if pdu.kind == PduKind::Report {
+                FLAG_AUTH
+            } else {
+                FLAG_AUTH | FLAG_PRIV
+            }
+        })
+    }
+
+    /// [`fake_agent`] whose answer to the i-th authenticated request is sent with `flags(i, pdu)` (without
+    /// FLAG_AUTH: unauthenticated, sealed without keys).
+    fn fake_agent_flags(
+        socket: std::net::UdpSocket,
+        n: usize,
+        script: impl Fn(usize, &usm::Opened) -> (u32, u32, Pdu) + Send + 'static,
+        flags: impl Fn(usize, &Pdu) -> u8 + Send + 'static,
+    ) -> std::thread::JoinHandle<Vec<(u32, u32)>> {
+        use crate::snmp::message::FLAG_REPORTABLE;
         std::thread::spawn(move || {
             let engine_id = b"\x80\x00\x1f\x88\x04fake".to_vec();
             let user = UsmUser::new(
@@ -576,13 +626,9 @@ mod tests {
                 } else {
                     seen.push((request.usm.engine_boots, request.usm.engine_time));
                     let (boots, time, mut pdu) = script(authenticated, &request);
+                    let flags = flags(authenticated, &pdu);
                     authenticated += 1;
                     pdu.request_id = request.scoped.pdu.request_id;
-                    let flags = if pdu.kind == PduKind::Report {
-                        FLAG_AUTH
-                    } else {
-                        FLAG_AUTH | FLAG_PRIV
-                    };
                     let scoped = ScopedPdu {
                         context_engine_id: engine_id.clone(),
                         context_name: vec![],
@@ -593,11 +639,12 @@ mod tests {
                         boots,
                         time,
                     };
+                    let signed = flags & FLAG_AUTH != 0;
                     usm::seal(
                         &HeaderData::usm(id, 65507, flags & !FLAG_REPORTABLE),
-                        b"alice",
+                        if signed { b"alice" } else { b"" },
                         &state,
-                        Some(&keys),
+                        signed.then_some(&keys),
                         &scoped,
                         9,
                     )
@@ -693,6 +740,123 @@ mod tests {
                 ReportKind::NotInTimeWindows,
                 Oid::parse("1.3.6.1.6.3.15.1.1.2.0").unwrap()
             ))
+        );
+    }
+
+    fn v3_session(attempts: u32, timeout_ms: u64) -> Session {
+        let user = UsmUser::new(
+            b"alice",
+            Some((usm::AuthProtocol::Sha1, b"password1")),
+            Some((usm::PrivProtocol::Aes128, b"password2")),
+        )
+        .unwrap();
+        Session::new(
+            Security::v3(user, 16),
+            attempts,
+            Duration::from_millis(timeout_ms),
+        )
+    }
+
+    fn get_once(session: &Session, to: SocketAddr) -> Result<Pdu, SessionError> {
+        actix_rt::System::new().block_on(async {
+            let get = Pdu::get(0, &[Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()]);
+            session.exchange(to, &get).await
+        })
+    }
+
+    /// An authPriv session takes only encrypted answers: an authNoPriv Response (correctly signed, but readable
+    /// by anyone on the path, or a downgrade) is ignored, and the encrypted one that follows is taken.
+    #[test]
+    fn an_unencrypted_answer_to_an_authpriv_request_is_ignored() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = socket.local_addr().unwrap();
+        let plain = |_: usize, _: &Pdu| FLAG_AUTH;
+        let agent = fake_agent_flags(socket, 2, |_, _| (5, 100, uptime_response()), plain);
+        let session = v3_session(1, 300);
+        let result = get_once(&session, to);
+        agent.join().unwrap();
+        assert!(
+            matches!(result, Err(SessionError::Timeout { .. })),
+            "{result:?}"
+        );
+        assert_eq!(session.transport.stats().wrong_level.get(), 1);
+        // The same agent answering encrypted is taken.
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = socket.local_addr().unwrap();
+        let agent = fake_agent(socket, 2, |_, _| (5, 100, uptime_response()));
+        assert!(get_once(&v3_session(1, 300), to).is_ok());
+        agent.join().unwrap();
+    }
+
+    /// An authenticated answer outside RFC 3414's time window (an old answer replayed: its engine time more than
+    /// 150 s behind the latest one) is ignored.
+    #[test]
+    fn an_authenticated_answer_outside_the_time_window_is_ignored() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = socket.local_addr().unwrap();
+        // Discovered at (5, 100); the answer says (5, 1), 99 s behind: inside; then (4, 100): an earlier boot.
+        let agent = fake_agent(socket, 3, |i, _| match i {
+            0 => (5, 1, uptime_response()),
+            _ => (4, 100, uptime_response()),
+        });
+        let session = v3_session(1, 300);
+        let (first, result) = actix_rt::System::new().block_on(async {
+            let get = Pdu::get(0, &[Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()]);
+            (
+                session.exchange(to, &get).await,
+                session.exchange(to, &get).await,
+            )
+        });
+        agent.join().unwrap();
+        assert!(first.is_ok(), "{first:?}");
+        assert!(
+            matches!(result, Err(SessionError::Timeout { .. })),
+            "{result:?}"
+        );
+        assert_eq!(session.transport.stats().outside_window.get(), 1);
+    }
+
+    /// An unauthenticated Report (anyone on the path can send one) does not fail the device at once: the
+    /// authenticated answer to the next attempt wins; alone, it is the error once the attempts' time is out.
+    #[test]
+    fn an_unauthenticated_report_waits_for_the_authenticated_answer() {
+        use crate::snmp::message::FLAG_PRIV;
+        let unknown_user = || report("1.3.6.1.6.3.15.1.1.3.0");
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = socket.local_addr().unwrap();
+        let agent = fake_agent_flags(
+            socket,
+            3,
+            move |i, _| match i {
+                0 => (5, 100, unknown_user()),
+                _ => (5, 100, uptime_response()),
+            },
+            |i, _| if i == 0 { 0 } else { FLAG_AUTH | FLAG_PRIV },
+        );
+        let session = v3_session(2, 300);
+        let answer = get_once(&session, to);
+        agent.join().unwrap();
+        assert_eq!(answer.unwrap().varbinds, uptime_response().varbinds);
+        assert_eq!(session.transport.stats().unauthenticated_reports.get(), 1);
+
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = socket.local_addr().unwrap();
+        let agent = fake_agent_flags(socket, 2, move |_, _| (5, 100, unknown_user()), |_, _| 0);
+        let session = v3_session(1, 400);
+        let started = Instant::now();
+        let result = get_once(&session, to);
+        agent.join().unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(390),
+            "the report alone decided only after the attempt's time: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(
+                result,
+                Err(SessionError::Report(ReportKind::UnknownUserNames, _))
+            ),
+            "{result:?}"
         );
     }
 }

@@ -54,6 +54,12 @@ pub struct TransportStats {
     pub unmatched: Cell<u64>,
     /// Datagrams that are not SNMP messages.
     pub garbage: Cell<u64>,
+    /// SNMPv3 answers to an authenticated request that were not taken: an unauthenticated Report (anyone can send
+    /// one; it decides only if no authenticated answer came in time), an answer below the request's security
+    /// level, or one outside the engine's time window.
+    pub unauthenticated_reports: Cell<u64>,
+    pub wrong_level: Cell<u64>,
+    pub outside_window: Cell<u64>,
 }
 
 type Waiters = RefCell<HashMap<(i32, SocketAddr), mpsc::Sender<(i32, Vec<u8>)>>>;
@@ -69,7 +75,6 @@ pub struct Transport {
     v4: RefCell<Option<Vec<Rc<Socket>>>>,
     v6: RefCell<Option<Vec<Rc<Socket>>>>,
     next_socket: Cell<usize>,
-    next_id: Cell<i32>,
     stats: Rc<TransportStats>,
     tasks: RefCell<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -139,7 +144,6 @@ impl Transport {
             v4: RefCell::new(None),
             v6: RefCell::new(None),
             next_socket: Cell::new(0),
-            next_id: Cell::new(rand::random::<u32>() as i32 & 0x3fff_ffff),
             stats: Rc::new(TransportStats::default()),
             tasks: RefCell::new(Vec::new()),
         }
@@ -149,12 +153,11 @@ impl Transport {
         &self.stats
     }
 
-    /// A fresh request id (positive, never repeating within 2^31 requests).
+    /// A request id (also the v3 msgID): random for each attempt, from 1 to 2^31 - 1, so that one id seen on the
+    /// path predicts nothing (the thread's generator is a CSPRNG). `request` draws again while the id is in use
+    /// for the same agent.
     pub fn next_id(&self) -> i32 {
-        let id = self.next_id.get();
-        self.next_id
-            .set(if id == i32::MAX { 1 } else { id.max(0) + 1 });
-        id.max(1)
+        (rand::random::<u32>() & 0x7fff_ffff).max(1) as i32
     }
 
     /// The socket for the next request to `to` (the family's sockets in turn, bound on first use).
@@ -215,7 +218,10 @@ impl Transport {
         };
         let attempts = attempts.max(1);
         for _ in 0..attempts {
-            let id = self.next_id();
+            let mut id = self.next_id();
+            while socket.waiting.borrow().contains_key(&(id, to)) {
+                id = self.next_id();
+            }
             registered.ids.borrow_mut().push(id);
             socket.waiting.borrow_mut().insert((id, to), tx.clone());
             let datagram = build(id);
@@ -254,6 +260,23 @@ impl Drop for Unregister<'_> {
 mod tests {
     use super::*;
     use crate::snmp::{CommunityMessage, Oid, Pdu, Value};
+
+    #[test]
+    fn request_ids_are_random_per_attempt_not_a_sequence() {
+        let t = Transport::new();
+        let ids: Vec<i32> = (0..2000).map(|_| t.next_id()).collect();
+        assert!(ids.iter().all(|id| *id >= 1));
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert!(distinct.len() > 1990, "{} distinct of 2000", distinct.len());
+        // One id predicts nothing: the next is not the one after it, nor near it.
+        let near = ids
+            .windows(2)
+            .filter(|w| (i64::from(w[1]) - i64::from(w[0])).abs() < 1000)
+            .count();
+        assert!(near < 5, "{near} of 1999 ids follow the one before");
+        // Spread over the whole range, both halves.
+        assert!(ids.iter().any(|id| *id > 1 << 30) && ids.iter().any(|id| *id < 1 << 30));
+    }
 
     fn oid() -> Oid {
         Oid::parse("1.3.6.1.2.1.1.3.0").unwrap()

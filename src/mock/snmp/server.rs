@@ -12,7 +12,7 @@ use super::agent::{Agent, Outcome};
 use super::counters::SnmpCounters;
 use super::faults::{Fate, Faults, Pending, TimerQueue};
 use super::fleet::Shares;
-use super::socket::{is_fleet_destination, PktinfoSocket};
+use super::socket::{is_fleet_datagram, PktinfoSocket};
 use crate::config::MockSettings;
 
 /// Datagrams read before the timer queue is looked at again.
@@ -120,11 +120,11 @@ impl Loop {
                             if let Some(n) = d.kernel_drops {
                                 self.counters.kernel_drops.store(u64::from(n), Relaxed);
                             }
-                            if !is_fleet_destination(d.dst) {
+                            if !is_fleet_datagram(d.from, d.dst) {
                                 SnmpCounters::bump(&self.counters.not_loopback);
                                 continue;
                             }
-                            let dst = d.dst.expect("checked by is_fleet_destination");
+                            let dst = d.dst.expect("checked by is_fleet_datagram");
                             SnmpCounters::bump(&self.counters.requests);
                             let elapsed_cs = (self.started.elapsed().as_millis() / 10) as u64;
                             match self.agent.answer(dst, &buf[..d.len], elapsed_cs) {

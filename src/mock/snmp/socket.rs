@@ -1,7 +1,7 @@
 //! The fleet's UDP socket: bound to 0.0.0.0:port with `IP_PKTINFO`, it learns the destination address of every
 //! datagram from its control message and replies with `sendmsg` + `IP_PKTINFO` (`ipi_spec_dst`) FROM that address,
-//! so one socket is every 127.x.y.z agent (net-snmp's trick). [`is_fleet_destination`] is the filter: a datagram
-//! for any address outside 127.0.0.0/8 is dropped unread.
+//! so one socket is every 127.x.y.z agent (net-snmp's trick). [`is_fleet_datagram`] is the filter: a datagram
+//! for any address outside 127.0.0.0/8, or from one, is dropped unread.
 //!
 //! Why 0.0.0.0 and not 127.0.0.0/8: a socket binds one address; catching a whole range on one socket needs
 //! `IP_TRANSPARENT` plus a TPROXY rule, both `CAP_NET_ADMIN` (tried: a socket bound to 127.0.0.0 with
@@ -21,6 +21,14 @@ const BUFFER_BYTES: libc::c_int = 8 << 20;
 /// whose destination is unknown (no `IP_PKTINFO`) is not served either.
 pub fn is_fleet_destination(dst: Option<Ipv4Addr>) -> bool {
     dst.is_some_and(|a| a.is_loopback())
+}
+
+/// Whether a datagram from `from` to `dst` is served: the destination is a fleet device
+/// ([`is_fleet_destination`]) and the sender is in 127.0.0.0/8 too. A host with `net.ipv4.conf.*.route_localnet
+/// = 1` (kube-proxy sets it) routes packets from outside to 127.x addresses; answering them would make the fleet a
+/// reflector towards whatever source address they claim.
+pub fn is_fleet_datagram(from: SocketAddrV4, dst: Option<Ipv4Addr>) -> bool {
+    from.ip().is_loopback() && is_fleet_destination(dst)
 }
 
 /// One received datagram.
@@ -257,6 +265,22 @@ mod tests {
         assert!(!is_fleet_destination(Some(Ipv4Addr::UNSPECIFIED)));
         assert!(!is_fleet_destination(Some(Ipv4Addr::BROADCAST)));
         assert!(!is_fleet_destination(None));
+        let (lo, fleet) = (
+            Some(Ipv4Addr::new(127, 0, 0, 9)),
+            SocketAddrV4::new(Ipv4Addr::new(127, 3, 2, 1), 40000),
+        );
+        assert!(is_fleet_datagram(fleet, lo));
+        for outside in [
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(192, 0, 2, 7),
+            Ipv4Addr::UNSPECIFIED,
+        ] {
+            assert!(
+                !is_fleet_datagram(SocketAddrV4::new(outside, 40000), lo),
+                "{outside}"
+            );
+        }
+        assert!(!is_fleet_datagram(fleet, Some(Ipv4Addr::new(10, 0, 0, 1))));
     }
 
     #[test]

@@ -15,12 +15,18 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::segment::{self, Codec, Corrupt, Entry, HeaderError, ENTRY_HEAD_LEN, HEADER_LEN, MAGIC};
-use super::{WalError, WAL_DIR};
+use super::{WalError, SEGMENT_BYTES, WAL_DIR};
 use crate::spool;
 
 /// Largest decompressed batch a log entry may declare (a damaged length cannot make recovery allocate more):
 /// a batch is at most `load.batch_bytes`, far below this.
 const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// The longest file the writer can leave as a segment: it starts a new segment once one passes `segment_bytes`
+/// (at most [`SEGMENT_BYTES`]), so a segment holds at most that plus one whole entry. A longer file is not ours
+/// (a sparse file, something else): it is quarantined whole, never read or copied.
+pub const MAX_SEGMENT_FILE: u64 =
+    (HEADER_LEN + ENTRY_HEAD_LEN + segment::MAX_BODY_LEN) as u64 + SEGMENT_BYTES;
 
 /// An un-resolved batch found in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +276,9 @@ fn recover_segment(
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(&mut file, &mut header)?;
     let header_error = match segment::decode_header(&header[..got]) {
+        _ if file_len > MAX_SEGMENT_FILE => Some(format!(
+            "{file_len} bytes, more than a segment can hold ({MAX_SEGMENT_FILE}): not a segment of this program"
+        )),
         Ok(s) if s == seq => None,
         Ok(s) => Some(format!("its header says segment {s}")),
         // A creation cut short: the header was not (all) written, and nothing after it ever was.
@@ -309,8 +318,7 @@ fn recover_segment(
         let (why, saved) = match &scan.stop {
             Stop::Clean | Stop::Torn => ("a torn write (a partial entry)".to_string(), None),
             Stop::Corrupt(c) => {
-                let tail = read_tail(path, scan.valid)?;
-                if tail.iter().all(|b| *b == 0) {
+                if tail_is_zeros(path, scan.valid)? {
                     (format!("zeros ({c})"), None)
                 } else {
                     let name = format!(
@@ -320,15 +328,20 @@ fn recover_segment(
                             .unwrap_or("segment"),
                         scan.valid
                     );
-                    let saved =
-                        spool::write_atomic(&spool_dir.join(spool::QUARANTINE_DIR), &name, &tail)
-                            .map_err(|e| {
-                                log::error!(
-                                    "[Log] could not save the cut tail of {}: {e}",
-                                    path.display()
-                                )
-                            })
-                            .ok();
+                    let mut tail = File::open(path)?;
+                    tail.seek(SeekFrom::Start(scan.valid))?;
+                    let saved = spool::write_atomic_from(
+                        &spool_dir.join(spool::QUARANTINE_DIR),
+                        &name,
+                        &mut tail,
+                    )
+                    .map_err(|e| {
+                        log::error!(
+                            "[Log] could not save the cut tail of {}: {e}",
+                            path.display()
+                        )
+                    })
+                    .ok();
                     (c.to_string(), saved)
                 }
             }
@@ -347,12 +360,20 @@ fn recover_segment(
     Ok(Some(scan))
 }
 
-fn read_tail(path: &Path, from: u64) -> io::Result<Vec<u8>> {
+/// Whether everything in `path` from `from` on is zero bytes; read through a fixed buffer.
+fn tail_is_zeros(path: &Path, from: u64) -> io::Result<bool> {
     let mut f = File::open(path)?;
     f.seek(SeekFrom::Start(from))?;
-    let mut out = Vec::new();
-    f.read_to_end(&mut out)?;
-    Ok(out)
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = read_full(&mut f, &mut buf)?;
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        if n < buf.len() {
+            return Ok(true);
+        }
+    }
 }
 
 /// How many segment files are in the log of the spool directory `spool_dir`.
@@ -623,6 +644,46 @@ mod tests {
         let again = recover(dir.path()).unwrap();
         check(&again, &expected(&ends, good.len()));
         assert!(again.events.is_empty(), "{:?}", again.events);
+    }
+
+    /// A segment of a few KiB followed by a 300 MiB hole (a sparse file: nothing on disk): more than a segment
+    /// can hold, so it is not ours; it is moved to quarantine whole, never read into memory or copied.
+    #[test]
+    fn a_sparse_segment_larger_than_a_segment_can_hold_is_quarantined_whole_without_reading_it() {
+        for tail in [&b""[..], b"not zeros"] {
+            let (good, _) = segment_bytes(1, 5);
+            let (dir, path) = setup(&good);
+            let f = OpenOptions::new().write(true).open(&path).unwrap();
+            let len = good.len() as u64 + (300 << 20);
+            f.set_len(len).unwrap();
+            if !tail.is_empty() {
+                use std::io::Write;
+                (&f).seek(SeekFrom::Start(len)).unwrap();
+                (&f).write_all(tail).unwrap();
+            }
+            drop(f);
+            let len = fs::metadata(&path).unwrap().len();
+            assert!(len > MAX_SEGMENT_FILE);
+            let rec = recover(dir.path()).unwrap();
+            assert!(rec.batches.is_empty(), "{:?}", rec.batches);
+            assert!(!path.exists());
+            let quarantine = dir.path().join(spool::QUARANTINE_DIR);
+            let moved = quarantine.join(segment_name(1));
+            assert_eq!(fs::metadata(&moved).unwrap().len(), len, "moved whole");
+            let names: Vec<_> = fs::read_dir(&quarantine)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names.len(), 1, "no tail copied: {names:?}");
+            match &rec.events[..] {
+                [RecoveryEvent::Quarantined {
+                    why, to: Some(_), ..
+                }] => {
+                    assert!(why.contains("more than a segment can hold"), "{why}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
