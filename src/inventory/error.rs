@@ -70,6 +70,15 @@ pub struct RowError {
 pub enum InventoryError {
     #[error("inventory {}: {source}", path.display())]
     Open { path: PathBuf, source: io::Error },
+    /// An inventory that can be read only once (a pipe, a FIFO, `/dev/stdin`) whose rows could not be kept for the
+    /// run.
+    #[error(
+        "inventory {}: not a regular file (a pipe, FIFO or /dev/stdin is read only once), and its rows cannot be \
+         kept in a temporary file: {source}; set TMPDIR to a writable directory, or save the inventory to a file \
+         and pass that file",
+        path.display()
+    )]
+    NotKept { path: PathBuf, source: io::Error },
     #[error("inventory {}: line {line}: {message}", path.display())]
     Read {
         path: PathBuf,
