@@ -14,6 +14,7 @@ mod inventory_cli;
 mod mock_api;
 mod mock_binary;
 mod mock_limits;
+mod new_user;
 mod observability;
 mod pipeline;
 mod push;
