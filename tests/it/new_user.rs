@@ -324,3 +324,50 @@ fn spool_entries_that_are_not_regular_files_are_unreadable_left_in_place_and_exi
     }
     assert!(outside.exists(), "the link's target is untouched");
 }
+
+#[test]
+fn validate_warns_about_an_empty_inventory_and_exits_3_as_etl_does() {
+    let dir = TestDir::new();
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    for content in ["", "ip,name\n", "# nothing yet\n"] {
+        dir.write("inventory.csv", content);
+        let out = dir.run(&["validate", "--config", "c.toml"]);
+        assert_eq!(out.status.code(), Some(3), "{content:?}: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("warning: inventory inventory.csv holds no device")
+                && err.contains("exit 3"),
+            "{err}"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("0 devices, 0 invalid rows"));
+    }
+}
+
+#[test]
+fn a_file_given_as_the_spool_dir_or_the_split_output_dir_is_not_a_directory() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 3);
+    dir.write("afile", "x");
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    let out = dir.run(&["etl", "--config", "c.toml", "--spool-dir", "afile"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spool directory afile: is not a directory") && !err.contains("os error"),
+        "{err}"
+    );
+    let out = dir.run(&[
+        "split-inventory",
+        "--inventory",
+        "inventory.csv",
+        "--shards",
+        "2",
+        "afile",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("afile: is not a directory") && !err.contains("os error"),
+        "{err}"
+    );
+}
