@@ -371,3 +371,37 @@ fn a_file_given_as_the_spool_dir_or_the_split_output_dir_is_not_a_directory() {
         "{err}"
     );
 }
+
+#[test]
+fn a_range_error_names_the_file_and_line_or_the_variable_as_a_type_error_does() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    dir.write("c.toml", "[load]\nbatch_size = 10\n\nworkers = 0\n");
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("configuration c.toml:4: key `load.workers`: must be at least 1"),
+        "{err}"
+    );
+    let out = dir.run_env(
+        &["validate", "--config", "c.toml"],
+        &[("APP__LOAD__WORKERS", "0")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "environment variable APP__LOAD__WORKERS (key `load.workers`): must be at least 1"
+        ),
+        "{err}"
+    );
+    dir.write("c.toml", "[load]\nbatch_bytes = 18446744073709551616\n");
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml:2: key `load.batch_bytes`")
+            && err.contains("too large")
+            && !err.contains("i128"),
+        "{err}"
+    );
+}
