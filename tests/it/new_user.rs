@@ -405,3 +405,27 @@ fn a_range_error_names_the_file_and_line_or_the_variable_as_a_type_error_does() 
         "{err}"
     );
 }
+
+#[test]
+fn a_missing_relative_inventory_says_it_is_relative_to_the_current_directory_and_demo_leaves_no_log(
+) {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.join("conf")).unwrap();
+    dir.write("conf/c.toml", "[inventory]\npath = \"inventory.csv\"\n");
+    let out = dir.run(&["validate", "--config", "conf/c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("inventory.path") && err.contains("relative to the current directory"),
+        "{err}"
+    );
+    // `demo` where there is no appliances.csv: the error, and no etl.log left behind.
+    let out = dir.run(&["demo"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("appliances.csv") && err.contains("relative to the current directory"),
+        "{err}"
+    );
+    assert!(!dir.join("etl.log").exists(), "no log file left behind");
+}
