@@ -158,7 +158,16 @@ impl Handler<ScanSpool> for FailedBufferActor {
             );
             return Ok(files);
         }
-        spool::list(&self.dir)
+        let (files, others) = spool::list_all(&self.dir)?;
+        for path in others {
+            RunMetrics::add(&self.metrics.spool_files_unreadable, 1);
+            log::error!(
+                "[Spool] {}: not a regular file (a symlink, a directory or a special file), left in place; only \
+                 regular spool files are replayed: move its batch into the spool as a file, or remove it",
+                path.display()
+            );
+        }
+        Ok(files)
     }
 }
 

@@ -1,11 +1,16 @@
-//! The inventory feed of a run: the rows the check before the run kept (or the CSV read again), read on their
-//! own thread, skipped rows (repeated names, other shards, bad rows) counted and logged, the rest handed to the
-//! `ExtractSupervisor` in chunks through a bounded channel.
+//! The inventory feed of a run: the rows the check before the run kept (or the CSV read again), opened and read on
+//! their own thread (a file that makes `open` or `read` wait, a FIFO, never holds up the run's thread, where the
+//! signals are handled), skipped rows (repeated names, other shards, bad rows) counted and logged, the rest handed
+//! to the `ExtractSupervisor` (or the dry run) in chunks through a bounded channel.
 
-use tokio::sync::mpsc;
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Shard;
 use crate::inventory::kept::{PreparedReader, PreparedRows};
-use crate::inventory::{ChunkBuilder, DeviceChunk, InventoryError, InventoryReader, RowError};
+use crate::inventory::{ChunkBuilder, DeviceChunk, InventoryError, InventoryReader};
 use crate::model::stable_hash_bytes;
 use crate::observe::metrics::RunMetrics;
 
@@ -34,6 +39,19 @@ pub(super) enum RowSource {
 }
 
 impl RowSource {
+    /// The rows the check kept, or else the CSV opened again (which may wait: call on the feed's thread).
+    fn open(
+        path: &std::path::Path,
+        shard: Option<Shard>,
+        prepared: Option<PreparedRows>,
+        other_shard: u64,
+    ) -> Result<Self, InventoryError> {
+        match prepared {
+            Some(rows) => Ok(RowSource::Prepared(PreparedReader::new(rows), other_shard)),
+            None => InventoryReader::open(path).map(|r| RowSource::Csv(r.with_shard(shard))),
+        }
+    }
+
     /// Rows skipped so far as other shards'.
     fn other_shard(&self) -> u64 {
         match self {
@@ -42,16 +60,18 @@ impl RowSource {
         }
     }
 
-    /// The next row, as `InventoryReader::next_with` gives it.
+    /// The next row, as `InventoryReader::next_with` gives it, a bad row as its message.
     fn next_with<T>(
         &mut self,
         path: &std::path::Path,
         make: impl FnMut(u64, std::net::IpAddr, &[u8]) -> T,
-    ) -> Option<Result<Result<T, RowError>, InventoryError>> {
+    ) -> Option<Result<Result<T, String>, InventoryError>> {
         match self {
-            RowSource::Csv(reader) => reader.next_with(make),
+            RowSource::Csv(reader) => reader
+                .next_with(make)
+                .map(|row| row.map(|r| r.map_err(|e| e.to_string()))),
             RowSource::Prepared(reader, _) => reader.next_with(make).map(|row| {
-                row.map(Ok).map_err(|e| InventoryError::Read {
+                row.map_err(|e| InventoryError::Read {
                     path: path.to_path_buf(),
                     line: reader.line(),
                     message: e.to_string(),
@@ -61,10 +81,41 @@ impl RowSource {
     }
 }
 
+/// The feed of a run: its chunks of devices, and how the reading ended (after the last chunk).
+pub struct Feed {
+    pub chunks: mpsc::Receiver<DeviceChunk>,
+    pub done: oneshot::Receiver<Result<(), InventoryError>>,
+}
+
+/// Starts the feed's thread: it opens the rows (those the check kept, or the CSV at `path`), and sends them in
+/// chunks, at most `ahead` chunks ahead of the reader of [`Feed::chunks`]; it stops at its next row once that is
+/// dropped. The rows of `checked` are taken.
+pub fn start(
+    path: PathBuf,
+    shard: Option<Shard>,
+    checked: &mut Checked,
+    metrics: Arc<RunMetrics>,
+    ahead: usize,
+) -> Feed {
+    let (tx, chunks) = mpsc::channel::<DeviceChunk>(ahead);
+    let (done_tx, done) = oneshot::channel();
+    let (prepared, other_shard) = (checked.prepared.take(), checked.other_shard);
+    let repeated = std::mem::take(&mut checked.repeated);
+    std::thread::Builder::new()
+        .name("inventory".into())
+        .spawn(move || {
+            let result = RowSource::open(&path, shard, prepared, other_shard)
+                .and_then(|reader| read_inventory(&path, reader, &repeated, &metrics, tx));
+            let _ = done_tx.send(result);
+        })
+        .expect("spawning the inventory thread only fails when the OS is out of threads");
+    Feed { chunks, done }
+}
+
 /// Reads the inventory on its own thread: counts invalid rows and rows of other shards, sends the rest in chunks.
 /// Skipped rows are logged in line order up to `inventory::REPORTED_PROBLEMS`, then only counted, and a last line
 /// says how many more (a binary file would log a line for nearly every line it has).
-pub(super) fn read_inventory(
+fn read_inventory(
     path: &std::path::Path,
     reader: RowSource,
     repeated: &Repeated,
@@ -157,9 +208,9 @@ fn read_rows(
                     path.display()
                 ));
             }
-            Err(e) => {
+            Err(message) => {
                 RunMetrics::add(&metrics.devices_invalid, 1);
-                skip(e.to_string());
+                skip(message);
             }
         }
     }

@@ -13,16 +13,14 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use super::feed::{read_inventory, RowSource};
 pub use super::feed::{Checked, Repeated};
 use super::loader::LoaderActor;
 use super::stage::Stage;
 use crate::config::Settings;
 use crate::extract::{FailureReason, Source};
-use crate::inventory::kept::{PreparedReader, PreparedRows};
-use crate::inventory::{Device, DeviceChunk, InventoryError, InventoryReader};
+use crate::inventory::{Device, InventoryError};
 use crate::model::{loader_index, stable_hash, DeviceRecord};
 use crate::observe::metrics::RunMetrics;
 use crate::resolve::tls::ClientTls;
@@ -42,10 +40,8 @@ pub struct ExtractSupervisor {
     /// Set by `StopExtraction`; the extraction loop and the device tasks watch it.
     stop: watch::Sender<bool>,
     stage: Rc<Stage>,
-    repeated: Arc<Repeated>,
-    prepared: Option<PreparedRows>,
-    /// Rows of other shards the check skipped (counted when the prepared rows are read).
-    other_shard: u64,
+    /// What the check before the run found (its rows are taken by the feed).
+    checked: Checked,
 }
 
 impl ExtractSupervisor {
@@ -58,9 +54,7 @@ impl ExtractSupervisor {
         checked: Checked,
     ) -> Self {
         ExtractSupervisor {
-            repeated: Arc::new(checked.repeated),
-            prepared: checked.prepared,
-            other_shard: checked.other_shard,
+            checked,
             stage: Stage::new(loaders.clone(), settings.load.batch_size, metrics.clone()),
             settings,
             source_tls,
@@ -204,29 +198,14 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
 
     fn handle(&mut self, _: ExtractInventory, _: &mut Self::Context) -> Self::Result {
         let settings = self.settings.clone();
-        let (tx, mut rx) = mpsc::channel::<DeviceChunk>(CHANNEL_CHUNKS);
-        let shard = settings.shard();
-        let reader = match self.prepared.take() {
-            Some(rows) => Ok(RowSource::Prepared(
-                PreparedReader::new(rows),
-                self.other_shard,
-            )),
-            None => InventoryReader::open(&settings.inventory.path)
-                .map(|r| RowSource::Csv(r.with_shard(shard))),
-        };
-        let reader = match reader {
-            Ok(r) => r,
-            Err(e) => return Box::pin(actix::fut::ready(Err(e))),
-        };
-        let metrics = self.metrics.clone();
-        let (path, repeated) = (settings.inventory.path.clone(), self.repeated.clone());
-        let (reader_done_tx, reader_done) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("inventory".into())
-            .spawn(move || {
-                let _ = reader_done_tx.send(read_inventory(&path, reader, &repeated, &metrics, tx));
-            })
-            .expect("spawning the inventory thread only fails when the OS is out of threads");
+        let feed = super::feed::start(
+            settings.inventory.path.clone(),
+            settings.shard(),
+            &mut self.checked,
+            self.metrics.clone(),
+            CHANNEL_CHUNKS,
+        );
+        let (mut rx, reader_done) = (feed.chunks, feed.done);
 
         let source = Rc::new(Source::new(
             &settings.extract,

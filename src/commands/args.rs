@@ -144,8 +144,8 @@ pub struct EtlArgs {
     /// spool (the status goes to stderr). Checks a source configuration against a device.
     #[arg(long)]
     pub dry_run: bool,
-    /// With --dry-run: print only the first N records.
-    #[arg(long, value_name = "N", requires = "dry_run")]
+    /// With --dry-run: print only the first N records (N ≥ 1).
+    #[arg(long, value_name = "N", requires = "dry_run", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
     /// Profile the run (CPU profile and flamegraph). Sets profile.enabled.
     #[arg(long)]

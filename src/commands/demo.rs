@@ -22,6 +22,14 @@ pub fn demo(
     spool_dir: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode, CommandError> {
+    // An inventory that is not there stops the demo before it makes anything (its log file included).
+    if let Err(source) = std::fs::metadata(&settings.inventory.path) {
+        return Err(crate::inventory::InventoryError::Open {
+            path: settings.inventory.path.clone(),
+            source,
+        }
+        .into());
+    }
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let temp_spool = match spool_dir {
         Some(dir) => {

@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> i32 {
             .map_err(CommandError::from)
             .and_then(|s| {
                 if a.dry_run {
-                    dry_run::dry_run(s, a.limit)
+                    dry_run::dry_run(s, a.limit, a.quiet)
                 } else {
                     run::etl(s, Mode::Etl, a.summary_json.as_deref(), a.quiet)
                 }

@@ -33,6 +33,26 @@ pub fn split_inventory(a: &SplitArgs) -> Result<ExitCode, CommandError> {
         });
     }
     let path = &settings.inventory.path;
+    // The inventory is read twice (the check, then the split): a pipe would be empty the second time.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Err(CommandError::BadFlag {
+            flag: "--inventory",
+            message: format!(
+                "{}: not a regular file (a pipe, FIFO or /dev/stdin): split-inventory reads the inventory twice; \
+                 save it to a file and pass that file",
+                path.display()
+            ),
+        });
+    }
+    if std::fs::metadata(&a.out_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(CommandError::WriteFile {
+            path: a.out_dir.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "is not a directory (a file of that name is in the way)",
+            ),
+        });
+    }
     let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
     let check = inventory::check(path, |p| report.add(p))?;
     for line in report.lines() {

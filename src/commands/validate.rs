@@ -11,7 +11,8 @@ use crate::observe::exit::ExitCode;
 use crate::resolve::Resolved;
 
 /// Checks the configuration (including what is built from it: token file, TLS files, and the paths a run
-/// writes to: `preflight`) and reads the whole inventory.
+/// writes to: `preflight`) and reads the whole inventory. Exit 0 when clean, 2 for a problem, 3 (with a warning)
+/// for an inventory that holds no device, as `etl` ends on it.
 pub fn validate(
     config: &ConfigArgs,
     print_config: bool,
@@ -61,16 +62,27 @@ pub fn validate(
             Ok(ExitCode::Usage)
         }
         Ok(check) => {
+            // The code `etl` would end with on an inventory that holds no device: 3, as the table says.
+            let empty = check.devices + check.problems == 0;
+            if empty {
+                eprintln!(
+                    "warning: inventory {} holds no device (an empty file, or a header or comments only): etl \
+                     would extract nothing and end with exit 3",
+                    path.display()
+                );
+            }
             status(format!(
                 "validate: configuration ok; inventory {}: {} devices, {} invalid rows",
                 path.display(),
                 check.devices,
                 check.problems
             ));
-            Ok(if check.problems == 0 {
-                ExitCode::Ok
-            } else {
+            Ok(if check.problems > 0 {
                 ExitCode::Usage
+            } else if empty {
+                ExitCode::Incomplete
+            } else {
+                ExitCode::Ok
             })
         }
     }

@@ -70,6 +70,30 @@ pub enum SettingsError {
 }
 
 impl SettingsError {
+    /// A value out of range, said where it was set, as a type error is: the `APP__…` variable that set `key`, or
+    /// else the file's line (a key set by neither keeps its plain form).
+    fn located(self, origin: &str, text: Option<&str>, env: &[(String, String)]) -> Self {
+        let SettingsError::Invalid { key, message } = self else {
+            return self;
+        };
+        let name = format!(
+            "{ENV_PREFIX}{ENV_SEPARATOR}{}",
+            key.replace('.', ENV_SEPARATOR).to_ascii_uppercase()
+        );
+        if env.iter().any(|(k, _)| *k == name) {
+            return SettingsError::Env { name, key, message };
+        }
+        match text.and_then(|t| source::line_of(t, &key)) {
+            Some(line) => SettingsError::File {
+                origin: origin.to_string(),
+                line,
+                key: Some(key),
+                message,
+            },
+            None => SettingsError::Invalid { key, message },
+        }
+    }
+
     pub(crate) fn invalid(key: &str, message: impl Into<String>) -> Self {
         SettingsError::Invalid {
             key: key.to_string(),
@@ -120,8 +144,11 @@ impl Settings {
                 })?,
             );
         }
-        let settings = source::read(&origin, text.as_deref(), env)?;
-        settings.validate()?;
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let settings = source::read(&origin, text.as_deref(), env.iter().cloned())?;
+        settings
+            .validate()
+            .map_err(|e| e.located(&origin, text.as_deref(), &env))?;
         Ok(settings)
     }
 

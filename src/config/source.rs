@@ -113,7 +113,28 @@ fn first_line(message: &str) -> String {
             line = format!("{rest}{plain}");
         }
     }
+    // A number past every integer type: "invalid type: integer `N` as i128" says it in Rust's words.
+    if let Some((head, tail)) = line.split_once(" as i128") {
+        let head = head.replace("invalid type: integer", "invalid value: integer");
+        line = format!("{head} (too large){tail}");
+    }
     line
+}
+
+/// The line of the file `text` where the dotted `key` is set, if it is.
+pub(super) fn line_of(text: &str, key: &str) -> Option<usize> {
+    let table = DeTable::parse(text).ok()?;
+    let mut table = table.get_ref();
+    let path: Vec<&str> = key.split('.').collect();
+    let (last, sections) = path.split_last()?;
+    for s in sections {
+        match table.get(*s)?.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return None,
+        }
+    }
+    let (k, _) = table.get_key_value(*last)?;
+    Some(text[..k.span().start.min(text.len())].matches('\n').count() + 1)
 }
 
 /// The dotted key whose name or value is at byte `pos` of the file, the deepest one.
@@ -286,7 +307,19 @@ mod tests {
                 e.contains(&format!("c.toml:{line}: key `{key}`")) && e.contains(why),
                 "{text:?}: {e}"
             );
+            assert!(!e.contains("i128") && !e.contains("u64"), "{e}");
         }
+    }
+
+    #[test]
+    fn the_line_of_a_key_is_found_in_sections_dotted_keys_and_inline_tables() {
+        let text =
+            "[load]\nworkers = 0\n\nretry = { max_attempts = 0 }\n[log]\nlevel = \"x\"\nx.y = 1\n";
+        assert_eq!(line_of(text, "load.workers"), Some(2));
+        assert_eq!(line_of(text, "load.retry.max_attempts"), Some(4));
+        assert_eq!(line_of(text, "log.level"), Some(6));
+        assert_eq!(line_of(text, "log.x.y"), Some(7));
+        assert_eq!(line_of(text, "load.batch_size"), None);
     }
 
     #[test]

@@ -34,47 +34,63 @@ pub fn check(
 }
 
 /// [`check`], before a run, of the rows of `shard` only (the reader's rule: a row is its name's shard's; a name
-/// repeats only within one shard, so the repeated names are found exactly): the valid rows are also written to a
-/// prepared file (`kept.rs`) for the run to read back, and handed over when every row parsed. `None` (the run
-/// then reads the CSV again) when a row is bad or the file could not be written (a warning says why).
+/// repeats only within one shard, so the repeated names are found exactly): every row, valid or bad, is also
+/// written to a prepared file (`kept.rs`) for the run to read back instead of the CSV. When that file cannot be
+/// written, `None` and a warning (the run reads the CSV again); but an inventory that is not a regular file (a
+/// pipe, a FIFO, `/dev/stdin`) can be read only once, so then the check fails (`InventoryError::NotKept`).
 pub fn check_and_keep(
     path: &Path,
     shard: Option<Shard>,
     on_problem: impl FnMut(&RowError),
 ) -> Result<(InventoryCheck, Option<PreparedRows>), InventoryError> {
+    // `metadata` does not open the file: it does not wait for a FIFO's writer.
+    let once = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    let not_kept = |source: io::Error| {
+        if once {
+            Err(InventoryError::NotKept {
+                path: path.to_path_buf(),
+                source,
+            })
+        } else {
+            log::warn!(
+                "[Inventory] cannot keep the checked rows ({source}); the run reads the file again"
+            );
+            Ok(())
+        }
+    };
     let mut writer = match PreparedWriter::new() {
         Ok(w) => Some(w),
         Err(e) => {
-            log::warn!(
-                "[Inventory] cannot keep the checked rows ({e}); the run reads the file again"
-            );
+            not_kept(e)?;
             None
         }
     };
     let (check, kept) = check_rows(path, shard, on_problem, writer.as_mut())?;
-    let clean = check.problems == check.duplicates.len() as u64;
     let rows = match writer.map(PreparedWriter::finish) {
-        Some(Ok(rows)) if clean && kept => Some(rows),
+        Some(Ok(rows)) if kept.is_ok() => Some(rows),
         Some(Err(e)) => {
-            log::warn!(
-                "[Inventory] cannot keep the checked rows ({e}); the run reads the file again"
-            );
+            not_kept(e)?;
             None
         }
-        _ => None,
+        _ => {
+            if let Err(e) = kept {
+                not_kept(e)?;
+            }
+            None
+        }
     };
     Ok((check, rows))
 }
 
-/// [`check`] of `shard`'s rows, each valid row also pushed to `keep`; and whether every one was (a write error stops
-/// keeping).
+/// [`check`] of `shard`'s rows, each row (valid or bad) also pushed to `keep`; and whether every one was (the
+/// first write error stops keeping, and is answered).
 pub(super) fn check_rows(
     path: &Path,
     shard: Option<Shard>,
     mut on_problem: impl FnMut(&RowError),
     mut keep: Option<&mut PreparedWriter>,
-) -> Result<(InventoryCheck, bool), InventoryError> {
-    let mut kept = keep.is_some();
+) -> Result<(InventoryCheck, io::Result<()>), InventoryError> {
+    let mut kept = Ok(());
     let mut out = InventoryCheck::default();
     let mut finder = DuplicateFinder::default();
     let io_error = |e: io::Error| InventoryError::Read {
@@ -92,13 +108,22 @@ pub(super) fn check_rows(
         }
         (line, stable_hash_bytes(name))
     }) {
-        if let Some(e) = keep_error.take() {
-            log::warn!(
-                "[Inventory] cannot keep the checked rows ({e}); the run reads the file again"
-            );
-            (keep, kept) = (None, false);
+        let row = row?;
+        if let (Err(e), Some(w)) = (&row, keep.as_mut()) {
+            // Only the first bad rows are logged by the run: the others are kept without their message.
+            let message = if out.problems < REPORTED_PROBLEMS as u64 {
+                e.to_string()
+            } else {
+                String::new()
+            };
+            if let Err(e) = w.push_bad(e.line, &message) {
+                keep_error = Some(e);
+            }
         }
-        match row? {
+        if let Some(e) = keep_error.take() {
+            (keep, kept) = (None, Err(e));
+        }
+        match row {
             Ok((line, hash)) => {
                 out.devices += 1;
                 finder.add(hash, line).map_err(io_error)?;

@@ -68,12 +68,34 @@ pub struct RowError {
 /// The inventory could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("inventory {}: {source}", path.display())]
+    #[error("inventory {}: {source}{}", path.display(), relative_hint(path, source))]
     Open { path: PathBuf, source: io::Error },
+    /// An inventory that can be read only once (a pipe, a FIFO, `/dev/stdin`) whose rows could not be kept for the
+    /// run.
+    #[error(
+        "inventory {}: not a regular file (a pipe, FIFO or /dev/stdin is read only once), and its rows cannot be \
+         kept in a temporary file: {source}; set TMPDIR to a writable directory, or save the inventory to a file \
+         and pass that file",
+        path.display()
+    )]
+    NotKept { path: PathBuf, source: io::Error },
     #[error("inventory {}: line {line}: {message}", path.display())]
     Read {
         path: PathBuf,
         line: u64,
         message: String,
     },
+}
+
+/// For a relative path that is not there: where it was looked for (a path from a configuration file is not
+/// relative to that file).
+fn relative_hint(path: &std::path::Path, source: &io::Error) -> String {
+    if source.kind() != io::ErrorKind::NotFound || !path.is_relative() {
+        return String::new();
+    }
+    let cwd = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
+    format!(
+        " (inventory.path, from the configuration or --inventory, is relative to the current directory {cwd}, \
+         not to the configuration file)"
+    )
 }

@@ -2,9 +2,13 @@
 //! run reads them back instead of parsing the CSV a second time (the second parse was ~15 % of the ETL's CPU).
 //! The run also gets exactly the rows that were checked, even if the CSV file changes in between.
 //!
+//! Bad rows are kept too, in line order with the others, so that the run reports them as the CSV pass would: an
+//! inventory that can be read only once (a pipe, a FIFO, `/dev/stdin`) is never read again.
+//!
 //! Format, per row: the line number as a LEB128 delta from the previous row's, `4` and 4 address bytes or `6` and
-//! 16, the name's length as LEB128, the name's bytes (UTF-8, as the reader checked it). The file is anonymous
-//! (`tempfile::tempfile`, in `TMPDIR`): about 20 bytes a row, gone when the run ends, even on a crash.
+//! 16, the name's length as LEB128, the name's bytes (UTF-8, as the reader checked it); a bad row: the line delta,
+//! `0`, its message's length as LEB128 and the message (empty past the first ones: only they are logged). The file
+//! is anonymous (`tempfile::tempfile`, in `TMPDIR`): about 20 bytes a row, gone when the run ends, even on a crash.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
@@ -77,6 +81,26 @@ impl PreparedWriter {
         Ok(())
     }
 
+    /// Appends a bad row with its message (cut to a line's length); lines must grow.
+    pub fn push_bad(&mut self, line: u64, message: &str) -> io::Result<()> {
+        debug_assert!(line > self.last_line, "rows come in line order");
+        let mut cut = message.len().min(crate::inventory::MAX_LINE_BYTES);
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let message = &message.as_bytes()[..cut];
+        let mut head = [0u8; MAX_HEAD];
+        let mut n = put_varint(&mut head, line - self.last_line);
+        self.last_line = line;
+        head[n] = 0;
+        n += 1;
+        n += put_varint(&mut head[n..], message.len() as u64);
+        self.out.write_all(&head[..n])?;
+        self.out.write_all(message)?;
+        self.rows += 1;
+        Ok(())
+    }
+
     /// Flushes the rows and rewinds the file for reading.
     pub fn finish(self) -> io::Result<PreparedRows> {
         let rows = self.rows;
@@ -87,7 +111,7 @@ impl PreparedWriter {
 }
 
 impl PreparedRows {
-    /// How many rows there are.
+    /// How many rows there are, bad rows included.
     pub fn rows(&self) -> u64 {
         self.rows
     }
@@ -177,11 +201,12 @@ impl PreparedReader {
         Ok(b)
     }
 
-    /// The next row, made by `make` from its line, address and name (UTF-8); `None` after the last one.
+    /// The next row, made by `make` from its line, address and name (UTF-8), or a bad row's message (empty past
+    /// the first ones); `None` after the last one.
     pub fn next_with<T>(
         &mut self,
         make: impl FnOnce(u64, IpAddr, &[u8]) -> T,
-    ) -> Option<io::Result<T>> {
+    ) -> Option<io::Result<Result<T, String>>> {
         if self.left == 0 {
             return None;
         }
@@ -190,16 +215,20 @@ impl PreparedReader {
         if row.is_err() {
             self.left = 0; // no row after a broken one
         }
-        Some(row.map(|(line, ip, name)| make(line, ip, &self.buf[name])))
+        Some(row.map(|(line, ip, text)| match ip {
+            Some(ip) => Ok(make(line, ip, &self.buf[text])),
+            None => Err(String::from_utf8_lossy(&self.buf[text]).into_owned()),
+        }))
     }
 
-    /// The next row's line, address, and where its name is in `buf`.
-    fn read_row(&mut self) -> io::Result<(u64, IpAddr, std::ops::Range<usize>)> {
+    /// The next row's line, address (`None`: a bad row), and where its name (or message) is in `buf`.
+    fn read_row(&mut self) -> io::Result<(u64, Option<IpAddr>, std::ops::Range<usize>)> {
         self.fill(MAX_HEAD)?;
         self.line += self.varint()?;
         let ip = match self.byte()? {
-            4 => IpAddr::from(self.bytes::<4>()?),
-            6 => IpAddr::from(self.bytes::<16>()?),
+            0 => None,
+            4 => Some(IpAddr::from(self.bytes::<4>()?)),
+            6 => Some(IpAddr::from(self.bytes::<16>()?)),
             _ => return Err(corrupt("unknown address tag")),
         };
         let len = usize::try_from(self.varint()?)
@@ -241,17 +270,26 @@ mod tests {
         }
         rows.push((1 << 40, "fe80::1".parse().unwrap(), b"last".to_vec()));
         let mut w = PreparedWriter::new().unwrap();
-        for (line, ip, name) in &rows {
+        let mut written = Vec::new();
+        for (i, (line, ip, name)) in rows.iter().enumerate() {
+            // A bad row now and then, on the line before (when free), with a message or none.
+            if i % 5 == 1 && *line > rows[i - 1].0 + 1 {
+                let message = if i % 10 == 1 { "bad row ü" } else { "" };
+                w.push_bad(line - 1, message).unwrap();
+                written.push(Err((line - 1, message.to_string())));
+            }
             w.push(*line, *ip, name).unwrap();
+            written.push(Ok((*line, *ip, name.clone())));
         }
         let prepared = w.finish().unwrap();
-        assert_eq!(prepared.rows(), rows.len() as u64);
+        assert_eq!(prepared.rows(), written.len() as u64);
         let mut r = PreparedReader::new(prepared);
         let mut back = Vec::new();
         while let Some(row) = r.next_with(|line, ip, name| (line, ip, name.to_vec())) {
-            back.push(row.unwrap());
+            back.push(row.unwrap().map_err(|m| (r.line(), m)));
         }
-        assert_eq!(back, rows);
+        assert!(back.iter().any(|r| r.is_err()));
+        assert_eq!(back, written);
     }
 
     #[test]

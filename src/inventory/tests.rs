@@ -223,7 +223,7 @@ fn the_rows_kept_by_the_check_are_the_rows_read() {
         ip,
         name: String::from_utf8(name.to_vec()).unwrap(),
     }) {
-        kept.push(row.unwrap());
+        kept.push(row.unwrap().unwrap());
     }
     // Repeated names are kept too: the run skips them by line.
     let read: Vec<Device> = read(text.as_bytes())
@@ -235,10 +235,24 @@ fn the_rows_kept_by_the_check_are_the_rows_read() {
         .collect();
     assert_eq!(kept, read);
 
-    std::fs::write(&path, "127.0.0.1,a\nbad\n").unwrap();
+    // A bad row is kept too, with its message, in line order: the run never reads the file again.
+    std::fs::write(&path, "127.0.0.1,a\nbad\n127.0.0.2,b\n").unwrap();
     let (c, rows) = check_and_keep(&path, None, |_| {}).unwrap();
     assert_eq!(c.problems, 1);
-    assert!(rows.is_none(), "a bad row: the run reads the file itself");
+    let mut reader = crate::inventory::kept::PreparedReader::new(rows.expect("kept"));
+    let mut back = Vec::new();
+    while let Some(row) = reader.next_with(|line, _, name| (line, name.to_vec())) {
+        back.push(row.unwrap().map_err(|m| (reader.line(), m)));
+    }
+    assert_eq!(back.len(), 3, "{back:?}");
+    assert_eq!(back[0], Ok((1, b"a".to_vec())));
+    let (line, message) = back[1].clone().unwrap_err();
+    assert_eq!(line, 2);
+    assert!(
+        message.contains("inv.csv:2: missing field `name`"),
+        "{message}"
+    );
+    assert_eq!(back[2], Ok((3, b"b".to_vec())));
 }
 
 #[test]

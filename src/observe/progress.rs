@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub spooled: u64,
     pub retries: u64,
     pub eta: Option<Duration>,
+    /// Records extracted (what a dry run shows: it sends nothing).
+    pub extracted: u64,
 }
 
 /// Inventory rows dealt with so far (whatever became of them).
@@ -60,6 +62,7 @@ pub fn snapshot(m: &RunMetrics, total: Option<u64>, elapsed: Duration) -> Snapsh
         spooled: m.records_spooled.load(Relaxed),
         retries: m.retries.load(Relaxed),
         eta,
+        extracted: m.records_extracted.load(Relaxed),
     }
 }
 
@@ -67,12 +70,24 @@ impl Snapshot {
     /// The plain line.
     pub fn line(&self) -> String {
         let total = self.total.map_or(String::new(), |t| format!(" of {t}"));
+        format!(
+            "[Progress] devices {}{total}, {}",
+            self.done,
+            self.message(false)
+        )
+    }
+
+    /// What follows the device count, in the line and beside the bar: a run's delivery, or a dry run's records.
+    fn message(&self, dry_run: bool) -> String {
         let eta = self
             .eta
             .map_or(String::new(), |e| format!(", ETA {:.1}s", e.as_secs_f64()));
+        if dry_run {
+            return format!("{} records extracted{eta}", self.extracted);
+        }
         format!(
-            "[Progress] devices {}{total}, {:.0} records/s, {} requests in flight, {} spooled, {} retries{eta}",
-            self.done, self.records_per_s, self.in_flight, self.spooled, self.retries
+            "{:.0} records/s, {} requests in flight, {} spooled, {} retries{eta}",
+            self.records_per_s, self.in_flight, self.spooled, self.retries
         )
     }
 }
@@ -89,6 +104,26 @@ impl Progress {
         total: Option<u64>,
         interval: Duration,
         quiet: bool,
+    ) -> Option<Progress> {
+        Self::start_as(metrics, total, interval, quiet, false)
+    }
+
+    /// [`Progress::start`] for `etl --dry-run`: the devices and the records extracted (nothing is sent).
+    pub fn start_dry_run(
+        metrics: Arc<RunMetrics>,
+        total: Option<u64>,
+        interval: Duration,
+        quiet: bool,
+    ) -> Option<Progress> {
+        Self::start_as(metrics, total, interval, quiet, true)
+    }
+
+    fn start_as(
+        metrics: Arc<RunMetrics>,
+        total: Option<u64>,
+        interval: Duration,
+        quiet: bool,
+        dry_run: bool,
     ) -> Option<Progress> {
         if quiet {
             return None;
@@ -125,13 +160,11 @@ impl Progress {
                 match &bar {
                     Some(bar) => {
                         bar.set_position(s.done);
-                        let eta = s
-                            .eta
-                            .map_or(String::new(), |e| format!(", ETA {:.1}s", e.as_secs_f64()));
-                        bar.set_message(format!(
-                            "{:.0} rec/s, {} in flight, {} spooled, {} retries{eta}",
-                            s.records_per_s, s.in_flight, s.spooled, s.retries
-                        ));
+                        bar.set_message(s.message(dry_run));
+                    }
+                    None if dry_run => {
+                        let total = s.total.map_or(String::new(), |t| format!(" of {t}"));
+                        log::info!("[Progress] devices {}{total}, {}", s.done, s.message(true));
                     }
                     None => log::info!("{}", s.line()),
                 }

@@ -300,6 +300,13 @@ fn exit_code(
         (spooled, "record", "records", "spooled"),
         (rejected, "record", "records", "rejected"),
         (failed, "device", "devices", "failed"),
+        // Without a signal, every row should have been dealt with: one that was not is never a success.
+        (
+            devices.get("not_started") + devices.get("cancelled"),
+            "device",
+            "devices",
+            "not extracted (never started)",
+        ),
         (
             invalid,
             "invalid inventory row",

@@ -31,22 +31,35 @@ pub fn parse_file_name(name: &str) -> Option<(usize, Option<BatchId>)> {
 
 /// Spool files in `dir`, oldest name first (ids start with the run's time, so this is replay order).
 pub fn list(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+    list_all(dir).map(|(files, _)| files)
+}
+
+/// [`list`], and the entries named like spool files that are not regular files (a symlink, even to a valid file,
+/// a dangling one, a directory, a FIFO), in name order: never followed nor replayed (the spool is this process's
+/// own files; a link could make a replay read, and its acknowledgement delete, a file elsewhere), but reported.
+pub fn list_all(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut out, mut others) = (Vec::new(), Vec::new());
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((out, others)),
         Err(e) => return Err(e),
     };
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with(PREFIX) && name.ends_with(SUFFIX) && entry.file_type()?.is_file() {
-            out.push(entry.path());
+        if name.starts_with(PREFIX) && name.ends_with(SUFFIX) {
+            // `file_type` does not follow a symlink.
+            if entry.file_type()?.is_file() {
+                out.push(entry.path());
+            } else {
+                others.push(entry.path());
+            }
         }
     }
     out.sort_by_cached_key(|p| replay_order(p));
-    Ok(out)
+    others.sort();
+    Ok((out, others))
 }
 
 /// Oldest first: the original's files (no id, so from before any run of ours), then ours by batch id, which

@@ -15,6 +15,7 @@ mod mock_api;
 mod mock_binary;
 mod mock_limits;
 mod mock_sinks;
+mod new_user;
 mod observability;
 mod pipeline;
 mod push;
