@@ -219,7 +219,7 @@ async fn extract(
                 Ok(records)
             }
             Err(e) => {
-                metrics.device_failed("transform");
+                metrics.device_failed(crate::extract::FailureReason::Transform);
                 Err(e.to_string())
             }
         },
