@@ -111,7 +111,7 @@ pub async fn run(
         dir.display()
     );
 
-    warn_about_tls(&settings);
+    warn_about_tls(&settings, mode);
     let log = log_replay::open(&settings.spool, &metrics)?;
     let (wal, logged) = match log {
         Some(open) => (Some(open.wal), open.batches),
@@ -333,7 +333,8 @@ pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration, mode: Mode) {
 
 /// Says loudly when a certificate is not verified (the API's, or the devices' with the http source), and when
 /// load TLS keys are set for an `http://` endpoint (where they do nothing).
-fn warn_about_tls(settings: &Settings) {
+fn warn_about_tls(settings: &Settings, mode: Mode) {
+    let tag = mode.tag();
     let load = &settings.load;
     let http = &settings.extract.http;
     let insecure = [
@@ -347,6 +348,7 @@ fn warn_about_tls(settings: &Settings) {
         (
             "extract.http.insecure_skip_verify",
             http.insecure_skip_verify
+                && mode == Mode::Etl
                 && settings.extract.source == crate::config::SourceKind::Http
                 && http.url_template.starts_with("https://"),
             "device certificates are".to_string(),
@@ -357,7 +359,7 @@ fn warn_about_tls(settings: &Settings) {
     for (key, on, what, exposed, instead) in insecure {
         if on {
             log::warn!(
-                "[ETL] {key} = true: {what} NOT verified; anyone on the path can read and change {exposed}. \
+                "{tag} {key} = true: {what} NOT verified; anyone on the path can read and change {exposed}. \
                  Use {instead} instead"
             );
         }
@@ -373,7 +375,7 @@ fn warn_about_tls(settings: &Settings) {
         ];
         for (key, _) in set.iter().filter(|(_, set)| *set) {
             log::warn!(
-                "[ETL] {key} is set but load.endpoint {} is not https://: it has no effect",
+                "{tag} {key} is set but load.endpoint {} is not https://: it has no effect",
                 load.endpoint
             );
         }

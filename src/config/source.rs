@@ -1,7 +1,15 @@
-//! Where the settings come from, read strictly: the TOML file through serde (a wrong type is an error naming the
-//! key and its line, never coerced), then the `APP__SECTION__KEY` variables, each read as a value of its key's type
-//! (the key's type is the built-in default's) and checked on its own so that an error names the variable.
+//! Where the settings come from, read strictly, then layered by the `config` crate (config-rs, the design card's):
+//!
+//! 1. the checks, in front: the TOML file alone through serde (a wrong type is an error naming the key and its
+//!    line, never coerced), then each `APP__SECTION__KEY` variable alone, read as a value of its key's type (the
+//!    key's type is the built-in default's) so that an error names the variable;
+//! 2. the layering: `config::Config` with the file, then the variables (`config::Environment`, prefix `APP`,
+//!    separator `__`), deserialized into [`Settings`] (built-in defaults for what neither sets).
+//!
+//! config-rs alone would round `workers = 3.5` to 4 and read `durable = "yes"` as true; every value it sees here
+//! has passed step 1, so its lenient conversions only ever meet values that are already of their key's type.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
@@ -22,14 +30,34 @@ pub(super) fn read(
     text: Option<&str>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Settings, SettingsError> {
-    let mut table = match text {
-        Some(text) => {
-            file_settings(origin, text)?;
-            text.parse::<toml::Table>()
-                .map_err(|e| file_error(origin, text, &e))?
-        }
-        None => toml::Table::new(),
-    };
+    if let Some(text) = text {
+        file_settings(origin, text)?;
+    }
+    let vars = checked_vars(env)?;
+    let mut layers = config::Config::builder();
+    if let Some(text) = text {
+        layers = layers.add_source(config::File::from_str(text, config::FileFormat::Toml));
+    }
+    layers
+        .add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator(ENV_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .source(Some(vars)),
+        )
+        .build()
+        .and_then(|layered| layered.try_deserialize::<Settings>())
+        .map_err(|e| SettingsError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+}
+
+/// The `APP__…` variables of `env`, each checked alone as a value of its key's type, with the text config-rs is
+/// to read: a string key's as it is, any other's as its TOML value writes it (`APP__LOAD__WORKERS= 4` is `4`).
+fn checked_vars(
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<HashMap<String, String>, SettingsError> {
     let defaults = toml::Table::try_from(Settings::default())
         .expect("the default settings serialise as a TOML table");
     let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
@@ -38,12 +66,13 @@ pub(super) fn read(
         .filter(|(k, _)| k.starts_with(&prefix))
         .collect();
     vars.sort();
-    for (name, raw) in &vars {
+    let mut out = HashMap::new();
+    for (name, raw) in vars {
         let path: Vec<String> = name[prefix.len()..]
             .split(ENV_SEPARATOR)
             .map(str::to_ascii_lowercase)
             .collect();
-        let value = env_value(name, &path, raw, &defaults)?;
+        let value = env_value(&name, &path, &raw, &defaults)?;
         // Checked alone, so that an error is this variable's.
         let mut alone = toml::Table::new();
         insert(&mut alone, &path, value.clone());
@@ -54,14 +83,13 @@ pub(super) fn read(
                 key: path.join("."),
                 message: first_line(e.message()),
             })?;
-        insert(&mut table, &path, value);
+        let text = match value {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        out.insert(name, text);
     }
-    toml::Value::Table(table)
-        .try_into::<Settings>()
-        .map_err(|e| SettingsError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })
+    Ok(out)
 }
 
 /// The file alone through serde: its errors with their key and line.
@@ -355,6 +383,48 @@ mod tests {
         ] {
             let e = env(name, value).unwrap_err();
             assert!(e.contains(name) && e.contains(why), "{name}={value}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_layering_keeps_the_file_under_the_variables_and_each_value_as_written() {
+        let text = "[load]\nworkers = 3\nbatch_size = 50\n[mock]\nfail_rate = 1\n[load.retry]\nmax_attempts = 2\n";
+        let vars = [
+            ("APP__LOAD__WORKERS", " 5"),
+            ("APP__LOAD__RETRY__MAX_ATTEMPTS", "7"),
+            ("APP__LOAD__TOKEN", "1.50"),
+            ("APP__MOCK__TOKEN", "007"),
+            ("APP__LOG__FILE", ""),
+            ("APP__SPOOL__DURABLE", "true"),
+            ("OTHER__LOAD__WORKERS", "9"),
+        ];
+        let env = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let s = read("c.toml", Some(text), env).unwrap();
+        assert_eq!(s.load.workers, 5, "the variable over the file");
+        assert_eq!(s.load.batch_size, 50, "the file over the default");
+        assert_eq!(s.load.retry.max_attempts, 7);
+        assert_eq!(s.mock.fail_rate, 1.0);
+        assert_eq!(
+            s.load.token.expose(),
+            "1.50",
+            "a string key's text as it is"
+        );
+        assert_eq!(s.mock.token.expose(), "007");
+        assert_eq!(s.log.file, PathBuf::new());
+        assert!(s.spool.durable);
+        assert_eq!(s.load.max_in_flight, Settings::default().load.max_in_flight);
+    }
+
+    #[test]
+    fn config_rs_alone_coerces_what_the_checks_in_front_of_it_refuse() {
+        // Why the strict checks stay in front of the layering: config-rs takes these.
+        for text in ["[load]\nworkers = 3.5\n", "[spool]\ndurable = \"yes\"\n"] {
+            let lenient = config::Config::builder()
+                .add_source(config::File::from_str(text, config::FileFormat::Toml))
+                .build()
+                .and_then(|c| c.try_deserialize::<Settings>());
+            assert!(lenient.is_ok(), "{text:?}: {lenient:?}");
+            assert!(read("c.toml", Some(text), Vec::new()).is_err(), "{text:?}");
         }
     }
 }

@@ -181,6 +181,42 @@ fn insecure_skip_verify_connects_and_warns_loudly() {
     );
 }
 
+#[test]
+fn a_replays_tls_warning_is_tagged_replay() {
+    let dir = tls_dir(10);
+    let mock = tls_mock(&dir, "");
+    let out = etl(&dir, &mock, &[("APP__LOAD__INSECURE_SKIP_VERIFY", "true")]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = dir.run_env(
+        &["replay", "--config", "etl.toml"],
+        &[
+            ("APP__LOAD__INSECURE_SKIP_VERIFY", "true"),
+            ("APP__EXTRACT__HTTP__INSECURE_SKIP_VERIFY", "true"),
+            ("APP__EXTRACT__SOURCE", "http"),
+            (
+                "APP__EXTRACT__HTTP__URL_TEMPLATE",
+                "https://127.0.0.1:9/device/{name}/cpu",
+            ),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("NOT verified"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "only the API's certificate: a replay extracts nothing: {stderr}"
+    );
+    assert!(
+        warnings[0].contains("[Replay] load.insecure_skip_verify"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("[ETL]"), "{stderr}");
+}
+
 /// Environment variables of one case.
 type Env<'a> = &'a [(&'a str, &'a str)];
 
