@@ -9,6 +9,7 @@
 //! - `spool`: a 200-record batch persisted to a temp dir (gzip, write, fsync, link, fsync dir) and read back.
 //! - `inventory`: 100,000 `ip,name` rows parsed from memory, and the full check of a file (duplicate names too).
 //! - `mock`: the mock's `/load` body validation (`count_records`) on a 200-record body, plain and gzip.
+//! - `sinks`: a 200-record batch's JSON array into each sink's request (what a loader does before each send).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -202,8 +203,30 @@ fn bench_mock_validation(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_sinks(c: &mut Criterion) {
+    use app::config::{Compression, LoadSettings, SinkKind};
+    use app::load::sinks::Sink;
+    let json = body(&records(BATCH));
+    let mut g = c.benchmark_group("sinks");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(BATCH as u64));
+    for kind in SinkKind::ALL {
+        let sink = Sink::new(&LoadSettings {
+            sink: kind,
+            compression: Compression::None,
+            ..LoadSettings::default()
+        });
+        g.bench_function(format!("encode_200_{}", kind.name()), |b| {
+            b.iter(|| sink.encode(black_box(&json)).unwrap())
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_sinks,
     bench_transform,
     bench_batch,
     bench_spool,

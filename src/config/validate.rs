@@ -98,7 +98,7 @@ impl Settings {
             ));
         }
         let has_password = !l.password.is_empty() || !l.password_file.as_os_str().is_empty();
-        if has_password != !l.username.is_empty() {
+        if has_password == l.username.is_empty() {
             return Err(SettingsError::invalid(
                 if l.username.is_empty() { "load.username" } else { "load.password" },
                 "basic authentication needs both load.username and load.password (or load.password_file)",

@@ -199,7 +199,7 @@ fn count_remote_write(body: &[u8], limit: usize) -> Result<u64, CodecError> {
             .iter()
             .find(|(n, _)| n == "__name__")
             .map(|(_, v)| v.as_str());
-        if !name.is_some_and(|n| !n.is_empty()) {
+        if name.is_none_or(str::is_empty) {
             return Err(CodecError::Invalid("a series without a metric name".into()));
         }
         if s.labels.windows(2).any(|w| w[0].0 >= w[1].0) {
