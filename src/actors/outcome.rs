@@ -152,7 +152,7 @@ impl Delivery {
                 log::error!(
                     "[Loader-{}] API rejected batch {id} ({records} records) with HTTP {status}: {}. Dead-lettered to {}",
                     self.worker,
-                    response_body.chars().take(200).collect::<String>(),
+                    crate::model::log_text(&response_body, 200),
                     path.display()
                 );
                 self.resolve_part(&resolved, Resolution::DeadLettered).await;
