@@ -38,6 +38,11 @@ RUN touch src/main.rs src/lib.rs \
  && objcopy --strip-debug target/release/app /usr/local/bin/app
 
 FROM ${RUNTIME_IMAGE} AS runtime
+# The system's CA certificates: an https:// API with a certificate from a public CA is trusted without load.ca_file
+# (without them the run stops at start, "system holds none", which pushes towards insecure_skip_verify).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 # A fixed non-root uid/gid, so that volume ownership is the same in every build. /app/spool and /app/logs exist
 # (owned by that user) so that named volumes mounted there start with the right owner.
 RUN groupadd --system --gid 10001 app \

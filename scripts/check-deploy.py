@@ -84,6 +84,18 @@ def kubernetes(rendered, deploy):
     check(config["metrics"]["addr"].endswith(":9898"), "metrics.addr listens on the declared port")
     check(config["spool"]["dir"] == "/app/spool", "spool.dir is the spool volume's mount path")
     check(os.path.dirname(config["load"]["token_file"]) in mounts, "load.token_file is in the token Secret's mount")
+    check(config["load"]["endpoint"].startswith("https://") and os.path.dirname(config["load"]["ca_file"]) in mounts
+          and not config["load"].get("insecure_skip_verify", False),
+          "load.endpoint is https:// with load.ca_file in a mount (the token never crosses the network in clear)")
+    check(env(etl).get("APP__METRICS__ADDR", {}).get("value") == "$(POD_IP):9898"
+          and env(etl)["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP",
+          "/metrics binds the pod's own address (APP__METRICS__ADDR=$(POD_IP):9898)")
+    policy = objs.get(("NetworkPolicy", "app-etl"))
+    check(policy is not None and policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "app-etl"}
+          and sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+          and [p["port"] for r in policy["spec"]["ingress"] for p in r["ports"]] == [9898]
+          and all(r.get("from") for r in policy["spec"]["ingress"]),
+          "a NetworkPolicy selects the ETL's pods: ingress only to 9898 from named peers, egress listed")
     inv = config["inventory"]["path"]
     check(os.path.dirname(inv) in mounts
           and os.path.basename(inv) in objs[("ConfigMap", "app-etl-inventory")]["data"],

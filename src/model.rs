@@ -10,13 +10,17 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// `text` as a log line may hold it when someone else chose it (a device's name or value, an API's answer): every
-/// control character, quote and backslash escaped (`escape_debug`: a `\n` cannot start a forged line, in text or
-/// JSON logs) and at most `max_chars` characters of it, then `…(N bytes)` saying how long it was.
+/// control or unprintable character and backslash escaped as `escape_debug` does (a `\n` cannot start a forged
+/// line, in text or JSON logs; quotes are kept, JSON bodies stay readable) and at most `max_chars` characters of
+/// it, then `…(N bytes)` saying how long it was.
 pub fn log_text(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_chars) + 16);
     let mut chars = text.chars();
     for c in chars.by_ref().take(max_chars) {
-        out.extend(c.escape_debug());
+        match c {
+            '"' | '\'' => out.push(c),
+            c => out.extend(c.escape_debug()),
+        }
     }
     if chars.next().is_some() {
         out.push_str(&format!("…({} bytes)", text.len()));
@@ -339,7 +343,7 @@ mod tests {
         assert_eq!(log_text("dev-1", 64), "dev-1");
         assert_eq!(
             log_text("a\n2026-12-07 ERROR forged\r\"\\\u{1b}[31m", 64),
-            "a\\n2026-12-07 ERROR forged\\r\\\"\\\\\\u{1b}[31m"
+            "a\\n2026-12-07 ERROR forged\\r\"\\\\\\u{1b}[31m"
         );
         let long = "x".repeat(300_000);
         let shown = log_text(&long, 100);

@@ -155,7 +155,7 @@ impl Delivery {
                     "[Loader-{}] API rejected batch {id} ({records} records) with HTTP {status} ({}): {}. Dead-lettered to {}",
                     self.worker,
                     reason.label(),
-                    response_body.chars().take(200).collect::<String>(),
+                    crate::model::log_text(&response_body, 200),
                     path.display()
                 );
                 self.resolve_part(&resolved, Resolution::DeadLettered).await;

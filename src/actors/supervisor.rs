@@ -79,12 +79,19 @@ fn finish_device(
         Ok(Ok(records)) => records,
         Ok(Err(e)) => {
             metrics.device_failed(FailureReason::Transform);
-            log::warn!("[Extract] {name} ({ip}): {e}");
+            log::warn!(
+                "[Extract] {name} ({ip}): {}",
+                crate::model::log_text(&e.to_string(), 300)
+            );
             return None;
         }
         Err(e) => {
             metrics.device_failed(e.reason());
-            log::warn!("[Extract] {name} ({ip}) failed: {e}");
+            // The error may quote what the device sent (an agent's value, a parse error's excerpt).
+            log::warn!(
+                "[Extract] {name} ({ip}) failed: {}",
+                crate::model::log_text(&e.to_string(), 300)
+            );
             return None;
         }
     };

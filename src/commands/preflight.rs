@@ -1,5 +1,5 @@
 //! What a run will need on disk, checked by `validate` without making anything: the spool directory (a directory,
-//! or one that can be made, and writable), the log file and, when profiling, the profile files (their directory
+//! or one that can be made, and writable; an existing one trusted as the run checks it, `spool::check_dir`), the log file and, when profiling, the profile files (their directory
 //! exists and is writable; the file, if there, is not a directory and can be appended to).
 
 use std::fs::OpenOptions;
@@ -10,6 +10,10 @@ use crate::config::{Settings, SettingsError};
 /// Checks every path a run of `settings` writes to; the error names the key.
 pub fn check(settings: &Settings) -> Result<(), SettingsError> {
     check_dir("spool.dir", &settings.spool.dir)?;
+    if settings.spool.dir.is_dir() {
+        crate::spool::check_existing_dir(&settings.spool.dir, settings.spool.shared_dir)
+            .map_err(|e| SettingsError::invalid("spool.dir", e.to_string()))?;
+    }
     check_file("log.file", &settings.log.file)?;
     check_file("mock.log_file", &settings.mock.log_file)?;
     let p = &settings.profile;

@@ -134,9 +134,9 @@ fn key_for_log(key: &str) -> String {
     }
 }
 
-/// The body preview of the log line: at most `n` bytes, lossily decoded.
+/// The body preview of the log line: at most `n` bytes, lossily decoded, escaped (a body cannot start a line).
 fn preview(body: &[u8], n: usize) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(n)]).into_owned()
+    crate::model::log_text(&String::from_utf8_lossy(&body[..body.len().min(n)]), n)
 }
 
 /// What a load route receives.

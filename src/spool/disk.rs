@@ -33,6 +33,11 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// `shared` (`spool.shared_dir`) is the operator's choice of a directory others may write: only a warning.
 pub fn check_dir(dir: &Path, shared: bool) -> io::Result<PathBuf> {
     create_dir(dir)?;
+    check_existing_dir(dir, shared)
+}
+
+/// [`check_dir`] of a directory that exists, making nothing (`validate`).
+pub fn check_existing_dir(dir: &Path, shared: bool) -> io::Result<PathBuf> {
     let link = fs::symlink_metadata(dir)?;
     let path = if link.file_type().is_symlink() {
         fs::canonicalize(dir)?

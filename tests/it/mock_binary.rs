@@ -91,3 +91,25 @@ fn a_bind_address_in_use_is_a_clear_error_with_exit_2() {
         show(&out)
     );
 }
+
+/// `--token-file` keeps the token off the command line (where `ps` shows it): the file's one line is the token the
+/// mock requires; its command line holds only the path.
+#[test]
+fn mock_server_token_file_keeps_the_token_out_of_ps() {
+    let dir = TestDir::new();
+    dir.write("token", "tok-from-file-77\n");
+    let m = MockProcess::start(
+        &dir,
+        &["--token-file", "token", "--delay-ms", "0", "--log-file", ""],
+    );
+    let json = ("Content-Type", "application/json");
+    let body = records_json(1);
+    assert_eq!(post_load(m.addr, &[json], body.as_bytes()).0, 401);
+    let auth = ("Authorization", "Bearer tok-from-file-77");
+    assert_eq!(post_load(m.addr, &[json, auth], body.as_bytes()).0, 200);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", m.child.id())).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("tok-from-file-77"));
+    // Both at once is a usage error.
+    let out = dir.run(&["mock-server", "--token", "a", "--token-file", "token"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}

@@ -263,13 +263,17 @@ fn a_spool_directory_others_can_write_stops_the_run_unless_shared_on_purpose() {
     let spool = dir.join("spool");
     std::fs::create_dir(&spool).unwrap();
     std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let out = dir.run(&["etl", "--config", "c.toml"]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("spool") && err.contains("mode 0777") && err.contains("writable by others"),
-        "{err}"
-    );
+    for command in ["etl", "validate"] {
+        let out = dir.run(&[command, "--config", "c.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("spool")
+                && err.contains("mode 0777")
+                && err.contains("writable by others"),
+            "{command}: {err}"
+        );
+    }
     assert_eq!(mock.stats().records_accepted, 0);
     // spool.shared_dir = true: the operator's choice, warned about, and the run goes on.
     dir.write(
