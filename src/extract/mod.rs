@@ -21,11 +21,16 @@ pub enum ExtractError {
     Timeout(u64),
     #[error("{0}")]
     Failed(String),
+    /// No connection to the device (refused, unreachable, TLS handshake, or the request could not be sent).
+    #[error("cannot connect: {0}")]
+    Connect(String),
     #[error("answered HTTP {0}")]
     Status(u16),
+    /// An answer that is not the statistics (a body that does not parse, or a broken HTTP answer).
     #[error("unparsable statistics: {0}")]
     Parse(String),
-    /// An SNMP request got no answer after every attempt (a v2c agent is also silent for a wrong community).
+    /// An SNMP request got no answer after every attempt (no agent, a wrong port, or, with v2c, a wrong community:
+    /// an agent is silent for a community it does not know).
     #[error("timeout after {attempts} attempts{hint}")]
     SnmpTimeout { attempts: u32, hint: &'static str },
     /// An SNMPv3 agent answered with a Report (usmStats…).
@@ -55,8 +60,9 @@ impl ExtractError {
         match self {
             ExtractError::Timeout(_) | ExtractError::SnmpTimeout { .. } => "timeout",
             ExtractError::Failed(_) => "failed",
+            ExtractError::Connect(_) => "connect",
             ExtractError::Status(_) => "http_status",
-            ExtractError::Parse(_) => "parse",
+            ExtractError::Parse(_) => "bad_body",
             ExtractError::SnmpReport { reason, .. } => reason,
             ExtractError::NoSuchObject { .. } => "no_such_object",
             ExtractError::AgentError { .. } => "agent_error",

@@ -13,11 +13,12 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
 /// Why devices failed, as counted in `devices_failed_by_reason` (`ExtractError::reason`, and "transform" for
 /// stats that were not percentages); the last, "other", takes a label missing here. A breakdown of the
 /// `devices_failed` counter: the summary shows the reasons that occurred, Prometheus `app_device_failures_total`.
-pub const FAILURE_REASONS: [&str; 18] = [
+pub const FAILURE_REASONS: [&str; 19] = [
     "timeout",
     "failed",
+    "connect",
     "http_status",
-    "parse",
+    "bad_body",
     "transform",
     "unknown_user",
     "wrong_digest",
@@ -234,11 +235,12 @@ mod tests {
         let mut errors = vec![
             ExtractError::Timeout(15_000),
             ExtractError::Failed("x".into()),
+            ExtractError::Connect("x".into()),
             ExtractError::Status(500),
             ExtractError::Parse("x".into()),
             ExtractError::SnmpTimeout {
                 attempts: 3,
-                hint: " (wrong community?)",
+                hint: " (no answer: no agent, wrong port, or wrong community)",
             },
             ExtractError::NoSuchObject {
                 oid: "1.3.6.1.4.1.2021.11.50.0".into(),
@@ -275,11 +277,11 @@ mod tests {
             );
         }
         assert_eq!(
-            errors[4].to_string(),
-            "timeout after 3 attempts (wrong community?)"
+            errors[5].to_string(),
+            "timeout after 3 attempts (no answer: no agent, wrong port, or wrong community)"
         );
         assert_eq!(
-            errors[5].to_string(),
+            errors[6].to_string(),
             "noSuchObject for 1.3.6.1.4.1.2021.11.50.0 (extract.snmp.mib = \"ucd\")"
         );
         assert!(errors

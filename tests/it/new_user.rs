@@ -429,3 +429,33 @@ fn a_missing_relative_inventory_says_it_is_relative_to_the_current_directory_and
     );
     assert!(!dir.join("etl.log").exists(), "no log file left behind");
 }
+
+#[test]
+fn the_http_source_says_why_a_device_failed_connect_http_status_or_bad_body() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 4);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let dead = dead_endpoint().replace("/load", "/device/{name}");
+    let base = m.url();
+    for (template, reason) in [
+        (dead.as_str(), "connect"),
+        (&*format!("{base}/load?d={{name}}"), "http_status"),
+        (&*format!("{base}/stats?d={{name}}"), "bad_body"),
+    ] {
+        let out = dir.run_env(
+            &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+            &[
+                ("APP__EXTRACT__SOURCE", "http"),
+                ("APP__EXTRACT__HTTP__URL_TEMPLATE", template),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(3), "{reason}: {}", show(&out));
+        let s = dir.summary("s.json");
+        assert_eq!(s["devices"]["failed_by_reason"][reason], 4, "{reason}: {s}");
+        assert!(
+            s["devices"]["failed_by_reason"].get("failed").is_none(),
+            "{s}"
+        );
+    }
+}
