@@ -150,7 +150,7 @@ pub struct EtlArgs {
     /// Serve Prometheus /metrics on this address while the run lasts. Overrides metrics.addr.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
-    /// No progress bar or progress lines.
+    /// No progress and no info lines: warnings and errors only (as -q; a level flag wins).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -168,7 +168,7 @@ pub struct ReplayArgs {
     /// Also write the run summary as JSON to this file (checked before the run starts).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
-    /// No progress bar or progress lines.
+    /// No progress and no info lines: warnings and errors only (as -q; a level flag wins).
     #[arg(long)]
     pub quiet: bool,
     /// Send the dead letters of spool/rejected/ again (once the cause is fixed), under their original batch ids,
@@ -260,7 +260,7 @@ pub struct DemoArgs {
     /// mock SNMP fleet, started on a free UDP port). Overrides extract.source.
     #[arg(long, value_name = "SOURCE", value_parser = ["simulated", "http", "snmp"])]
     pub source: Option<String>,
-    /// No progress bar or progress lines.
+    /// No progress and no info lines: warnings and errors only (as -q; a level flag wins).
     #[arg(long)]
     pub quiet: bool,
 }

@@ -31,7 +31,17 @@ use crate::observe::outcome::Mode;
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    if let Some(level) = cli.log_level() {
+    // `--quiet` of a run is `-q` as well as no progress: warnings and errors only (unless a level flag says more).
+    let quiet = match &cli.command {
+        Command::Etl(a) => a.quiet,
+        Command::Replay(a) => a.quiet,
+        Command::Demo(a) => a.quiet,
+        _ => false,
+    };
+    if let Some(level) = cli
+        .log_level()
+        .or_else(|| quiet.then(|| "warn".to_string()))
+    {
         // The same as APP__LOG__LEVEL, which the settings read over the file (still one thread here).
         std::env::set_var("APP__LOG__LEVEL", level);
     }

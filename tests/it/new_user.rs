@@ -459,3 +459,34 @@ fn the_http_source_says_why_a_device_failed_connect_http_status_or_bad_body() {
         );
     }
 }
+
+#[test]
+fn quiet_hides_the_info_lines_as_well_as_the_progress() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 20);
+    let cfg = fast_config(&m.load_url(), "").set("log.progress_interval_ms", 100);
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("INFO"),
+        "{}",
+        show(&out)
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("INFO") && !err.contains("[Progress]"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("every record delivered"));
+    // A level flag still wins.
+    let out = dir.run(&["etl", "--config", "c.toml", "--quiet", "-v"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("INFO"),
+        "{}",
+        show(&out)
+    );
+}
