@@ -327,8 +327,24 @@ fn exit_code(
         }
     }
     if problems.is_empty() {
-        (ExitCode::Ok, "every record delivered".into())
-    } else {
-        (ExitCode::Incomplete, problems.join(", "))
+        return (ExitCode::Ok, "every record delivered".into());
     }
+    // Where what was not delivered is, and how to send it.
+    let mut result = problems.join(", ");
+    let dir = std::path::Path::new(&spool.dir);
+    if spooled > 0 {
+        let files = crate::spool::list(dir).map_or(0, |f| f.len() as u64);
+        result.push_str(&format!(
+            "; {} holds {} (`app replay` sends them)",
+            spool.dir,
+            plural(files, "spool file", "spool files")
+        ));
+    }
+    if rejected > 0 {
+        result.push_str(&format!(
+            "; the dead letters are in {} (`app replay --rejected` sends them again once the cause is fixed)",
+            dir.join(crate::spool::REJECTED_DIR).display()
+        ));
+    }
+    (ExitCode::Incomplete, result)
 }

@@ -490,3 +490,61 @@ fn quiet_hides_the_info_lines_as_well_as_the_progress() {
         show(&out)
     );
 }
+
+#[test]
+fn the_result_line_says_where_undelivered_records_are_and_how_to_send_them() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 30);
+    let dead = fast_config(&dead_endpoint(), "").set("load.workers", 2);
+    dir.write("dead.toml", &dead);
+    let out = dir.run(&["etl", "--config", "dead.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    // A replay against the dead API: what is still in the spool.
+    let out = dir.run(&[
+        "replay",
+        "--config",
+        "dead.toml",
+        "--summary-json",
+        "s.json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let files = spool_files(&dir.join("spool")).len();
+    assert!(files > 0);
+    let result = dir.summary("s.json")["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        result.starts_with("30 records spooled; spool holds ")
+            && result.contains(&format!("{files} spool file"))
+            && result.contains("`app replay` sends them"),
+        "{result}"
+    );
+    // Dead letters: where they are and how to re-drive them.
+    let m = MockThread::start(quiet(app::config::MockSettings {
+        token: app::config::Secret::new("right"),
+        ..app::config::MockSettings::default()
+    }));
+    dir.write(
+        "wrong.toml",
+        &fast_config(&m.load_url(), "").set("load.token", "wrong"),
+    );
+    let out = dir.run(&[
+        "replay",
+        "--config",
+        "wrong.toml",
+        "--summary-json",
+        "s.json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let result = dir.summary("s.json")["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        result.contains("30 records rejected")
+            && result.contains("dead letters are in spool/rejected")
+            && result.contains("app replay --rejected"),
+        "{result}"
+    );
+}
