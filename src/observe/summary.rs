@@ -215,9 +215,15 @@ impl Summary {
 
     /// The human-readable block printed at the end of a run.
     pub fn text(&self) -> String {
+        // A replay reads no inventory: no devices line.
+        let devices = if self.mode == "etl" {
+            format!("  devices   {}\n", self.devices.text())
+        } else {
+            String::new()
+        };
         format!(
             "{mode} summary (run {id})\n\
-             \x20 devices   {}\n\
+             {devices}\
              \x20 records   {}\n\
              \x20 batches   {}\n\
              \x20 bytes     {} sent, {} in requests\n\
@@ -225,7 +231,6 @@ impl Summary {
              {}\
              \x20 duration  {:.3} s, {} records/s\n\
              \x20 result    exit {}: {}\n",
-            self.devices.text(),
             self.records.text(),
             self.batches.text(),
             self.bytes_sent,

@@ -548,3 +548,34 @@ fn the_result_line_says_where_undelivered_records_are_and_how_to_send_them() {
         "{result}"
     );
 }
+
+#[test]
+fn a_replay_prints_no_devices_line_and_logs_replay_words() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    dir.write("dead.toml", &fast_config(&dead_endpoint(), ""));
+    dir.write("up.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["etl", "--config", "dead.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let out = dir.run(&["replay", "--config", "up.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Replay summary") && text.contains("10 replayed"),
+        "{text}"
+    );
+    assert!(!text.contains("devices "), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("extraction done") && !err.contains("ETL:") && err.contains("Before replay:"),
+        "{err}"
+    );
+    // An etl run still has them.
+    let out = dir.run(&["etl", "--config", "up.toml"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("  devices   10 ok"),
+        "{}",
+        show(&out)
+    );
+}
