@@ -579,3 +579,29 @@ fn a_replay_prints_no_devices_line_and_logs_replay_words() {
         show(&out)
     );
 }
+
+#[test]
+fn validate_hints_at_hostnames_a_name_ip_header_and_zone_ids() {
+    let dir = TestDir::new();
+    dir.write(
+        "inventory.csv",
+        "name,ip\nrouter-1.example,r1\nfe80::1%eth0,r2\n127.0.0.1,ok\n",
+    );
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("inventory.csv:1: field `ip`: `name`")
+            && err.contains("the columns are ip,name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("inventory.csv:2:") && err.contains("names are not resolved"),
+        "{err}"
+    );
+    assert!(
+        err.contains("inventory.csv:3:") && err.contains("zone ids"),
+        "{err}"
+    );
+}
