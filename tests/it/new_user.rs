@@ -605,3 +605,22 @@ fn validate_hints_at_hostnames_a_name_ip_header_and_zone_ids() {
         "{err}"
     );
 }
+
+#[test]
+fn a_directory_given_as_the_inventory_is_said_to_be_one_without_a_line() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.join("adir")).unwrap();
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    for args in [
+        &["validate", "--config", "c.toml", "--inventory", "adir"][..],
+        &["etl", "--config", "c.toml", "--inventory", "adir"],
+    ] {
+        let out = dir.run(args);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("inventory adir: is a directory") && !err.contains("line 1"),
+            "{err}"
+        );
+    }
+}
