@@ -624,3 +624,33 @@ fn a_directory_given_as_the_inventory_is_said_to_be_one_without_a_line() {
         );
     }
 }
+
+#[test]
+fn an_empty_spool_file_and_one_with_data_after_its_gzip_stream_are_quarantined_saying_so() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker0-20260101T000000Z-00000001-w0-000001.json.gz"),
+        b"",
+    )
+    .unwrap();
+    let mut trailing = gzip(records_json(2).as_bytes());
+    trailing.extend_from_slice(b"garbage");
+    std::fs::write(
+        spool.join("buffer_failed_worker0-20260101T000000Z-00000001-w0-000002.json.gz"),
+        trailing,
+    )
+    .unwrap();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert_eq!(dir.summary("s.json")["spool"]["files_quarantined"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("empty file") && err.contains("data after the gzip stream"),
+        "{err}"
+    );
+    assert!(!err.contains("unexpected end of file"), "{err}");
+}
