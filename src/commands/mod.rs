@@ -31,6 +31,15 @@ use crate::observe::outcome::Mode;
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    // Before anything reads the configuration: a variable that looks like one but is not read is said so.
+    for (name, instead) in
+        crate::config::env_lookalikes(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+    {
+        eprintln!(
+            "warning: environment variable {name} is not read: configuration variables are spelled {instead} \
+             (APP, then two underscores between the section and the key, upper case)"
+        );
+    }
     // `--quiet` of a run is `-q` as well as no progress: warnings and errors only (unless a level flag says more).
     let quiet = match &cli.command {
         Command::Etl(a) => a.quiet,

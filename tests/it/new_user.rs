@@ -654,3 +654,27 @@ fn an_empty_spool_file_and_one_with_data_after_its_gzip_stream_are_quarantined_s
     );
     assert!(!err.contains("unexpected end of file"), "{err}");
 }
+
+#[test]
+fn variables_that_look_like_configuration_but_are_not_read_are_warned_about() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    let out = dir.run_env(
+        &["validate", "--config", "c.toml"],
+        &[
+            ("APP_LOAD_ENDPOINT", "http://127.0.0.1:1/load"),
+            ("app__spool__dir", "elsewhere"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("APP_LOAD_ENDPOINT is not read") && err.contains("APP__LOAD__ENDPOINT"),
+        "{err}"
+    );
+    assert!(
+        err.contains("app__spool__dir is not read") && err.contains("APP__SPOOL__DIR"),
+        "{err}"
+    );
+}
