@@ -198,7 +198,12 @@ pub async fn run(
         }
     }
 
-    log::info!("{tag} extraction done; draining {} loaders", loaders.len());
+    let done = if mode == Mode::Etl {
+        "extraction done"
+    } else {
+        "spool handed to the loaders"
+    };
+    log::info!("{tag} {done}; draining {} loaders", loaders.len());
     futures_util::future::join_all(loaders.iter().map(|l| l.send(Drain))).await;
     for arbiter in arbiters {
         arbiter.stop();

@@ -153,7 +153,7 @@ pub struct EtlArgs {
     /// Serve Prometheus /metrics on this address while the run lasts. Overrides metrics.addr.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
-    /// No progress bar or progress lines.
+    /// No progress and no info lines: warnings and errors only (as -q; a level flag wins).
     #[arg(long)]
     pub quiet: bool,
 }
@@ -174,7 +174,7 @@ pub struct ReplayArgs {
     /// Also write the run summary as JSON to this file (checked before the run starts).
     #[arg(long, value_name = "PATH")]
     pub summary_json: Option<PathBuf>,
-    /// No progress bar or progress lines.
+    /// No progress and no info lines: warnings and errors only (as -q; a level flag wins).
     #[arg(long)]
     pub quiet: bool,
     /// Send the dead letters of spool/rejected/ again (once the cause is fixed), under their original batch ids,
@@ -274,7 +274,7 @@ pub struct DemoArgs {
     /// (`/api/v1/write`) or `influx-line` (`/write`). Overrides load.sink.
     #[arg(long, value_name = "SINK", value_parser = parse_sink)]
     pub sink: Option<SinkKind>,
-    /// No progress bar or progress lines.
+    /// No progress and no info lines: warnings and errors only (as -q; a level flag wins).
     #[arg(long)]
     pub quiet: bool,
 }

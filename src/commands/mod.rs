@@ -41,7 +41,26 @@ pub fn forbid_core_dumps() -> bool {
 pub fn run(cli: Cli) -> i32 {
     // Cannot fail on Linux (0 is a valid value); the unit files also set LimitCORE=0.
     forbid_core_dumps();
-    if let Some(level) = cli.log_level() {
+    // Before anything reads the configuration: a variable that looks like one but is not read is said so.
+    for (name, instead) in
+        crate::config::env_lookalikes(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))
+    {
+        eprintln!(
+            "warning: environment variable {name} is not read: configuration variables are spelled {instead} \
+             (APP, then two underscores between the section and the key, upper case)"
+        );
+    }
+    // `--quiet` of a run is `-q` as well as no progress: warnings and errors only (unless a level flag says more).
+    let quiet = match &cli.command {
+        Command::Etl(a) => a.quiet,
+        Command::Replay(a) => a.quiet,
+        Command::Demo(a) => a.quiet,
+        _ => false,
+    };
+    if let Some(level) = cli
+        .log_level()
+        .or_else(|| quiet.then(|| "warn".to_string()))
+    {
         // The same as APP__LOG__LEVEL, which the settings read over the file (still one thread here).
         std::env::set_var("APP__LOG__LEVEL", level);
     }

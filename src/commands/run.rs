@@ -254,7 +254,8 @@ async fn execute_with(
     let settings = &resolved.settings;
     let spool_dir = settings.spool.dir.clone();
     let before = resources::read(&spool_dir);
-    before.log("Before");
+    let what = if mode == Mode::Etl { "ETL" } else { "replay" };
+    before.log("Before", what);
     let metrics_listener = metrics_listener(settings)?;
     let profiler = CpuProfiler::start(&settings.profile).map_err(CommandError::Setup)?;
     let heap = match HeapProfiler::start(&settings.profile).await {
@@ -319,7 +320,7 @@ async fn execute_with(
         RunMetrics::add(&m.devices_not_started, total.saturating_sub(dealt));
     }
     let after = resources::read(&spool_dir);
-    after.log("After");
+    after.log("After", what);
     let mut summary = Summary::new(&outcome, mode, &spool_dir);
     summary.resources = Some(Resources { before, after });
     Ok(summary)

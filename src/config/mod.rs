@@ -159,9 +159,64 @@ impl Settings {
     }
 }
 
+/// Variables that look like configuration but are not read as such (`APP_LOAD_ENDPOINT` with one underscore,
+/// lower-case `app__load__endpoint`): each with the variable that would set that key.
+pub fn env_lookalikes(names: impl IntoIterator<Item = String>) -> Vec<(String, String)> {
+    fn keys(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in table {
+            let name = format!("{prefix}{ENV_SEPARATOR}{}", k.to_ascii_uppercase());
+            match v {
+                toml::Value::Table(t) => keys(t, &name, out),
+                _ => out.push(name),
+            }
+        }
+    }
+    let mut known = Vec::new();
+    let defaults = toml::Table::try_from(Settings::default())
+        .expect("the default settings serialise as a TOML table");
+    keys(&defaults, ENV_PREFIX, &mut known);
+    let squash = |s: &str| s.replace('_', "").to_ascii_uppercase();
+    let ours = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
+    names
+        .into_iter()
+        .filter(|n| !n.starts_with(&ours) && n.to_ascii_uppercase().starts_with(ENV_PREFIX))
+        .filter_map(|n| {
+            let key = known.iter().find(|k| squash(k) == squash(&n))?;
+            Some((n, key.clone()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variables_that_look_like_configuration_are_found_with_the_right_name() {
+        let found = env_lookalikes(
+            [
+                "APP_LOAD_ENDPOINT",
+                "app__load__endpoint",
+                "App__Spool__Dir",
+                "APP__LOAD__ENDPOINT",
+                "APPLE",
+                "APP_HOME",
+                "PATH",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(
+            found,
+            [
+                (
+                    "APP_LOAD_ENDPOINT".to_string(),
+                    "APP__LOAD__ENDPOINT".to_string()
+                ),
+                ("app__load__endpoint".into(), "APP__LOAD__ENDPOINT".into()),
+                ("App__Spool__Dir".into(), "APP__SPOOL__DIR".into()),
+            ]
+        );
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -75,9 +75,12 @@ impl HttpSource {
     pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
         let url = device_url(&self.template, device);
         let timeout_ms = self.timeout.as_millis() as u64;
+        use awc::error::SendRequestError as E;
         let mut resp = self.client.get(&url).send().await.map_err(|e| match e {
-            awc::error::SendRequestError::Timeout => ExtractError::Timeout(timeout_ms),
-            other => ExtractError::Failed(other.to_string()),
+            E::Timeout => ExtractError::Timeout(timeout_ms),
+            e @ (E::Connect(_) | E::Send(_) | E::Url(_)) => ExtractError::Connect(e.to_string()),
+            // The device answered, but not HTTP that can be read.
+            other => ExtractError::Parse(other.to_string()),
         })?;
         if !resp.status().is_success() {
             return Err(ExtractError::Status(resp.status().as_u16()));
@@ -92,7 +95,7 @@ impl HttpSource {
                 {
                     ExtractError::Timeout(timeout_ms)
                 }
-                other => ExtractError::Failed(other.to_string()),
+                other => ExtractError::Parse(other.to_string()),
             })?;
         parse_stats(&body)
     }

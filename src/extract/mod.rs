@@ -24,11 +24,16 @@ pub enum ExtractError {
     Timeout(u64),
     #[error("{0}")]
     Failed(String),
+    /// No connection to the device (refused, unreachable, TLS handshake, or the request could not be sent).
+    #[error("cannot connect: {0}")]
+    Connect(String),
     #[error("answered HTTP {0}")]
     Status(u16),
+    /// An answer that is not the statistics (a body that does not parse, or a broken HTTP answer).
     #[error("unparsable statistics: {0}")]
     Parse(String),
-    /// An SNMP request got no answer after every attempt (a v2c agent is also silent for a wrong community).
+    /// An SNMP request got no answer after every attempt (no agent, a wrong port, or, with v2c, a wrong community:
+    /// an agent is silent for a community it does not know).
     #[error("timeout after {attempts} attempts{hint}")]
     SnmpTimeout { attempts: u32, hint: &'static str },
     /// An SNMPv3 agent answered with a Report (usmStats…).
@@ -58,8 +63,9 @@ impl ExtractError {
         match self {
             ExtractError::Timeout(_) | ExtractError::SnmpTimeout { .. } => FailureReason::Timeout,
             ExtractError::Failed(_) => FailureReason::Failed,
+            ExtractError::Connect(_) => FailureReason::Connect,
             ExtractError::Status(_) => FailureReason::HttpStatus,
-            ExtractError::Parse(_) => FailureReason::Parse,
+            ExtractError::Parse(_) => FailureReason::BadBody,
             ExtractError::SnmpReport { reason, .. } => *reason,
             ExtractError::NoSuchObject { .. } => FailureReason::NoSuchObject,
             ExtractError::AgentError { .. } => FailureReason::AgentError,

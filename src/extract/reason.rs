@@ -31,10 +31,12 @@ failure_reasons! {
     Timeout => "timeout",
     /// The request could not be made or failed without an answer (http source).
     Failed => "failed",
+    /// The connection could not be made (http source: refused, unreachable, TLS).
+    Connect => "connect",
     /// The device answered an HTTP status other than 2xx.
     HttpStatus => "http_status",
-    /// The answer was not statistics.
-    Parse => "parse",
+    /// The answer was not statistics (http source: a body that is not the device's CpuStats).
+    BadBody => "bad_body",
     /// The statistics were not percentages (counted by the supervisor, after extraction).
     Transform => "transform",
     /// SNMPv3 report usmStatsUnknownUserNames.

@@ -32,7 +32,11 @@ impl fmt::Display for RowProblem {
                 write!(f, "missing field `{field}` (rows are ip,name)")
             }
             RowProblem::BadAddress(a) => {
-                write!(f, "field `ip`: `{a}` is not an IPv4 or IPv6 address")
+                write!(
+                    f,
+                    "field `ip`: `{a}` is not an IPv4 or IPv6 address{}",
+                    address_hint(a)
+                )
             }
             RowProblem::BracketedAddress(a) => write!(
                 f,
@@ -98,4 +102,23 @@ fn relative_hint(path: &std::path::Path, source: &io::Error) -> String {
         " (inventory.path, from the configuration or --inventory, is relative to the current directory {cwd}, \
          not to the configuration file)"
     )
+}
+
+/// Why an address that is not one may have been written so: a zone id, a header the other way round, a name.
+fn address_hint(a: &str) -> &'static str {
+    if a.contains('%') && a.contains(':') {
+        return ": zone ids (`%eth0`) are refused: a link-local address names a device on one host's link only; \
+                write the device's global or loopback address";
+    }
+    if a.eq_ignore_ascii_case("name") {
+        return ": the columns are ip,name (this header has them the other way round)";
+    }
+    let name_like = !a.is_empty()
+        && a.chars().any(|c| c.is_ascii_alphabetic())
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
+    if name_like {
+        return ": names are not resolved (write the device's address; the columns are ip,name)";
+    }
+    ""
 }

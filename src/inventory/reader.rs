@@ -42,6 +42,13 @@ impl InventoryReader {
             path: path.to_path_buf(),
             source,
         })?;
+        // Said so, not as a read error of its line 1.
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(InventoryError::Open {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+            });
+        }
         Ok(Self::from_reader(path, Box::new(file)))
     }
 

@@ -478,3 +478,17 @@ fn a_sharded_check_checks_and_keeps_only_its_rows() {
     assert_eq!(devices, 200);
     assert_eq!(other, 3 * 201);
 }
+
+#[test]
+fn a_bad_address_says_why_it_may_have_been_written_so() {
+    let says = |a: &str| RowProblem::BadAddress(a.into()).to_string();
+    assert!(
+        says("fe80::1%eth0").contains("zone ids"),
+        "{}",
+        says("fe80::1%eth0")
+    );
+    assert!(says("name").contains("the columns are ip,name"));
+    assert!(says("router-1.example").contains("names are not resolved"));
+    assert!(says("10.0.0.300").ends_with("is not an IPv4 or IPv6 address"));
+    assert!(says("").ends_with("is not an IPv4 or IPv6 address"));
+}

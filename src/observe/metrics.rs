@@ -226,11 +226,12 @@ mod tests {
         let mut errors = vec![
             ExtractError::Timeout(15_000),
             ExtractError::Failed("x".into()),
+            ExtractError::Connect("x".into()),
             ExtractError::Status(500),
             ExtractError::Parse("x".into()),
             ExtractError::SnmpTimeout {
                 attempts: 3,
-                hint: " (wrong community?)",
+                hint: " (no answer: no agent, wrong port, or wrong community)",
             },
             ExtractError::NoSuchObject {
                 oid: "1.3.6.1.4.1.2021.11.50.0".into(),
@@ -271,11 +272,11 @@ mod tests {
             assert_eq!(counted, [(e.reason().label(), 1)], "{e:?}");
         }
         assert_eq!(
-            errors[4].to_string(),
-            "timeout after 3 attempts (wrong community?)"
+            errors[5].to_string(),
+            "timeout after 3 attempts (no answer: no agent, wrong port, or wrong community)"
         );
         assert_eq!(
-            errors[5].to_string(),
+            errors[6].to_string(),
             "noSuchObject for 1.3.6.1.4.1.2021.11.50.0 (extract.snmp.mib = \"ucd\")"
         );
         assert!(errors

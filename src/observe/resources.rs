@@ -57,9 +57,10 @@ pub fn read(spool_dir: &std::path::Path) -> Usage {
 
 impl Usage {
     /// The log block, like the original's.
-    pub fn log(&self, when: &str) {
+    /// Logs the block: `when` ("Before", "After") and `what` ran ("ETL", "replay").
+    pub fn log(&self, when: &str, what: &str) {
         log::info!(
-            "[Resources] {when} ETL: cores {}, threads {}, RSS {:.1} MiB (peak {:.1} MiB), CPU user {:.2} s, system {:.2} s, spool files {}",
+            "[Resources] {when} {what}: cores {}, threads {}, RSS {:.1} MiB (peak {:.1} MiB), CPU user {:.2} s, system {:.2} s, spool files {}",
             self.cores,
             self.threads,
             self.rss_bytes as f64 / 1_048_576.0,

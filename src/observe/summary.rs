@@ -215,9 +215,15 @@ impl Summary {
 
     /// The human-readable block printed at the end of a run.
     pub fn text(&self) -> String {
+        // A replay reads no inventory: no devices line.
+        let devices = if self.mode == "etl" {
+            format!("  devices   {}\n", self.devices.text())
+        } else {
+            String::new()
+        };
         format!(
             "{mode} summary (run {id})\n\
-             \x20 devices   {}\n\
+             {devices}\
              \x20 records   {}\n\
              \x20 batches   {}\n\
              \x20 bytes     {} sent, {} in requests\n\
@@ -225,7 +231,6 @@ impl Summary {
              {}\
              \x20 duration  {:.3} s, {} records/s\n\
              \x20 result    exit {}: {}\n",
-            self.devices.text(),
             self.records.text(),
             self.batches.text(),
             self.bytes_sent,
@@ -327,8 +332,24 @@ fn exit_code(
         }
     }
     if problems.is_empty() {
-        (ExitCode::Ok, "every record delivered".into())
-    } else {
-        (ExitCode::Incomplete, problems.join(", "))
+        return (ExitCode::Ok, "every record delivered".into());
     }
+    // Where what was not delivered is, and how to send it.
+    let mut result = problems.join(", ");
+    let dir = std::path::Path::new(&spool.dir);
+    if spooled > 0 {
+        let files = crate::spool::list(dir).map_or(0, |f| f.len() as u64);
+        result.push_str(&format!(
+            "; {} holds {} (`app replay` sends them)",
+            spool.dir,
+            plural(files, "spool file", "spool files")
+        ));
+    }
+    if rejected > 0 {
+        result.push_str(&format!(
+            "; the dead letters are in {} (`app replay --rejected` sends them again once the cause is fixed)",
+            dir.join(crate::spool::REJECTED_DIR).display()
+        ));
+    }
+    (ExitCode::Incomplete, result)
 }

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -160,7 +160,7 @@ fn emit_from(
     if !plan.split {
         // It fits one batch: it goes as it is, byte for byte.
         let mut body = Vec::with_capacity(plan.bytes as usize);
-        flate2::read::MultiGzDecoder::new(raw)
+        Members::new(raw)
             .take(max_bytes as u64 + 1)
             .read_to_end(&mut body)
             .map_err(|e| ReadError::Content(path.clone(), format!("invalid gzip body: {e}")))?;
@@ -282,6 +282,59 @@ struct Scan {
     hash: u64,
 }
 
+/// The decompressed bytes of a gzip stream of one or more members (the original's files may hold several), whose
+/// errors say what a user can act on: "empty file" for a file of no byte, "data after the gzip stream" for bytes
+/// after the last member that do not start another (where a multi-member decoder only said "unexpected end of
+/// file").
+struct Members<R: BufRead> {
+    /// The member being read; `None` at the end.
+    member: Option<flate2::bufread::GzDecoder<R>>,
+    /// Nothing read yet: an empty input is said to be one.
+    first: Option<R>,
+}
+
+impl<R: Read> Members<BufReader<R>> {
+    fn new(raw: R) -> Self {
+        Members {
+            member: None,
+            first: Some(BufReader::with_capacity(64 << 10, raw)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(mut raw) = self.first.take() {
+            if raw.fill_buf()?.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "empty file"));
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(raw));
+        }
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // A member ended: another one, or the end of the file, or bytes that are neither.
+            let mut raw = self.member.take().expect("just read").into_inner();
+            let rest = raw.fill_buf()?;
+            if rest.is_empty() {
+                return Ok(0);
+            }
+            if !rest.starts_with(&[0x1f, 0x8b]) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "data after the gzip stream",
+                ));
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(raw));
+        }
+    }
+}
+
 /// Largest single record (its JSON text) read back: a corrupt or hostile file (one endless string) cannot exhaust
 /// memory. Our records are a few hundred bytes.
 pub const MAX_RECORD_BYTES: u64 = 16 << 20;
@@ -316,7 +369,7 @@ impl<R: Read> Read for Counting<R> {
 fn scan(raw: impl Read, check: bool, each: &mut dyn FnMut(&[u8]) -> bool) -> Result<Scan, String> {
     let since = Rc::new(Cell::new(0));
     let mut counting = Counting {
-        inner: flate2::read::MultiGzDecoder::new(raw),
+        inner: Members::new(raw),
         hash: StableHasher::default(),
         bytes: 0,
         since: since.clone(),
@@ -445,4 +498,30 @@ mod tests {
     ];
     const LEGACY_WHOLE_ID: &str = "legacy-w1-8c764517c482230d";
     const BY_BYTES: [usize; 9] = [3, 3, 3, 3, 3, 3, 3, 3, 1];
+
+    #[test]
+    fn an_empty_file_and_bytes_after_the_gzip_stream_are_said_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = r#"[{"name":"d","cpu_number":"0","timestamp":1,"indicators":[]}]"#;
+        let name = "buffer_failed_worker0-r-w0-000001.json.gz";
+        let err = |bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            plan(&path, 200, 1 << 20)
+                .map(|p| p.records)
+                .map_err(|e| e.to_string())
+        };
+        assert!(err(b"").unwrap_err().contains("empty file"));
+        let mut trailing = gzip(body.as_bytes());
+        trailing.extend_from_slice(b"xyz");
+        assert!(err(&trailing)
+            .unwrap_err()
+            .contains("data after the gzip stream"));
+        // Two members are one stream (the original's files may hold several), and one member is fine.
+        let half = body.len() / 2;
+        let mut two = gzip(&body.as_bytes()[..half]);
+        two.extend(gzip(&body.as_bytes()[half..]));
+        assert_eq!(err(&two), Ok(1));
+        assert_eq!(err(&gzip(body.as_bytes())), Ok(1));
+    }
 }

@@ -429,3 +429,252 @@ fn a_missing_relative_inventory_says_it_is_relative_to_the_current_directory_and
     );
     assert!(!dir.join("etl.log").exists(), "no log file left behind");
 }
+
+#[test]
+fn the_http_source_says_why_a_device_failed_connect_http_status_or_bad_body() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 4);
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let dead = dead_endpoint().replace("/load", "/device/{name}");
+    let base = m.url();
+    for (template, reason) in [
+        (dead.as_str(), "connect"),
+        (&*format!("{base}/load?d={{name}}"), "http_status"),
+        (&*format!("{base}/stats?d={{name}}"), "bad_body"),
+    ] {
+        let out = dir.run_env(
+            &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+            &[
+                ("APP__EXTRACT__SOURCE", "http"),
+                ("APP__EXTRACT__HTTP__URL_TEMPLATE", template),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(3), "{reason}: {}", show(&out));
+        let s = dir.summary("s.json");
+        assert_eq!(s["devices"]["failed_by_reason"][reason], 4, "{reason}: {s}");
+        assert!(
+            s["devices"]["failed_by_reason"].get("failed").is_none(),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn quiet_hides_the_info_lines_as_well_as_the_progress() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 20);
+    let cfg = fast_config(&m.load_url(), "").set("log.progress_interval_ms", 100);
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("INFO"),
+        "{}",
+        show(&out)
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("INFO") && !err.contains("[Progress]"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("every record delivered"));
+    // A level flag still wins.
+    let out = dir.run(&["etl", "--config", "c.toml", "--quiet", "-v"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("INFO"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn the_result_line_says_where_undelivered_records_are_and_how_to_send_them() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 30);
+    let dead = fast_config(&dead_endpoint(), "").set("load.workers", 2);
+    dir.write("dead.toml", &dead);
+    let out = dir.run(&["etl", "--config", "dead.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    // A replay against the dead API: what is still in the spool.
+    let out = dir.run(&[
+        "replay",
+        "--config",
+        "dead.toml",
+        "--summary-json",
+        "s.json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let files = spool_files(&dir.join("spool")).len();
+    assert!(files > 0);
+    let result = dir.summary("s.json")["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        result.starts_with("30 records spooled; spool holds ")
+            && result.contains(&format!("{files} spool file"))
+            && result.contains("`app replay` sends them"),
+        "{result}"
+    );
+    // Dead letters: where they are and how to re-drive them.
+    let m = MockThread::start(quiet(app::config::MockSettings {
+        token: app::config::Secret::new("right"),
+        ..app::config::MockSettings::default()
+    }));
+    dir.write(
+        "wrong.toml",
+        &fast_config(&m.load_url(), "").set("load.token", "wrong"),
+    );
+    let out = dir.run(&[
+        "replay",
+        "--config",
+        "wrong.toml",
+        "--summary-json",
+        "s.json",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let result = dir.summary("s.json")["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        result.contains("30 records rejected")
+            && result.contains("dead letters are in spool/rejected")
+            && result.contains("app replay --rejected"),
+        "{result}"
+    );
+}
+
+#[test]
+fn a_replay_prints_no_devices_line_and_logs_replay_words() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    dir.write("dead.toml", &fast_config(&dead_endpoint(), ""));
+    dir.write("up.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["etl", "--config", "dead.toml"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let out = dir.run(&["replay", "--config", "up.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Replay summary") && text.contains("10 replayed"),
+        "{text}"
+    );
+    assert!(!text.contains("devices "), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("extraction done") && !err.contains("ETL:") && err.contains("Before replay:"),
+        "{err}"
+    );
+    // An etl run still has them.
+    let out = dir.run(&["etl", "--config", "up.toml"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("  devices   10 ok"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn validate_hints_at_hostnames_a_name_ip_header_and_zone_ids() {
+    let dir = TestDir::new();
+    dir.write(
+        "inventory.csv",
+        "name,ip\nrouter-1.example,r1\nfe80::1%eth0,r2\n127.0.0.1,ok\n",
+    );
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("inventory.csv:1: field `ip`: `name`")
+            && err.contains("the columns are ip,name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("inventory.csv:2:") && err.contains("names are not resolved"),
+        "{err}"
+    );
+    assert!(
+        err.contains("inventory.csv:3:") && err.contains("zone ids"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_directory_given_as_the_inventory_is_said_to_be_one_without_a_line() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.join("adir")).unwrap();
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    for args in [
+        &["validate", "--config", "c.toml", "--inventory", "adir"][..],
+        &["etl", "--config", "c.toml", "--inventory", "adir"],
+    ] {
+        let out = dir.run(args);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("inventory adir: is a directory") && !err.contains("line 1"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_spool_file_and_one_with_data_after_its_gzip_stream_are_quarantined_saying_so() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker0-20260101T000000Z-00000001-w0-000001.json.gz"),
+        b"",
+    )
+    .unwrap();
+    let mut trailing = gzip(records_json(2).as_bytes());
+    trailing.extend_from_slice(b"garbage");
+    std::fs::write(
+        spool.join("buffer_failed_worker0-20260101T000000Z-00000001-w0-000002.json.gz"),
+        trailing,
+    )
+    .unwrap();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert_eq!(dir.summary("s.json")["spool"]["files_quarantined"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("empty file") && err.contains("data after the gzip stream"),
+        "{err}"
+    );
+    assert!(!err.contains("unexpected end of file"), "{err}");
+}
+
+#[test]
+fn variables_that_look_like_configuration_but_are_not_read_are_warned_about() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    let out = dir.run_env(
+        &["validate", "--config", "c.toml"],
+        &[
+            ("APP_LOAD_ENDPOINT", "http://127.0.0.1:1/load"),
+            ("app__spool__dir", "elsewhere"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("APP_LOAD_ENDPOINT is not read") && err.contains("APP__LOAD__ENDPOINT"),
+        "{err}"
+    );
+    assert!(
+        err.contains("app__spool__dir is not read") && err.contains("APP__SPOOL__DIR"),
+        "{err}"
+    );
+}

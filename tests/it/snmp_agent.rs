@@ -430,7 +430,7 @@ fn a_wrong_community_is_a_timeout_that_says_so() {
     assert_eq!(s["devices"]["failed_by_reason"]["timeout"], 2, "{s}");
     let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
     assert!(
-        log.contains("failed: timeout after 2 attempts (wrong community?)"),
+        log.contains("failed: timeout after 2 attempts (no answer: no agent, wrong port, or wrong community)"),
         "{log}"
     );
     assert!(!log.contains("not-public"), "the community is never logged");

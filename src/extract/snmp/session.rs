@@ -289,7 +289,7 @@ impl Session {
                 // A v2c agent stays silent for a community it does not know.
                 SessionError::Timeout { attempts, .. } => SessionError::Timeout {
                     attempts,
-                    hint: " (wrong community?)",
+                    hint: " (no answer: no agent, wrong port, or wrong community)",
                 },
                 other => other,
             })
