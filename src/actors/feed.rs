@@ -46,7 +46,7 @@ impl RowSource {
     fn next_with<T>(
         &mut self,
         path: &std::path::Path,
-        make: impl FnMut(u64, std::net::IpAddr, &[u8]) -> T,
+        make: impl FnMut(u64, std::net::IpAddr, &[u8], crate::inventory::Via) -> T,
     ) -> Option<Result<Result<T, RowError>, InventoryError>> {
         match self {
             RowSource::Csv(reader) => reader.next_with(make),
@@ -118,13 +118,13 @@ fn read_rows(
             return Ok(()); // extraction stopped
         }
         // The name is copied straight into the chunk's arena: nothing is allocated per row.
-        let row = reader.next_with(path, |line, ip, name| {
+        let row = reader.next_with(path, |line, ip, name, via| {
             if let Some(&first) = repeated.get(&line) {
                 return Kept::Repeated { line, first };
             }
             // Hashed here, once, for the loader and the simulated stats.
             let hash = stable_hash_bytes(name);
-            chunk.push_parts(line, ip, name, hash);
+            chunk.push_parts(line, ip, name, hash, via);
             Kept::Yes
         });
         let other = reader.other_shard();

@@ -167,8 +167,10 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
                 PreparedReader::new(rows),
                 self.other_shard,
             )),
-            None => InventoryReader::open(&settings.inventory.path)
-                .map(|r| RowSource::Csv(r.with_shard(shard))),
+            None => InventoryReader::open(&settings.inventory.path).map(|r| {
+                let sets = settings.extract.snmp.credential_names();
+                RowSource::Csv(r.with_shard(shard).with_credentials(sets))
+            }),
         };
         let reader = match reader {
             Ok(r) => r,

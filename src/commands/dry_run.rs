@@ -23,12 +23,15 @@ pub fn dry_run(settings: Settings, limit: Option<u64>) -> Result<ExitCode, Comma
     let shard = crate::config::Shard::parse(&settings.extract.shard).ok();
     actix_rt::System::new().block_on(async move {
         let source = Source::new(&settings.extract, &tls, &snmp);
-        let mut rows = InventoryReader::open(&path)?.with_shard(shard);
+        let mut rows = InventoryReader::open(&path)?
+            .with_shard(shard)
+            .with_credentials(settings.extract.snmp.credential_names());
         let (mut devices, mut printed, mut failed, mut invalid) = (0u64, 0u64, 0u64, 0u64);
-        'rows: while let Some(row) = rows.next_with(|line, ip, name| Device {
+        'rows: while let Some(row) = rows.next_with(|line, ip, name, via| Device {
             line,
             ip,
             name: String::from_utf8_lossy(name).into_owned(),
+            via,
         }) {
             let device = match row? {
                 Ok(d) => d,

@@ -44,7 +44,8 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
     let path = &settings.inventory.path;
     let fail = settings.inventory.on_invalid == OnInvalid::Fail;
     let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
-    let (check, prepared) = inventory::check_and_keep(path, settings.shard(), |p| {
+    let sets = settings.extract.snmp.credential_names();
+    let (check, prepared) = inventory::check_and_keep(path, settings.shard(), &sets, |p| {
         if fail {
             report.add(p);
         }

@@ -47,7 +47,9 @@ pub fn validate(
     }
     let path = &settings.inventory.path;
     let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
-    let checked = inventory::check(path, |p| report.add(p));
+    let checked = inventory::check(path, &settings.extract.snmp.credential_names(), |p| {
+        report.add(p)
+    });
     for line in report.lines() {
         eprintln!("{line}");
     }

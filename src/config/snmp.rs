@@ -1,6 +1,8 @@
-//! `[extract.snmp]`: the SNMP source's keys (version, community or v3 user and keys, timeouts, MIB, sampling),
-//! their defaults and `validate()` naming the key at fault. The `*_file` secrets are read by `resolve`.
+//! `[extract.snmp]`: the SNMP source's keys (version, community or v3 user and keys, timeouts, MIB, sampling), the
+//! named credential sets an inventory row may choose (`[extract.snmp.credentials.NAME]`), their defaults and
+//! `validate()` naming the key at fault. The `*_file` secrets are read by `resolve`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -169,7 +171,49 @@ pub struct SnmpSettings {
     /// Time between the two UCD samples.
     #[serde(default = "default_sample_interval_ms")]
     pub sample_interval_ms: u64,
+    /// Named credential sets (`[extract.snmp.credentials.NAME]`), chosen per device by the inventory's
+    /// `credentials` column; a device without one uses the keys above.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Credentials>,
 }
+
+/// `[extract.snmp.credentials.NAME]`: how to talk to the devices that choose this set — the security keys of
+/// `[extract.snmp]`, with the same defaults (a set does not inherit from `[extract.snmp]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    #[serde(default = "default_version")]
+    pub version: SnmpVersion,
+    #[serde(default = "default_community")]
+    pub community: Secret,
+    #[serde(default)]
+    pub community_file: PathBuf,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default = "default_security_level")]
+    pub security_level: SecurityLevel,
+    #[serde(default = "default_auth_protocol")]
+    pub auth_protocol: AuthSetting,
+    #[serde(default)]
+    pub auth_password: Secret,
+    #[serde(default)]
+    pub auth_password_file: PathBuf,
+    #[serde(default = "default_priv_protocol")]
+    pub priv_protocol: PrivSetting,
+    #[serde(default)]
+    pub priv_password: Secret,
+    #[serde(default)]
+    pub priv_password_file: PathBuf,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        SnmpSettings::default().default_credentials()
+    }
+}
+
+/// Most named credential sets (a device's set is a 16-bit number, 0 being `[extract.snmp]`'s keys).
+pub const MAX_CREDENTIAL_SETS: usize = u16::MAX as usize - 1;
 
 pub fn default_version() -> SnmpVersion {
     SnmpVersion::V2c
@@ -222,6 +266,7 @@ impl Default for SnmpSettings {
             retries: default_retries(),
             mib: default_mib(),
             sample_interval_ms: default_sample_interval_ms(),
+            credentials: BTreeMap::new(),
         }
     }
 }
@@ -276,6 +321,64 @@ impl SnmpSettings {
                 ),
             ));
         }
+        self.default_credentials()
+            .validate("extract.snmp", active)?;
+        if self.credentials.len() > MAX_CREDENTIAL_SETS {
+            return Err(SettingsError::invalid(
+                &k("credentials"),
+                format!("at most {MAX_CREDENTIAL_SETS} sets"),
+            ));
+        }
+        for (name, set) in &self.credentials {
+            if !credential_name_ok(name) {
+                return Err(SettingsError::invalid(
+                    &k(&format!("credentials.{name}")),
+                    "a set's name is 1 to 64 letters, digits, `_`, `-` or `.` (it is written in the inventory's \
+                     credentials column)",
+                ));
+            }
+            // Every set is checked as if in use: a row may choose it.
+            set.validate(&k(&format!("credentials.{name}")), active)?;
+        }
+        Ok(())
+    }
+
+    /// The security keys of `[extract.snmp]` itself: the credentials of a device that chooses no set.
+    pub fn default_credentials(&self) -> Credentials {
+        Credentials {
+            version: self.version,
+            community: self.community.clone(),
+            community_file: self.community_file.clone(),
+            user: self.user.clone(),
+            security_level: self.security_level,
+            auth_protocol: self.auth_protocol,
+            auth_password: self.auth_password.clone(),
+            auth_password_file: self.auth_password_file.clone(),
+            priv_protocol: self.priv_protocol,
+            priv_password: self.priv_password.clone(),
+            priv_password_file: self.priv_password_file.clone(),
+        }
+    }
+
+    /// The credential sets' names in the order devices number them (1 for the first; 0 is `[extract.snmp]`).
+    pub fn credential_names(&self) -> Vec<String> {
+        self.credentials.keys().cloned().collect()
+    }
+}
+
+/// Whether `name` may name a credential set: what an inventory cell can hold without quoting.
+pub fn credential_name_ok(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl Credentials {
+    /// Checks the keys under `prefix` (`extract.snmp` or `extract.snmp.credentials.NAME`); with `active`, also
+    /// what a run needs (a community, or a user and its passwords).
+    pub fn validate(&self, prefix: &str, active: bool) -> Result<(), SettingsError> {
+        let k = |name: &str| format!("{prefix}.{name}");
         for (secret, file, name) in [
             (&self.community, &self.community_file, "community"),
             (
@@ -293,7 +396,7 @@ impl SnmpSettings {
             if name != "community" && !secret.is_empty() && !file.as_os_str().is_empty() {
                 return Err(SettingsError::invalid(
                     &k(&format!("{name}_file")),
-                    format!("set either extract.snmp.{name} or extract.snmp.{name}_file, not both"),
+                    format!("set either {prefix}.{name} or {prefix}.{name}_file, not both"),
                 ));
             }
         }
@@ -342,7 +445,7 @@ impl SnmpSettings {
                         return Err(SettingsError::invalid(
                             &k(name),
                             format!(
-                                "must be set (or extract.snmp.{name}_file) for security_level \"{}\"",
+                                "must be set (or {prefix}.{name}_file) for security_level \"{}\"",
                                 level_name(self.security_level)
                             ),
                         ));
@@ -460,5 +563,37 @@ mod tests {
         assert!(json.contains(r#""auth_password":"***""#), "{json}");
         assert!(json.contains(r#""community":"***""#), "{json}");
         assert!(!json.contains("password1"));
+    }
+
+    #[test]
+    fn credential_sets_are_checked_under_their_own_key() {
+        let s: SnmpSettings = serde_json::from_str(
+            r#"{"credentials":{"core":{"version":"3","user":"u","security_level":"authNoPriv","auth_password":"password1"},"edge":{"community":"e"}}}"#,
+        )
+        .unwrap();
+        s.validate(true, 15_000).unwrap();
+        assert_eq!(s.credential_names(), ["core", "edge"]);
+        let mut bad = s.clone();
+        bad.credentials.get_mut("core").unwrap().auth_password = Secret::new("short");
+        assert_eq!(
+            key_of(bad.validate(true, 15_000)),
+            "extract.snmp.credentials.core.auth_password"
+        );
+        let mut bad = s.clone();
+        bad.credentials.insert("a b".into(), Credentials::default());
+        assert_eq!(
+            key_of(bad.validate(false, 15_000)),
+            "extract.snmp.credentials.a b"
+        );
+        let mut bad = s;
+        bad.credentials.get_mut("edge").unwrap().community = Secret::default();
+        assert_eq!(
+            key_of(bad.validate(true, 15_000)),
+            "extract.snmp.credentials.edge.community"
+        );
+        bad.validate(false, 15_000).unwrap();
+        assert!(
+            serde_json::from_str::<SnmpSettings>(r#"{"credentials":{"x":{"port":161}}}"#).is_err()
+        );
     }
 }

@@ -3,12 +3,15 @@
 //! The run also gets exactly the rows that were checked, even if the CSV file changes in between.
 //!
 //! Format, per row: the line number as a LEB128 delta from the previous row's, `4` and 4 address bytes or `6` and
-//! 16, the name's length as LEB128, the name's bytes (UTF-8, as the reader checked it). The file is anonymous
+//! 16 (the tag's high bit set when the row's `Via` follows: its credential set and port as LEB128), the name's
+//! length as LEB128, the name's bytes (UTF-8, as the reader checked it). The file is anonymous
 //! (`tempfile::tempfile`, in `TMPDIR`): about 20 bytes a row, gone when the run ends, even on a crash.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::net::IpAddr;
+
+use super::Via;
 
 /// Writes the rows of the check.
 pub struct PreparedWriter {
@@ -39,8 +42,11 @@ fn put_varint(out: &mut [u8], mut v: u64) -> usize {
     }
 }
 
-/// The longest row head: line delta and name length (10 bytes each at most), tag and an IPv6 address.
-const MAX_HEAD: usize = 10 + 1 + 16 + 10;
+/// The longest row head: line delta and name length (10 bytes each at most), tag, an IPv6 address and a `Via`
+/// (3 bytes a number).
+const MAX_HEAD: usize = 10 + 1 + 16 + 3 + 3 + 10;
+/// The tag's bit saying that a `Via` follows the address.
+const VIA: u8 = 0x80;
 
 impl PreparedWriter {
     /// A writer into a new anonymous temporary file.
@@ -53,11 +59,12 @@ impl PreparedWriter {
     }
 
     /// Appends a valid row; lines must grow.
-    pub fn push(&mut self, line: u64, ip: IpAddr, name: &[u8]) -> io::Result<()> {
+    pub fn push(&mut self, line: u64, ip: IpAddr, name: &[u8], via: Via) -> io::Result<()> {
         debug_assert!(line > self.last_line, "rows come in line order");
         let mut head = [0u8; MAX_HEAD];
         let mut n = put_varint(&mut head, line - self.last_line);
         self.last_line = line;
+        let tag = n;
         match ip {
             IpAddr::V4(v4) => {
                 head[n] = 4;
@@ -69,6 +76,11 @@ impl PreparedWriter {
                 head[n + 1..n + 17].copy_from_slice(&v6.octets());
                 n += 17;
             }
+        }
+        if !via.is_default() {
+            head[tag] |= VIA;
+            n += put_varint(&mut head[n..], u64::from(via.credentials));
+            n += put_varint(&mut head[n..], u64::from(via.port));
         }
         n += put_varint(&mut head[n..], name.len() as u64);
         self.out.write_all(&head[..n])?;
@@ -180,7 +192,7 @@ impl PreparedReader {
     /// The next row, made by `make` from its line, address and name (UTF-8); `None` after the last one.
     pub fn next_with<T>(
         &mut self,
-        make: impl FnOnce(u64, IpAddr, &[u8]) -> T,
+        make: impl FnOnce(u64, IpAddr, &[u8], Via) -> T,
     ) -> Option<io::Result<T>> {
         if self.left == 0 {
             return None;
@@ -190,18 +202,27 @@ impl PreparedReader {
         if row.is_err() {
             self.left = 0; // no row after a broken one
         }
-        Some(row.map(|(line, ip, name)| make(line, ip, &self.buf[name])))
+        Some(row.map(|(line, ip, name, via)| make(line, ip, &self.buf[name], via)))
     }
 
-    /// The next row's line, address, and where its name is in `buf`.
-    fn read_row(&mut self) -> io::Result<(u64, IpAddr, std::ops::Range<usize>)> {
+    /// The next row's line, address, where its name is in `buf`, and how it is reached.
+    fn read_row(&mut self) -> io::Result<(u64, IpAddr, std::ops::Range<usize>, Via)> {
         self.fill(MAX_HEAD)?;
         self.line += self.varint()?;
-        let ip = match self.byte()? {
+        let tag = self.byte()?;
+        let ip = match tag & !VIA {
             4 => IpAddr::from(self.bytes::<4>()?),
             6 => IpAddr::from(self.bytes::<16>()?),
             _ => return Err(corrupt("unknown address tag")),
         };
+        let mut via = Via::default();
+        if tag & VIA != 0 {
+            let number = |v: u64| {
+                u16::try_from(v).map_err(|_| corrupt("a credential set or port past 65535"))
+            };
+            via.credentials = number(self.varint()?)?;
+            via.port = number(self.varint()?)?;
+        }
         let len = usize::try_from(self.varint()?)
             .ok()
             .filter(|&n| n <= crate::inventory::MAX_LINE_BYTES)
@@ -212,7 +233,7 @@ impl PreparedReader {
         }
         let name = self.pos..self.pos + len;
         self.pos += len;
-        Ok((self.line, ip, name))
+        Ok((self.line, ip, name, via))
     }
 }
 
@@ -222,10 +243,21 @@ mod tests {
 
     #[test]
     fn rows_come_back_as_written() {
-        let mut rows: Vec<(u64, IpAddr, Vec<u8>)> = vec![
-            (1, "127.0.0.1".parse().unwrap(), b"a".to_vec()),
-            (2, "::1".parse().unwrap(), "café".as_bytes().to_vec()),
-            (300, "127.255.0.9".parse().unwrap(), vec![b'n'; 4096]),
+        let via = |credentials, port| Via { credentials, port };
+        let mut rows: Vec<(u64, IpAddr, Vec<u8>, Via)> = vec![
+            (1, "127.0.0.1".parse().unwrap(), b"a".to_vec(), via(0, 0)),
+            (
+                2,
+                "::1".parse().unwrap(),
+                "café".as_bytes().to_vec(),
+                via(3, 0),
+            ),
+            (
+                300,
+                "127.255.0.9".parse().unwrap(),
+                vec![b'n'; 4096],
+                via(65535, 65535),
+            ),
         ];
         // Enough rows, long and short, for many blocks and rows across their ends.
         let mut line = 300;
@@ -237,18 +269,33 @@ mod tests {
             } else {
                 (i % 40) as usize
             };
-            rows.push((line, ip.parse().unwrap(), vec![b'a' + (i % 26) as u8; len]));
+            let v = if i % 5 == 0 {
+                via(i as u16 % 7, 161 + i as u16)
+            } else {
+                via(0, 0)
+            };
+            rows.push((
+                line,
+                ip.parse().unwrap(),
+                vec![b'a' + (i % 26) as u8; len],
+                v,
+            ));
         }
-        rows.push((1 << 40, "fe80::1".parse().unwrap(), b"last".to_vec()));
+        rows.push((
+            1 << 40,
+            "fe80::1".parse().unwrap(),
+            b"last".to_vec(),
+            via(1, 0),
+        ));
         let mut w = PreparedWriter::new().unwrap();
-        for (line, ip, name) in &rows {
-            w.push(*line, *ip, name).unwrap();
+        for (line, ip, name, v) in &rows {
+            w.push(*line, *ip, name, *v).unwrap();
         }
         let prepared = w.finish().unwrap();
         assert_eq!(prepared.rows(), rows.len() as u64);
         let mut r = PreparedReader::new(prepared);
         let mut back = Vec::new();
-        while let Some(row) = r.next_with(|line, ip, name| (line, ip, name.to_vec())) {
+        while let Some(row) = r.next_with(|line, ip, name, v| (line, ip, name.to_vec(), v)) {
             back.push(row.unwrap());
         }
         assert_eq!(back, rows);
@@ -257,11 +304,12 @@ mod tests {
     #[test]
     fn a_truncated_file_is_an_error_not_a_row() {
         let mut w = PreparedWriter::new().unwrap();
-        w.push(1, "127.0.0.1".parse().unwrap(), b"abc").unwrap();
+        w.push(1, "127.0.0.1".parse().unwrap(), b"abc", Via::default())
+            .unwrap();
         let prepared = w.finish().unwrap();
         prepared.file.set_len(5).unwrap();
         let mut r = PreparedReader::new(prepared);
-        assert!(r.next_with(|_, _, _| ()).unwrap().is_err());
-        assert!(r.next_with(|_, _, _| ()).is_none());
+        assert!(r.next_with(|_, _, _, _| ()).unwrap().is_err());
+        assert!(r.next_with(|_, _, _, _| ()).is_none());
     }
 }

@@ -22,7 +22,8 @@ use self::mib::{Delta, SampleError, UcdSample};
 use self::session::{Security, Session, SessionError};
 use super::{unix_now, ExtractError};
 use crate::config::{
-    AuthSetting, ExtractSettings, MibSetting, PrivSetting, SecurityLevel, SnmpSettings, SnmpVersion,
+    AuthSetting, Credentials, ExtractSettings, MibSetting, PrivSetting, SecurityLevel,
+    SnmpSettings, SnmpVersion,
 };
 use crate::inventory::Device;
 use crate::model::CpuStats;
@@ -68,36 +69,18 @@ pub struct SnmpSource {
 }
 
 impl SnmpSource {
-    /// The source for `settings` (validated) with its `secrets` (the `*_file` keys read by `resolve`). Makes the
-    /// v3 master keys here, once (the RFC 3414 password expansion).
+    /// The source for `settings` (validated) with its `secrets` (the `*_file` keys read by `resolve`): one
+    /// security for `[extract.snmp]` and one per credential set.
     pub fn new(settings: &ExtractSettings, secrets: &SnmpSecrets) -> SnmpSource {
         let s: &SnmpSettings = &settings.snmp;
-        let security = match s.version {
-            SnmpVersion::V2c => Security::V2c {
-                community: secrets.community.expose().as_bytes().to_vec(),
-            },
-            SnmpVersion::V3 => {
-                let auth = (s.security_level != SecurityLevel::NoAuthNoPriv).then(|| {
-                    (
-                        s.auth_protocol.protocol(),
-                        secrets.auth_password.expose().as_bytes(),
-                    )
-                });
-                let privacy = (s.security_level == SecurityLevel::AuthPriv).then(|| {
-                    (
-                        s.priv_protocol.protocol(),
-                        secrets.priv_password.expose().as_bytes(),
-                    )
-                });
-                let user = UsmUser::new(s.user.as_bytes(), auth, privacy).expect(
-                    "validate() and resolve::snmp_secrets require the passwords this security level uses",
-                );
-                // Engines of the devices in flight, and as many finished ones.
-                Security::v3(user, settings.concurrency.saturating_mul(2).max(1024))
-            }
-        };
+        // Engines of the devices in flight, and as many finished ones.
+        let cache = settings.concurrency.saturating_mul(2).max(1024);
+        let mut securities = vec![security(&s.default_credentials(), secrets, cache)];
+        for (set, set_secrets) in s.credentials.values().zip(&secrets.sets) {
+            securities.push(security(set, set_secrets, cache));
+        }
         SnmpSource {
-            session: Session::new(security, s.attempts(), s.timeout()),
+            session: Session::with_securities(securities, s.attempts(), s.timeout()),
             ucd_get: Pdu::get(0, &mib::UCD_GET),
             port: s.port,
             mib: s.mib,
@@ -107,11 +90,20 @@ impl SnmpSource {
         }
     }
 
-    /// The device's CPU stats, within `extract.timeout_ms`.
+    /// The device's CPU stats, within `extract.timeout_ms`, at its port and under its credentials (the inventory
+    /// row's columns, else `[extract.snmp]`'s).
     pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
-        let to = SocketAddr::new(device.ip, self.port);
+        let port = match device.via.port {
+            0 => self.port,
+            port => port,
+        };
+        let to = SocketAddr::new(device.ip, port);
         let deadline = tokio::time::Instant::now() + self.budget;
-        match tokio::time::timeout_at(deadline, self.poll(&device.name, to, deadline)).await {
+        let poll = session::with_security(
+            device.via.credentials,
+            self.poll(&device.name, to, deadline),
+        );
+        match tokio::time::timeout_at(deadline, poll).await {
             Ok(result) => result,
             Err(_) => Err(ExtractError::Timeout(self.timeout_ms)),
         }
@@ -296,6 +288,34 @@ impl SnmpSource {
                 p_nice: Cow::Borrowed("0"),
             })
             .collect())
+    }
+}
+
+/// The security of one set of `credentials` with its `secrets` (the `*_file` keys read by `resolve`); a v3 one
+/// makes its user's master keys here, once (the RFC 3414 password expansion), and keeps at most `cache` engines.
+fn security(c: &Credentials, secrets: &SnmpSecrets, cache: usize) -> Security {
+    match c.version {
+        SnmpVersion::V2c => Security::V2c {
+            community: secrets.community.expose().as_bytes().to_vec(),
+        },
+        SnmpVersion::V3 => {
+            let auth = (c.security_level != SecurityLevel::NoAuthNoPriv).then(|| {
+                (
+                    c.auth_protocol.protocol(),
+                    secrets.auth_password.expose().as_bytes(),
+                )
+            });
+            let privacy = (c.security_level == SecurityLevel::AuthPriv).then(|| {
+                (
+                    c.priv_protocol.protocol(),
+                    secrets.priv_password.expose().as_bytes(),
+                )
+            });
+            let user = UsmUser::new(c.user.as_bytes(), auth, privacy).expect(
+                "validate() and resolve::snmp_secrets require the passwords this security level uses",
+            );
+            Security::v3(user, cache)
+        }
     }
 }
 
