@@ -186,11 +186,9 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
             })
             .expect("spawning the inventory thread only fails when the OS is out of threads");
 
-        let source = Rc::new(Source::new(
-            &settings.extract,
-            &self.source_tls,
-            &self.snmp_secrets,
-        ));
+        let mut source = Source::new(&settings.extract, &self.source_tls, &self.snmp_secrets);
+        source.keep_detections(&settings.extract.snmp.detection_path(&settings.spool.dir));
+        let source = Rc::new(source);
         let concurrency = settings.extract.concurrency;
         let (stage, workers, metrics) =
             (self.stage.clone(), self.loaders.len(), self.metrics.clone());
@@ -254,6 +252,7 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
             let all = u32::try_from(concurrency).expect("extract.concurrency is validated to fit");
             let _all = slots.acquire_many(all).await;
             stage.flush_all().await;
+            source.finish();
             // The reader stops at its next row once the channel is closed.
             reader_done.await.unwrap_or(Ok(()))
         };

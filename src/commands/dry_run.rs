@@ -16,6 +16,7 @@ use crate::transform::transform_all;
 pub fn dry_run(settings: Settings, limit: Option<u64>) -> Result<ExitCode, CommandError> {
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let resolved = Resolved::build(settings)?;
+    super::snmp::check_profiles(&resolved.settings, false)?;
     let settings = resolved.settings;
     let (tls, snmp) = (resolved.http_source_tls, resolved.snmp);
     let path = settings.inventory.path.clone();

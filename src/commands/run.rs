@@ -135,6 +135,9 @@ fn etl_with(
     }
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let resolved = Resolved::build(settings)?;
+    if mode == Mode::Etl {
+        super::snmp::check_profiles(&resolved.settings, false)?;
+    }
     let spool_dir = resolved.settings.spool.dir.clone();
     let summary = actix_rt::System::new().block_on(async move {
         let started = std::time::Instant::now();

@@ -30,6 +30,8 @@ pub fn validate(
         .and_then(|s| Ok(Resolved::build(s)?))
         .and_then(|r| {
             super::preflight::check(&r.settings)?;
+            let s = &r.settings.extract;
+            super::snmp::check_profiles(&r.settings, !s.snmp.profiles_dir.as_os_str().is_empty())?;
             Ok(r)
         }) {
         Ok(r) => r.settings,

@@ -115,7 +115,8 @@ pub enum MibSetting {
     Ucd,
     /// HOST-RESOURCES-MIB hrProcessorLoad: one record per processor, utilization only.
     HostResources,
-    /// `ucd`, and `host-resources` when the agent has no UCD objects.
+    /// Profiles: the device's sysObjectID and sysDescr choose how its CPU is read (vendor MIBs, then UCD and
+    /// host-resources); see `extract::snmp::profiles`.
     Auto,
 }
 
@@ -125,6 +126,25 @@ impl MibSetting {
             MibSetting::Ucd => "ucd",
             MibSetting::HostResources => "host-resources",
             MibSetting::Auto => "auto",
+        }
+    }
+}
+
+/// `extract.snmp.cpu_window`: which window a profile reads where the device offers both (Cisco's
+/// cpmCPUTotal1minRev and cpmCPUTotal5minRev, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum CpuWindow {
+    #[serde(rename = "1min")]
+    OneMinute,
+    #[serde(rename = "5min")]
+    FiveMinutes,
+}
+
+impl CpuWindow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CpuWindow::OneMinute => "1min",
+            CpuWindow::FiveMinutes => "5min",
         }
     }
 }
@@ -175,6 +195,16 @@ pub struct SnmpSettings {
     /// `credentials` column; a device without one uses the keys above.
     #[serde(default)]
     pub credentials: BTreeMap<String, Credentials>,
+    /// `mib = "auto"`: the window read where a device offers a 1-minute and a 5-minute one.
+    #[serde(default = "default_cpu_window")]
+    pub cpu_window: CpuWindow,
+    /// `mib = "auto"`: a directory of user profiles (`*.toml`, the format of `app snmp profiles`); "" = none.
+    #[serde(default)]
+    pub profiles_dir: PathBuf,
+    /// `mib = "auto"`: the file keeping each device's detected profile between runs; "" = `snmp-detection.tsv`
+    /// in `spool.dir`.
+    #[serde(default)]
+    pub detection_file: PathBuf,
 }
 
 /// `[extract.snmp.credentials.NAME]`: how to talk to the devices that choose this set — the security keys of
@@ -242,6 +272,10 @@ pub fn default_retries() -> u32 {
 pub fn default_mib() -> MibSetting {
     MibSetting::Auto
 }
+/// 5 minutes: a run scheduled every 5 minutes then covers the whole time between runs.
+pub fn default_cpu_window() -> CpuWindow {
+    CpuWindow::FiveMinutes
+}
 /// 6 s: net-snmp refreshes its UCD counters every 5 s, so two samples 6 s apart always straddle a refresh.
 pub fn default_sample_interval_ms() -> u64 {
     6000
@@ -267,6 +301,9 @@ impl Default for SnmpSettings {
             mib: default_mib(),
             sample_interval_ms: default_sample_interval_ms(),
             credentials: BTreeMap::new(),
+            cpu_window: default_cpu_window(),
+            profiles_dir: PathBuf::new(),
+            detection_file: PathBuf::new(),
         }
     }
 }
@@ -280,6 +317,14 @@ impl SnmpSettings {
     }
     pub fn sample_interval(&self) -> Duration {
         Duration::from_millis(self.sample_interval_ms)
+    }
+    /// The detection file: `detection_file`, or `snmp-detection.tsv` in `spool_dir`.
+    pub fn detection_path(&self, spool_dir: &std::path::Path) -> PathBuf {
+        if self.detection_file.as_os_str().is_empty() {
+            spool_dir.join("snmp-detection.tsv")
+        } else {
+            self.detection_file.clone()
+        }
     }
     /// Attempts per request: the first and `retries` more.
     pub fn attempts(&self) -> u32 {

@@ -46,6 +46,16 @@ pub enum ExtractError {
     NoProgress(u64),
     #[error("UDP socket: {0}")]
     Socket(String),
+    /// No profile's CPU object answered (`extract.snmp.mib = "auto"`).
+    #[error("{0}")]
+    NoProfile(String),
+    /// A CPU value that is not a percentage after its scale (or not a number): never loaded.
+    #[error("{oid} = {value} {what}")]
+    NotPercent {
+        oid: String,
+        value: String,
+        what: &'static str,
+    },
 }
 
 impl ExtractError {
@@ -63,6 +73,8 @@ impl ExtractError {
             ExtractError::BadAnswer(_) => "bad_answer",
             ExtractError::NoProgress(_) => "no_progress",
             ExtractError::Socket(_) => "socket",
+            ExtractError::NoProfile(_) => "no_profile",
+            ExtractError::NotPercent { .. } => "not_a_percentage",
         }
     }
 }
@@ -96,6 +108,20 @@ impl Source {
         match self {
             Source::Simulated(s) => s.ready(name, hash),
             Source::Http(_) | Source::Snmp(_) => None,
+        }
+    }
+
+    /// Keeps each SNMP device's detected profile in `path` between runs (the snmp source with `mib = "auto"`).
+    pub fn keep_detections(&mut self, path: &std::path::Path) {
+        if let Source::Snmp(s) = self {
+            s.keep_detections(path);
+        }
+    }
+
+    /// The end of a run: what a source keeps for the next one is written.
+    pub fn finish(&self) {
+        if let Source::Snmp(s) = self {
+            s.finish();
         }
     }
 

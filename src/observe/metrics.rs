@@ -13,7 +13,7 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
 /// Why devices failed, as counted in `devices_failed_by_reason` (`ExtractError::reason`, and "transform" for
 /// stats that were not percentages); the last, "other", takes a label missing here. A breakdown of the
 /// `devices_failed` counter: the summary shows the reasons that occurred, Prometheus `app_device_failures_total`.
-pub const FAILURE_REASONS: [&str; 18] = [
+pub const FAILURE_REASONS: [&str; 20] = [
     "timeout",
     "failed",
     "http_status",
@@ -31,6 +31,8 @@ pub const FAILURE_REASONS: [&str; 18] = [
     "bad_answer",
     "no_progress",
     "socket",
+    "no_profile",
+    "not_a_percentage",
     "other",
 ];
 
@@ -251,6 +253,12 @@ mod tests {
             ExtractError::BadAnswer("x".into()),
             ExtractError::NoProgress(15_000),
             ExtractError::Socket("x".into()),
+            ExtractError::NoProfile("x".into()),
+            ExtractError::NotPercent {
+                oid: "1.3.6.1.4.1.9.2.1.58.0".into(),
+                value: "101".into(),
+                what: "is not a percentage",
+            },
         ];
         for kind in [
             ReportKind::UnsupportedSecLevels,
