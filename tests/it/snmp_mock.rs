@@ -105,6 +105,7 @@ fn oid_text(ids: &[u32]) -> String {
 }
 
 const SHARES: Shares = Shares {
+    vendors: 0.0,
     host_resources: 0.3,
     wrong_community: 0.0,
 };
@@ -289,6 +290,7 @@ fn each_answer_comes_from_the_address_asked_and_mirrors_the_request_id() {
         let d = fleet::device(
             addrs[i],
             fleet::Shares {
+                vendors: 0.0,
                 host_resources: 0.1,
                 wrong_community: 0.0,
             },
@@ -357,6 +359,7 @@ fn drops_duplicates_delays_and_wrong_communities_are_injected_and_counted() {
     // The wrong-community share: those devices never answer "public", the others do.
     let f = Fleet::start(&dir, &[("APP__MOCK__SNMP_WRONG_COMMUNITY_SHARE", "0.5")]);
     let shares = Shares {
+        vendors: 0.0,
         host_resources: 0.1,
         wrong_community: 0.5,
     };
@@ -489,6 +492,7 @@ fn expected_records(addr: Ipv4Addr, shares: Shares) -> Vec<Loaded> {
             .enumerate()
             .map(|(i, load)| (i.to_string(), named(f64::from(load), 0.0, 0.0, 0.0, 0.0)))
             .collect(),
+        other => panic!("{addr}: a {other:?} device in a fleet without vendor personalities"),
     }
 }
 
@@ -497,6 +501,7 @@ fn ten_thousand_devices_with_drops_delays_and_duplicates_each_load_the_formulas_
     const N: usize = 10_000;
     let dir = TestDir::new();
     let shares = Shares {
+        vendors: 0.0,
         host_resources: 0.1,
         wrong_community: 0.005,
     };
@@ -622,6 +627,7 @@ fn demo_with_the_snmp_source_runs_the_pipeline_against_the_in_process_fleet() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let shares = Shares {
+        vendors: 0.0,
         host_resources: 0.1,
         wrong_community: 0.0,
     };
