@@ -20,5 +20,6 @@ mod push;
 mod shutdown;
 mod snmp_agent;
 mod snmp_mock;
+mod snmp_profiles;
 mod spool_replay;
 mod tls;
