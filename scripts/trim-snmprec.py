@@ -5,7 +5,7 @@ as `<folder>-<subfolder>-<name>.snmprec` (the file name without `.snmprec` is th
 
 Usage: scripts/trim-snmprec.py [SNMPSIM_DATA_DIR] [OUT_DIR]
   SNMPSIM_DATA_DIR  the `data` directory of the installed PyPI package snmpsim-data (default: found through the
-                    python3 that runs this script, e.g. target/snmpsim/bin/python3)
+                    python3 that runs this script, e.g. /opt/snmpsim/bin/python3)
   OUT_DIR           default tests/data/snmprec
 
 Only the 75 recordings under network/ and cloud/ are read. Kept: the sub-trees in KEEP below (system, the entity

@@ -83,7 +83,8 @@ impl ExtractError {
 pub enum Source {
     Simulated(simulated::SimulatedSource),
     Http(http::HttpSource),
-    Snmp(snmp::SnmpSource),
+    /// Boxed: it is much larger than the others.
+    Snmp(Box<snmp::SnmpSource>),
 }
 
 impl Source {
@@ -97,7 +98,9 @@ impl Source {
         match settings.source {
             SourceKind::Simulated => Source::Simulated(simulated::SimulatedSource::new(settings)),
             SourceKind::Http => Source::Http(http::HttpSource::new(settings, http_tls)),
-            SourceKind::Snmp => Source::Snmp(snmp::SnmpSource::new(settings, snmp_secrets)),
+            SourceKind::Snmp => {
+                Source::Snmp(Box::new(snmp::SnmpSource::new(settings, snmp_secrets)))
+            }
         }
     }
 

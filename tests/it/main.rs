@@ -20,6 +20,7 @@ mod push;
 mod shutdown;
 mod snmp_agent;
 mod snmp_mock;
+mod snmp_profiles;
 mod snmp_recordings;
 mod spool_replay;
 mod tls;

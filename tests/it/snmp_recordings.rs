@@ -8,8 +8,8 @@
 //! Checked: every record's utilization is a value the device holds in a CPU object (read from its recording);
 //! at least [`GOAL`] devices give records; every device that gives none fails naming its sysObjectID.
 //!
-//! snmpsim comes from PyPI (`.ci/run` installs it in `target/snmpsim`, a virtual environment; `SNMPSIM` may name
-//! another `snmpsim-command-responder`). Without it the test is skipped, except in CI (`CI` set), where it fails.
+//! snmpsim comes from PyPI (`.ci/run` installs it in the virtual environment `/opt/snmpsim`; `SNMPSIM_VENV` may name
+//! another). Without it the test is skipped, except in CI (`CI` set), where it fails.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,14 +21,10 @@ use crate::helpers::*;
 /// Devices that must give records (of 75): the goal, the 43 recordings that hold a CPU percentage.
 const GOAL: usize = 43;
 
-/// The responder: `SNMPSIM`, else the virtual environment `.ci/run` makes.
+/// The responder in the virtual environment `$SNMPSIM_VENV` (default `/opt/snmpsim`, where `.ci/run` installs it).
 fn responder() -> Option<PathBuf> {
-    let path = std::env::var_os("SNMPSIM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/snmpsim/bin/snmpsim-command-responder")
-        });
+    let venv = std::env::var("SNMPSIM_VENV").unwrap_or_else(|_| "/opt/snmpsim".into());
+    let path = Path::new(&venv).join("bin/snmpsim-command-responder");
     path.exists().then_some(path)
 }
 
@@ -187,9 +183,9 @@ fn the_recordings_of_real_devices_give_their_cpu_or_name_their_sys_object_id() {
     let Some(snmpsim) = responder() else {
         assert!(
             std::env::var_os("CI").is_none(),
-            "snmpsim-command-responder is not installed (.ci/run installs it in target/snmpsim)"
+            "snmpsim-command-responder is not installed (.ci/run installs it in /opt/snmpsim)"
         );
-        eprintln!("skipped: snmpsim is not installed (pip install snmpsim into target/snmpsim, or set SNMPSIM)");
+        eprintln!("skipped: snmpsim is not installed (a venv in /opt/snmpsim with snmpsim, or set SNMPSIM_VENV)");
         return;
     };
     let recordings = recordings();

@@ -294,7 +294,9 @@ impl SnmpSource {
             },
             Read::Gauge(g) => match &g.object {
                 Object::Scalar(oid) => {
-                    let answer = self.exchange(to, &Pdu::get(0, &[oid.clone()])).await?;
+                    let answer = self
+                        .exchange(to, &Pdu::get(0, std::slice::from_ref(oid)))
+                        .await?;
                     let value = match answer.varbinds.first() {
                         Some((o, v)) if o == oid => v,
                         _ => {

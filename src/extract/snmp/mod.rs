@@ -119,7 +119,7 @@ impl SnmpSource {
             catalog,
             detections: Detections::none(),
             system_get: Pdu::get(0, &[mib::SYS_OBJECT_ID.clone(), mib::SYS_DESCR.clone()]),
-            idle_get: Pdu::get(0, &[mib::SS_CPU_IDLE.clone()]),
+            idle_get: Pdu::get(0, std::slice::from_ref(&mib::SS_CPU_IDLE)),
         }
     }
 
