@@ -170,15 +170,15 @@ fn bench_inventory(c: &mut Criterion) {
     let file = dir.path().join("bench.csv");
     std::fs::write(&file, text).expect("the inventory is written");
     g.bench_function("check_100k_with_duplicates", |b| {
-        b.iter(|| app::inventory::check(&file, |_| {}).expect("the inventory is readable"))
+        b.iter(|| app::inventory::check(&file, &[], |_| {}).expect("the inventory is readable"))
     });
     // What one shard of 8 pays before its run: the check and keep of its own rows, a hash for the others'.
     let shard = Some(app::config::Shard { index: 7, count: 8 });
     g.bench_function("check_and_keep_100k_shard_7_of_8", |b| {
-        b.iter(|| app::inventory::check_and_keep(&file, shard, |_| {}).expect("readable"))
+        b.iter(|| app::inventory::check_and_keep(&file, shard, &[], |_| {}).expect("readable"))
     });
     g.bench_function("check_and_keep_100k_unsharded", |b| {
-        b.iter(|| app::inventory::check_and_keep(&file, None, |_| {}).expect("readable"))
+        b.iter(|| app::inventory::check_and_keep(&file, None, &[], |_| {}).expect("readable"))
     });
     g.finish();
 }

@@ -43,12 +43,14 @@ impl RowSource {
     fn open(
         path: &std::path::Path,
         shard: Option<Shard>,
+        sets: Vec<String>,
         prepared: Option<PreparedRows>,
         other_shard: u64,
     ) -> Result<Self, InventoryError> {
         match prepared {
             Some(rows) => Ok(RowSource::Prepared(PreparedReader::new(rows), other_shard)),
-            None => InventoryReader::open(path).map(|r| RowSource::Csv(r.with_shard(shard))),
+            None => InventoryReader::open(path)
+                .map(|r| RowSource::Csv(r.with_shard(shard).with_credentials(sets))),
         }
     }
 
@@ -64,7 +66,7 @@ impl RowSource {
     fn next_with<T>(
         &mut self,
         path: &std::path::Path,
-        make: impl FnMut(u64, std::net::IpAddr, &[u8]) -> T,
+        make: impl FnMut(u64, std::net::IpAddr, &[u8], crate::inventory::Via) -> T,
     ) -> Option<Result<Result<T, String>, InventoryError>> {
         match self {
             RowSource::Csv(reader) => reader
@@ -93,6 +95,7 @@ pub struct Feed {
 pub fn start(
     path: PathBuf,
     shard: Option<Shard>,
+    sets: Vec<String>,
     checked: &mut Checked,
     metrics: Arc<RunMetrics>,
     ahead: usize,
@@ -104,7 +107,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("inventory".into())
         .spawn(move || {
-            let result = RowSource::open(&path, shard, prepared, other_shard)
+            let result = RowSource::open(&path, shard, sets, prepared, other_shard)
                 .and_then(|reader| read_inventory(&path, reader, &repeated, &metrics, tx));
             let _ = done_tx.send(result);
         })
@@ -169,13 +172,13 @@ fn read_rows(
             return Ok(()); // extraction stopped
         }
         // The name is copied straight into the chunk's arena: nothing is allocated per row.
-        let row = reader.next_with(path, |line, ip, name| {
+        let row = reader.next_with(path, |line, ip, name, via| {
             if let Some(&first) = repeated.get(&line) {
                 return Kept::Repeated { line, first };
             }
             // Hashed here, once, for the loader and the simulated stats.
             let hash = stable_hash_bytes(name);
-            chunk.push_parts(line, ip, name, hash);
+            chunk.push_parts(line, ip, name, hash, via);
             Kept::Yes
         });
         let other = reader.other_shard();

@@ -208,17 +208,16 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
         let feed = super::feed::start(
             settings.inventory.path.clone(),
             settings.shard(),
+            settings.extract.snmp.credential_names(),
             &mut self.checked,
             self.metrics.clone(),
             CHANNEL_CHUNKS,
         );
         let (mut rx, reader_done) = (feed.chunks, feed.done);
 
-        let source = Rc::new(Source::new(
-            &settings.extract,
-            &self.source_tls,
-            &self.snmp_secrets,
-        ));
+        let mut source = Source::new(&settings.extract, &self.source_tls, &self.snmp_secrets);
+        source.keep_detections(&settings.extract.snmp.detection_path(&settings.spool.dir));
+        let source = Rc::new(source);
         let concurrency = settings.extract.concurrency;
         let (stage, workers, metrics) =
             (self.stage.clone(), self.loaders.len(), self.metrics.clone());
@@ -282,6 +281,7 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
             let all = u32::try_from(concurrency).expect("extract.concurrency is validated to fit");
             let _all = slots.acquire_many(all).await;
             stage.flush_all().await;
+            source.finish();
             // The reader stops at its next row once the channel is closed.
             reader_done.await.unwrap_or(Ok(()))
         };

@@ -69,6 +69,10 @@ pub enum Command {
     /// GET a URL and exit 0 when it answers 2xx, 1 otherwise, 2 for a URL that cannot be used (a container
     /// HEALTHCHECK).
     Healthcheck(HealthcheckArgs),
+    /// SNMP tools: `probe ADDR` explains what the snmp source reads from one agent; `profiles` prints the built-in
+    /// profiles (docs/SNMP-PROFILES.md).
+    #[command(subcommand)]
+    Snmp(SnmpCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout: `app man > app.1`.
@@ -76,6 +80,33 @@ pub enum Command {
     /// Write an inventory of N loopback devices (for tests, benchmarks and scripts).
     #[command(hide = true)]
     GenerateInventory(GenerateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnmpCommand {
+    /// Probe one agent as the snmp source would (credentials from the configuration, as `etl`): its sysObjectID
+    /// and sysDescr, the profile chosen and why, each CPU source tried and what it returned, and the records a
+    /// run would produce. Nothing is sent or kept. Exit 0 with records, 3 without.
+    Probe(ProbeArgs),
+    /// Print the built-in profiles (TOML): copy one into extract.snmp.profiles_dir to change or extend it.
+    Profiles(ProfilesArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The agent: IP (port extract.snmp.port) or IP:PORT.
+    pub addr: String,
+    /// The device name the records would carry (default: ADDR).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ProfilesArgs {
+    /// Print only the file holding this profile.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

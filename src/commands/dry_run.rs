@@ -39,6 +39,7 @@ pub fn dry_run(
 ) -> Result<ExitCode, CommandError> {
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let resolved = Resolved::build(settings)?;
+    super::snmp::check_profiles(&resolved.settings, false)?;
     let settings = resolved.settings;
     let (tls, snmp) = (resolved.http_source_tls, resolved.snmp);
     actix_rt::System::new().block_on(async move {
@@ -125,6 +126,7 @@ async fn print_records(
     let feed = crate::actors::feed::start(
         settings.inventory.path.clone(),
         settings.shard(),
+        settings.extract.snmp.credential_names(),
         checked,
         metrics.clone(),
         AHEAD_CHUNKS,

@@ -21,6 +21,9 @@ pub enum CommandError {
     NotSplit { path: PathBuf, count: u64 },
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// A user SNMP profile (`extract.snmp.profiles_dir`) that cannot be used.
+    #[error(transparent)]
+    Profiles(#[from] crate::extract::snmp::profiles::ProfileError),
     /// An address key (`mock.bind`, `metrics.addr`) that cannot be bound.
     #[error("{key} {addr}: {source}")]
     Bind {
@@ -56,6 +59,7 @@ impl CommandError {
             | CommandError::InvalidRows { .. }
             | CommandError::NotSplit { .. }
             | CommandError::Pipeline(_)
+            | CommandError::Profiles(_)
             | CommandError::Bind { .. }
             | CommandError::BadFlag { .. }
             | CommandError::Setup(_)

@@ -4,7 +4,8 @@
 //! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary),
 //! `summary_file` (`--summary-json`), `preflight` (the paths a run writes to, for `validate`), `help` (each flag's
 //! variable and default in `--help`), `run` (the run sequence of `etl`, `replay` and `demo`), `dry_run`
-//! (`etl --dry-run`), then one file per subcommand.
+//! (`etl --dry-run`), then one file per subcommand (`snmp`: `snmp probe`, `snmp profiles` and the start check of
+//! the SNMP profiles).
 //!
 //! May use every other module: this is where they are wired together.
 
@@ -19,11 +20,12 @@ mod mock_server;
 mod output;
 mod preflight;
 mod run;
+mod snmp;
 mod split;
 mod summary_file;
 mod validate;
 
-use args::{Cli, Command};
+use args::{Cli, Command, SnmpCommand};
 pub use error::CommandError;
 
 use crate::observe::exit::ExitCode;
@@ -92,6 +94,10 @@ pub fn run(cli: Cli) -> i32 {
         Command::Demo(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
             .and_then(|s| demo::demo(s, a.spool_dir.as_deref(), a.quiet)),
+        Command::Snmp(SnmpCommand::Probe(a)) => args::settings_with(&a.config, |_| {})
+            .map_err(CommandError::from)
+            .and_then(|s| snmp::probe(s, &a)),
+        Command::Snmp(SnmpCommand::Profiles(a)) => snmp::print_profiles(&a),
         Command::Healthcheck(a) => healthcheck::healthcheck(&a.url, a.timeout_ms),
         Command::GenerateInventory(a) => generate::generate(&a),
         Command::Completions(a) => {

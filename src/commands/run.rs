@@ -44,7 +44,8 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
     let path = &settings.inventory.path;
     let fail = settings.inventory.on_invalid == OnInvalid::Fail;
     let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
-    let (check, prepared) = inventory::check_and_keep(path, settings.shard(), |p| {
+    let sets = settings.extract.snmp.credential_names();
+    let (check, prepared) = inventory::check_and_keep(path, settings.shard(), &sets, |p| {
         if fail {
             report.add(p);
         }
@@ -134,6 +135,9 @@ fn etl_with(
     }
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let resolved = Resolved::build(settings)?;
+    if mode == Mode::Etl {
+        super::snmp::check_profiles(&resolved.settings, false)?;
+    }
     let spool_dir = resolved.settings.spool.dir.clone();
     let summary = actix_rt::System::new().block_on(async move {
         let started = std::time::Instant::now();

@@ -54,7 +54,9 @@ pub fn split_inventory(a: &SplitArgs) -> Result<ExitCode, CommandError> {
         });
     }
     let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
-    let check = inventory::check(path, |p| report.add(p))?;
+    let check = inventory::check(path, &settings.extract.snmp.credential_names(), |p| {
+        report.add(p)
+    })?;
     for line in report.lines() {
         eprintln!("{line}");
     }

@@ -31,6 +31,8 @@ pub fn validate(
         .and_then(|s| Ok(Resolved::build(s)?))
         .and_then(|r| {
             super::preflight::check(&r.settings)?;
+            let s = &r.settings.extract;
+            super::snmp::check_profiles(&r.settings, !s.snmp.profiles_dir.as_os_str().is_empty())?;
             Ok(r)
         }) {
         Ok(r) => r.settings,
@@ -48,7 +50,9 @@ pub fn validate(
     }
     let path = &settings.inventory.path;
     let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
-    let checked = inventory::check(path, |p| report.add(p));
+    let checked = inventory::check(path, &settings.extract.snmp.credential_names(), |p| {
+        report.add(p)
+    });
     for line in report.lines() {
         eprintln!("{line}");
     }

@@ -63,6 +63,9 @@ pub struct MockSettings {
     pub snmp_wrong_community_share: f64,
     /// Share of addresses (by address hash) without UCD-SNMP-MIB: HOST-RESOURCES `hrProcessorLoad` only.
     pub snmp_host_resources_share: f64,
+    /// Share of addresses (by address hash, decided before `snmp_host_resources_share`) with a vendor personality:
+    /// Cisco, Juniper, Huawei or Fortinet, a quarter each (their CPU in the vendor's MIB only).
+    pub snmp_vendor_share: f64,
 }
 
 /// Longest `mock.snmp_delay_ms`: a minute (the fleet's timer queue is for late replies, not for lost ones).
@@ -102,6 +105,7 @@ impl Default for MockSettings {
             snmp_duplicate_rate: 0.0,
             snmp_wrong_community_share: 0.0,
             snmp_host_resources_share: 0.1,
+            snmp_vendor_share: 0.0,
         }
     }
 }

@@ -1,6 +1,8 @@
-//! `[extract.snmp]`: the SNMP source's keys (version, community or v3 user and keys, timeouts, MIB, sampling),
-//! their defaults and `validate()` naming the key at fault. The `*_file` secrets are read by `resolve`.
+//! `[extract.snmp]`: the SNMP source's keys (version, community or v3 user and keys, timeouts, MIB, sampling), the
+//! named credential sets an inventory row may choose (`[extract.snmp.credentials.NAME]`), their defaults and
+//! `validate()` naming the key at fault. The `*_file` secrets are read by `resolve`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -113,7 +115,8 @@ pub enum MibSetting {
     Ucd,
     /// HOST-RESOURCES-MIB hrProcessorLoad: one record per processor, utilization only.
     HostResources,
-    /// `ucd`, and `host-resources` when the agent has no UCD objects.
+    /// Profiles: the device's sysObjectID and sysDescr choose how its CPU is read (vendor MIBs, then UCD and
+    /// host-resources); see `extract::snmp::profiles`.
     Auto,
 }
 
@@ -123,6 +126,25 @@ impl MibSetting {
             MibSetting::Ucd => "ucd",
             MibSetting::HostResources => "host-resources",
             MibSetting::Auto => "auto",
+        }
+    }
+}
+
+/// `extract.snmp.cpu_window`: which window a profile reads where the device offers both (Cisco's
+/// cpmCPUTotal1minRev and cpmCPUTotal5minRev, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum CpuWindow {
+    #[serde(rename = "1min")]
+    OneMinute,
+    #[serde(rename = "5min")]
+    FiveMinutes,
+}
+
+impl CpuWindow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CpuWindow::OneMinute => "1min",
+            CpuWindow::FiveMinutes => "5min",
         }
     }
 }
@@ -169,7 +191,59 @@ pub struct SnmpSettings {
     /// Time between the two UCD samples.
     #[serde(default = "default_sample_interval_ms")]
     pub sample_interval_ms: u64,
+    /// Named credential sets (`[extract.snmp.credentials.NAME]`), chosen per device by the inventory's
+    /// `credentials` column; a device without one uses the keys above.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Credentials>,
+    /// `mib = "auto"`: the window read where a device offers a 1-minute and a 5-minute one.
+    #[serde(default = "default_cpu_window")]
+    pub cpu_window: CpuWindow,
+    /// `mib = "auto"`: a directory of user profiles (`*.toml`, the format of `app snmp profiles`); "" = none.
+    #[serde(default)]
+    pub profiles_dir: PathBuf,
+    /// `mib = "auto"`: the file keeping each device's detected profile between runs; "" = `snmp-detection.tsv`
+    /// in `spool.dir`.
+    #[serde(default)]
+    pub detection_file: PathBuf,
 }
+
+/// `[extract.snmp.credentials.NAME]`: how to talk to the devices that choose this set — the security keys of
+/// `[extract.snmp]`, with the same defaults (a set does not inherit from `[extract.snmp]`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    #[serde(default = "default_version")]
+    pub version: SnmpVersion,
+    #[serde(default = "default_community")]
+    pub community: Secret,
+    #[serde(default)]
+    pub community_file: PathBuf,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default = "default_security_level")]
+    pub security_level: SecurityLevel,
+    #[serde(default = "default_auth_protocol")]
+    pub auth_protocol: AuthSetting,
+    #[serde(default)]
+    pub auth_password: Secret,
+    #[serde(default)]
+    pub auth_password_file: PathBuf,
+    #[serde(default = "default_priv_protocol")]
+    pub priv_protocol: PrivSetting,
+    #[serde(default)]
+    pub priv_password: Secret,
+    #[serde(default)]
+    pub priv_password_file: PathBuf,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        SnmpSettings::default().default_credentials()
+    }
+}
+
+/// Most named credential sets (a device's set is a 16-bit number, 0 being `[extract.snmp]`'s keys).
+pub const MAX_CREDENTIAL_SETS: usize = u16::MAX as usize - 1;
 
 pub fn default_version() -> SnmpVersion {
     SnmpVersion::V2c
@@ -198,6 +272,10 @@ pub fn default_retries() -> u32 {
 pub fn default_mib() -> MibSetting {
     MibSetting::Auto
 }
+/// 5 minutes: a run scheduled every 5 minutes then covers the whole time between runs.
+pub fn default_cpu_window() -> CpuWindow {
+    CpuWindow::FiveMinutes
+}
 /// 6 s: net-snmp refreshes its UCD counters every 5 s, so two samples 6 s apart always straddle a refresh.
 pub fn default_sample_interval_ms() -> u64 {
     6000
@@ -222,6 +300,10 @@ impl Default for SnmpSettings {
             retries: default_retries(),
             mib: default_mib(),
             sample_interval_ms: default_sample_interval_ms(),
+            credentials: BTreeMap::new(),
+            cpu_window: default_cpu_window(),
+            profiles_dir: PathBuf::new(),
+            detection_file: PathBuf::new(),
         }
     }
 }
@@ -235,6 +317,14 @@ impl SnmpSettings {
     }
     pub fn sample_interval(&self) -> Duration {
         Duration::from_millis(self.sample_interval_ms)
+    }
+    /// The detection file: `detection_file`, or `snmp-detection.tsv` in `spool_dir`.
+    pub fn detection_path(&self, spool_dir: &std::path::Path) -> PathBuf {
+        if self.detection_file.as_os_str().is_empty() {
+            spool_dir.join("snmp-detection.tsv")
+        } else {
+            self.detection_file.clone()
+        }
     }
     /// Attempts per request: the first and `retries` more.
     pub fn attempts(&self) -> u32 {
@@ -276,6 +366,64 @@ impl SnmpSettings {
                 ),
             ));
         }
+        self.default_credentials()
+            .validate("extract.snmp", active)?;
+        if self.credentials.len() > MAX_CREDENTIAL_SETS {
+            return Err(SettingsError::invalid(
+                &k("credentials"),
+                format!("at most {MAX_CREDENTIAL_SETS} sets"),
+            ));
+        }
+        for (name, set) in &self.credentials {
+            if !credential_name_ok(name) {
+                return Err(SettingsError::invalid(
+                    &k(&format!("credentials.{name}")),
+                    "a set's name is 1 to 64 letters, digits, `_`, `-` or `.` (it is written in the inventory's \
+                     credentials column)",
+                ));
+            }
+            // Every set is checked as if in use: a row may choose it.
+            set.validate(&k(&format!("credentials.{name}")), active)?;
+        }
+        Ok(())
+    }
+
+    /// The security keys of `[extract.snmp]` itself: the credentials of a device that chooses no set.
+    pub fn default_credentials(&self) -> Credentials {
+        Credentials {
+            version: self.version,
+            community: self.community.clone(),
+            community_file: self.community_file.clone(),
+            user: self.user.clone(),
+            security_level: self.security_level,
+            auth_protocol: self.auth_protocol,
+            auth_password: self.auth_password.clone(),
+            auth_password_file: self.auth_password_file.clone(),
+            priv_protocol: self.priv_protocol,
+            priv_password: self.priv_password.clone(),
+            priv_password_file: self.priv_password_file.clone(),
+        }
+    }
+
+    /// The credential sets' names in the order devices number them (1 for the first; 0 is `[extract.snmp]`).
+    pub fn credential_names(&self) -> Vec<String> {
+        self.credentials.keys().cloned().collect()
+    }
+}
+
+/// Whether `name` may name a credential set: what an inventory cell can hold without quoting.
+pub fn credential_name_ok(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl Credentials {
+    /// Checks the keys under `prefix` (`extract.snmp` or `extract.snmp.credentials.NAME`); with `active`, also
+    /// what a run needs (a community, or a user and its passwords).
+    pub fn validate(&self, prefix: &str, active: bool) -> Result<(), SettingsError> {
+        let k = |name: &str| format!("{prefix}.{name}");
         for (secret, file, name) in [
             (&self.community, &self.community_file, "community"),
             (
@@ -293,7 +441,7 @@ impl SnmpSettings {
             if name != "community" && !secret.is_empty() && !file.as_os_str().is_empty() {
                 return Err(SettingsError::invalid(
                     &k(&format!("{name}_file")),
-                    format!("set either extract.snmp.{name} or extract.snmp.{name}_file, not both"),
+                    format!("set either {prefix}.{name} or {prefix}.{name}_file, not both"),
                 ));
             }
         }
@@ -342,7 +490,7 @@ impl SnmpSettings {
                         return Err(SettingsError::invalid(
                             &k(name),
                             format!(
-                                "must be set (or extract.snmp.{name}_file) for security_level \"{}\"",
+                                "must be set (or {prefix}.{name}_file) for security_level \"{}\"",
                                 level_name(self.security_level)
                             ),
                         ));
@@ -460,5 +608,37 @@ mod tests {
         assert!(json.contains(r#""auth_password":"***""#), "{json}");
         assert!(json.contains(r#""community":"***""#), "{json}");
         assert!(!json.contains("password1"));
+    }
+
+    #[test]
+    fn credential_sets_are_checked_under_their_own_key() {
+        let s: SnmpSettings = serde_json::from_str(
+            r#"{"credentials":{"core":{"version":"3","user":"u","security_level":"authNoPriv","auth_password":"password1"},"edge":{"community":"e"}}}"#,
+        )
+        .unwrap();
+        s.validate(true, 15_000).unwrap();
+        assert_eq!(s.credential_names(), ["core", "edge"]);
+        let mut bad = s.clone();
+        bad.credentials.get_mut("core").unwrap().auth_password = Secret::new("short");
+        assert_eq!(
+            key_of(bad.validate(true, 15_000)),
+            "extract.snmp.credentials.core.auth_password"
+        );
+        let mut bad = s.clone();
+        bad.credentials.insert("a b".into(), Credentials::default());
+        assert_eq!(
+            key_of(bad.validate(false, 15_000)),
+            "extract.snmp.credentials.a b"
+        );
+        let mut bad = s;
+        bad.credentials.get_mut("edge").unwrap().community = Secret::default();
+        assert_eq!(
+            key_of(bad.validate(true, 15_000)),
+            "extract.snmp.credentials.edge.community"
+        );
+        bad.validate(false, 15_000).unwrap();
+        assert!(
+            serde_json::from_str::<SnmpSettings>(r#"{"credentials":{"x":{"port":161}}}"#).is_err()
+        );
     }
 }

@@ -234,6 +234,7 @@ fn check_mock_snmp(m: &MockSettings) -> Result<(), SettingsError> {
         "mock.snmp_host_resources_share",
         m.snmp_host_resources_share,
     )?;
+    check_rate("mock.snmp_vendor_share", m.snmp_vendor_share)?;
     if m.snmp_community.is_empty() {
         return Err(SettingsError::invalid(
             "mock.snmp_community",

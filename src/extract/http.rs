@@ -110,6 +110,7 @@ mod tests {
             line: 1,
             ip: ip.parse().unwrap(),
             name: name.into(),
+            via: Default::default(),
         }
     }
 

@@ -54,6 +54,16 @@ pub enum ExtractError {
     NoProgress(u64),
     #[error("UDP socket: {0}")]
     Socket(String),
+    /// No profile's CPU object answered (`extract.snmp.mib = "auto"`).
+    #[error("{0}")]
+    NoProfile(String),
+    /// A CPU value that is not a percentage after its scale (or not a number): never loaded.
+    #[error("{oid} = {value} {what}")]
+    NotPercent {
+        oid: String,
+        value: String,
+        what: &'static str,
+    },
 }
 
 impl ExtractError {
@@ -72,6 +82,8 @@ impl ExtractError {
             ExtractError::BadAnswer(_) => FailureReason::BadAnswer,
             ExtractError::NoProgress(_) => FailureReason::NoProgress,
             ExtractError::Socket(_) => FailureReason::Socket,
+            ExtractError::NoProfile(_) => FailureReason::NoProfile,
+            ExtractError::NotPercent { .. } => FailureReason::NotAPercentage,
         }
     }
 }
@@ -80,7 +92,8 @@ impl ExtractError {
 pub enum Source {
     Simulated(simulated::SimulatedSource),
     Http(http::HttpSource),
-    Snmp(snmp::SnmpSource),
+    /// Boxed: it is much larger than the others.
+    Snmp(Box<snmp::SnmpSource>),
 }
 
 impl Source {
@@ -94,7 +107,9 @@ impl Source {
         match settings.source {
             SourceKind::Simulated => Source::Simulated(simulated::SimulatedSource::new(settings)),
             SourceKind::Http => Source::Http(http::HttpSource::new(settings, http_tls)),
-            SourceKind::Snmp => Source::Snmp(snmp::SnmpSource::new(settings, snmp_secrets)),
+            SourceKind::Snmp => {
+                Source::Snmp(Box::new(snmp::SnmpSource::new(settings, snmp_secrets)))
+            }
         }
     }
 
@@ -105,6 +120,20 @@ impl Source {
         match self {
             Source::Simulated(s) => s.ready(name, hash),
             Source::Http(_) | Source::Snmp(_) => None,
+        }
+    }
+
+    /// Keeps each SNMP device's detected profile in `path` between runs (the snmp source with `mib = "auto"`).
+    pub fn keep_detections(&mut self, path: &std::path::Path) {
+        if let Source::Snmp(s) = self {
+            s.keep_detections(path);
+        }
+    }
+
+    /// The end of a run: what a source keeps for the next one is written.
+    pub fn finish(&self) {
+        if let Source::Snmp(s) = self {
+            s.finish();
         }
     }
 

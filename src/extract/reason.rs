@@ -59,6 +59,10 @@ failure_reasons! {
     AgentError => "agent_error",
     /// An answer that is not what was asked.
     BadAnswer => "bad_answer",
+    /// No profile fits the device (its sysObjectID and sysDescr are named; `app snmp probe` explains).
+    NoProfile => "no_profile",
+    /// A CPU value that is not a percentage after its scale (negative, or over 100): never loaded.
+    NotAPercentage => "not_a_percentage",
     /// The CPU counters never moved within `extract.timeout_ms`.
     NoProgress => "no_progress",
     /// A UDP socket could not be opened or used.

@@ -25,12 +25,14 @@ pub struct InventoryCheck {
 
 /// Reads the whole inventory, handing every bad row to `on_problem` (rows as they are found, then repeated
 /// names). Nothing is kept per row but 16 bytes in the duplicate finder's bounded runs, so a huge file costs no
-/// memory. Used by `validate`.
+/// memory. `sets` are the credential sets' names (`SnmpSettings::credential_names`), which the `credentials`
+/// column must name. Used by `validate`.
 pub fn check(
     path: &Path,
+    sets: &[String],
     on_problem: impl FnMut(&RowError),
 ) -> Result<InventoryCheck, InventoryError> {
-    check_rows(path, None, on_problem, None).map(|(check, _)| check)
+    check_rows(path, None, sets, on_problem, None).map(|(check, _)| check)
 }
 
 /// [`check`], before a run, of the rows of `shard` only (the reader's rule: a row is its name's shard's; a name
@@ -41,6 +43,7 @@ pub fn check(
 pub fn check_and_keep(
     path: &Path,
     shard: Option<Shard>,
+    sets: &[String],
     on_problem: impl FnMut(&RowError),
 ) -> Result<(InventoryCheck, Option<PreparedRows>), InventoryError> {
     // `metadata` does not open the file: it does not wait for a FIFO's writer.
@@ -65,7 +68,7 @@ pub fn check_and_keep(
             None
         }
     };
-    let (check, kept) = check_rows(path, shard, on_problem, writer.as_mut())?;
+    let (check, kept) = check_rows(path, shard, sets, on_problem, writer.as_mut())?;
     let rows = match writer.map(PreparedWriter::finish) {
         Some(Ok(rows)) if kept.is_ok() => Some(rows),
         Some(Err(e)) => {
@@ -87,6 +90,7 @@ pub fn check_and_keep(
 pub(super) fn check_rows(
     path: &Path,
     shard: Option<Shard>,
+    sets: &[String],
     mut on_problem: impl FnMut(&RowError),
     mut keep: Option<&mut PreparedWriter>,
 ) -> Result<(InventoryCheck, io::Result<()>), InventoryError> {
@@ -98,11 +102,13 @@ pub(super) fn check_rows(
         line: 0,
         message: format!("duplicate check: {e}"),
     };
-    let mut reader = InventoryReader::open(path)?.with_shard(shard);
+    let mut reader = InventoryReader::open(path)?
+        .with_shard(shard)
+        .with_credentials(sets.to_vec());
     let mut keep_error = None;
-    while let Some(row) = reader.next_with(|line, ip, name| {
+    while let Some(row) = reader.next_with(|line, ip, name, via| {
         if let Some(w) = keep.as_mut() {
-            if let Err(e) = w.push(line, ip, name) {
+            if let Err(e) = w.push(line, ip, name, via) {
                 keep_error = Some(e);
             }
         }

@@ -3,12 +3,28 @@
 
 use std::net::IpAddr;
 
+/// How a device is reached, from the inventory's optional `credentials` and `port` columns: its credential set
+/// (0: `[extract.snmp]`'s own keys; k: the k-th `[extract.snmp.credentials]` set in name order) and its port (0:
+/// `extract.snmp.port`). A row without those columns has the default, all zeros.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Via {
+    pub credentials: u16,
+    pub port: u16,
+}
+
+impl Via {
+    pub fn is_default(self) -> bool {
+        self == Via::default()
+    }
+}
+
 /// One valid inventory row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
     pub line: u64,
     pub ip: IpAddr,
     pub name: String,
+    pub via: Via,
 }
 
 /// A device borrowed from a `DeviceChunk`, with the stable hash of its name (made once, by the reader thread).
@@ -18,6 +34,7 @@ pub struct DeviceRef<'a> {
     pub ip: IpAddr,
     pub name: &'a str,
     pub hash: u64,
+    pub via: Via,
 }
 
 impl DeviceRef<'_> {
@@ -26,6 +43,7 @@ impl DeviceRef<'_> {
             line: self.line,
             ip: self.ip,
             name: self.name.to_string(),
+            via: self.via,
         }
     }
 }
@@ -36,15 +54,15 @@ impl DeviceRef<'_> {
 #[derive(Debug, Default)]
 pub struct DeviceChunk {
     names: String,
-    /// `(line, address, end of the name in names, the name's stable_hash)`.
-    entries: Vec<(u64, IpAddr, u32, u64)>,
+    /// `(line, address, end of the name in names, the name's stable_hash, how it is reached)`.
+    entries: Vec<(u64, IpAddr, u32, u64, Via)>,
 }
 
 /// A [`DeviceChunk`] being filled: names as the reader hands them, checked to be UTF-8 once for the whole chunk.
 #[derive(Debug, Default)]
 pub struct ChunkBuilder {
     names: Vec<u8>,
-    entries: Vec<(u64, IpAddr, u32, u64)>,
+    entries: Vec<(u64, IpAddr, u32, u64, Via)>,
 }
 
 impl ChunkBuilder {
@@ -56,10 +74,10 @@ impl ChunkBuilder {
     }
     /// Appends a device: its name (UTF-8, as the reader hands it) goes into the chunk's one buffer, beside the
     /// name's `stable_hash`.
-    pub fn push_parts(&mut self, line: u64, ip: IpAddr, name: &[u8], hash: u64) {
+    pub fn push_parts(&mut self, line: u64, ip: IpAddr, name: &[u8], hash: u64, via: Via) {
         self.names.extend_from_slice(name);
         let end = u32::try_from(self.names.len()).expect("a chunk's names are far below 4 GiB");
-        self.entries.push((line, ip, end, hash));
+        self.entries.push((line, ip, end, hash, via));
     }
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -80,7 +98,7 @@ impl ChunkBuilder {
                 let entry = self
                     .entries
                     .iter()
-                    .find(|&&(_, _, end, _)| end as usize > bad);
+                    .find(|&&(_, _, end, _, _)| end as usize > bad);
                 Err(entry.map_or(0, |&(line, ..)| line))
             }
         }
@@ -97,7 +115,7 @@ impl DeviceChunk {
     /// The devices, borrowed from the chunk (`to_device` makes an owned one where it must outlive it).
     pub fn devices(&self) -> impl Iterator<Item = DeviceRef<'_>> + '_ {
         let mut start = 0;
-        self.entries.iter().map(move |&(line, ip, end, hash)| {
+        self.entries.iter().map(move |&(line, ip, end, hash, via)| {
             let name = &self.names[start..end as usize];
             start = end as usize;
             DeviceRef {
@@ -105,6 +123,7 @@ impl DeviceChunk {
                 ip,
                 name,
                 hash,
+                via,
             }
         })
     }

@@ -23,6 +23,10 @@ pub enum RowProblem {
     NotUtf8,
     Malformed(String),
     TooLong,
+    /// The `credentials` column names no `[extract.snmp.credentials]` set.
+    UnknownCredentials(String),
+    /// The `port` column is not a port number.
+    BadPort(String),
 }
 
 impl fmt::Display for RowProblem {
@@ -56,6 +60,13 @@ impl fmt::Display for RowProblem {
             RowProblem::NotUtf8 => write!(f, "the row is not valid UTF-8"),
             RowProblem::Malformed(m) => write!(f, "malformed CSV: {m}"),
             RowProblem::TooLong => write!(f, "line longer than {MAX_LINE_BYTES} bytes"),
+            RowProblem::UnknownCredentials(name) => write!(
+                f,
+                "field `credentials`: `{name}` is no [extract.snmp.credentials.NAME] set of the configuration"
+            ),
+            RowProblem::BadPort(port) => {
+                write!(f, "field `port`: `{port}` is not a port (1 to 65535)")
+            }
         }
     }
 }

@@ -6,13 +6,16 @@
 //! inventory that can be read only once (a pipe, a FIFO, `/dev/stdin`) is never read again.
 //!
 //! Format, per row: the line number as a LEB128 delta from the previous row's, `4` and 4 address bytes or `6` and
-//! 16, the name's length as LEB128, the name's bytes (UTF-8, as the reader checked it); a bad row: the line delta,
-//! `0`, its message's length as LEB128 and the message (empty past the first ones: only they are logged). The file
-//! is anonymous (`tempfile::tempfile`, in `TMPDIR`): about 20 bytes a row, gone when the run ends, even on a crash.
+//! 16 (the tag's high bit set when the row's `Via` follows: its credential set and port as LEB128), the name's
+//! length as LEB128, the name's bytes (UTF-8, as the reader checked it); a bad row: the line delta, `0`, its
+//! message's length as LEB128 and the message (empty past the first ones: only they are logged). The file is
+//! anonymous (`tempfile::tempfile`, in `TMPDIR`): about 20 bytes a row, gone when the run ends, even on a crash.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::net::IpAddr;
+
+use super::Via;
 
 /// Writes the rows of the check.
 pub struct PreparedWriter {
@@ -43,8 +46,11 @@ fn put_varint(out: &mut [u8], mut v: u64) -> usize {
     }
 }
 
-/// The longest row head: line delta and name length (10 bytes each at most), tag and an IPv6 address.
-const MAX_HEAD: usize = 10 + 1 + 16 + 10;
+/// The longest row head: line delta and name length (10 bytes each at most), tag, an IPv6 address and a `Via`
+/// (3 bytes a number).
+const MAX_HEAD: usize = 10 + 1 + 16 + 3 + 3 + 10;
+/// The tag's bit saying that a `Via` follows the address.
+const VIA: u8 = 0x80;
 
 impl PreparedWriter {
     /// A writer into a new anonymous temporary file.
@@ -57,11 +63,12 @@ impl PreparedWriter {
     }
 
     /// Appends a valid row; lines must grow.
-    pub fn push(&mut self, line: u64, ip: IpAddr, name: &[u8]) -> io::Result<()> {
+    pub fn push(&mut self, line: u64, ip: IpAddr, name: &[u8], via: Via) -> io::Result<()> {
         debug_assert!(line > self.last_line, "rows come in line order");
         let mut head = [0u8; MAX_HEAD];
         let mut n = put_varint(&mut head, line - self.last_line);
         self.last_line = line;
+        let tag = n;
         match ip {
             IpAddr::V4(v4) => {
                 head[n] = 4;
@@ -73,6 +80,11 @@ impl PreparedWriter {
                 head[n + 1..n + 17].copy_from_slice(&v6.octets());
                 n += 17;
             }
+        }
+        if !via.is_default() {
+            head[tag] |= VIA;
+            n += put_varint(&mut head[n..], u64::from(via.credentials));
+            n += put_varint(&mut head[n..], u64::from(via.port));
         }
         n += put_varint(&mut head[n..], name.len() as u64);
         self.out.write_all(&head[..n])?;
@@ -205,7 +217,7 @@ impl PreparedReader {
     /// the first ones); `None` after the last one.
     pub fn next_with<T>(
         &mut self,
-        make: impl FnOnce(u64, IpAddr, &[u8]) -> T,
+        make: impl FnOnce(u64, IpAddr, &[u8], Via) -> T,
     ) -> Option<io::Result<Result<T, String>>> {
         if self.left == 0 {
             return None;
@@ -215,22 +227,32 @@ impl PreparedReader {
         if row.is_err() {
             self.left = 0; // no row after a broken one
         }
-        Some(row.map(|(line, ip, text)| match ip {
-            Some(ip) => Ok(make(line, ip, &self.buf[text])),
+        Some(row.map(|(line, ip, text, via)| match ip {
+            Some(ip) => Ok(make(line, ip, &self.buf[text], via)),
             None => Err(String::from_utf8_lossy(&self.buf[text]).into_owned()),
         }))
     }
 
-    /// The next row's line, address (`None`: a bad row), and where its name (or message) is in `buf`.
-    fn read_row(&mut self) -> io::Result<(u64, Option<IpAddr>, std::ops::Range<usize>)> {
+    /// The next row's line, address (`None`: a bad row), where its name (or message) is in `buf`, and how it is
+    /// reached.
+    fn read_row(&mut self) -> io::Result<(u64, Option<IpAddr>, std::ops::Range<usize>, Via)> {
         self.fill(MAX_HEAD)?;
         self.line += self.varint()?;
-        let ip = match self.byte()? {
-            0 => None,
+        let tag = self.byte()?;
+        let ip = match tag & !VIA {
+            0 if tag == 0 => None,
             4 => Some(IpAddr::from(self.bytes::<4>()?)),
             6 => Some(IpAddr::from(self.bytes::<16>()?)),
             _ => return Err(corrupt("unknown address tag")),
         };
+        let mut via = Via::default();
+        if tag & VIA != 0 {
+            let number = |v: u64| {
+                u16::try_from(v).map_err(|_| corrupt("a credential set or port past 65535"))
+            };
+            via.credentials = number(self.varint()?)?;
+            via.port = number(self.varint()?)?;
+        }
         let len = usize::try_from(self.varint()?)
             .ok()
             .filter(|&n| n <= crate::inventory::MAX_LINE_BYTES)
@@ -241,7 +263,7 @@ impl PreparedReader {
         }
         let name = self.pos..self.pos + len;
         self.pos += len;
-        Ok((self.line, ip, name))
+        Ok((self.line, ip, name, via))
     }
 }
 
@@ -251,10 +273,21 @@ mod tests {
 
     #[test]
     fn rows_come_back_as_written() {
-        let mut rows: Vec<(u64, IpAddr, Vec<u8>)> = vec![
-            (1, "127.0.0.1".parse().unwrap(), b"a".to_vec()),
-            (2, "::1".parse().unwrap(), "café".as_bytes().to_vec()),
-            (300, "127.255.0.9".parse().unwrap(), vec![b'n'; 4096]),
+        let via = |credentials, port| Via { credentials, port };
+        let mut rows: Vec<(u64, IpAddr, Vec<u8>, Via)> = vec![
+            (1, "127.0.0.1".parse().unwrap(), b"a".to_vec(), via(0, 0)),
+            (
+                2,
+                "::1".parse().unwrap(),
+                "café".as_bytes().to_vec(),
+                via(3, 0),
+            ),
+            (
+                300,
+                "127.255.0.9".parse().unwrap(),
+                vec![b'n'; 4096],
+                via(65535, 65535),
+            ),
         ];
         // Enough rows, long and short, for many blocks and rows across their ends.
         let mut line = 300;
@@ -266,26 +299,41 @@ mod tests {
             } else {
                 (i % 40) as usize
             };
-            rows.push((line, ip.parse().unwrap(), vec![b'a' + (i % 26) as u8; len]));
+            let v = if i % 5 == 0 {
+                via(i as u16 % 7, 161 + i as u16)
+            } else {
+                via(0, 0)
+            };
+            rows.push((
+                line,
+                ip.parse().unwrap(),
+                vec![b'a' + (i % 26) as u8; len],
+                v,
+            ));
         }
-        rows.push((1 << 40, "fe80::1".parse().unwrap(), b"last".to_vec()));
+        rows.push((
+            1 << 40,
+            "fe80::1".parse().unwrap(),
+            b"last".to_vec(),
+            via(1, 0),
+        ));
         let mut w = PreparedWriter::new().unwrap();
         let mut written = Vec::new();
-        for (i, (line, ip, name)) in rows.iter().enumerate() {
+        for (i, (line, ip, name, v)) in rows.iter().enumerate() {
             // A bad row now and then, on the line before (when free), with a message or none.
             if i % 5 == 1 && *line > rows[i - 1].0 + 1 {
                 let message = if i % 10 == 1 { "bad row ü" } else { "" };
                 w.push_bad(line - 1, message).unwrap();
                 written.push(Err((line - 1, message.to_string())));
             }
-            w.push(*line, *ip, name).unwrap();
-            written.push(Ok((*line, *ip, name.clone())));
+            w.push(*line, *ip, name, *v).unwrap();
+            written.push(Ok((*line, *ip, name.clone(), *v)));
         }
         let prepared = w.finish().unwrap();
         assert_eq!(prepared.rows(), written.len() as u64);
         let mut r = PreparedReader::new(prepared);
         let mut back = Vec::new();
-        while let Some(row) = r.next_with(|line, ip, name| (line, ip, name.to_vec())) {
+        while let Some(row) = r.next_with(|line, ip, name, v| (line, ip, name.to_vec(), v)) {
             back.push(row.unwrap().map_err(|m| (r.line(), m)));
         }
         assert!(back.iter().any(|r| r.is_err()));
@@ -295,11 +343,12 @@ mod tests {
     #[test]
     fn a_truncated_file_is_an_error_not_a_row() {
         let mut w = PreparedWriter::new().unwrap();
-        w.push(1, "127.0.0.1".parse().unwrap(), b"abc").unwrap();
+        w.push(1, "127.0.0.1".parse().unwrap(), b"abc", Via::default())
+            .unwrap();
         let prepared = w.finish().unwrap();
         prepared.file.set_len(5).unwrap();
         let mut r = PreparedReader::new(prepared);
-        assert!(r.next_with(|_, _, _| ()).unwrap().is_err());
-        assert!(r.next_with(|_, _, _| ()).is_none());
+        assert!(r.next_with(|_, _, _, _| ()).unwrap().is_err());
+        assert!(r.next_with(|_, _, _, _| ()).is_none());
     }
 }

@@ -28,6 +28,12 @@ pub struct InventoryReader {
     failed: bool,
     shard: Option<(Shard, ShardIndexer)>,
     other_shard: u64,
+    /// The optional columns the header names.
+    columns: Columns,
+    /// The credential sets' names, sorted (`None`: the `credentials` column is not checked).
+    sets: Option<Vec<String>>,
+    /// The header line as written, when it names an optional column (a split copies it into every file).
+    header: Option<Vec<u8>>,
 }
 
 /// Whether a row named `name` is in `shard`.
@@ -67,7 +73,22 @@ impl InventoryReader {
             failed: false,
             shard: None,
             other_shard: 0,
+            columns: Columns::default(),
+            sets: None,
+            header: None,
         }
+    }
+
+    /// Checks the `credentials` column against these set names (`extract.snmp.credentials`' keys, sorted) and
+    /// numbers each row's set by its place among them (1 for the first). Without it the column is not checked (a
+    /// split copies rows as written).
+    pub fn with_credentials(mut self, sets: Vec<String>) -> Self {
+        debug_assert!(
+            sets.windows(2).all(|w| w[0] < w[1]),
+            "sorted, without repeats"
+        );
+        self.sets = Some(sets);
+        self
     }
 
     /// Yields only the rows of `shard` (all rows for `None`); see the type's doc.
@@ -78,25 +99,31 @@ impl InventoryReader {
         self
     }
 
+    /// The header line (without a BOM), once read, when it names the `credentials` or `port` column.
+    pub fn columns_header(&self) -> Option<&[u8]> {
+        self.header.as_deref()
+    }
+
     /// Rows skipped so far as another shard's.
     pub fn other_shard(&self) -> u64 {
         self.other_shard
     }
 
-    /// The next row, made by `make` from a valid row's line, address and name (borrowed, and checked to be UTF-8:
-    /// a caller that only hashes or copies the name allocates and validates nothing per row); `None` at the end.
+    /// The next row, made by `make` from a valid row's line, address, name (borrowed, and checked to be UTF-8: a
+    /// caller that only hashes or copies the name allocates and validates nothing per row) and how it is reached;
+    /// `None` at the end.
     pub fn next_with<T>(
         &mut self,
-        mut make: impl FnMut(u64, IpAddr, &[u8]) -> T,
+        mut make: impl FnMut(u64, IpAddr, &[u8], Via) -> T,
     ) -> Option<Result<Result<T, RowError>, InventoryError>> {
-        self.next_with_line(|line, ip, name, _| make(line, ip, name))
+        self.next_with_line(|line, ip, name, via, _| make(line, ip, name, via))
     }
 
     /// [`InventoryReader::next_with`], `make` also given the row's line as written (without a leading BOM and the
     /// newline): what `split-inventory` copies.
     pub fn next_with_line<T>(
         &mut self,
-        mut make: impl FnMut(u64, IpAddr, &[u8], &[u8]) -> T,
+        mut make: impl FnMut(u64, IpAddr, &[u8], Via, &[u8]) -> T,
     ) -> Option<Result<Result<T, RowError>, InventoryError>> {
         if self.failed {
             return None;
@@ -136,13 +163,24 @@ impl InventoryReader {
                             mine = true;
                         }
                     }
-                    let Some(parsed) = parse_line(raw, at, &mut self.first_row) else {
+                    let Some(parsed) = parse_line(raw, at, &mut self.first_row, &mut self.columns)
+                    else {
+                        if self.columns.any() && self.header.is_none() {
+                            self.header = Some(text.to_vec());
+                        }
                         continue; // a blank, comment or header line
                     };
                     let row = match parsed {
                         Ok((ip, name)) => {
                             if mine || self.shard.is_none_or(|s| in_shard(&name, s)) {
-                                return Some(Ok(Ok(make(self.line, ip, &name, text))));
+                                // The optional columns cost nothing unless the header names them.
+                                let via = match self.columns.any() {
+                                    false => Ok(Via::default()),
+                                    true => self.columns.via(text, self.sets.as_deref(), at),
+                                };
+                                return Some(Ok(
+                                    via.map(|via| make(self.line, ip, &name, via, text))
+                                ));
                             }
                             self.other_shard += 1;
                             continue;
@@ -175,10 +213,11 @@ impl Iterator for InventoryReader {
     type Item = Result<Row, InventoryError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let row = self.next_with(|line, ip, name| Device {
+        let row = self.next_with(|line, ip, name, via| Device {
             line,
             ip,
             name: String::from_utf8(name.to_vec()).expect("the reader hands over UTF-8 names only"),
+            via,
         })?;
         Some(row.map(|row| match row {
             Ok(device) => Row::Device(device),

@@ -139,6 +139,7 @@ pub(super) fn dotted_quad(b: &[u8]) -> Option<([u8; 4], usize)> {
 }
 
 /// Where a row is: its file and line, for its errors.
+#[derive(Clone, Copy)]
 pub(super) struct At<'a> {
     pub(super) path: &'a Path,
     pub(super) line: u64,
@@ -157,12 +158,96 @@ impl At<'_> {
 /// A valid row's address and name (checked to be UTF-8; borrowed from the line unless it was quoted).
 pub(super) type Parts<'a> = (IpAddr, Cow<'a, [u8]>);
 
+/// Where the optional columns are, as the header names them (`ip,name,credentials,port`: the two after `ip,name`
+/// in any order, among other columns, which stay ignored). A file without a header, or whose header names
+/// neither, has none: every row is reached the default way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Columns {
+    pub(super) credentials: Option<usize>,
+    pub(super) port: Option<usize>,
+}
+
+impl Columns {
+    pub(super) fn any(self) -> bool {
+        self.credentials.is_some() || self.port.is_some()
+    }
+
+    /// The columns a header line names (its fields trimmed and unquoted, compared without case).
+    fn of_header(text: &[u8]) -> Columns {
+        let mut columns = Columns::default();
+        for (k, field) in all_fields(text).iter().enumerate().skip(2) {
+            let field = field.trim_ascii();
+            if field.eq_ignore_ascii_case(b"credentials") && columns.credentials.is_none() {
+                columns.credentials = Some(k);
+            } else if field.eq_ignore_ascii_case(b"port") && columns.port.is_none() {
+                columns.port = Some(k);
+            }
+        }
+        columns
+    }
+
+    /// A row's `Via` from its columns (empty or missing cells: the default); `sets` are the credential sets' names
+    /// in order (`None`: not checked, the set numbered 0). `text` is the line without its BOM.
+    pub(super) fn via(
+        self,
+        text: &[u8],
+        sets: Option<&[String]>,
+        at: At<'_>,
+    ) -> Result<Via, RowError> {
+        let fields = all_fields(text.trim_ascii());
+        let cell = |k: Option<usize>| {
+            k.and_then(|k| fields.get(k))
+                .map(|f| f.trim_ascii())
+                .filter(|f| !f.is_empty())
+        };
+        let mut via = Via::default();
+        if let Some(name) = cell(self.credentials) {
+            if let Some(sets) = sets {
+                let found = sets.binary_search_by(|s| s.as_bytes().cmp(name)).ok();
+                let shown = || String::from_utf8_lossy(name).chars().take(64).collect();
+                let k = found.ok_or_else(|| at.invalid(RowProblem::UnknownCredentials(shown())))?;
+                via.credentials = u16::try_from(k + 1)
+                    .map_err(|_| at.invalid(RowProblem::UnknownCredentials(shown())))?;
+            }
+        }
+        if let Some(port) = cell(self.port) {
+            via.port = std::str::from_utf8(port)
+                .ok()
+                .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|p| p.parse::<u16>().ok())
+                .filter(|&p| p != 0)
+                .ok_or_else(|| {
+                    let shown = String::from_utf8_lossy(port).chars().take(64).collect();
+                    at.invalid(RowProblem::BadPort(shown))
+                })?;
+        }
+        Ok(via)
+    }
+}
+
+/// Every field of a line (quoted ones through the csv crate; a line that does not parse has only its first).
+fn all_fields(text: &[u8]) -> Vec<Cow<'_, [u8]>> {
+    if !text.contains(&b'"') {
+        return text.split(|&b| b == b',').map(Cow::Borrowed).collect();
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text);
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(_) => record.iter().map(|f| Cow::Owned(f.to_vec())).collect(),
+        Err(_) => vec![Cow::Borrowed(text)],
+    }
+}
+
 /// The row of one line — a valid row's address and name, or the problem — or `None` for a blank, comment or
-/// header line (`first_row` says whether a header may still come).
+/// header line (`first_row` says whether a header may still come; a header's optional columns go to `columns`).
 pub(super) fn parse_line<'a>(
     raw: &'a [u8],
     at: At<'_>,
     first_row: &mut bool,
+    columns: &mut Columns,
 ) -> Option<Result<Parts<'a>, RowError>> {
     if let Some((ip, name)) = plain_row(raw) {
         *first_row = false;
@@ -185,6 +270,7 @@ pub(super) fn parse_line<'a>(
     };
     let first = std::mem::replace(first_row, false);
     if first && ip_raw.eq_ignore_ascii_case(b"ip") && name_raw.eq_ignore_ascii_case(b"name") {
+        *columns = Columns::of_header(text);
         return None;
     }
     // A printable ASCII field (the common case) is UTF-8 without a check; a printable name holds no control

@@ -1,6 +1,7 @@
 //! Splitting an inventory into one file per shard (`app split-inventory`): each row goes to the shard its name falls
 //! in (the reader's rule, `InventoryReader::with_shard`), as written (extra columns and quotes kept; comments,
-//! blank lines and the header left out), so that a shard then reads only its own rows instead of hashing every
+//! blank lines and the header left out — but a header naming the `credentials` or `port` column, which every file
+//! gets first), so that a shard then reads only its own rows instead of hashing every
 //! other shard's.
 
 use std::io::{self, Write};
@@ -27,8 +28,18 @@ pub enum SplitError {
 pub fn split(path: &Path, outs: &mut [impl Write]) -> Result<Vec<u64>, SplitError> {
     let indexer = ShardIndexer::new(outs.len() as u64);
     let mut rows = vec![0u64; outs.len()];
+    // The header, read with the first row: the optional columns it names mean the same in every file.
+    let mut first = InventoryReader::open(path)?;
+    let _ = first.next();
+    if let Some(header) = first.columns_header() {
+        for (k, out) in outs.iter_mut().enumerate() {
+            out.write_all(header)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| SplitError::Write(k, e))?;
+        }
+    }
     let mut reader = InventoryReader::open(path)?;
-    while let Some(row) = reader.next_with_line(|_, _, name, line| {
+    while let Some(row) = reader.next_with_line(|_, _, name, _, line| {
         let k = indexer.index(stable_hash_bytes(name)) as usize;
         let out = &mut outs[k];
         rows[k] += 1;

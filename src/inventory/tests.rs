@@ -131,7 +131,7 @@ fn check_reports_repeated_names_with_the_first_line() {
     )
     .unwrap();
     let mut seen = Vec::new();
-    let c = check(&path, |e| seen.push((e.line, e.problem.clone()))).unwrap();
+    let c = check(&path, &[], |e| seen.push((e.line, e.problem.clone()))).unwrap();
     assert_eq!(c.devices, 2);
     assert_eq!(c.problems, 4);
     assert_eq!(c.duplicates, [(4, 1), (5, 2), (6, 1)]);
@@ -214,14 +214,15 @@ fn the_rows_kept_by_the_check_are_the_rows_read() {
     let path = dir.path().join("inv.csv");
     let text = "ip,name\n127.0.0.1,a\n# c\n::1, b \n127.0.0.3,\"c,d\"\n127.0.0.4,a\n";
     std::fs::write(&path, text).unwrap();
-    let (c, rows) = check_and_keep(&path, None, |_| {}).unwrap();
+    let (c, rows) = check_and_keep(&path, None, &[], |_| {}).unwrap();
     assert_eq!((c.devices, c.problems), (3, 1));
     let mut kept = Vec::new();
     let mut reader = crate::inventory::kept::PreparedReader::new(rows.expect("every row parsed"));
-    while let Some(row) = reader.next_with(|line, ip, name| Device {
+    while let Some(row) = reader.next_with(|line, ip, name, via| Device {
         line,
         ip,
         name: String::from_utf8(name.to_vec()).unwrap(),
+        via,
     }) {
         kept.push(row.unwrap().unwrap());
     }
@@ -237,11 +238,11 @@ fn the_rows_kept_by_the_check_are_the_rows_read() {
 
     // A bad row is kept too, with its message, in line order: the run never reads the file again.
     std::fs::write(&path, "127.0.0.1,a\nbad\n127.0.0.2,b\n").unwrap();
-    let (c, rows) = check_and_keep(&path, None, |_| {}).unwrap();
+    let (c, rows) = check_and_keep(&path, None, &[], |_| {}).unwrap();
     assert_eq!(c.problems, 1);
     let mut reader = crate::inventory::kept::PreparedReader::new(rows.expect("kept"));
     let mut back = Vec::new();
-    while let Some(row) = reader.next_with(|line, _, name| (line, name.to_vec())) {
+    while let Some(row) = reader.next_with(|line, _, name, _| (line, name.to_vec())) {
         back.push(row.unwrap().map_err(|m| (reader.line(), m)));
     }
     assert_eq!(back.len(), 3, "{back:?}");
@@ -270,7 +271,7 @@ fn a_chunk_gives_back_its_devices() {
     let mut chunk = ChunkBuilder::with_capacity(3);
     for r in &rows {
         if let Row::Device(d) = r {
-            chunk.push_parts(d.line, d.ip, d.name.as_bytes(), d.line * 100);
+            chunk.push_parts(d.line, d.ip, d.name.as_bytes(), d.line * 100, d.via);
         }
     }
     let chunk = chunk.finish().unwrap();
@@ -291,9 +292,9 @@ fn a_chunk_gives_back_its_devices() {
 fn a_chunk_with_a_name_that_is_not_utf8_names_its_line() {
     let mut chunk = ChunkBuilder::with_capacity(3);
     let ip = IpAddr::from([127, 0, 0, 1]);
-    chunk.push_parts(4, ip, b"ok", 0);
-    chunk.push_parts(7, ip, b"bad\xff", 0);
-    chunk.push_parts(9, ip, b"ok", 0);
+    chunk.push_parts(4, ip, b"ok", 0, Via::default());
+    chunk.push_parts(7, ip, b"bad\xff", 0, Via::default());
+    chunk.push_parts(9, ip, b"ok", 0, Via::default());
     assert_eq!(chunk.finish().unwrap_err(), 7);
 }
 
@@ -424,7 +425,9 @@ fn the_quick_name_is_the_name_the_full_parse_finds() {
             path: Path::new("inv.csv"),
             line: 2,
         };
-        if let Some(Ok((_, name))) = parse_line(line.as_bytes(), at, &mut first) {
+        if let Some(Ok((_, name))) =
+            parse_line(line.as_bytes(), at, &mut first, &mut Columns::default())
+        {
             if let Some(quick) = quick_name(line.as_bytes()) {
                 assert_eq!(quick, &*name, "{line:?}");
             }
@@ -462,7 +465,7 @@ fn a_sharded_check_checks_and_keeps_only_its_rows() {
     let (mut devices, mut other) = (0, 0);
     for index in 0..4 {
         let shard = crate::config::Shard { index, count: 4 };
-        let (c, rows) = check_and_keep(&path, Some(shard), |_| {}).unwrap();
+        let (c, rows) = check_and_keep(&path, Some(shard), &[], |_| {}).unwrap();
         let rows = rows.expect("every row parsed");
         assert_eq!(rows.rows(), c.devices + c.duplicates.len() as u64);
         assert_eq!(c.devices + c.problems + c.other_shard, 201);
@@ -491,4 +494,120 @@ fn a_bad_address_says_why_it_may_have_been_written_so() {
     assert!(says("router-1.example").contains("names are not resolved"));
     assert!(says("10.0.0.300").ends_with("is not an IPv4 or IPv6 address"));
     assert!(says("").ends_with("is not an IPv4 or IPv6 address"));
+}
+
+/// The rows of `text` with the credential sets `sets`: (line, name, via) of each device, and the problems.
+fn read_via(text: &str, sets: &[&str]) -> (Vec<(u64, String, Via)>, Vec<(u64, RowProblem)>) {
+    let reader = InventoryReader::from_reader(
+        Path::new("inv.csv"),
+        Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+    )
+    .with_credentials(sets.iter().map(|s| s.to_string()).collect());
+    let rows: Vec<Row> = reader.map(|r| r.unwrap()).collect();
+    let devices = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Device(d) => Some((d.line, d.name.clone(), d.via)),
+            Row::Invalid(_) => None,
+        })
+        .collect();
+    (devices, problems(&rows))
+}
+
+#[test]
+fn a_header_names_the_credentials_and_port_columns() {
+    let via = |credentials, port| Via { credentials, port };
+    let text = "\u{feff}IP,Name,rack,Port,Credentials\n127.0.0.1,a\n127.0.0.2,b,r1,1161,core\n\
+                127.0.0.3,c,,,edge\n\"127.0.0.4\",\"d\",r2,\"162\",\n127.0.0.5,e,r3, 2161 , core \n";
+    let (devices, problems) = read_via(text, &["core", "edge"]);
+    assert_eq!(problems, vec![]);
+    assert_eq!(
+        devices,
+        vec![
+            (2, "a".into(), via(0, 0)),
+            (3, "b".into(), via(1, 1161)),
+            (4, "c".into(), via(2, 0)),
+            (5, "d".into(), via(0, 162)),
+            (6, "e".into(), via(1, 2161)),
+        ]
+    );
+    // Without a header naming them, extra columns stay ignored: a third column is not a credential set.
+    let (devices, problems) = read_via("127.0.0.1,a,core,99999\nip,name,port\n", &[]);
+    assert_eq!(
+        problems.len(),
+        1,
+        "a second header is a bad row: {problems:?}"
+    );
+    assert_eq!(devices, vec![(1, "a".into(), via(0, 0))]);
+}
+
+#[test]
+fn bad_credentials_and_ports_name_their_line() {
+    let text = "ip,name,credentials,port\n127.0.0.1,a,nope\n127.0.0.2,b,,0\n127.0.0.3,c,,65536\n\
+                127.0.0.4,d,,x1\n127.0.0.5,e,,-1\n127.0.0.6,f,core,161\n";
+    let (devices, problems) = read_via(text, &["core"]);
+    assert_eq!(
+        problems,
+        vec![
+            (2, RowProblem::UnknownCredentials("nope".into())),
+            (3, RowProblem::BadPort("0".into())),
+            (4, RowProblem::BadPort("65536".into())),
+            (5, RowProblem::BadPort("x1".into())),
+            (6, RowProblem::BadPort("-1".into())),
+        ]
+    );
+    assert_eq!(devices.len(), 1);
+    let e = RowError {
+        path: "inv.csv".into(),
+        line: 2,
+        problem: problems[0].1.clone(),
+    };
+    assert_eq!(
+        e.to_string(),
+        "inv.csv:2: field `credentials`: `nope` is no [extract.snmp.credentials.NAME] set of the configuration"
+    );
+}
+
+#[test]
+fn the_kept_rows_and_a_split_keep_the_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inv.csv");
+    let text =
+        "# comment\nip,name,credentials,port\n127.0.0.1,a,edge,1161\n127.0.0.2,b\n::1,c,core,\n";
+    std::fs::write(&path, text).unwrap();
+    let sets = vec!["core".to_string(), "edge".to_string()];
+    let (c, rows) = check_and_keep(&path, None, &sets, |_| {}).unwrap();
+    assert_eq!((c.devices, c.problems), (3, 0));
+    let mut reader = crate::inventory::kept::PreparedReader::new(rows.unwrap());
+    let mut kept = Vec::new();
+    while let Some(row) = reader.next_with(|line, _, name, via| (line, name.to_vec(), via)) {
+        kept.push(row.unwrap());
+    }
+    let via = |credentials, port| Via { credentials, port };
+    assert_eq!(
+        kept,
+        vec![
+            (3, b"a".to_vec(), via(2, 1161)),
+            (4, b"b".to_vec(), via(0, 0)),
+            (5, b"c".to_vec(), via(1, 0)),
+        ]
+    );
+    // An unknown set is a problem of the check.
+    let (c, rows) = check_and_keep(&path, None, &sets[..1], |_| {}).unwrap();
+    // Kept all the same, the bad row with its message: the run never reads the file again.
+    assert_eq!((c.devices, c.problems, rows.is_some()), (2, 1, true));
+    // Each split file starts with the header, so its rows keep their columns.
+    let mut outs = vec![Vec::new(), Vec::new()];
+    split::split(&path, &mut outs).unwrap();
+    for out in &outs {
+        let out = String::from_utf8(out.clone()).unwrap();
+        assert!(out.starts_with("ip,name,credentials,port\n"), "{out}");
+    }
+    let all: String = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(o).into_owned())
+        .collect();
+    for row in ["127.0.0.1,a,edge,1161\n", "127.0.0.2,b\n", "::1,c,core,\n"] {
+        assert!(all.contains(row), "{all}");
+    }
 }

@@ -244,6 +244,12 @@ mod tests {
             ExtractError::BadAnswer("x".into()),
             ExtractError::NoProgress(15_000),
             ExtractError::Socket("x".into()),
+            ExtractError::NoProfile("x".into()),
+            ExtractError::NotPercent {
+                oid: "1.3.6.1.4.1.9.2.1.58.0".into(),
+                value: "101".into(),
+                what: "is not a percentage",
+            },
         ];
         for kind in [
             ReportKind::UnsupportedSecLevels,

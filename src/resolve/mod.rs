@@ -9,7 +9,7 @@ pub mod tls;
 
 use std::path::Path;
 
-use crate::config::{LoadSettings, Secret, Settings, SettingsError, SnmpSettings};
+use crate::config::{Credentials, LoadSettings, Secret, Settings, SettingsError, SnmpSettings};
 use tls::ClientTls;
 
 /// Validated settings with what was built from them.
@@ -34,6 +34,8 @@ pub struct SnmpSecrets {
     pub community: Secret,
     pub auth_password: Secret,
     pub priv_password: Secret,
+    /// The secrets of each `extract.snmp.credentials` set, in name order (their own `sets` are empty).
+    pub sets: Vec<SnmpSecrets>,
 }
 
 impl Resolved {
@@ -92,17 +94,29 @@ pub fn mock_token(mock: &crate::config::MockSettings) -> Result<Secret, Settings
     Ok(token)
 }
 
-/// `extract.snmp`'s secrets, the `*_file` keys read once. The error names the key and the file.
+/// `extract.snmp`'s secrets and those of each credential set, the `*_file` keys read once. The error names the
+/// key and the file.
 pub fn snmp_secrets(s: &SnmpSettings) -> Result<SnmpSecrets, SettingsError> {
+    let mut secrets = credential_secrets(&s.default_credentials(), "extract.snmp")?;
+    for (name, set) in &s.credentials {
+        let prefix = format!("extract.snmp.credentials.{name}");
+        secrets.sets.push(credential_secrets(set, &prefix)?);
+    }
+    Ok(secrets)
+}
+
+/// The secrets of one set of credentials whose keys are under `prefix`.
+fn credential_secrets(s: &Credentials, prefix: &str) -> Result<SnmpSecrets, SettingsError> {
     let read =
         |value: &Secret, file: &Path, key: &str, min_len: usize| -> Result<Secret, SettingsError> {
             if file.as_os_str().is_empty() {
                 return Ok(value.clone());
             }
-            let secret = read_secret_file(key, file)?;
+            let key = format!("{prefix}.{key}");
+            let secret = read_secret_file(&key, file)?;
             if secret.expose().len() < min_len {
                 return Err(SettingsError::invalid(
-                    key,
+                    &key,
                     format!(
                         "{}: the password must be at least {min_len} characters",
                         file.display()
@@ -112,24 +126,20 @@ pub fn snmp_secrets(s: &SnmpSettings) -> Result<SnmpSecrets, SettingsError> {
             Ok(secret)
         };
     Ok(SnmpSecrets {
-        community: read(
-            &s.community,
-            &s.community_file,
-            "extract.snmp.community_file",
-            0,
-        )?,
+        community: read(&s.community, &s.community_file, "community_file", 0)?,
         auth_password: read(
             &s.auth_password,
             &s.auth_password_file,
-            "extract.snmp.auth_password_file",
+            "auth_password_file",
             8,
         )?,
         priv_password: read(
             &s.priv_password,
             &s.priv_password_file,
-            "extract.snmp.priv_password_file",
+            "priv_password_file",
             8,
         )?,
+        sets: Vec::new(),
     })
 }
 

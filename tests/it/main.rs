@@ -23,5 +23,7 @@ mod shutdown;
 mod sinks;
 mod snmp_agent;
 mod snmp_mock;
+mod snmp_profiles;
+mod snmp_recordings;
 mod spool_replay;
 mod tls;

@@ -46,7 +46,7 @@ fn free_udp_port() -> u16 {
 }
 
 /// `snmpget -v2c` of one OID with a short timeout: its value, or `None` when the agent did not answer it.
-fn snmpget(port: u16, community: &str, oid: &str) -> Option<String> {
+pub(crate) fn snmpget(port: u16, community: &str, oid: &str) -> Option<String> {
     let out = Command::new("snmpget")
         .args([
             "-v2c", "-c", community, "-t", "0.3", "-r", "0", "-On", "-Oqv",
@@ -61,15 +61,15 @@ fn snmpget(port: u16, community: &str, oid: &str) -> Option<String> {
 }
 
 /// A running `snmpd`, killed on drop.
-struct Agent {
+pub(crate) struct Agent {
     child: Option<Child>,
-    port: u16,
+    pub(crate) port: u16,
     dir: TestDir,
 }
 
 impl Agent {
     /// Starts snmpd with `USERS` on a free port; waits (bounded) until it answers sysUpTime.0.
-    fn start() -> Agent {
+    pub(crate) fn start() -> Agent {
         for _ in 0..5 {
             let dir = TestDir::new();
             let conf = dir.write("snmpd.conf", USERS);
@@ -105,7 +105,7 @@ impl Agent {
     }
 
     /// Waits (at most `limit`) until `oid` reads as a number other than 0 with `community`.
-    fn wait_for(&self, community: &str, oid: &str, limit: Duration) {
+    pub(crate) fn wait_for(&self, community: &str, oid: &str, limit: Duration) {
         let start = Instant::now();
         while start.elapsed() < limit {
             if let Some(v) = snmpget(self.port, community, oid) {
@@ -140,7 +140,7 @@ impl Drop for Agent {
 }
 
 /// `app mock-server` logging each body in full to `mock.log` in `dir`.
-fn mock(dir: &TestDir) -> MockProcess {
+pub(crate) fn mock(dir: &TestDir) -> MockProcess {
     dir.write(
         "mock.toml",
         "[mock]\ndelay_ms = 0\njitter_ms = 0\nlog_body_preview = 1000000\nlog_file = \"mock.log\"\n",
@@ -149,7 +149,7 @@ fn mock(dir: &TestDir) -> MockProcess {
 }
 
 /// The records the mock acknowledged, from its log.
-fn received(dir: &TestDir) -> Vec<serde_json::Value> {
+pub(crate) fn received(dir: &TestDir) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("mock.log")).unwrap_or_default();
     let mut out = Vec::new();
     for line in text.lines() {
@@ -164,7 +164,7 @@ fn received(dir: &TestDir) -> Vec<serde_json::Value> {
 
 /// An ETL configuration for the snmp source against `port`, loading into `endpoint`: `snmp` is TOML for
 /// `[extract.snmp]`, `extra` TOML laid over the whole.
-fn config(endpoint: &str, port: u16, snmp: &str, extra: &str) -> TestConfig {
+pub(crate) fn config(endpoint: &str, port: u16, snmp: &str, extra: &str) -> TestConfig {
     fast_config(endpoint, "")
         .set("extract.source", "snmp")
         .set("extract.snmp.port", i64::from(port))
@@ -172,7 +172,7 @@ fn config(endpoint: &str, port: u16, snmp: &str, extra: &str) -> TestConfig {
         .merge(extra)
 }
 
-fn etl(dir: &TestDir) -> Output {
+pub(crate) fn etl(dir: &TestDir) -> Output {
     dir.run(&[
         "etl",
         "--config",
@@ -184,7 +184,7 @@ fn etl(dir: &TestDir) -> Output {
 }
 
 /// The value of indicator `name` in `record`.
-fn indicator(record: &serde_json::Value, name: &str) -> f64 {
+pub(crate) fn indicator(record: &serde_json::Value, name: &str) -> f64 {
     record["indicators"]
         .as_array()
         .unwrap()

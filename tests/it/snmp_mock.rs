@@ -105,6 +105,7 @@ fn oid_text(ids: &[u32]) -> String {
 }
 
 const SHARES: Shares = Shares {
+    vendors: 0.0,
     host_resources: 0.3,
     wrong_community: 0.0,
 };
@@ -289,6 +290,7 @@ fn each_answer_comes_from_the_address_asked_and_mirrors_the_request_id() {
         let d = fleet::device(
             addrs[i],
             fleet::Shares {
+                vendors: 0.0,
                 host_resources: 0.1,
                 wrong_community: 0.0,
             },
@@ -357,6 +359,7 @@ fn drops_duplicates_delays_and_wrong_communities_are_injected_and_counted() {
     // The wrong-community share: those devices never answer "public", the others do.
     let f = Fleet::start(&dir, &[("APP__MOCK__SNMP_WRONG_COMMUNITY_SHARE", "0.5")]);
     let shares = Shares {
+        vendors: 0.0,
         host_resources: 0.1,
         wrong_community: 0.5,
     };
@@ -489,6 +492,7 @@ fn expected_records(addr: Ipv4Addr, shares: Shares) -> Vec<Loaded> {
             .enumerate()
             .map(|(i, load)| (i.to_string(), named(f64::from(load), 0.0, 0.0, 0.0, 0.0)))
             .collect(),
+        other => panic!("{addr}: a {other:?} device in a fleet without vendor personalities"),
     }
 }
 
@@ -497,6 +501,7 @@ fn ten_thousand_devices_with_drops_delays_and_duplicates_each_load_the_formulas_
     const N: usize = 10_000;
     let dir = TestDir::new();
     let shares = Shares {
+        vendors: 0.0,
         host_resources: 0.1,
         wrong_community: 0.005,
     };
@@ -625,6 +630,7 @@ fn demo_with_the_snmp_source_runs_the_pipeline_against_the_in_process_fleet() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let shares = Shares {
+        vendors: 0.0,
         host_resources: 0.1,
         wrong_community: 0.0,
     };
@@ -653,4 +659,156 @@ fn demo_with_the_snmp_source_runs_the_pipeline_against_the_in_process_fleet() {
         stdout.contains("\"replies\": "),
         "the fleet's counters are shown: {stdout}"
     );
+}
+
+/// The loads (hundredths) a vendor device's records may carry: its vendor objects' values, which are 0 to 100.
+fn vendor_loads(addr: Ipv4Addr, kind: Kind) -> Vec<i64> {
+    use app::mock::snmp::fleet::Value as V;
+    app::mock::snmp::vendors::objects(addr, kind)
+        .into_iter()
+        .filter_map(|(_, v)| match v {
+            V::Gauge32(x) => Some(i64::from(x) * 100),
+            V::Integer(x) if (0..=100).contains(&x) => Some(i64::from(x) * 100),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn vendor_personalities_answer_like_the_vendor_and_a_run_detects_and_reads_them() {
+    const N: usize = 400;
+    let dir = TestDir::new();
+    let shares = Shares {
+        vendors: 0.6,
+        host_resources: 0.25,
+        wrong_community: 0.0,
+    };
+    let f = Fleet::start(
+        &dir,
+        &[
+            ("APP__MOCK__SNMP_VENDOR_SHARE", "0.6"),
+            ("APP__MOCK__SNMP_HOST_RESOURCES_SHARE", "0.25"),
+            ("APP__MOCK__DELAY_MS", "0"),
+            ("APP__MOCK__JITTER_MS", "0"),
+            ("APP__MOCK__LOG_BODY_PREVIEW", "16777216"),
+        ],
+    );
+    // Each kind answers sysObjectID.0 with its vendor's enterprise number, and its table walks.
+    let kinds = [
+        (Kind::Ucd, "8072"),
+        (Kind::HostResources, "30065"),
+        (Kind::Cisco, "9"),
+        (Kind::Juniper, "2636"),
+        (Kind::Huawei, "2011"),
+        (Kind::Fortinet, "12356"),
+    ];
+    for (kind, enterprise) in kinds {
+        let addr = addresses_of_shares(kind, shares);
+        let (ok, text) = net_snmp(
+            "snmpget",
+            &[
+                "-v2c",
+                "-c",
+                "public",
+                &f.target(addr),
+                "1.3.6.1.2.1.1.2.0",
+                "1.3.6.1.2.1.1.1.0",
+            ],
+        );
+        assert!(ok, "{kind:?} {addr}: {text}");
+        let prefix = format!(".1.3.6.1.4.1.{enterprise}.");
+        assert!(
+            text.lines().next().unwrap().contains(&prefix),
+            "{kind:?}: {text}"
+        );
+    }
+    let cisco = addresses_of_shares(Kind::Cisco, shares);
+    let (ok, text) = net_snmp(
+        "snmpbulkwalk",
+        &[
+            "-v2c",
+            "-c",
+            "public",
+            &f.target(cisco),
+            "1.3.6.1.4.1.9.9.109.1.1.1.1.8",
+        ],
+    );
+    let members = app::mock::snmp::vendors::rows(cisco, Kind::Cisco) as usize;
+    assert!(ok && lines(&text).len() == members, "{text}");
+    let (ok, text) = net_snmp(
+        "snmpget",
+        &[
+            "-v2c",
+            "-c",
+            "public",
+            &f.target(cisco),
+            "1.3.6.1.2.1.47.1.1.1.1.7.1000",
+        ],
+    );
+    assert!(ok && text.contains("Switch 1 - CPU"), "{text}");
+
+    // A run over N devices of every kind: each gives records whose loads its table holds.
+    dir.inventory("inventory.csv", N);
+    let extra = format!(
+        "[extract]\nsource = \"snmp\"\nconcurrency = 200\ntimeout_ms = 20000\n\
+         [extract.snmp]\nport = {}\ntimeout_ms = 1000\nretries = 2\nsample_interval_ms = 200\n",
+        f.port
+    );
+    dir.write(
+        "c.toml",
+        &fast_config(&format!("http://{}/load", f.http), &extra),
+    );
+    let out = dir.run(&[
+        "etl",
+        "--config",
+        "c.toml",
+        "--summary-json",
+        "s.json",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let records = logged_records(&std::fs::read_to_string(dir.join("mock.log")).unwrap());
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    let mut devices = std::collections::BTreeSet::new();
+    for r in &records {
+        let k: usize = r["name"].as_str().unwrap()["device-".len()..]
+            .parse()
+            .unwrap();
+        let addr = inventory_address(k);
+        let kind = fleet::device(addr, shares).kind;
+        devices.insert(k);
+        *seen.entry(format!("{kind:?}")).or_default() += 1;
+        if matches!(kind, Kind::Ucd | Kind::HostResources) {
+            continue; // the formula's values, checked by the test above
+        }
+        let u = indicators(r)
+            .iter()
+            .find(|(n, _)| n == "utilization")
+            .unwrap()
+            .1;
+        let hundredths = (u * 100.0).round() as i64;
+        assert!(
+            vendor_loads(addr, kind).contains(&hundredths),
+            "device-{k} ({kind:?} at {addr}): {u} is no load of its table: {r}"
+        );
+    }
+    assert_eq!(devices.len(), N, "every device gave records: {seen:?}");
+    for kind in [
+        "Cisco",
+        "Juniper",
+        "Huawei",
+        "Fortinet",
+        "Ucd",
+        "HostResources",
+    ] {
+        assert!(seen.get(kind).is_some_and(|&n| n > 10), "{kind}: {seen:?}");
+    }
+}
+
+/// The first address of the generated inventory (`device-K`) of `kind` in a fleet with `shares`.
+fn addresses_of_shares(kind: Kind, shares: Shares) -> Ipv4Addr {
+    (1..)
+        .map(inventory_address)
+        .find(|a| fleet::device(*a, shares).kind == kind)
+        .unwrap()
 }

@@ -1,5 +1,5 @@
 //! What the SNMP source reads and how it becomes percentages, pure: the UCD-SNMP-MIB systemStats and
-//! HOST-RESOURCES-MIB OIDs, a UCD sample from a GET's variable bindings, and the percentages from two samples
+//! HOST-RESOURCES-MIB OIDs (and the system group's sysObjectID and sysDescr), a UCD sample from a GET's variable bindings, and the percentages from two samples
 //! (each counter's delta modulo 2^32 over the sum of the deltas).
 
 use std::sync::LazyLock;
@@ -35,6 +35,15 @@ pub static UCD_GET: LazyLock<Vec<Oid>> = LazyLock::new(|| {
         .collect()
 });
 
+/// sysObjectID.0 and sysDescr.0 (SNMPv2-MIB system group): what the device is.
+pub static SYS_OBJECT_ID: LazyLock<Oid> =
+    LazyLock::new(|| Oid::parse("1.3.6.1.2.1.1.2.0").expect("a valid constant"));
+pub static SYS_DESCR: LazyLock<Oid> =
+    LazyLock::new(|| Oid::parse("1.3.6.1.2.1.1.1.0").expect("a valid constant"));
+/// UCD-SNMP-MIB ssCpuIdle.0: the agent's own idle percentage (an INTEGER 0..100).
+pub static SS_CPU_IDLE: LazyLock<Oid> =
+    LazyLock::new(|| Oid::parse("1.3.6.1.4.1.2021.11.11.0").expect("a valid constant"));
+
 pub static HR_LOAD: LazyLock<Oid> =
     LazyLock::new(|| Oid::parse(HR_PROCESSOR_LOAD).expect("a valid constant"));
 
@@ -45,6 +54,8 @@ pub enum SampleError {
     Missing(Oid),
     /// The answer is not what was asked (other OIDs, count or types).
     Unexpected(String),
+    /// A percentage above 100.
+    OutOfRange { oid: Oid, value: u64 },
 }
 
 /// One UCD sample: sysUpTime and the raw tick counters (Counter32, wrapping).
@@ -177,13 +188,17 @@ pub fn is_unset(sample: &UcdSample) -> bool {
     sample.ticks().iter().all(|t| *t == 0)
 }
 
-/// hrProcessorLoad rows from walked variable bindings: the values (0..=100, clamped) of the OIDs under the
-/// column, in walk order. `Err` names the OID of a value that is not a number.
+/// hrProcessorLoad rows from walked variable bindings: the values (0..=100) of the OIDs under the column, in
+/// walk order. `Err` names the OID of a value that is not a number, or above 100 (never loaded).
 pub fn processor_loads(varbinds: &[VarBind]) -> Result<Vec<u32>, SampleError> {
     varbinds
         .iter()
         .map(|(oid, value)| match value.as_u64() {
-            Some(n) => Ok(n.min(100) as u32),
+            Some(n) if n <= 100 => Ok(n as u32),
+            Some(n) => Err(SampleError::OutOfRange {
+                oid: oid.clone(),
+                value: n,
+            }),
             None => Err(SampleError::Unexpected(format!(
                 "{oid} is not a load percentage: {value:?}"
             ))),
@@ -344,7 +359,14 @@ mod tests {
             (base.child(196608), Value::Integer(7)),
             (base.child(196609), Value::Integer(250)),
         ];
-        assert_eq!(processor_loads(&vbs).unwrap(), [7, 100]);
+        assert_eq!(
+            processor_loads(&vbs),
+            Err(SampleError::OutOfRange {
+                oid: base.child(196609),
+                value: 250
+            })
+        );
+        assert_eq!(processor_loads(&vbs[..1]).unwrap(), [7]);
         assert!(processor_loads(&[(base.child(1), Value::Null)]).is_err());
         assert_eq!(hundredths_text(0), "0.00");
         assert_eq!(hundredths_text(1234), "12.34");

@@ -5,24 +5,36 @@
 //!   percentages are the counters' deltas over the window (`mib.rs`); one record, `cpu_number` "all".
 //! - `mib = "host-resources"`: a GETBULK walk of hrProcessorLoad; one record per processor (`cpu_number` its
 //!   position), utilization only: idle = 100 − load, the other stats "0" (the MIB does not split the load).
-//! - `mib = "auto"`: ucd, and host-resources when the agent has no UCD objects.
+//! - `mib = "auto"`: profiles (`profiles/`): one GET of sysObjectID.0 and sysDescr.0 chooses the device's
+//!   profile, whose CPU sources are tried in order (`auto.rs`); the choice is kept between runs
+//!   (`detection.rs`), so a later run reads the source that answered directly.
+//!
+//! The UCD reader falls back to 100 − ssCpuIdle when the counters did not move for longer than net-snmp's
+//! refresh (a frozen agent, a recording).
 //!
 //! Settings in `crate::config` (`[extract.snmp]`), secrets from `crate::resolve`, the protocol in `crate::snmp`, sockets in `transport.rs`, security in
 //! `session.rs`. A device's whole extraction is bounded by `extract.timeout_ms`.
 
+pub mod auto;
+pub mod detection;
 pub mod mib;
+pub mod profiles;
 pub mod session;
 pub mod transport;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use self::detection::Detections;
 use self::mib::{Delta, SampleError, UcdSample};
+use self::profiles::Catalog;
 use self::session::{Security, Session, SessionError};
 use super::{unix_now, ExtractError};
 use crate::config::{
-    AuthSetting, ExtractSettings, MibSetting, PrivSetting, SecurityLevel, SnmpSettings, SnmpVersion,
+    AuthSetting, CpuWindow, Credentials, ExtractSettings, MibSetting, PrivSetting, SecurityLevel,
+    SnmpSettings, SnmpVersion,
 };
 use crate::inventory::Device;
 use crate::model::CpuStats;
@@ -37,6 +49,11 @@ pub const RESAMPLE_STEP: Duration = Duration::from_millis(1000);
 pub const WALK_REPETITIONS: i32 = 32;
 /// Most processors read from one device (a bound for a misbehaving agent).
 pub const MAX_PROCESSORS: usize = 4096;
+/// What a `NotPercent` error says of its value.
+pub const NOT_PERCENT: &str = "is not a percentage (0 to 100 after its scale): not loaded";
+/// Counters that did not move for this long come from an agent that does not refresh them (net-snmp refreshes
+/// every 5 s): the UCD reader then reads 100 − ssCpuIdle.
+pub const UCD_REFRESH: Duration = Duration::from_secs(6);
 
 impl Drop for SnmpSource {
     fn drop(&mut self) {
@@ -75,53 +92,77 @@ pub struct SnmpSource {
     interval: Duration,
     budget: Duration,
     timeout_ms: u64,
+    window: CpuWindow,
+    catalog: Arc<Catalog>,
+    detections: Detections,
+    /// GET sysObjectID.0 and sysDescr.0, built once.
+    system_get: Pdu,
+    /// GET ssCpuIdle.0, built once.
+    idle_get: Pdu,
 }
 
 impl SnmpSource {
-    /// The source for `settings` (validated) with its `secrets` (the `*_file` keys read by `resolve`). Makes the
-    /// v3 master keys here, once (the RFC 3414 password expansion).
+    /// The source for `settings` (validated) with its `secrets` (the `*_file` keys read by `resolve`): one
+    /// security for `[extract.snmp]` and one per credential set.
     pub fn new(settings: &ExtractSettings, secrets: &SnmpSecrets) -> SnmpSource {
         let s: &SnmpSettings = &settings.snmp;
-        let security = match s.version {
-            SnmpVersion::V2c => Security::V2c {
-                community: secrets.community.expose().as_bytes().to_vec(),
-            },
-            SnmpVersion::V3 => {
-                let auth = (s.security_level != SecurityLevel::NoAuthNoPriv).then(|| {
-                    (
-                        s.auth_protocol.protocol(),
-                        secrets.auth_password.expose().as_bytes(),
-                    )
-                });
-                let privacy = (s.security_level == SecurityLevel::AuthPriv).then(|| {
-                    (
-                        s.priv_protocol.protocol(),
-                        secrets.priv_password.expose().as_bytes(),
-                    )
-                });
-                let user = UsmUser::new(s.user.as_bytes(), auth, privacy).expect(
-                    "validate() and resolve::snmp_secrets require the passwords this security level uses",
-                );
-                // Engines of the devices in flight, and as many finished ones.
-                Security::v3(user, settings.concurrency.saturating_mul(2).max(1024))
-            }
-        };
+        // Engines of the devices in flight, and as many finished ones.
+        let cache = settings.concurrency.saturating_mul(2).max(1024);
+        let mut securities = vec![security(&s.default_credentials(), secrets, cache)];
+        for (set, set_secrets) in s.credentials.values().zip(&secrets.sets) {
+            securities.push(security(set, set_secrets, cache));
+        }
+        // Checked at start (`Catalog::shared` caches it): only built-ins would be left if it failed here.
+        let catalog = Catalog::shared(s).unwrap_or_else(|e| {
+            log::error!("[SNMP] {e}; using the built-in profiles only");
+            Arc::new(Catalog::load(std::path::Path::new("")).expect("the built-in profiles parse"))
+        });
         SnmpSource {
-            session: Session::new(security, s.attempts(), s.timeout()),
+            session: Session::with_securities(securities, s.attempts(), s.timeout()),
             ucd_get: Pdu::get(0, &mib::UCD_GET),
             port: s.port,
             mib: s.mib,
             interval: s.sample_interval(),
             budget: settings.timeout(),
             timeout_ms: settings.timeout_ms,
+            window: s.cpu_window,
+            catalog,
+            detections: Detections::none(),
+            system_get: Pdu::get(0, &[mib::SYS_OBJECT_ID.clone(), mib::SYS_DESCR.clone()]),
+            idle_get: Pdu::get(0, std::slice::from_ref(&mib::SS_CPU_IDLE)),
         }
     }
 
-    /// The device's CPU stats, within `extract.timeout_ms`.
+    /// Keeps each device's detection in `path` between runs (read now, written by `finish`).
+    pub fn keep_detections(&mut self, path: &std::path::Path) {
+        if self.mib == MibSetting::Auto {
+            self.detections = Detections::load(path, &self.catalog);
+        }
+    }
+
+    /// The end of a run: writes the kept detections (a failure is logged; the next run detects again).
+    pub fn finish(&self) {
+        if let Err(e) = self.detections.save(&self.catalog) {
+            log::warn!(
+                "[SNMP] writing the detection file: {e}; the next run detects the devices again"
+            );
+        }
+    }
+
+    /// The device's CPU stats, within `extract.timeout_ms`, at its port and under its credentials (the inventory
+    /// row's columns, else `[extract.snmp]`'s).
     pub async fn extract(&self, device: &Device) -> Result<Vec<CpuStats>, ExtractError> {
-        let to = SocketAddr::new(device.ip, self.port);
+        let port = match device.via.port {
+            0 => self.port,
+            port => port,
+        };
+        let to = SocketAddr::new(device.ip, port);
         let deadline = tokio::time::Instant::now() + self.budget;
-        match tokio::time::timeout_at(deadline, self.poll(&device.name, to, deadline)).await {
+        let poll = session::with_security(
+            device.via.credentials,
+            self.poll(&device.name, to, deadline),
+        );
+        match tokio::time::timeout_at(deadline, poll).await {
             Ok(result) => result,
             Err(_) => Err(ExtractError::Timeout(self.timeout_ms)),
         }
@@ -136,19 +177,7 @@ impl SnmpSource {
         match self.mib {
             MibSetting::Ucd => self.ucd(name, to, deadline).await,
             MibSetting::HostResources => self.host_resources(name, to).await,
-            MibSetting::Auto => match self.ucd(name, to, deadline).await {
-                Err(ExtractError::NoSuchObject { oid, .. }) => {
-                    log::debug!("[SNMP] {name}: no UCD ({oid}); reading host-resources");
-                    self.host_resources(name, to).await.map_err(|e| match e {
-                        ExtractError::NoSuchObject { oid: hr, mib } => ExtractError::NoSuchObject {
-                            oid: format!("{oid} and {hr}"),
-                            mib,
-                        },
-                        other => other,
-                    })
-                }
-                other => other,
-            },
+            MibSetting::Auto => self.auto(name, to, deadline, &mut auto::Trace::off()).await,
         }
     }
 
@@ -184,6 +213,11 @@ impl SnmpSource {
                 mib: self.mib.as_str(),
             },
             SampleError::Unexpected(m) => ExtractError::BadAnswer(m),
+            SampleError::OutOfRange { oid, value } => ExtractError::NotPercent {
+                oid: oid.to_string(),
+                value: value.to_string(),
+                what: NOT_PERCENT,
+            },
         })
     }
 
@@ -210,13 +244,22 @@ impl SnmpSource {
         to: SocketAddr,
         deadline: tokio::time::Instant,
     ) -> Result<Vec<CpuStats>, ExtractError> {
+        let started = tokio::time::Instant::now();
         let mut first = self.sample(to).await?;
         let mut wait = self.interval;
         loop {
-            self.wait(wait, deadline).await?;
+            if let Err(e) = self.wait(wait, deadline).await {
+                return self.idle_fallback(name, to, e).await;
+            }
             let second = self.sample(to).await?;
             let taken = unix_now();
+            let frozen = started.elapsed() >= UCD_REFRESH;
             if mib::is_unset(&first) {
+                if frozen && mib::is_unset(&second) {
+                    return self
+                        .idle_fallback(name, to, ExtractError::NoProgress(self.timeout_ms))
+                        .await;
+                }
                 first = second;
                 wait = self.interval;
                 continue;
@@ -242,9 +285,39 @@ impl SnmpSource {
                     first = second;
                     wait = self.interval;
                 }
+                Delta::NoProgress if frozen => {
+                    return self
+                        .idle_fallback(name, to, ExtractError::NoProgress(self.timeout_ms))
+                        .await
+                }
                 Delta::NoProgress => wait = RESAMPLE_STEP,
             }
         }
+    }
+
+    /// The counters did not move: 100 − ssCpuIdle (a percentage the agent computes), one record "all",
+    /// utilization only; `otherwise` when the agent has no usable ssCpuIdle.
+    async fn idle_fallback(
+        &self,
+        name: &str,
+        to: SocketAddr,
+        otherwise: ExtractError,
+    ) -> Result<Vec<CpuStats>, ExtractError> {
+        let answer = self.exchange(to, &self.idle_get).await?;
+        let idle = match answer.varbinds.first() {
+            Some((oid, v)) if *oid == *mib::SS_CPU_IDLE => v.as_u64().filter(|n| *n <= 100),
+            _ => None,
+        };
+        let Some(idle) = idle else {
+            return Err(otherwise);
+        };
+        log::debug!("[SNMP] {name}: the UCD counters did not move; 100 - ssCpuIdle ({idle})");
+        Ok(vec![utilization_stats(
+            name,
+            unix_now(),
+            Cow::Borrowed("all"),
+            (100 - idle as u32) * 100,
+        )])
     }
 
     /// Walks hrProcessorLoad with GETBULK: one record per processor.
@@ -290,22 +363,66 @@ impl SnmpSource {
         let loads = mib::processor_loads(&rows).map_err(|e| match e {
             SampleError::Missing(oid) => ExtractError::BadAnswer(format!("{oid} missing")),
             SampleError::Unexpected(m) => ExtractError::BadAnswer(m),
+            SampleError::OutOfRange { oid, value } => ExtractError::NotPercent {
+                oid: oid.to_string(),
+                value: value.to_string(),
+                what: NOT_PERCENT,
+            },
         })?;
         let taken = unix_now();
         Ok(loads
             .iter()
             .enumerate()
-            .map(|(i, load)| CpuStats {
-                name: name.to_string(),
-                timestamp: taken,
-                cpu_number: Cow::Owned(i.to_string()),
-                p_idle: mib::hundredths_text((100 - load) * 100).into(),
-                p_user: Cow::Borrowed("0"),
-                p_sys: Cow::Borrowed("0"),
-                p_irq: Cow::Borrowed("0"),
-                p_nice: Cow::Borrowed("0"),
-            })
+            .map(|(i, load)| utilization_stats(name, taken, Cow::Owned(i.to_string()), load * 100))
             .collect())
+    }
+}
+
+/// The security of one set of `credentials` with its `secrets` (the `*_file` keys read by `resolve`); a v3 one
+/// makes its user's master keys here, once (the RFC 3414 password expansion), and keeps at most `cache` engines.
+fn security(c: &Credentials, secrets: &SnmpSecrets, cache: usize) -> Security {
+    match c.version {
+        SnmpVersion::V2c => Security::V2c {
+            community: secrets.community.expose().as_bytes().to_vec(),
+        },
+        SnmpVersion::V3 => {
+            let auth = (c.security_level != SecurityLevel::NoAuthNoPriv).then(|| {
+                (
+                    c.auth_protocol.protocol(),
+                    secrets.auth_password.expose().as_bytes(),
+                )
+            });
+            let privacy = (c.security_level == SecurityLevel::AuthPriv).then(|| {
+                (
+                    c.priv_protocol.protocol(),
+                    secrets.priv_password.expose().as_bytes(),
+                )
+            });
+            let user = UsmUser::new(c.user.as_bytes(), auth, privacy).expect(
+                "validate() and resolve::snmp_secrets require the passwords this security level uses",
+            );
+            Security::v3(user, cache)
+        }
+    }
+}
+
+/// The stats of a CPU whose device gives only its utilization (hundredths): idle = 100 − utilization, the
+/// other stats "0" (the host-resources rule: the device does not split the load).
+pub fn utilization_stats(
+    name: &str,
+    timestamp: i64,
+    cpu_number: Cow<'static, str>,
+    utilization: u32,
+) -> CpuStats {
+    CpuStats {
+        name: name.to_string(),
+        timestamp,
+        cpu_number,
+        p_idle: mib::hundredths_text(10_000 - utilization.min(10_000)).into(),
+        p_user: Cow::Borrowed("0"),
+        p_sys: Cow::Borrowed("0"),
+        p_irq: Cow::Borrowed("0"),
+        p_nice: Cow::Borrowed("0"),
     }
 }
 

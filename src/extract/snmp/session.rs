@@ -3,6 +3,10 @@
 //! from authenticated answers, Report PDUs named (usmStats*), `notInTimeWindows` resynchronized and
 //! `unknownEngineIDs` rediscovered once.
 //!
+//! A run has several securities: `[extract.snmp]`'s (number 0) and one per `[extract.snmp.credentials]` set, in
+//! name order, each v3 one with its own engine and key caches. A device's extraction runs inside
+//! [`with_security`], which says which one its exchanges use (the inventory row's `credentials` column).
+//!
 //! Long because the v3 exchange is one state machine (discovery, clock sync, report handling, retry) that
 //! would only be split across files by its states; v2c is the short first half.
 
@@ -225,10 +229,22 @@ impl Security {
     }
 }
 
+tokio::task_local! {
+    /// The security of the device being extracted: its number in [`Session`]'s list.
+    static DEVICE_SECURITY: u16;
+}
+
+/// Runs `f` (one device's extraction) with its exchanges under security `k` (0: `[extract.snmp]`'s; k: the k-th
+/// credential set). Exchanges outside any such scope use security 0.
+pub async fn with_security<F: std::future::Future>(k: u16, f: F) -> F::Output {
+    DEVICE_SECURITY.scope(k, f).await
+}
+
 /// Exchanges PDUs with agents over the shared transport.
 pub struct Session {
     pub transport: Transport,
-    security: Security,
+    /// `[extract.snmp]`'s security, then each credential set's (never empty).
+    securities: Vec<Security>,
     attempts: u32,
     timeout: Duration,
 }
@@ -243,25 +259,44 @@ enum V3Answer {
 
 impl Session {
     pub fn new(security: Security, attempts: u32, timeout: Duration) -> Self {
+        Self::with_securities(vec![security], attempts, timeout)
+    }
+
+    /// A session with several securities: `securities[0]` the default, the others chosen per device by
+    /// [`with_security`].
+    pub fn with_securities(securities: Vec<Security>, attempts: u32, timeout: Duration) -> Self {
+        assert!(!securities.is_empty(), "a session has a default security");
         Session {
             transport: Transport::new(),
-            security,
+            securities,
             attempts,
             timeout,
         }
     }
 
-    /// v3 engine discoveries made so far (one per engine and run, unless an agent asked for another).
+    /// v3 engine discoveries made so far (one per engine and user per run, unless an agent asked for another).
     pub fn discoveries(&self) -> u64 {
-        match &self.security {
-            Security::V3(v3) => v3.discoveries.get(),
-            Security::V2c { .. } => 0,
-        }
+        self.securities
+            .iter()
+            .map(|s| match s {
+                Security::V3(v3) => v3.discoveries.get(),
+                Security::V2c { .. } => 0,
+            })
+            .sum()
     }
 
-    /// Sends `pdu` (its request id replaced per attempt) to `to`; the Response PDU.
+    /// The security of the device being extracted (the default outside [`with_security`], or for a number
+    /// past the list, which the inventory check rules out).
+    fn security(&self) -> &Security {
+        let k = DEVICE_SECURITY.try_with(|k| *k).unwrap_or(0);
+        self.securities
+            .get(usize::from(k))
+            .unwrap_or(&self.securities[0])
+    }
+
+    /// Sends `pdu` (its request id replaced per attempt) to `to` under the device's security; the Response PDU.
     pub async fn exchange(&self, to: SocketAddr, pdu: &Pdu) -> Result<Pdu, SessionError> {
-        match &self.security {
+        match self.security() {
             Security::V2c { community } => self.exchange_v2c(to, community, pdu).await,
             Security::V3(v3) => self.exchange_v3(to, v3, pdu).await,
         }

@@ -99,7 +99,10 @@ fn ber(v: Value) -> BerValue {
     match v {
         Value::TimeTicks(t) => BerValue::TimeTicks(t),
         Value::Counter32(c) => BerValue::Counter32(c),
+        Value::Gauge32(g) => BerValue::Gauge32(g),
         Value::Integer(i) => BerValue::Integer(i64::from(i)),
+        Value::Text(t) => BerValue::OctetString(t.as_bytes().to_vec()),
+        Value::ObjectId(o) => BerValue::ObjectId(oid(o)),
     }
 }
 
@@ -173,10 +176,12 @@ mod tests {
     };
 
     const UCD: Shares = Shares {
+        vendors: 0.0,
         host_resources: 0.0,
         wrong_community: 0.0,
     };
     const HR: Shares = Shares {
+        vendors: 0.0,
         host_resources: 1.0,
         wrong_community: 0.0,
     };
@@ -323,6 +328,7 @@ mod tests {
         let all_wrong = Agent::new(
             "public",
             Shares {
+                vendors: 0.0,
                 host_resources: 0.0,
                 wrong_community: 1.0,
             },

@@ -23,6 +23,8 @@
 
 use std::net::Ipv4Addr;
 
+use super::vendors;
+
 /// `sysUpTime.0` (TimeTicks).
 pub const SYS_UPTIME: &[u32] = &[1, 3, 6, 1, 2, 1, 1, 3, 0];
 /// `hrProcessorLoad` (HOST-RESOURCES-MIB), indexed by hrDeviceIndex.
@@ -77,19 +79,32 @@ impl Field {
     }
 }
 
-/// Which MIBs a device has.
+/// Which MIBs a device has: its personality (`vendors.rs` holds the vendors' objects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// UCD-SNMP-MIB systemStats and HOST-RESOURCES hrProcessorLoad (a Linux box running net-snmp).
     Ucd,
-    /// HOST-RESOURCES hrProcessorLoad only (`noSuchObject` for UCD), like many routers and firewalls.
+    /// HOST-RESOURCES hrProcessorLoad only (`noSuchObject` for UCD), like many routers and firewalls (an Arista).
     HostResources,
+    /// A Cisco Catalyst stack: cpmCPUTotalTable, one row per member, named through entPhysicalName.
+    Cisco,
+    /// A Juniper MX960: jnxOperatingTable, with rows (midplane, fans, power) to filter out.
+    Juniper,
+    /// A Huawei S5720: hwEntityCpuUsage per entity, fans and power supplies among them.
+    Huawei,
+    /// A FortiGate: fgSysCpuUsage and fgProcessorUsage per core.
+    Fortinet,
 }
 
+/// The vendor personalities, in the order the address hash picks them.
+pub const VENDORS: [Kind; 4] = [Kind::Cisco, Kind::Juniper, Kind::Huawei, Kind::Fortinet];
+
 /// The fleet-wide parameters the device model depends on.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Shares {
-    /// Share of addresses of [`Kind::HostResources`].
+    /// Share of addresses with a vendor personality ([`VENDORS`], a quarter each), decided first.
+    pub vendors: f64,
+    /// Share of the other addresses of [`Kind::HostResources`].
     pub host_resources: f64,
     /// Share of addresses whose community is not the fleet's.
     pub wrong_community: f64,
@@ -130,6 +145,7 @@ const SALT_CPUS: u64 = 3;
 const SALT_IDLE: u64 = 4;
 const SALT_BOOT: u64 = 5;
 const SALT_SCALE: u64 = 6;
+const SALT_VENDOR: u64 = 7;
 const SALT_FIELD: u64 = 16;
 const SALT_LOAD: u64 = 1 << 16;
 
@@ -149,7 +165,9 @@ fn in_share(addr: Ipv4Addr, salt: u64, p: f64) -> bool {
 
 /// The device at `addr` (pure).
 pub fn device(addr: Ipv4Addr, shares: Shares) -> Device {
-    let kind = if in_share(addr, SALT_KIND, shares.host_resources) {
+    let kind = if in_share(addr, SALT_VENDOR, shares.vendors) {
+        VENDORS[(hash(addr, SALT_VENDOR + 1) % 4) as usize]
+    } else if in_share(addr, SALT_KIND, shares.host_resources) {
         Kind::HostResources
     } else {
         Kind::Ucd
@@ -211,6 +229,7 @@ pub fn expected_processor_loads(addr: Ipv4Addr) -> Vec<i32> {
     let cpus = device(
         addr,
         Shares {
+            vendors: 0.0,
             host_resources: 0.0,
             wrong_community: 0.0,
         },
@@ -224,7 +243,10 @@ pub fn expected_processor_loads(addr: Ipv4Addr) -> Vec<i32> {
 pub enum Value {
     TimeTicks(u32),
     Counter32(u32),
+    Gauge32(u32),
     Integer(i32),
+    Text(&'static str),
+    ObjectId(&'static [u32]),
 }
 
 impl Device {
@@ -240,10 +262,29 @@ impl Device {
         rate.wrapping_mul(n) as u32
     }
 
+    /// Whether the device is a vendor's ([`VENDORS`]): its CPU is in its vendor's MIB, not in UCD.
+    pub fn is_vendor(&self) -> bool {
+        VENDORS.contains(&self.kind)
+    }
+
     /// The device's MIB at uptime `n`, sorted by OID (what GETNEXT and GETBULK walk).
     pub fn table(&self, n: u64) -> Vec<(Vec<u32>, Value)> {
-        let mut t = Vec::with_capacity(2 + self.cpus as usize + UCD_FIELDS.len());
+        let mut t = Vec::with_capacity(4 + self.cpus as usize + UCD_FIELDS.len());
+        let (object_id, descr) = vendors::identity(self.kind);
+        t.push((vendors::SYS_DESCR.to_vec(), Value::Text(descr)));
+        t.push((vendors::SYS_OBJECT_ID.to_vec(), Value::ObjectId(object_id)));
         t.push((SYS_UPTIME.to_vec(), Value::TimeTicks(n as u32)));
+        if self.is_vendor() {
+            // hrProcessorLoad stays (vendors often publish it too); the vendor's objects, sorted in.
+            for i in 0..self.cpus {
+                let mut oid = HR_PROCESSOR_LOAD.to_vec();
+                oid.push(HR_FIRST_INDEX + i);
+                t.push((oid, Value::Integer(processor_load(self.addr, i))));
+            }
+            t.extend(vendors::objects(self.addr, self.kind));
+            t.sort_by(|a, b| a.0.cmp(&b.0));
+            return t;
+        }
         for i in 0..self.cpus {
             let mut oid = HR_PROCESSOR_LOAD.to_vec();
             oid.push(HR_FIRST_INDEX + i);
@@ -262,6 +303,21 @@ impl Device {
     pub fn get(&self, oid: &[u32], n: u64) -> Option<Value> {
         if oid == SYS_UPTIME {
             return Some(Value::TimeTicks(n as u32));
+        }
+        if oid.starts_with(&SYS_UPTIME[..SYS_UPTIME.len() - 2]) {
+            let (object_id, descr) = vendors::identity(self.kind);
+            return match oid {
+                _ if oid == vendors::SYS_OBJECT_ID => Some(Value::ObjectId(object_id)),
+                _ if oid == vendors::SYS_DESCR => Some(Value::Text(descr)),
+                _ => None,
+            };
+        }
+        if self.is_vendor() && !oid.starts_with(HR_PROCESSOR_LOAD) {
+            // A vendor's few objects: looked up in the list they come in (a few dozen entries).
+            return vendors::objects(self.addr, self.kind)
+                .into_iter()
+                .find(|(o, _)| o == oid)
+                .map(|(_, v)| v);
         }
         if let Some(&[index]) = oid.strip_prefix(HR_PROCESSOR_LOAD) {
             let i = index.checked_sub(HR_FIRST_INDEX)?;
@@ -284,8 +340,20 @@ impl Device {
     /// table is `noSuchInstance`, anything else `noSuchObject`.
     pub fn has_object(&self, oid: &[u32]) -> bool {
         let sys_uptime_object = &SYS_UPTIME[..SYS_UPTIME.len() - 1];
-        if oid.starts_with(sys_uptime_object) || oid.starts_with(HR_PROCESSOR_LOAD) {
+        let system = |o: &[u32]| oid.starts_with(&o[..o.len() - 1]);
+        if oid.starts_with(sys_uptime_object)
+            || oid.starts_with(HR_PROCESSOR_LOAD)
+            || system(vendors::SYS_DESCR)
+            || system(vendors::SYS_OBJECT_ID)
+        {
             return true;
+        }
+        if self.is_vendor() {
+            // An object of the vendor's: a column (or scalar) one of its entries is in.
+            return oid.len() > 1
+                && vendors::objects(self.addr, self.kind)
+                    .iter()
+                    .any(|(o, _)| o.len() > 1 && oid.starts_with(&o[..o.len() - 1]));
         }
         self.kind == Kind::Ucd
             && oid.len() > UCD_SYSTEM_STATS.len()
@@ -309,6 +377,7 @@ mod tests {
     use super::*;
 
     const NONE: Shares = Shares {
+        vendors: 0.0,
         host_resources: 0.0,
         wrong_community: 0.0,
     };
@@ -320,6 +389,7 @@ mod tests {
     #[test]
     fn a_get_reads_what_the_table_holds() {
         let shares = Shares {
+            vendors: 0.0,
             host_resources: 0.3,
             wrong_community: 0.0,
         };
@@ -408,6 +478,7 @@ mod tests {
     #[test]
     fn shares_are_close_to_what_was_asked_and_stable() {
         let shares = Shares {
+            vendors: 0.0,
             host_resources: 0.25,
             wrong_community: 0.1,
         };
@@ -429,6 +500,7 @@ mod tests {
                 let d = device(
                     a,
                     Shares {
+                        vendors: 0.0,
                         host_resources: hr,
                         wrong_community: 0.0,
                     },

@@ -3,6 +3,9 @@
 //! sysUpTime, UCD-SNMP-MIB systemStats and HOST-RESOURCES hrProcessorLoad from the address it was asked at, with
 //! values an ETL can check exactly, and faults injected as for `/load`.
 //!
+//! Devices have personalities (`mock.snmp_vendor_share`): net-snmp (UCD), host-resources only, Cisco, Juniper,
+//! Huawei and Fortinet, each answering sysObjectID.0/sysDescr.0 like the real vendor (`vendors`).
+//!
 //! Layout: `fleet` is the device model (address → device → MIB table; the formula is documented there and
 //! [`expected_percentages`] gives what an ETL must compute), `agent` answers one datagram, `socket` is the
 //! `IP_PKTINFO` socket and the loopback filter, `faults` the drop/delay/duplicate decisions and the timer queue,
@@ -15,6 +18,7 @@ pub mod faults;
 pub mod fleet;
 pub mod server;
 pub mod socket;
+pub mod vendors;
 
 pub use counters::{SnmpCounters, SnmpStats};
 pub use fleet::{expected_percentages, expected_processor_loads, Percentages};

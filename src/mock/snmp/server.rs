@@ -62,6 +62,7 @@ pub fn start(
     let agent = Agent::new(
         settings.snmp_community.expose(),
         Shares {
+            vendors: settings.snmp_vendor_share,
             host_resources: settings.snmp_host_resources_share,
             wrong_community: settings.snmp_wrong_community_share,
         },
