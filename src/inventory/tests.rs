@@ -581,7 +581,7 @@ fn the_kept_rows_and_a_split_keep_the_columns() {
     let mut reader = crate::inventory::kept::PreparedReader::new(rows.unwrap());
     let mut kept = Vec::new();
     while let Some(row) = reader.next_with(|line, _, name, via| (line, name.to_vec(), via)) {
-        kept.push(row.unwrap());
+        kept.push(row.unwrap().expect("a valid row"));
     }
     let via = |credentials, port| Via { credentials, port };
     assert_eq!(
