@@ -7,8 +7,8 @@
 //! `crate::codec` (the spool reads the same format), and for remote write and line protocol in the sinks that write
 //! them (`crate::load::sinks`).
 //!
-//! May use: `config`, `resolve` (its TLS), `codec`, `load` (the sinks' readers), `snmp` (the protocol), `extract` (the simulated stats its
-//! `/device` route serves), `observe` (Prometheus encoding).
+//! May use: `config`, `resolve` (its TLS), `codec`, `load` (the sinks' readers), `snmp` (the protocol), `extract`
+//! (the simulated stats its `/device` route serves), `observe` (Prometheus encoding).
 
 pub mod metrics;
 pub mod routes;
