@@ -23,10 +23,12 @@
 //! - `spool`: spool files on disk (its on-disk layout and crash behaviour documented at the top).
 //! - `observe`: the one list of run counters, the run's outcome, exit codes, the summary, Prometheus, the
 //!   end-of-run push (Pushgateway, textfile), progress, logging, resources, profiles.
-//! - `load`: the pure steps of loading: record encoder, batches, retry rules, the circuit, the HTTP client.
+//! - `load`: the pure steps of loading: record encoder, batches, retry rules, the circuit, the sinks (one folder
+//!   per wire format: `ingest_json`, `prometheus_remote_write`, `influx_line`), the HTTP client.
 //! - `actors`: `ExtractSupervisor`, `LoaderActor` (with the delivery task and its outcomes), `FailedBufferActor`,
 //!   the stage; the topology, replay and the shutdown sequence.
-//! - `mock`: the mock ingestion API (server, routes, state, its metrics, its traffic line) and the mock SNMP fleet.
+//! - `mock`: the mock ingestion API (server, routes for the JSON array, remote write and line protocol, state, its
+//!   metrics, its traffic line) and the mock SNMP fleet.
 //! - `commands`: the subcommands (`etl`, `replay`, `mock-server`, `validate`, `demo`, `healthcheck`), their flags,
 //!   typed errors and the one mapping of outcomes to exit codes.
 

@@ -57,7 +57,7 @@ pub enum Command {
     Etl(EtlArgs),
     /// Deliver what is in the spool, and nothing else.
     Replay(ReplayArgs),
-    /// Run the mock ingestion API (POST /load, GET /health, GET /stats, GET /device/{name}/cpu).
+    /// Run the mock ingestion API (POST /load, /api/v1/write, /write; GET /health, /stats, /device/{name}/cpu).
     MockServer(MockArgs),
     /// Check the configuration and the whole inventory; print every problem.
     Validate(ValidateArgs),

@@ -4,10 +4,11 @@
 //! Layout: `server` binds and runs actix-web, `routes` holds the handlers, `state` the counters, the idempotency
 //! keys and fault injection, `metrics` its Prometheus collector, `traffic` the periodic traffic line; `snmp` is the
 //! mock SNMP fleet (`mock.snmp_port`), started beside the API by `start`. Body decoding and validation live in
-//! `crate::codec` (the spool reads the same format).
+//! `crate::codec` (the spool reads the same format), and for remote write and line protocol in the sinks that write
+//! them (`crate::load::sinks`).
 //!
-//! May use: `config`, `resolve` (its TLS), `codec`, `snmp` (the protocol), `extract` (the simulated stats its
-//! `/device` route serves), `observe` (Prometheus encoding).
+//! May use: `config`, `resolve` (its TLS), `codec`, `load` (the sinks' readers), `snmp` (the protocol), `extract`
+//! (the simulated stats its `/device` route serves), `observe` (Prometheus encoding).
 
 pub mod metrics;
 pub mod routes;
