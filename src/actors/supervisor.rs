@@ -288,3 +288,37 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
         Box::pin(actix::fut::wrap_future(run))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::simulated::device_stats;
+    use crate::extract::ExtractError;
+
+    #[test]
+    fn a_device_answer_is_bounded_and_named_by_the_inventory() {
+        let metrics = RunMetrics::default();
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let own = own_name("d-1", ip, device_stats("d-1", 2, 5), &metrics).unwrap();
+        assert!(own.iter().all(|s| s.name == "d-1"));
+        let other = own_name("d-1", ip, device_stats("d-2", 3, 5), &metrics).unwrap();
+        assert!(other.iter().all(|s| s.name == "d-1"));
+        assert_eq!(
+            metrics
+                .devices_renamed
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        let many = device_stats("d-1", MAX_CPUS_PER_DEVICE as u32 + 1, 5);
+        assert!(matches!(
+            own_name("d-1", ip, many, &metrics),
+            Err(ExtractError::BadAnswer(m)) if m.contains("4097 CPUs")
+        ));
+        let mut long = device_stats("d-1", 1, 5);
+        long[0].cpu_number = "9".repeat(MAX_CPU_NUMBER_BYTES + 1).into();
+        assert!(matches!(
+            own_name("d-1", ip, long, &metrics),
+            Err(ExtractError::BadAnswer(m)) if m.contains("longer than 32 bytes")
+        ));
+    }
+}

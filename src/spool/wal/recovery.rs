@@ -22,9 +22,11 @@ use crate::spool;
 /// a batch is at most `load.batch_bytes`, far below this.
 const MAX_BATCH_BYTES: usize = 64 << 20;
 
-/// The longest file the writer can leave as a segment: it starts a new segment once one passes `segment_bytes`
-/// (at most [`SEGMENT_BYTES`]), so a segment holds at most that plus one whole entry. A longer file is not ours
-/// (a sparse file, something else): it is quarantined whole, never read or copied.
+/// What a segment holds, as the writer fills it: it starts a new segment once one passes `segment_bytes` (at most
+/// [`SEGMENT_BYTES`]), so at most that plus one whole entry of batches. A damaged tail longer than this (after the
+/// last good entry) is not a torn or damaged write of ours but a file that is not a segment (a sparse file,
+/// something else): the whole file is moved to quarantine, never copied. (Resolution entries can push the active
+/// segment past this bound in theory, but only with a tail of good entries, which is never cut.)
 pub const MAX_SEGMENT_FILE: u64 =
     (HEADER_LEN + ENTRY_HEAD_LEN + segment::MAX_BODY_LEN) as u64 + SEGMENT_BYTES;
 
@@ -276,9 +278,6 @@ fn recover_segment(
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(&mut file, &mut header)?;
     let header_error = match segment::decode_header(&header[..got]) {
-        _ if file_len > MAX_SEGMENT_FILE => Some(format!(
-            "{file_len} bytes, more than a segment can hold ({MAX_SEGMENT_FILE}): not a segment of this program"
-        )),
         Ok(s) if s == seq => None,
         Ok(s) => Some(format!("its header says segment {s}")),
         // A creation cut short: the header was not (all) written, and nothing after it ever was.
@@ -295,24 +294,18 @@ fn recover_segment(
     };
     if let Some(why) = header_error {
         drop(file);
-        let to = match spool::move_into(spool_dir, spool::QUARANTINE_DIR, path) {
-            Ok(to) => Some(to),
-            Err(e) => {
-                log::error!(
-                    "[Log] {} could not be moved to quarantine: {e}; left in place, not read",
-                    path.display()
-                );
-                None
-            }
-        };
-        events.push(RecoveryEvent::Quarantined {
-            path: path.to_path_buf(),
-            to,
-            why,
-        });
+        quarantine_whole(spool_dir, path, why, events);
         return Ok(None);
     }
     let scan = scan(path, seq, file, file_len)?;
+    let tail = file_len - scan.valid;
+    if tail > MAX_SEGMENT_FILE {
+        let why = format!(
+            "{tail} bytes after its last good entry, more than a segment can hold ({MAX_SEGMENT_FILE}): not a segment of this program"
+        );
+        quarantine_whole(spool_dir, path, why, events);
+        return Ok(None);
+    }
     if scan.valid < file_len {
         let dropped = file_len - scan.valid;
         let (why, saved) = match &scan.stop {
@@ -358,6 +351,26 @@ fn recover_segment(
         });
     }
     Ok(Some(scan))
+}
+
+/// Moves a segment that is not one to `spool/quarantine/` byte for byte (a rename: nothing read), or leaves it in
+/// place, unread, when the move fails.
+fn quarantine_whole(spool_dir: &Path, path: &Path, why: String, events: &mut Vec<RecoveryEvent>) {
+    let to = match spool::move_into(spool_dir, spool::QUARANTINE_DIR, path) {
+        Ok(to) => Some(to),
+        Err(e) => {
+            log::error!(
+                "[Log] {} could not be moved to quarantine: {e}; left in place, not read",
+                path.display()
+            );
+            None
+        }
+    };
+    events.push(RecoveryEvent::Quarantined {
+        path: path.to_path_buf(),
+        to,
+        why,
+    });
 }
 
 /// Whether everything in `path` from `from` on is zero bytes; read through a fixed buffer.
