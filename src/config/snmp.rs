@@ -241,8 +241,9 @@ impl SnmpSettings {
         self.retries + 1
     }
 
-    /// Checks the keys (the whole section whatever `extract.source` is, as for the other sources); with
-    /// `active`, also what this source needs to run (a community, or a user and its passwords).
+    /// Checks the number ranges whatever `extract.source` is; with `active` (the snmp source), also the secrets and
+    /// what the version needs to run (a community, or a user and its passwords): a section that is not used is not
+    /// half checked, and its secret files are not read (`resolve`).
     /// `extract_timeout_ms` bounds `sample_interval_ms`.
     pub fn validate(&self, active: bool, extract_timeout_ms: u64) -> Result<(), SettingsError> {
         let k = |name: &str| format!("extract.snmp.{name}");
@@ -276,6 +277,11 @@ impl SnmpSettings {
                 ),
             ));
         }
+        // The rest (secrets, the version's needs) only for the source that uses them: a section that is not used is
+        // not half checked.
+        if !active {
+            return Ok(());
+        }
         for (secret, file, name) in [
             (&self.community, &self.community_file, "community"),
             (
@@ -302,9 +308,6 @@ impl SnmpSettings {
                 &k("user"),
                 "must be at most 32 bytes",
             ));
-        }
-        if !active {
-            return Ok(());
         }
         match self.version {
             SnmpVersion::V2c => {
@@ -417,9 +420,13 @@ mod tests {
         let mut s = v3();
         s.priv_password_file = "/x".into();
         assert_eq!(
-            key_of(s.validate(false, 15_000)),
+            key_of(s.validate(true, 15_000)),
             "extract.snmp.priv_password_file"
         );
+        // Not the source: its secrets are not checked, as a v3 section without a user is not.
+        s.validate(false, 15_000).unwrap();
+        s.user.clear();
+        s.validate(false, 15_000).unwrap();
         let s = SnmpSettings {
             sample_interval_ms: 15_000,
             ..SnmpSettings::default()

@@ -678,3 +678,37 @@ fn variables_that_look_like_configuration_but_are_not_read_are_warned_about() {
         "{err}"
     );
 }
+
+#[test]
+fn the_snmp_section_is_checked_only_when_the_source_is_snmp() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    let env = [
+        (
+            "APP__EXTRACT__SNMP__COMMUNITY_FILE",
+            "/nonexistent/community",
+        ),
+        ("APP__EXTRACT__SNMP__AUTH_PASSWORD", "password1"),
+        (
+            "APP__EXTRACT__SNMP__AUTH_PASSWORD_FILE",
+            "/nonexistent/auth",
+        ),
+    ];
+    let out = dir.run_env(&["validate", "--config", "c.toml"], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "simulated source: {}",
+        show(&out)
+    );
+    let mut snmp = env.to_vec();
+    snmp.push(("APP__EXTRACT__SOURCE", "snmp"));
+    let out = dir.run_env(&["validate", "--config", "c.toml"], &snmp);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("extract.snmp."),
+        "{}",
+        show(&out)
+    );
+}
