@@ -64,8 +64,38 @@ impl<'de> Deserialize<'de> for SnmpVersion {
     }
 }
 
+/// One of `names` (the values as written out, in the order of `values`) in any case, as net-snmp takes them
+/// (`sha-256` is `SHA-256`).
+fn any_case<'de, D: Deserializer<'de>, T: Copy>(
+    d: D,
+    names: &'static [&'static str],
+    values: &[T],
+) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(&text))
+        .map(|i| values[i])
+        .ok_or_else(|| serde::de::Error::unknown_variant(&text, names))
+}
+
+/// Deserialize in any case, each variant by its `#[serde(rename)]`.
+macro_rules! any_case {
+    ($t:ident: $($v:ident = $n:literal),+) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                any_case(d, &[$($n),+], &[$($t::$v),+])
+            }
+        }
+    };
+}
+
+any_case!(SecurityLevel: NoAuthNoPriv = "noAuthNoPriv", AuthNoPriv = "authNoPriv", AuthPriv = "authPriv");
+any_case!(AuthSetting: Md5 = "MD5", Sha = "SHA", Sha224 = "SHA-224", Sha256 = "SHA-256", Sha384 = "SHA-384", Sha512 = "SHA-512");
+any_case!(PrivSetting: Des = "DES", Aes = "AES", Aes192 = "AES-192", Aes256 = "AES-256");
+
 /// `extract.snmp.security_level` (SNMPv3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SecurityLevel {
     #[serde(rename = "noAuthNoPriv")]
     NoAuthNoPriv,
@@ -75,8 +105,8 @@ pub enum SecurityLevel {
     AuthPriv,
 }
 
-/// `extract.snmp.auth_protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// `extract.snmp.auth_protocol` (any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum AuthSetting {
     #[serde(rename = "MD5")]
     Md5,
@@ -92,8 +122,8 @@ pub enum AuthSetting {
     Sha512,
 }
 
-/// `extract.snmp.priv_protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// `extract.snmp.priv_protocol` (any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PrivSetting {
     #[serde(rename = "DES")]
     Des,
@@ -461,7 +491,23 @@ mod tests {
         let n: SnmpSettings = serde_json::from_str(r#"{"version":3}"#).unwrap();
         assert_eq!(n.version, SnmpVersion::V3);
         assert!(serde_json::from_str::<SnmpSettings>(r#"{"version":"1"}"#).is_err());
-        assert!(serde_json::from_str::<SnmpSettings>(r#"{"auth_protocol":"sha"}"#).is_err());
+        // Any case, as net-snmp takes them; an unknown name lists the known ones.
+        let s: SnmpSettings = serde_json::from_str(
+            r#"{"auth_protocol":"sha-256","priv_protocol":"aes-256","security_level":"authpriv"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.auth_protocol, s.priv_protocol, s.security_level),
+            (
+                AuthSetting::Sha256,
+                PrivSetting::Aes256,
+                SecurityLevel::AuthPriv
+            )
+        );
+        let e = serde_json::from_str::<SnmpSettings>(r#"{"auth_protocol":"sha-257"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`SHA-256`"), "{e}");
         assert!(serde_json::from_str::<SnmpSettings>(r#"{"comunity":"x"}"#).is_err());
         let json = serde_json::to_string(&v3()).unwrap();
         assert!(json.contains(r#""auth_password":"***""#), "{json}");

@@ -712,3 +712,37 @@ fn the_snmp_section_is_checked_only_when_the_source_is_snmp() {
         show(&out)
     );
 }
+
+#[test]
+fn snmp_protocol_names_are_taken_in_any_case_as_net_snmp_takes_them() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    let cfg = fast_config(&dead_endpoint(), "").merge(
+        r#"
+[extract]
+source = "snmp"
+[extract.snmp]
+version = "3"
+user = "alice"
+security_level = "authpriv"
+auth_protocol = "sha-256"
+priv_protocol = "aes"
+auth_password = "password1"
+priv_password = "password2"
+"#,
+    );
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    dir.write(
+        "c.toml",
+        &cfg.clone().set("extract.snmp.auth_protocol", "sha-257"),
+    );
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml:") && err.contains("`SHA-256`"),
+        "{err}"
+    );
+}
