@@ -104,6 +104,9 @@ pub async fn run(
     );
 
     warn_about_tls(&settings);
+    for warning in settings.warnings() {
+        log::warn!("{tag} {warning}");
+    }
     let log = log_replay::open(&settings.spool, &metrics)?;
     let (wal, logged) = match log {
         Some(open) => (Some(open.wal), open.batches),

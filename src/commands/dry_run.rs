@@ -40,6 +40,9 @@ pub fn dry_run(
     crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
     let resolved = Resolved::build(settings)?;
     let settings = resolved.settings;
+    for warning in settings.warnings() {
+        log::warn!("[DryRun] {warning}");
+    }
     let (tls, snmp) = (resolved.http_source_tls, resolved.snmp);
     actix_rt::System::new().block_on(async move {
         let shutdown = Shutdown::new();

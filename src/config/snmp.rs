@@ -271,6 +271,48 @@ impl SnmpSettings {
         self.retries + 1
     }
 
+    /// What is allowed but likely a mistake (for the snmp source only): a password that `noAuthNoPriv` does not use,
+    /// and attempts that cannot all fit in `extract.timeout_ms`. Each names the keys.
+    pub fn warnings(&self, active: bool, extract_timeout_ms: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        if !active {
+            return out;
+        }
+        let v3 = self.version == SnmpVersion::V3;
+        if v3 && self.security_level == SecurityLevel::NoAuthNoPriv {
+            for (secret, file, name) in [
+                (
+                    &self.auth_password,
+                    &self.auth_password_file,
+                    "auth_password",
+                ),
+                (
+                    &self.priv_password,
+                    &self.priv_password_file,
+                    "priv_password",
+                ),
+            ] {
+                if !secret.is_empty() || !file.as_os_str().is_empty() {
+                    out.push(format!(
+                        "extract.snmp.{name} is set but security_level is \"noAuthNoPriv\": it is not used \
+                         (authNoPriv or authPriv use it)"
+                    ));
+                }
+            }
+        }
+        let all = self.timeout_ms.saturating_mul(u64::from(self.attempts()));
+        if all > extract_timeout_ms {
+            out.push(format!(
+                "extract.snmp.timeout_ms × (retries + 1) = {} × {} = {all} ms does not fit in extract.timeout_ms \
+                 ({extract_timeout_ms} ms): a device that does not answer fails after {extract_timeout_ms} ms, \
+                 before its last attempts",
+                self.timeout_ms,
+                self.attempts()
+            ));
+        }
+        out
+    }
+
     /// Checks the number ranges whatever `extract.source` is; with `active` (the snmp source), also the secrets and
     /// what the version needs to run (a community, or a user and its passwords): a section that is not used is not
     /// half checked, and its secret files are not read (`resolve`).
@@ -513,5 +555,24 @@ mod tests {
         assert!(json.contains(r#""auth_password":"***""#), "{json}");
         assert!(json.contains(r#""community":"***""#), "{json}");
         assert!(!json.contains("password1"));
+    }
+
+    #[test]
+    fn an_unused_password_and_attempts_past_the_device_timeout_are_warned_about() {
+        let mut s = v3();
+        assert!(s.warnings(true, 15_000).is_empty());
+        s.security_level = SecurityLevel::NoAuthNoPriv;
+        let w = s.warnings(true, 15_000);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("extract.snmp.auth_password") && w[0].contains("noAuthNoPriv"));
+        assert!(s.warnings(false, 15_000).is_empty(), "not the source");
+        let s = SnmpSettings {
+            timeout_ms: 1000,
+            retries: 4,
+            ..SnmpSettings::default()
+        };
+        assert!(s.warnings(true, 5000).is_empty());
+        let w = s.warnings(true, 4999);
+        assert!(w[0].contains("1000 × 5 = 5000 ms"), "{w:?}");
     }
 }

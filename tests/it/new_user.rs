@@ -746,3 +746,37 @@ priv_password = "password2"
         "{err}"
     );
 }
+
+#[test]
+fn validate_warns_about_an_unused_snmp_password_and_attempts_past_the_device_timeout() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    let cfg = fast_config(&dead_endpoint(), "").merge(
+        r#"
+[extract]
+source = "snmp"
+timeout_ms = 7000
+[extract.snmp]
+version = "3"
+user = "alice"
+security_level = "noAuthNoPriv"
+auth_password = "password1"
+timeout_ms = 3000
+retries = 2
+"#,
+    );
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "warning: extract.snmp.auth_password is set but security_level is \"noAuthNoPriv\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("3000 × 3 = 9000 ms does not fit in extract.timeout_ms (7000 ms)"),
+        "{err}"
+    );
+}
