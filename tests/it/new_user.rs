@@ -780,3 +780,24 @@ retries = 2
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_spool_file_is_deleted_without_a_request_and_said_so() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let name = "buffer_failed_worker0-20260101T000000Z-00000001-w0-000001.json.gz";
+    std::fs::write(spool.join(name), gzip(b"[]")).unwrap();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().requests, 0, "no request for an empty batch");
+    assert!(!spool.join(name).exists(), "deleted");
+    assert_eq!(dir.summary("s.json")["spool"]["files_replayed"], 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holds no record (`[]`): deleted without a request"),
+        "{err}"
+    );
+}
