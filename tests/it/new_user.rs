@@ -801,3 +801,51 @@ fn an_empty_spool_file_is_deleted_without_a_request_and_said_so() {
         "{err}"
     );
 }
+
+#[test]
+fn mock_server_on_sigterm_says_how_many_requests_it_drains() {
+    use std::io::BufRead;
+    let dir = TestDir::new();
+    dir.write(
+        "m.toml",
+        "[mock]\ndelay_ms = 1500\n[log]\nlevel = \"info\"\n",
+    );
+    let mut child = app()
+        .current_dir(dir.path())
+        .args([
+            "mock-server",
+            "--config",
+            "m.toml",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-file",
+            "",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = records_json(1);
+    let request = std::thread::spawn(move || post_load(addr, &[("Content-Type", "application/json")], body.as_bytes()));
+    std::thread::sleep(Duration::from_millis(500));
+    send_signal(child.id(), "TERM");
+    let (status, _) = request.join().unwrap();
+    assert_eq!(status, 200, "the request in flight is answered");
+    let out = wait_or_kill(child, 30, "mock-server after SIGTERM");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mock API SIGTERM: draining 1 request, then stopping"),
+        "{err}"
+    );
+}
