@@ -836,7 +836,13 @@ fn mock_server_on_sigterm_says_how_many_requests_it_drains() {
         .parse()
         .unwrap();
     let body = records_json(1);
-    let request = std::thread::spawn(move || post_load(addr, &[("Content-Type", "application/json")], body.as_bytes()));
+    let request = std::thread::spawn(move || {
+        post_load(
+            addr,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    });
     std::thread::sleep(Duration::from_millis(500));
     send_signal(child.id(), "TERM");
     let (status, _) = request.join().unwrap();
@@ -848,4 +854,29 @@ fn mock_server_on_sigterm_says_how_many_requests_it_drains() {
         err.contains("mock API SIGTERM: draining 1 request, then stopping"),
         "{err}"
     );
+}
+
+#[test]
+fn man_out_dir_writes_every_page_the_main_page_refers_to() {
+    let dir = TestDir::new();
+    let out = dir.run(&["man", "--out-dir", "man"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let main = std::fs::read_to_string(dir.join("man/app.1")).unwrap();
+    // Every page app.1 cites (app-etl(1), …) is there, with its own flags.
+    let cited: Vec<&str> = main
+        .split("app\\-")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("(1)").map(|(name, _)| name))
+        .filter(|name| {
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '\\' || c == '-')
+        })
+        .collect();
+    assert!(cited.len() >= 5, "{cited:?}\n{main}");
+    for name in cited {
+        let file = dir.join(&format!("man/app-{}.1", name.replace("\\-", "-")));
+        assert!(file.exists(), "{} is cited but not written", file.display());
+    }
+    let etl = std::fs::read_to_string(dir.join("man/app-etl.1")).unwrap();
+    assert!(etl.contains("dry\\-run") && etl.contains("limit"), "{etl}");
 }
