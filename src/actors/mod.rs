@@ -112,6 +112,9 @@ pub async fn run(
     );
 
     warn_about_tls(&settings, mode);
+    for warning in settings.warnings() {
+        log::warn!("{tag} {warning}");
+    }
     let log = log_replay::open(&settings.spool, &metrics)?;
     let (wal, logged) = match log {
         Some(open) => (Some(open.wal), open.batches),
@@ -257,8 +260,30 @@ async fn replay(
         let Ok(plan) = failed_buffer.send(ReadSpoolFile(path)).await else {
             break;
         };
-        if let Some(plan) = plan {
-            replay_file(plan, loaders, max_records, max_bytes).await;
+        match plan {
+            // An empty batch (`[]`): nothing to send; the file is deleted without a request, and counted replayed.
+            Some(plan) if plan.records == 0 => {
+                let path = plan.path.clone();
+                match failed_buffer
+                    .send(failed_buffer::AckSpoolFile {
+                        path: path.clone(),
+                        replayed: true,
+                    })
+                    .await
+                {
+                    Ok(Ok(())) => log::info!(
+                        "[Spool] {} holds no record (`[]`): deleted without a request",
+                        path.display()
+                    ),
+                    Ok(Err(e)) => log::error!(
+                        "[Spool] {} holds no record (`[]`) but could not be deleted: {e}",
+                        path.display()
+                    ),
+                    Err(e) => log::error!("[Spool] spool actor gone: {e}"),
+                }
+            }
+            Some(plan) => replay_file(plan, loaders, max_records, max_bytes).await,
+            None => {}
         }
     }
 }

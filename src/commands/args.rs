@@ -75,8 +75,8 @@ pub enum Command {
     Snmp(SnmpCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(CompletionsArgs),
-    /// Print the man page (roff) on stdout: `app man > app.1`.
-    Man,
+    /// Print the man page (roff) on stdout: `app man > app.1`; `--out-dir DIR` writes every page.
+    Man(ManArgs),
     /// Write an inventory of N loopback devices (for tests, benchmarks and scripts).
     #[command(hide = true)]
     GenerateInventory(GenerateArgs),
@@ -107,6 +107,14 @@ pub struct ProbeArgs {
 pub struct ProfilesArgs {
     /// Print only the file holding this profile.
     pub name: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// Write every page into DIR (made when missing): app.1 and one per subcommand (app-etl.1, …), the pages
+    /// app.1 refers to.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

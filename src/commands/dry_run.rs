@@ -41,6 +41,9 @@ pub fn dry_run(
     let resolved = Resolved::build(settings)?;
     super::snmp::check_profiles(&resolved.settings, false)?;
     let settings = resolved.settings;
+    for warning in settings.warnings() {
+        log::warn!("[DryRun] {warning}");
+    }
     let (tls, snmp) = (resolved.http_source_tls, resolved.snmp);
     actix_rt::System::new().block_on(async move {
         let shutdown = Shutdown::new();

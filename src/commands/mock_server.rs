@@ -39,6 +39,7 @@ pub fn mock_server(mut settings: Settings) -> Result<ExitCode, CommandError> {
             log::info!(target: "mock", "mock SNMP fleet listening on {} (every 127.x.y.z)", fleet.url());
         }
         mock::traffic::log_traffic(server.state.clone(), MOCK_TRAFFIC_INTERVAL);
+        log_draining(server.state.clone());
         server
             .server
             .await
@@ -46,4 +47,31 @@ pub fn mock_server(mut settings: Settings) -> Result<ExitCode, CommandError> {
         log::info!(target: "mock", "mock API stopped; final counters {}", serde_json::to_string(&server.state.snapshot()).unwrap_or_default());
         Ok(ExitCode::Ok)
     })
+}
+
+/// On SIGINT/SIGTERM (which actix-web also hears, and stops on, gracefully), says how many requests are still
+/// being answered: the server drains them (up to its shutdown timeout) before it stops.
+fn log_draining(state: std::sync::Arc<mock::MockState>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    actix_rt::spawn(async move {
+        let name = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        let n = state
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(0);
+        log::info!(
+            target: "mock",
+            "mock API {name}: draining {}, then stopping",
+            crate::observe::summary::plural(n as u64, "request", "requests")
+        );
+    });
 }

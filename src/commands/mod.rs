@@ -106,19 +106,23 @@ pub fn run(cli: Cli) -> i32 {
             clap_complete::generate(a.shell, &mut Cli::command(), "app", &mut out);
             Ok(ExitCode::Ok)
         }
-        Command::Man => {
-            use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout().lock())
-                .map(|_| ExitCode::Ok)
-                .or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::BrokenPipe {
-                        Ok(ExitCode::Ok)
-                    } else {
-                        Err(CommandError::Setup(format!("writing the man page: {e}")))
-                    }
-                })
-        }
+        Command::Man(args::ManArgs { out_dir: Some(dir) }) => std::fs::create_dir_all(&dir)
+            .and_then(|()| clap_mangen::generate_to(help::command(), &dir))
+            .map(|()| {
+                eprintln!("man: the pages are in {}", dir.display());
+                ExitCode::Ok
+            })
+            .map_err(|source| CommandError::WriteFile { path: dir, source }),
+        Command::Man(_) => clap_mangen::Man::new(help::command())
+            .render(&mut std::io::stdout().lock())
+            .map(|_| ExitCode::Ok)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(ExitCode::Ok)
+                } else {
+                    Err(CommandError::Setup(format!("writing the man page: {e}")))
+                }
+            }),
     };
     exit_code(result).code()
 }

@@ -42,6 +42,9 @@ pub fn validate(
             return Ok(ExitCode::Usage);
         }
     };
+    for warning in settings.warnings() {
+        eprintln!("warning: {warning}");
+    }
     if print_config {
         say!(
             "{}",

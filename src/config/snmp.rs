@@ -66,8 +66,38 @@ impl<'de> Deserialize<'de> for SnmpVersion {
     }
 }
 
+/// One of `names` (the values as written out, in the order of `values`) in any case, as net-snmp takes them
+/// (`sha-256` is `SHA-256`).
+fn any_case<'de, D: Deserializer<'de>, T: Copy>(
+    d: D,
+    names: &'static [&'static str],
+    values: &[T],
+) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(&text))
+        .map(|i| values[i])
+        .ok_or_else(|| serde::de::Error::unknown_variant(&text, names))
+}
+
+/// Deserialize in any case, each variant by its `#[serde(rename)]`.
+macro_rules! any_case {
+    ($t:ident: $($v:ident = $n:literal),+) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                any_case(d, &[$($n),+], &[$($t::$v),+])
+            }
+        }
+    };
+}
+
+any_case!(SecurityLevel: NoAuthNoPriv = "noAuthNoPriv", AuthNoPriv = "authNoPriv", AuthPriv = "authPriv");
+any_case!(AuthSetting: Md5 = "MD5", Sha = "SHA", Sha224 = "SHA-224", Sha256 = "SHA-256", Sha384 = "SHA-384", Sha512 = "SHA-512");
+any_case!(PrivSetting: Des = "DES", Aes = "AES", Aes192 = "AES-192", Aes256 = "AES-256");
+
 /// `extract.snmp.security_level` (SNMPv3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SecurityLevel {
     #[serde(rename = "noAuthNoPriv")]
     NoAuthNoPriv,
@@ -77,8 +107,8 @@ pub enum SecurityLevel {
     AuthPriv,
 }
 
-/// `extract.snmp.auth_protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// `extract.snmp.auth_protocol` (any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum AuthSetting {
     #[serde(rename = "MD5")]
     Md5,
@@ -94,8 +124,8 @@ pub enum AuthSetting {
     Sha512,
 }
 
-/// `extract.snmp.priv_protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// `extract.snmp.priv_protocol` (any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PrivSetting {
     #[serde(rename = "DES")]
     Des,
@@ -331,8 +361,51 @@ impl SnmpSettings {
         self.retries + 1
     }
 
-    /// Checks the keys (the whole section whatever `extract.source` is, as for the other sources); with
-    /// `active`, also what this source needs to run (a community, or a user and its passwords).
+    /// What is allowed but likely a mistake (for the snmp source only): a password that `noAuthNoPriv` does not use,
+    /// and attempts that cannot all fit in `extract.timeout_ms`. Each names the keys.
+    pub fn warnings(&self, active: bool, extract_timeout_ms: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        if !active {
+            return out;
+        }
+        let v3 = self.version == SnmpVersion::V3;
+        if v3 && self.security_level == SecurityLevel::NoAuthNoPriv {
+            for (secret, file, name) in [
+                (
+                    &self.auth_password,
+                    &self.auth_password_file,
+                    "auth_password",
+                ),
+                (
+                    &self.priv_password,
+                    &self.priv_password_file,
+                    "priv_password",
+                ),
+            ] {
+                if !secret.is_empty() || !file.as_os_str().is_empty() {
+                    out.push(format!(
+                        "extract.snmp.{name} is set but security_level is \"noAuthNoPriv\": it is not used \
+                         (authNoPriv or authPriv use it)"
+                    ));
+                }
+            }
+        }
+        let all = self.timeout_ms.saturating_mul(u64::from(self.attempts()));
+        if all > extract_timeout_ms {
+            out.push(format!(
+                "extract.snmp.timeout_ms × (retries + 1) = {} × {} = {all} ms does not fit in extract.timeout_ms \
+                 ({extract_timeout_ms} ms): a device that does not answer fails after {extract_timeout_ms} ms, \
+                 before its last attempts",
+                self.timeout_ms,
+                self.attempts()
+            ));
+        }
+        out
+    }
+
+    /// Checks the number ranges whatever `extract.source` is; with `active` (the snmp source), also the secrets and
+    /// what the version needs to run (a community, or a user and its passwords): a section that is not used is not
+    /// half checked, and its secret files are not read (`resolve`).
     /// `extract_timeout_ms` bounds `sample_interval_ms`.
     pub fn validate(&self, active: bool, extract_timeout_ms: u64) -> Result<(), SettingsError> {
         let k = |name: &str| format!("extract.snmp.{name}");
@@ -424,6 +497,11 @@ impl Credentials {
     /// what a run needs (a community, or a user and its passwords).
     pub fn validate(&self, prefix: &str, active: bool) -> Result<(), SettingsError> {
         let k = |name: &str| format!("{prefix}.{name}");
+        // The rest (secrets, the version's needs) only for the source that uses them: a section that is not used is
+        // not half checked.
+        if !active {
+            return Ok(());
+        }
         for (secret, file, name) in [
             (&self.community, &self.community_file, "community"),
             (
@@ -450,9 +528,6 @@ impl Credentials {
                 &k("user"),
                 "must be at most 32 bytes",
             ));
-        }
-        if !active {
-            return Ok(());
         }
         match self.version {
             SnmpVersion::V2c => {
@@ -565,9 +640,13 @@ mod tests {
         let mut s = v3();
         s.priv_password_file = "/x".into();
         assert_eq!(
-            key_of(s.validate(false, 15_000)),
+            key_of(s.validate(true, 15_000)),
             "extract.snmp.priv_password_file"
         );
+        // Not the source: its secrets are not checked, as a v3 section without a user is not.
+        s.validate(false, 15_000).unwrap();
+        s.user.clear();
+        s.validate(false, 15_000).unwrap();
         let s = SnmpSettings {
             sample_interval_ms: 15_000,
             ..SnmpSettings::default()
@@ -602,7 +681,23 @@ mod tests {
         let n: SnmpSettings = serde_json::from_str(r#"{"version":3}"#).unwrap();
         assert_eq!(n.version, SnmpVersion::V3);
         assert!(serde_json::from_str::<SnmpSettings>(r#"{"version":"1"}"#).is_err());
-        assert!(serde_json::from_str::<SnmpSettings>(r#"{"auth_protocol":"sha"}"#).is_err());
+        // Any case, as net-snmp takes them; an unknown name lists the known ones.
+        let s: SnmpSettings = serde_json::from_str(
+            r#"{"auth_protocol":"sha-256","priv_protocol":"aes-256","security_level":"authpriv"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.auth_protocol, s.priv_protocol, s.security_level),
+            (
+                AuthSetting::Sha256,
+                PrivSetting::Aes256,
+                SecurityLevel::AuthPriv
+            )
+        );
+        let e = serde_json::from_str::<SnmpSettings>(r#"{"auth_protocol":"sha-257"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`SHA-256`"), "{e}");
         assert!(serde_json::from_str::<SnmpSettings>(r#"{"comunity":"x"}"#).is_err());
         let json = serde_json::to_string(&v3()).unwrap();
         assert!(json.contains(r#""auth_password":"***""#), "{json}");
@@ -640,5 +735,24 @@ mod tests {
         assert!(
             serde_json::from_str::<SnmpSettings>(r#"{"credentials":{"x":{"port":161}}}"#).is_err()
         );
+    }
+
+    #[test]
+    fn an_unused_password_and_attempts_past_the_device_timeout_are_warned_about() {
+        let mut s = v3();
+        assert!(s.warnings(true, 15_000).is_empty());
+        s.security_level = SecurityLevel::NoAuthNoPriv;
+        let w = s.warnings(true, 15_000);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("extract.snmp.auth_password") && w[0].contains("noAuthNoPriv"));
+        assert!(s.warnings(false, 15_000).is_empty(), "not the source");
+        let s = SnmpSettings {
+            timeout_ms: 1000,
+            retries: 4,
+            ..SnmpSettings::default()
+        };
+        assert!(s.warnings(true, 5000).is_empty());
+        let w = s.warnings(true, 4999);
+        assert!(w[0].contains("1000 × 5 = 5000 ms"), "{w:?}");
     }
 }

@@ -47,6 +47,12 @@ pub(super) fn check_at_most(key: &str, value: u64, max: u64) -> Result<(), Setti
 }
 
 impl Settings {
+    /// What the values allow but is likely a mistake, each naming its keys: `validate` prints them, a run logs them.
+    pub fn warnings(&self) -> Vec<String> {
+        let e = &self.extract;
+        e.snmp.warnings(e.source == SourceKind::Snmp, e.timeout_ms)
+    }
+
     /// Checks every value; the error names the key and says what is allowed.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let e = &self.extract;

@@ -7,6 +7,26 @@ use std::time::Duration;
 use actix_web::{web, App, HttpServer};
 
 use super::routes;
+
+/// One request in flight in `MockState::in_flight`, for as long as it lives.
+struct InFlight(web::Data<Arc<MockState>>);
+
+impl InFlight {
+    fn new(state: web::Data<Arc<MockState>>) -> Self {
+        state
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 use super::state::MockState;
 use crate::config::MockSettings;
 
@@ -50,7 +70,20 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<M
     let data = web::Data::new(state.clone());
     let registry = web::Data::new(crate::mock::metrics::registry(state.clone()));
     let server = HttpServer::new(move || {
+        let counted = data.clone();
         App::new()
+            // Requests in flight, counted for the shutdown's "draining N requests" (a guard: a request whose
+            // connection is dropped is uncounted too).
+            .wrap_fn(move |req, srv| {
+                use actix_web::dev::Service;
+                let guard = InFlight::new(counted.clone());
+                let answer = srv.call(req);
+                async move {
+                    let answer = answer.await;
+                    drop(guard);
+                    answer
+                }
+            })
             .app_data(data.clone())
             .app_data(registry.clone())
             .configure(routes::configure)

@@ -1,7 +1,7 @@
 //! Shared state of the mock API: counters, the set of acknowledged idempotency keys and the fault injector.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -87,6 +87,8 @@ pub struct MockState {
     keys: Mutex<KeySet>,
     rng: Mutex<StdRng>,
     loads_seen: AtomicU64,
+    /// Requests being answered now (what a shutdown drains).
+    pub in_flight: AtomicI64,
 }
 
 impl MockState {
@@ -106,6 +108,7 @@ impl MockState {
             rng: Mutex::new(rng),
             counters: Counters::default(),
             loads_seen: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
             settings,
         }
     }

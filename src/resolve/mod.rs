@@ -46,7 +46,12 @@ impl Resolved {
             password: password(&settings.load)?,
             load_tls: ClientTls::from_settings(&settings.load)?,
             http_source_tls: ClientTls::for_http_source(&settings.extract)?,
-            snmp: snmp_secrets(&settings.extract.snmp)?,
+            // Read only for the source that uses them (as `validate` checks them only then).
+            snmp: if settings.extract.source == crate::config::SourceKind::Snmp {
+                snmp_secrets(&settings.extract.snmp)?
+            } else {
+                SnmpSecrets::default()
+            },
             settings,
         })
     }

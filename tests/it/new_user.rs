@@ -678,3 +678,205 @@ fn variables_that_look_like_configuration_but_are_not_read_are_warned_about() {
         "{err}"
     );
 }
+
+#[test]
+fn the_snmp_section_is_checked_only_when_the_source_is_snmp() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    dir.write("c.toml", &fast_config(&dead_endpoint(), ""));
+    let env = [
+        (
+            "APP__EXTRACT__SNMP__COMMUNITY_FILE",
+            "/nonexistent/community",
+        ),
+        ("APP__EXTRACT__SNMP__AUTH_PASSWORD", "password1"),
+        (
+            "APP__EXTRACT__SNMP__AUTH_PASSWORD_FILE",
+            "/nonexistent/auth",
+        ),
+    ];
+    let out = dir.run_env(&["validate", "--config", "c.toml"], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "simulated source: {}",
+        show(&out)
+    );
+    let mut snmp = env.to_vec();
+    snmp.push(("APP__EXTRACT__SOURCE", "snmp"));
+    let out = dir.run_env(&["validate", "--config", "c.toml"], &snmp);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("extract.snmp."),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn snmp_protocol_names_are_taken_in_any_case_as_net_snmp_takes_them() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    let cfg = fast_config(&dead_endpoint(), "").merge(
+        r#"
+[extract]
+source = "snmp"
+[extract.snmp]
+version = "3"
+user = "alice"
+security_level = "authpriv"
+auth_protocol = "sha-256"
+priv_protocol = "aes"
+auth_password = "password1"
+priv_password = "password2"
+"#,
+    );
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    dir.write(
+        "c.toml",
+        &cfg.clone().set("extract.snmp.auth_protocol", "sha-257"),
+    );
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml:") && err.contains("`SHA-256`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_warns_about_an_unused_snmp_password_and_attempts_past_the_device_timeout() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 1);
+    let cfg = fast_config(&dead_endpoint(), "").merge(
+        r#"
+[extract]
+source = "snmp"
+timeout_ms = 7000
+[extract.snmp]
+version = "3"
+user = "alice"
+security_level = "noAuthNoPriv"
+auth_password = "password1"
+timeout_ms = 3000
+retries = 2
+"#,
+    );
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "warning: extract.snmp.auth_password is set but security_level is \"noAuthNoPriv\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("3000 × 3 = 9000 ms does not fit in extract.timeout_ms (7000 ms)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_spool_file_is_deleted_without_a_request_and_said_so() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let name = "buffer_failed_worker0-20260101T000000Z-00000001-w0-000001.json.gz";
+    std::fs::write(spool.join(name), gzip(b"[]")).unwrap();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().requests, 0, "no request for an empty batch");
+    assert!(!spool.join(name).exists(), "deleted");
+    assert_eq!(dir.summary("s.json")["spool"]["files_replayed"], 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holds no record (`[]`): deleted without a request"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mock_server_on_sigterm_says_how_many_requests_it_drains() {
+    use std::io::BufRead;
+    let dir = TestDir::new();
+    dir.write(
+        "m.toml",
+        "[mock]\ndelay_ms = 1500\n[log]\nlevel = \"info\"\n",
+    );
+    let mut child = app()
+        .current_dir(dir.path())
+        .args([
+            "mock-server",
+            "--config",
+            "m.toml",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-file",
+            "",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = records_json(1);
+    let request = std::thread::spawn(move || {
+        post_load(
+            addr,
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    send_signal(child.id(), "TERM");
+    let (status, _) = request.join().unwrap();
+    assert_eq!(status, 200, "the request in flight is answered");
+    let out = wait_or_kill(child, 30, "mock-server after SIGTERM");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mock API SIGTERM: draining 1 request, then stopping"),
+        "{err}"
+    );
+}
+
+#[test]
+fn man_out_dir_writes_every_page_the_main_page_refers_to() {
+    let dir = TestDir::new();
+    let out = dir.run(&["man", "--out-dir", "man"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let main = std::fs::read_to_string(dir.join("man/app.1")).unwrap();
+    // Every page app.1 cites (app-etl(1), …) is there, with its own flags.
+    let cited: Vec<&str> = main
+        .split("app\\-")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("(1)").map(|(name, _)| name))
+        .filter(|name| {
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '\\' || c == '-')
+        })
+        .collect();
+    assert!(cited.len() >= 5, "{cited:?}\n{main}");
+    for name in cited {
+        let file = dir.join(&format!("man/app-{}.1", name.replace("\\-", "-")));
+        assert!(file.exists(), "{} is cited but not written", file.display());
+    }
+    let etl = std::fs::read_to_string(dir.join("man/app-etl.1")).unwrap();
+    assert!(etl.contains("dry\\-run") && etl.contains("limit"), "{etl}");
+}
