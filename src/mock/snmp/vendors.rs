@@ -144,7 +144,7 @@ pub fn objects(addr: Ipv4Addr, kind: Kind) -> Vec<(Vec<u32>, Value)> {
                 let value = if *cpu { load(addr, k as u32, 2) } else { 0 };
                 t.push((e(8), gauge(value)));
                 // jnxOperatingMemory (MB): the components with a CPU have memory, the others none.
-                t.push((e(15), gauge(if *cpu { 2048 } else { 0 })));
+                t.push((e(15), Value::Integer(if *cpu { 2048 } else { 0 })));
             }
         }
         Kind::Huawei => {
