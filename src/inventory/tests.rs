@@ -468,8 +468,11 @@ fn a_sharded_check_checks_and_keeps_only_its_rows() {
     assert_eq!(other, 3 * 201);
 }
 
-/// The rows of `text` with the credential sets `sets`: (line, name, via) of each device, and the problems.
-fn read_via(text: &str, sets: &[&str]) -> (Vec<(u64, String, Via)>, Vec<(u64, RowProblem)>) {
+/// A device as `read_via` gives it: line, name, how it is reached.
+type Reached = (u64, String, Via);
+
+/// The rows of `text` with the credential sets `sets`: each device, and the problems.
+fn read_via(text: &str, sets: &[&str]) -> (Vec<Reached>, Vec<(u64, RowProblem)>) {
     let reader = InventoryReader::from_reader(
         Path::new("inv.csv"),
         Box::new(io::Cursor::new(text.as_bytes().to_vec())),
