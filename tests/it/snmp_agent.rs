@@ -622,17 +622,16 @@ fn each_row_is_polled_with_its_own_credential_set_and_port_v2c_and_several_v3_us
              127.0.0.1,wrong,wrongpass,{p}\n127.0.0.1,default-port,shaaes,\n"
         ),
     );
-    let snmp = format!(
+    let snmp =
         "community = \"public\"\nsample_interval_ms = 1000\ntimeout_ms = 500\nretries = 1\n\
          [extract.snmp.credentials.view]\ncommunity = \"noucd\"\n\
          [extract.snmp.credentials.shaaes]\nversion = \"3\"\nuser = \"shaaes\"\nauth_password = \"sha-aes-pass\"\npriv_password = \"sha-aes-priv\"\n\
          [extract.snmp.credentials.sha256]\nversion = \"3\"\nuser = \"sha256\"\nauth_protocol = \"SHA-256\"\nauth_password = \"sha256-pass\"\npriv_protocol = \"AES-256\"\npriv_password_file = \"sha256-priv\"\n\
          [extract.snmp.credentials.md5des]\nversion = \"3\"\nuser = \"md5des\"\nauth_protocol = \"MD5\"\nauth_password = \"md5-des-pass\"\npriv_protocol = \"DES\"\npriv_password = \"md5-des-priv\"\n\
-         [extract.snmp.credentials.wrongpass]\nversion = \"3\"\nuser = \"shaaes\"\nauth_password = \"not-the-pass\"\npriv_password = \"sha-aes-priv\"\n"
-    );
+         [extract.snmp.credentials.wrongpass]\nversion = \"3\"\nuser = \"shaaes\"\nauth_password = \"not-the-pass\"\npriv_password = \"sha-aes-priv\"\n";
     dir.write(
         "c.toml",
-        &config(&format!("http://{}/load", m.addr), dead, &snmp, ""),
+        &config(&format!("http://{}/load", m.addr), dead, snmp, ""),
     );
     let out = etl(&dir);
     let records = received(&dir);
@@ -655,10 +654,7 @@ fn each_row_is_polled_with_its_own_credential_set_and_port_v2c_and_several_v3_us
     assert_eq!(s["devices"]["failed_by_reason"]["wrong_digest"], 1, "{s}");
     assert_eq!(s["devices"]["failed_by_reason"]["timeout"], 1, "{s}");
     let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
-    assert!(
-        log.contains(&format!("default-port (127.0.0.1) failed")),
-        "{log}"
-    );
+    assert!(log.contains("default-port (127.0.0.1) failed"), "{log}");
     assert!(log.contains("usmStatsWrongDigests"), "{log}");
     let v2c = log
         .lines()
