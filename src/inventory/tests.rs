@@ -496,8 +496,11 @@ fn a_bad_address_says_why_it_may_have_been_written_so() {
     assert!(says("").ends_with("is not an IPv4 or IPv6 address"));
 }
 
-/// The rows of `text` with the credential sets `sets`: (line, name, via) of each device, and the problems.
-fn read_via(text: &str, sets: &[&str]) -> (Vec<(u64, String, Via)>, Vec<(u64, RowProblem)>) {
+/// A device as `read_via` gives it: line, name, how it is reached.
+type Reached = (u64, String, Via);
+
+/// The rows of `text` with the credential sets `sets`: each device, and the problems.
+fn read_via(text: &str, sets: &[&str]) -> (Vec<Reached>, Vec<(u64, RowProblem)>) {
     let reader = InventoryReader::from_reader(
         Path::new("inv.csv"),
         Box::new(io::Cursor::new(text.as_bytes().to_vec())),

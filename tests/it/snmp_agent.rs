@@ -597,3 +597,105 @@ fn snmp_secrets_are_never_printed_and_a_missing_v3_key_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn each_row_is_polled_with_its_own_credential_set_and_port_v2c_and_several_v3_users_in_one_run() {
+    let agent = Agent::start();
+    agent.wait_for(
+        "public",
+        "1.3.6.1.4.1.2021.11.53.0",
+        Duration::from_secs(20),
+    );
+    let dir = TestDir::new();
+    let m = mock(&dir);
+    std::fs::write(dir.join("sha256-priv"), "sha256-priv\n").unwrap();
+    // [extract.snmp] points at a port where nothing answers: only the rows' port column reaches the agent. A row
+    // without a set uses [extract.snmp]'s community; the set "view" has the community whose view holds no CPU
+    // object (the agent answers it, so that device fails as having no CPU, not as silent).
+    let dead = free_udp_port();
+    let p = agent.port;
+    dir.write(
+        "inventory.csv",
+        &format!(
+            "ip,name,credentials,port\n127.0.0.1,plain,,{p}\n127.0.0.1,v2c,view,{p}\n\
+             127.0.0.1,sha-aes,shaaes,{p}\n127.0.0.1,sha256,sha256,{p}\n127.0.0.1,md5-des,md5des,{p}\n\
+             127.0.0.1,wrong,wrongpass,{p}\n127.0.0.1,default-port,shaaes,\n"
+        ),
+    );
+    let snmp =
+        "community = \"public\"\nsample_interval_ms = 1000\ntimeout_ms = 500\nretries = 1\n\
+         [extract.snmp.credentials.view]\ncommunity = \"noucd\"\n\
+         [extract.snmp.credentials.shaaes]\nversion = \"3\"\nuser = \"shaaes\"\nauth_password = \"sha-aes-pass\"\npriv_password = \"sha-aes-priv\"\n\
+         [extract.snmp.credentials.sha256]\nversion = \"3\"\nuser = \"sha256\"\nauth_protocol = \"SHA-256\"\nauth_password = \"sha256-pass\"\npriv_protocol = \"AES-256\"\npriv_password_file = \"sha256-priv\"\n\
+         [extract.snmp.credentials.md5des]\nversion = \"3\"\nuser = \"md5des\"\nauth_protocol = \"MD5\"\nauth_password = \"md5-des-pass\"\npriv_protocol = \"DES\"\npriv_password = \"md5-des-priv\"\n\
+         [extract.snmp.credentials.wrongpass]\nversion = \"3\"\nuser = \"shaaes\"\nauth_password = \"not-the-pass\"\npriv_password = \"sha-aes-priv\"\n";
+    dir.write(
+        "c.toml",
+        &config(&format!("http://{}/load", m.addr), dead, snmp, ""),
+    );
+    let out = etl(&dir);
+    let records = received(&dir);
+    let names: std::collections::BTreeSet<&str> = records
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["md5-des", "plain", "sha-aes", "sha256"],
+        "{}\n{}",
+        show(&out),
+        agent.log()
+    );
+    for r in &records {
+        check_ucd_record(r);
+    }
+    let s = dir.summary("s.json");
+    assert_eq!(s["devices"]["failed"], 3, "{s}");
+    assert_eq!(s["devices"]["failed_by_reason"]["wrong_digest"], 1, "{s}");
+    assert_eq!(s["devices"]["failed_by_reason"]["timeout"], 1, "{s}");
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    assert!(log.contains("default-port (127.0.0.1) failed"), "{log}");
+    assert!(log.contains("usmStatsWrongDigests"), "{log}");
+    let v2c = log
+        .lines()
+        .find(|l| l.contains("[Extract] v2c ("))
+        .unwrap_or("");
+    assert!(
+        v2c.contains("failed") && !v2c.contains("timeout") && !v2c.contains("wrong community"),
+        "{log}"
+    );
+}
+
+#[test]
+fn an_unknown_credential_set_or_a_bad_port_names_its_line_in_validate_and_etl() {
+    let dir = TestDir::new();
+    dir.write(
+        "inventory.csv",
+        "ip,name,credentials,port\n127.0.0.1,a,core,\n127.0.0.1,b,nope,\n127.0.0.1,c,,70000\n",
+    );
+    dir.write(
+        "c.toml",
+        &config(
+            &dead_endpoint(),
+            161,
+            "[extract.snmp.credentials.core]\ncommunity = \"c\"\n",
+            "",
+        ),
+    );
+    for args in [
+        &["validate", "--config", "c.toml"][..],
+        &["etl", "--config", "c.toml"][..],
+    ] {
+        let out = dir.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("inventory.csv:3: field `credentials`: `nope` is no [extract.snmp.credentials.NAME] set"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("inventory.csv:4: field `port`: `70000` is not a port (1 to 65535)"),
+            "{stderr}"
+        );
+    }
+}

@@ -4,10 +4,11 @@
 //! - Cisco (IOS-XE Catalyst stack): `cpmCPUTotalTable` (CISCO-PROCESS-MIB), one row per stack member (1 to 4),
 //!   each with `cpmCPUTotalPhysicalIndex` pointing at an `entPhysicalName` ("Switch K - CPU"), the 5-second,
 //!   1-minute and 5-minute loads (`…Rev` columns 6, 7, 8);
-//! - Juniper (MX960): `jnxOperatingTable` with `jnxOperatingDescr` and `jnxOperatingCPU` for the midplane, fan
-//!   trays, a power supply (CPU 0: rows to filter out), FPCs and the Routing Engines;
-//! - Huawei (S5720, VRP): `hwEntityCpuUsage` (HUAWEI-ENTITY-EXTENT-MIB) per entity, with `entPhysicalName` and
-//!   `entPhysicalClass`: the MPU boards (class module) and fans and power supplies (CPU 0: rows to filter out);
+//! - Juniper (MX960): `jnxOperatingTable` with `jnxOperatingDescr`, `jnxOperatingCPU` and `jnxOperatingMemory` for
+//!   the midplane, a fan tray, a power supply (CPU and memory 0: rows to filter out), FPCs and Routing Engines;
+//! - Huawei (S5720, VRP): `hwEntityCpuUsage` and `hwEntityMemSize` (HUAWEI-ENTITY-EXTENT-MIB) per entity, with
+//!   `entPhysicalName` and `entPhysicalClass`: the MPU boards (class module) and the chassis, fans and power supplies
+//!   (CPU and memory 0: rows to filter out);
 //! - Fortinet (FortiGate): `fgSysCpuUsage.0` and `fgProcessorUsage` per core.
 //!
 //! The net-snmp (UCD) and host-resources-only devices of `fleet.rs` answer sysObjectID.0/sysDescr.0 too (net-snmp
@@ -27,10 +28,12 @@ pub const ENT_PHYSICAL_CLASS: &[u32] = &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1, 5];
 pub const ENT_PHYSICAL_NAME: &[u32] = &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1, 7];
 /// cpmCPUTotalEntry (CISCO-PROCESS-MIB): column 2 the physical index, 6/7/8 the 5 s / 1 min / 5 min loads.
 pub const CPM_CPU_TOTAL_ENTRY: &[u32] = &[1, 3, 6, 1, 4, 1, 9, 9, 109, 1, 1, 1, 1];
-/// jnxOperatingEntry (JUNIPER-MIB): column 5 the description, 8 the CPU.
+/// jnxOperatingEntry (JUNIPER-MIB): column 5 the description, 8 the CPU, 15 the memory (MB).
 pub const JNX_OPERATING_ENTRY: &[u32] = &[1, 3, 6, 1, 4, 1, 2636, 3, 1, 13, 1];
 /// hwEntityCpuUsage (HUAWEI-ENTITY-EXTENT-MIB), indexed by entPhysicalIndex.
 pub const HW_ENTITY_CPU_USAGE: &[u32] = &[1, 3, 6, 1, 4, 1, 2011, 5, 25, 31, 1, 1, 1, 1, 5];
+/// hwEntityMemSize (HUAWEI-ENTITY-EXTENT-MIB), indexed by entPhysicalIndex.
+pub const HW_ENTITY_MEM_SIZE: &[u32] = &[1, 3, 6, 1, 4, 1, 2011, 5, 25, 31, 1, 1, 1, 1, 9];
 /// fgSysCpuUsage.0 (FORTINET-FORTIGATE-MIB).
 pub const FG_SYS_CPU_USAGE: &[u32] = &[1, 3, 6, 1, 4, 1, 12356, 101, 4, 1, 3, 0];
 /// fgProcessorUsage, indexed by the core's number (1-based).
@@ -140,6 +143,8 @@ pub fn objects(addr: Ipv4Addr, kind: Kind) -> Vec<(Vec<u32>, Value)> {
                 t.push((e(5), Value::Text(descr)));
                 let value = if *cpu { load(addr, k as u32, 2) } else { 0 };
                 t.push((e(8), gauge(value)));
+                // jnxOperatingMemory (MB): the components with a CPU have memory, the others none.
+                t.push((e(15), Value::Integer(if *cpu { 2048 } else { 0 })));
             }
         }
         Kind::Huawei => {
@@ -151,6 +156,9 @@ pub fn objects(addr: Ipv4Addr, kind: Kind) -> Vec<(Vec<u32>, Value)> {
                     with(HW_ENTITY_CPU_USAGE, &[*phys]),
                     Value::Integer(value as i32),
                 ));
+                // hwEntityMemSize (bytes): the boards with a CPU have memory, fans and power supplies none.
+                let memory = if *cpu { 1 << 30 } else { 0 };
+                t.push((with(HW_ENTITY_MEM_SIZE, &[*phys]), Value::Integer(memory)));
             }
         }
         Kind::Fortinet => {
