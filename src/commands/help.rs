@@ -164,7 +164,7 @@ mod tests {
             Command::Healthcheck(_)
             | Command::Snmp(_)
             | Command::Completions(_)
-            | Command::Man
+            | Command::Man(_)
             | Command::GenerateInventory(_) => return None,
         }
         let (before, after) = (flat(&Settings::default()), flat(&s));
