@@ -312,13 +312,13 @@ fn header_is_only_skipped_on_the_first_row() {
 
 #[test]
 fn error_text_names_file_line_and_field() {
-    let rows = read(b"nope,a\n");
+    let rows = read(b"1.2.3,a\n");
     let Row::Invalid(e) = &rows[0] else {
         panic!("expected an invalid row")
     };
     assert_eq!(
         e.to_string(),
-        "inv.csv:1: field `ip`: `nope` is not an IPv4 or IPv6 address"
+        "inv.csv:1: field `ip`: `1.2.3` is not an IPv4 or IPv6 address"
     );
 }
 
