@@ -168,7 +168,7 @@ pub struct EtlArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// Wire format of the store: `ingest-json`, `prometheus-remote-write` or `influx-line`. Overrides load.sink.
-    #[arg(long, value_name = "SINK", value_parser = parse_sink)]
+    #[arg(long, value_name = "SINK", value_enum)]
     pub sink: Option<SinkKind>,
     /// Spool directory. Overrides spool.dir.
     #[arg(long, value_name = "DIR")]
@@ -205,7 +205,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
     /// Wire format of the store: `ingest-json`, `prometheus-remote-write` or `influx-line`. Overrides load.sink.
-    #[arg(long, value_name = "SINK", value_parser = parse_sink)]
+    #[arg(long, value_name = "SINK", value_enum)]
     pub sink: Option<SinkKind>,
     /// Spool directory. Overrides spool.dir.
     #[arg(long, value_name = "DIR")]
@@ -311,23 +311,13 @@ pub struct DemoArgs {
     pub source: Option<SourceKind>,
     /// Wire format the demo loads its mock with: `ingest-json` (`/load`), `prometheus-remote-write`
     /// (`/api/v1/write`) or `influx-line` (`/write`). Overrides load.sink.
-    #[arg(long, value_name = "SINK", value_parser = parse_sink)]
+    #[arg(long, value_name = "SINK", value_enum)]
     pub sink: Option<SinkKind>,
     /// No progress and no info lines: warnings and errors only (as -q; a level flag wins).
     #[arg(long)]
     pub quiet: bool,
 }
 
-/// A sink's name, as `load.sink` takes it.
-fn parse_sink(text: &str) -> Result<SinkKind, String> {
-    SinkKind::ALL
-        .into_iter()
-        .find(|k| k.name() == text)
-        .ok_or_else(|| {
-            let names: Vec<_> = SinkKind::ALL.iter().map(|k| k.name()).collect();
-            format!("one of {}", names.join(", "))
-        })
-}
 
 /// A path flag that may be empty (`--log-file ''`: none), as its `APP__…` variable may.
 fn path_or_none(text: &str) -> Result<PathBuf, String> {

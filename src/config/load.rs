@@ -17,7 +17,7 @@ pub enum Compression {
 
 /// What the loaders speak to the store (`load.sink`): the wire format, its headers and how its answers are read
 /// (`load::sinks`). Batching, retries, the spool and the write-ahead log are the same for every sink.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum SinkKind {
     /// The ingestion API's JSON array by `POST` (the original's format).
