@@ -353,3 +353,49 @@ fn exit_code(
     }
     (ExitCode::Incomplete, result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::metrics::RunMetrics;
+    use std::sync::Arc;
+
+    fn outcome(signal: Option<i32>, set: impl Fn(&RunMetrics)) -> RunOutcome {
+        let metrics = Arc::new(RunMetrics::default());
+        RunMetrics::add(&metrics.devices_ok, 2);
+        RunMetrics::add(&metrics.devices_total, 3);
+        set(&metrics);
+        RunOutcome {
+            run_id: "r".into(),
+            metrics,
+            duration: std::time::Duration::from_secs(1),
+            signal,
+            inventory_error: None,
+            sharded: false,
+        }
+    }
+
+    #[test]
+    fn devices_not_started_without_a_signal_are_never_exit_0() {
+        let dir = std::path::Path::new("/nonexistent-spool");
+        let s = Summary::new(
+            &outcome(None, |m| RunMetrics::add(&m.devices_not_started, 1)),
+            Mode::Etl,
+            dir,
+        );
+        assert_eq!(s.exit_code(), ExitCode::Incomplete);
+        assert!(
+            s.result.contains("1 device not extracted (never started)"),
+            "{}",
+            s.result
+        );
+        let s = Summary::new(
+            &outcome(Some(15), |m| RunMetrics::add(&m.devices_not_started, 1)),
+            Mode::Etl,
+            dir,
+        );
+        assert_eq!(s.exit_code(), ExitCode::Sigterm);
+        let s = Summary::new(&outcome(None, |_| {}), Mode::Etl, dir);
+        assert_eq!(s.exit_code(), ExitCode::Ok, "{}", s.result);
+    }
+}
