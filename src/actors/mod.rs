@@ -93,13 +93,6 @@ pub async fn run(
         path: dir.clone(),
         source,
     };
-    if std::fs::metadata(&dir).is_ok_and(|m| !m.is_dir()) {
-        // Said plainly: making the directory would fail with "File exists (os error 17)".
-        return Err(spool_error(std::io::Error::new(
-            std::io::ErrorKind::NotADirectory,
-            "is not a directory (a file of that name is in the way)",
-        )));
-    }
     let _spool_lock = crate::spool::lock_dir(&dir).map_err(spool_error)?;
     crate::spool::ensure_dir(&dir).map_err(spool_error)?;
     let tag = mode.tag();

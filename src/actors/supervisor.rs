@@ -103,7 +103,7 @@ fn finish_device(
 
 /// Most CPUs one device's answer may hold, and the longest `cpu_number` (a device cannot flood the batches).
 pub const MAX_CPUS_PER_DEVICE: usize = 4096;
-pub const MAX_CPU_NUMBER_BYTES: usize = 32;
+pub const MAX_CPU_NUMBER_BYTES: usize = 128;
 
 /// A device speaks only for itself: every row carries the inventory's `name` (a row under another name is renamed,
 /// logged and counted in `devices.renamed`), and an answer with more than [`MAX_CPUS_PER_DEVICE`] CPUs or a
@@ -318,7 +318,7 @@ mod tests {
         long[0].cpu_number = "9".repeat(MAX_CPU_NUMBER_BYTES + 1).into();
         assert!(matches!(
             own_name("d-1", ip, long, &metrics),
-            Err(ExtractError::BadAnswer(m)) if m.contains("longer than 32 bytes")
+            Err(ExtractError::BadAnswer(m)) if m.contains("longer than 128 bytes")
         ));
     }
 }

@@ -32,6 +32,13 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// other user: not by others, and by its group only when that group is the run's own (a Kubernetes `fsGroup`).
 /// `shared` (`spool.shared_dir`) is the operator's choice of a directory others may write: only a warning.
 pub fn check_dir(dir: &Path, shared: bool) -> io::Result<PathBuf> {
+    if fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        // Said plainly: making the directory would fail with "File exists (os error 17)".
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "is not a directory (a file of that name is in the way)",
+        ));
+    }
     create_dir(dir)?;
     check_existing_dir(dir, shared)
 }
