@@ -1,7 +1,8 @@
 //! Inventory: a streaming reader of `ip,name` rows with line-numbered errors.
 //!
 //! Accepted: an optional `ip,name` header, blank lines and `#` comments, surrounding whitespace, CRLF, a UTF-8 BOM
-//! and extra columns (ignored). Each bad row is reported with its line and the reader goes on, so `validate` can
+//! and extra columns (ignored, unless the header names them `credentials` or `port`: then each row's cells choose
+//! its SNMP credential set and port, a [`Via`]; `row.rs`). Each bad row is reported with its line and the reader goes on, so `validate` can
 //! list every problem. Duplicate names are a property of the whole file: `check` finds them in bounded memory
 //! (`dedupe.rs`); the streaming reader does not.
 //!
