@@ -183,6 +183,7 @@ fn recordings_of_a_cisco_and_a_juniper_load_their_recorded_values_and_an_unknown
                 "tripplite",
                 "network/appliance/tripplite-poweralert.snmprec",
             ),
+            ("hwmgmt", "network/appliance/empirical-hw-mgmt.snmprec.bz2"),
         ],
     ) else {
         return;
@@ -222,7 +223,10 @@ fn recordings_of_a_cisco_and_a_juniper_load_their_recorded_values_and_an_unknown
         ),
         "{text}"
     );
-    assert!(text.contains("58 rows, 5 kept"), "{text}");
+    assert!(
+        text.contains("58 rows, 5 kept: 7.1.0.0 = 13.00 %, 7.2.0.0 = 19.00 %"),
+        "{text}"
+    );
     assert!(text.contains("records a run would produce (5):"), "{text}");
     let out = etl(&run);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -245,6 +249,19 @@ fn recordings_of_a_cisco_and_a_juniper_load_their_recorded_values_and_an_unknown
     ];
     let want: Vec<(String, f64)> = want.iter().map(|(c, v)| (c.to_string(), *v)).collect();
     assert_eq!(got, want);
+
+    // A Huawei management board without hwEntityCpuUsage: the generic fallback's UCD counters, frozen in the
+    // recording, give 100 - ssCpuIdle (0 recorded) after net-snmp's refresh time.
+    let run = TestDir::new();
+    let _m = setup(&run, sim.port, "hwmgmt", "");
+    let (out, text) = probe(&run, "127.0.0.1");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(text.contains("profile \"huawei\""), "{text}");
+    assert!(text.contains("huawei source 1 (walk"), "{text}");
+    assert!(
+        text.contains("generic source 1 (UCD-SNMP-MIB counters): \"all\" 100.00 %"),
+        "{text}"
+    );
 
     // A power appliance no profile fits (no vendor CPU, no UCD, no hrProcessorLoad): named, counted apart.
     let run = TestDir::new();

@@ -340,7 +340,23 @@ impl SnmpSource {
                             },
                             walked[0].len(),
                             match &got {
-                                Ok(rows) => format!("{} kept", rows.len()),
+                                Ok(rows) => {
+                                    let mut kept: Vec<String> = rows
+                                        .iter()
+                                        .take(8)
+                                        .map(|r| {
+                                            format!(
+                                                "{} = {} %",
+                                                r.index,
+                                                mib::hundredths_text(r.utilization)
+                                            )
+                                        })
+                                        .collect();
+                                    if rows.len() > 8 {
+                                        kept.push("…".into());
+                                    }
+                                    format!("{} kept: {}", rows.len(), kept.join(", "))
+                                }
                                 Err(_) => "a value not a percentage".into(),
                             }
                         )

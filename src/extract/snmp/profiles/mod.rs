@@ -33,6 +33,11 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("ruijie.toml", include_str!("builtin/ruijie.toml")),
     ("dlink.toml", include_str!("builtin/dlink.toml")),
     ("hpe.toml", include_str!("builtin/hpe.toml")),
+    ("dell.toml", include_str!("builtin/dell.toml")),
+    ("checkpoint.toml", include_str!("builtin/checkpoint.toml")),
+    ("sonicwall.toml", include_str!("builtin/sonicwall.toml")),
+    ("citrix.toml", include_str!("builtin/citrix.toml")),
+    ("nokia.toml", include_str!("builtin/nokia.toml")),
     ("hostres.toml", include_str!("builtin/hostres.toml")),
 ];
 
@@ -234,6 +239,18 @@ mod tests {
         assert_eq!(
             pick("1.3.6.1.4.1.8072.3.2.10", "Linux").as_deref(),
             Some("generic")
+        );
+        assert_eq!(
+            pick("1.3.6.1.4.1.14988.1", "RouterOS").as_deref(),
+            Some("mikrotik")
+        );
+        assert_eq!(
+            pick("1.3.6.1.4.1.674.10895.3024", "").as_deref(),
+            Some("dell-powerconnect")
+        );
+        assert_eq!(
+            pick("1.3.6.1.4.1.6527.1.3.4", "TiMOS").as_deref(),
+            Some("nokia-sros")
         );
         assert_eq!(pick("1.3.6.1.4.1.850.1.1.1", ""), None);
     }

@@ -326,6 +326,11 @@ mod tests {
         assert_eq!(util(&g, s.clone()), Ok(Some(672)));
         g.number_after = Some(String::new());
         assert_eq!(util(&g, s), Ok(Some(500)));
+        // Dell PowerConnect's text, with a space before the number.
+        g.number_after = Some("300 Secs (".into());
+        let dell =
+            Value::OctetString(b"5 Secs ( 6.99%) 60 Secs ( 6.72%) 300 Secs ( 9.06%)".to_vec());
+        assert_eq!(util(&g, dell), Ok(Some(906)));
         g.number_after = Some("15 Min (".into());
         assert!(matches!(
             util(&g, Value::OctetString(b"5 Sec (6.99%)".to_vec())),
