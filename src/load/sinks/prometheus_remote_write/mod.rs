@@ -19,31 +19,45 @@ pub const CONTENT_ENCODING: &str = "snappy";
 pub const VERSION_HEADER: (&str, &str) = ("X-Prometheus-Remote-Write-Version", "0.1.0");
 
 /// The uncompressed `WriteRequest` of some records. A value that is not finite (`null` in the batch) has no
-/// sample.
+/// sample. A record's `cpu` and `device` labels are encoded once for its five series, and the `__name__` label of
+/// the transform's indicators comes from a table made once.
 pub fn write_request(records: &[RecordView<'_>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(records.len() * 5 * 96);
+    let mut shared = Vec::with_capacity(128);
+    let mut other = Vec::new();
     for r in records {
         let ts = r.timestamp.0.saturating_mul(1000);
+        shared.clear();
+        protobuf::label_field(&mut shared, "cpu", r.cpu_number.0.as_ref());
+        protobuf::label_field(&mut shared, "device", r.name.as_ref());
         for i in &r.indicators {
             let Some(value) = i.value.0 else { continue };
-            let owned;
-            let name = match series::known(&i.name) {
-                Some(n) => n,
+            let name: &[u8] = match NAME_FIELDS.iter().find(|(n, _)| *n == i.name) {
+                Some((_, field)) => field,
                 None => {
-                    owned = series::metric_name(&i.name);
-                    owned.as_str()
+                    other.clear();
+                    protobuf::label_field(&mut other, "__name__", &series::metric_name(&i.name));
+                    &other
                 }
             };
-            let labels = [
-                ("__name__", name),
-                ("cpu", r.cpu_number.0.as_ref()),
-                ("device", r.name.as_ref()),
-            ];
-            protobuf::write_series(&mut out, &labels, value, ts);
+            protobuf::write_encoded_series(&mut out, &[name, &shared], value, ts);
         }
     }
     out
 }
+
+/// The encoded `__name__` label field of each indicator the transform makes.
+static NAME_FIELDS: std::sync::LazyLock<Vec<(&'static str, Vec<u8>)>> =
+    std::sync::LazyLock::new(|| {
+        ["utilization", "nice", "user", "system", "irq"]
+            .into_iter()
+            .map(|i| {
+                let mut field = Vec::new();
+                protobuf::label_field(&mut field, "__name__", &series::metric_name(i));
+                (i, field)
+            })
+            .collect()
+    });
 
 /// The request of a batch: snappy of the `WriteRequest` of its records.
 pub fn encode(json: &Bytes) -> Result<Encoded, EncodeError> {

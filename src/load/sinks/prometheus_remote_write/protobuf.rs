@@ -33,27 +33,34 @@ fn label_len(name: &str, value: &str) -> usize {
     field_len(name.len()) + field_len(value.len())
 }
 
-/// Appends one `TimeSeries` with `labels` (sorted by name, as the protocol wants) and one sample to a
-/// `WriteRequest` being written in `out`.
-pub fn write_series(out: &mut Vec<u8>, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) {
+/// Appends the `TimeSeries.labels` field of one label, so that a record's labels can be encoded once and shared
+/// by its series.
+pub fn label_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.push(0x0a); // TimeSeries.labels
+    varint(out, label_len(name, value) as u64);
+    out.push(0x0a); // Label.name
+    varint(out, name.len() as u64);
+    out.extend_from_slice(name.as_bytes());
+    out.push(0x12); // Label.value
+    varint(out, value.len() as u64);
+    out.extend_from_slice(value.as_bytes());
+}
+
+/// Appends one `TimeSeries` to a `WriteRequest` being written in `out`: its label fields already encoded
+/// (`label_field`, in name order) and one sample.
+pub fn write_encoded_series(
+    out: &mut Vec<u8>,
+    label_fields: &[&[u8]],
+    value: f64,
+    timestamp_ms: i64,
+) {
     let sample = 9 + 1 + varint_len(timestamp_ms as u64);
-    let series: usize = labels
-        .iter()
-        .map(|(n, v)| field_len(label_len(n, v)))
-        .sum::<usize>()
-        + field_len(sample);
+    let series = label_fields.iter().map(|l| l.len()).sum::<usize>() + field_len(sample);
     out.reserve(field_len(series));
     out.push(0x0a); // WriteRequest.timeseries
     varint(out, series as u64);
-    for (name, value) in labels {
-        out.push(0x0a); // TimeSeries.labels
-        varint(out, label_len(name, value) as u64);
-        out.push(0x0a); // Label.name
-        varint(out, name.len() as u64);
-        out.extend_from_slice(name.as_bytes());
-        out.push(0x12); // Label.value
-        varint(out, value.len() as u64);
-        out.extend_from_slice(value.as_bytes());
+    for l in label_fields {
+        out.extend_from_slice(l);
     }
     out.push(0x12); // TimeSeries.samples
     varint(out, sample as u64);
@@ -61,6 +68,21 @@ pub fn write_series(out: &mut Vec<u8>, labels: &[(&str, &str)], value: f64, time
     out.extend_from_slice(&value.to_le_bytes());
     out.push(0x10); // Sample.timestamp, varint
     varint(out, timestamp_ms as u64);
+}
+
+/// Appends one `TimeSeries` with `labels` (sorted by name, as the protocol wants) and one sample to a
+/// `WriteRequest` being written in `out`.
+pub fn write_series(out: &mut Vec<u8>, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) {
+    let fields: Vec<Vec<u8>> = labels
+        .iter()
+        .map(|(n, v)| {
+            let mut f = Vec::new();
+            label_field(&mut f, n, v);
+            f
+        })
+        .collect();
+    let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    write_encoded_series(out, &refs, value, timestamp_ms);
 }
 
 /// A series as read back.
