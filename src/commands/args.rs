@@ -318,7 +318,6 @@ pub struct DemoArgs {
     pub quiet: bool,
 }
 
-
 /// A path flag that may be empty (`--log-file ''`: none), as its `APP__…` variable may.
 fn path_or_none(text: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(text))
