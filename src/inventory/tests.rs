@@ -492,7 +492,7 @@ fn a_bad_address_says_why_it_may_have_been_written_so() {
     );
     assert!(says("name").contains("the columns are ip,name"));
     assert!(says("router-1.example").contains("names are not resolved"));
-    assert!(says("10.0.0.300").ends_with("is not an IPv4 or IPv6 address"));
+    assert!(says("127.0.0.300").ends_with("is not an IPv4 or IPv6 address"));
     assert!(says("").ends_with("is not an IPv4 or IPv6 address"));
 }
 
