@@ -72,6 +72,23 @@ pub struct Encoded {
     pub extra: &'static [(&'static str, &'static str)],
 }
 
+impl Encoded {
+    /// A text body of `content_type`, gzipped with `load.compression = "gzip"` (the JSON and line-protocol sinks;
+    /// remote write has its own block compression).
+    pub fn text(body: Bytes, content_type: &'static str, compression: Compression) -> Encoded {
+        let (body, content_encoding) = match compression {
+            Compression::Gzip => (Bytes::from(crate::codec::gzip(&body)), Some("gzip")),
+            Compression::None => (body, None),
+        };
+        Encoded {
+            body,
+            content_type,
+            content_encoding,
+            extra: &[],
+        }
+    }
+}
+
 impl Sink {
     pub fn new(settings: &LoadSettings) -> Self {
         Sink {

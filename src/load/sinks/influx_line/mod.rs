@@ -71,17 +71,11 @@ pub fn encode(json: &Bytes, compression: Compression) -> Result<Encoded, EncodeE
             r.name, r.cpu_number.0
         )));
     }
-    let text = lines(&records);
-    let (body, content_encoding) = match compression {
-        Compression::Gzip => (crate::codec::gzip(&text), Some("gzip")),
-        Compression::None => (text, None),
-    };
-    Ok(Encoded {
-        body: Bytes::from(body),
-        content_type: CONTENT_TYPE,
-        content_encoding,
-        extra: &[],
-    })
+    Ok(Encoded::text(
+        Bytes::from(lines(&records)),
+        CONTENT_TYPE,
+        compression,
+    ))
 }
 
 #[cfg(test)]

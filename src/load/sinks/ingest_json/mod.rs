@@ -11,16 +11,7 @@ pub const CONTENT_TYPE: &str = "application/json";
 
 /// The body: the JSON array itself, or its gzip.
 pub fn encode(json: &Bytes, compression: Compression) -> Encoded {
-    let (body, content_encoding) = match compression {
-        Compression::Gzip => (Bytes::from(crate::codec::gzip(json)), Some("gzip")),
-        Compression::None => (json.clone(), None),
-    };
-    Encoded {
-        body,
-        content_type: CONTENT_TYPE,
-        content_encoding,
-        extra: &[],
-    }
+    Encoded::text(json.clone(), CONTENT_TYPE, compression)
 }
 
 #[cfg(test)]
