@@ -76,6 +76,7 @@ pub fn demo(
         };
         if settings.extract.source == SourceKind::Http {
             settings.extract.http.url_template = format!("{url}/device/{{name}}/cpu?cpus=1");
+            settings.extract.http.token = settings.mock.token.clone();
         }
         if let Some(fleet) = &server.snmp {
             settings.extract.snmp.port = fleet.port;

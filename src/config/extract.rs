@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::SnmpSettings;
+use super::{Secret, SnmpSettings};
 
 /// Where device statistics come from: `extract.source`, and the values of `demo --source` (clap's `ValueEnum`
 /// gives the same lowercase names as serde).
@@ -82,6 +82,10 @@ pub struct HttpSourceSettings {
     pub ca_file: PathBuf,
     /// Accept any device certificate (appliances with self-signed certificates); warned on every run.
     pub insecure_skip_verify: bool,
+    /// Bearer token sent to the devices (`Authorization: Bearer …`), e.g. the mock's `mock.token`; `""` sends none.
+    pub token: Secret,
+    /// A file holding that token (one line; a mounted secret), read once at start; replaces `token`.
+    pub token_file: PathBuf,
 }
 
 impl Default for HttpSourceSettings {
@@ -90,6 +94,8 @@ impl Default for HttpSourceSettings {
             url_template: "http://127.0.0.1:8080/device/{name}/cpu?cpus=1".to_string(),
             ca_file: PathBuf::new(),
             insecure_skip_verify: false,
+            token: Secret::default(),
+            token_file: PathBuf::new(),
         }
     }
 }

@@ -73,6 +73,13 @@ impl Settings {
         )?;
         check_rate("extract.simulated.failure_rate", e.simulated.failure_rate)?;
         wire::check_url_template("extract.http.url_template", &e.http.url_template)?;
+        wire::check_token("extract.http.token", e.http.token.expose())?;
+        if !e.http.token.is_empty() && !e.http.token_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "extract.http.token_file",
+                "set either extract.http.token or extract.http.token_file, not both",
+            ));
+        }
         e.snmp
             .validate(e.source == SourceKind::Snmp, e.timeout_ms)?;
         let l = &self.load;

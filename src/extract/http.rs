@@ -1,4 +1,5 @@
-//! The http source: GET `extract.http.url_template` with `{ip}` and `{name}` substituted; parse the stats array.
+//! The http source: GET `extract.http.url_template` with `{ip}` and `{name}` substituted (with the bearer token of
+//! `extract.http.token` when set); parse the stats array.
 
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub struct HttpSource {
     client: awc::Client,
     template: String,
     timeout: Duration,
+    /// `Authorization: Bearer …` of every request, when `extract.http.token` (or its file) is set.
+    authorization: Option<String>,
 }
 
 /// Percent-encodes what is not unreserved in a URL path segment or query value.
@@ -69,6 +72,8 @@ impl HttpSource {
             client,
             template: settings.http.url_template.clone(),
             timeout: settings.timeout(),
+            authorization: (!settings.http.token.is_empty())
+                .then(|| format!("Bearer {}", settings.http.token.expose())),
         }
     }
 
@@ -76,7 +81,12 @@ impl HttpSource {
         let url = device_url(&self.template, device);
         let timeout_ms = self.timeout.as_millis() as u64;
         use awc::error::SendRequestError as E;
-        let mut resp = self.client.get(&url).send().await.map_err(|e| match e {
+        let mut request = self.client.get(&url);
+        if let Some(authorization) = &self.authorization {
+            request =
+                request.insert_header((awc::http::header::AUTHORIZATION, authorization.as_str()));
+        }
+        let mut resp = request.send().await.map_err(|e| match e {
             E::Timeout => ExtractError::Timeout(timeout_ms),
             e @ (E::Connect(_) | E::Send(_) | E::Url(_)) => ExtractError::Connect(e.to_string()),
             // The device answered, but not HTTP that can be read.

@@ -381,12 +381,17 @@ pub const MAX_NAME_BYTES: usize = 255;
 const MAX_NAME_CPU_BYTES: usize = 64 << 10;
 
 async fn device_cpu(
+    req: HttpRequest,
     name: web::Path<String>,
     query: web::Query<CpuQuery>,
     state: web::Data<Arc<MockState>>,
 ) -> HttpResponse {
     let s = &state.settings;
     state.counters.device_requests.fetch_add(1, Relaxed);
+    // The same token as the load routes: every route that serves data checks it.
+    if !authorized(req.headers(), s.token.expose()) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
     let cpus = query.cpus.unwrap_or(1);
     if cpus == 0 || cpus > MAX_CPUS {
         return error(

@@ -1,7 +1,7 @@
 //! The objects a run uses, built from the configuration's declared values in one place, once, at start (the way
-//! ripgrep turns its raw flags into resolved arguments): the bearer token (read from `load.token_file` when set),
-//! the SNMP secrets (from `extract.snmp.*_file` when set) and the TLS configurations of the load client and the
-//! http source. Each failure names its key and file.
+//! ripgrep turns its raw flags into resolved arguments): the bearer tokens (read from `load.token_file` and
+//! `extract.http.token_file` when set), the SNMP secrets (from `extract.snmp.*_file` when set) and the TLS
+//! configurations of the load client and the http source. Each failure names its key and file.
 //!
 //! May use: `config`.
 
@@ -9,7 +9,9 @@ pub mod tls;
 
 use std::path::Path;
 
-use crate::config::{Credentials, LoadSettings, Secret, Settings, SettingsError, SnmpSettings};
+use crate::config::{
+    Credentials, HttpSourceSettings, LoadSettings, Secret, Settings, SettingsError, SnmpSettings,
+};
 use tls::ClientTls;
 
 /// Validated settings with what was built from them.
@@ -40,7 +42,12 @@ pub struct SnmpSecrets {
 
 impl Resolved {
     /// Builds everything the run needs from `settings` (already validated).
-    pub fn build(settings: Settings) -> Result<Resolved, SettingsError> {
+    pub fn build(mut settings: Settings) -> Result<Resolved, SettingsError> {
+        // The http source's token is the settings' own once read (as the mock's is), so the source needs no
+        // other argument.
+        if settings.extract.source == crate::config::SourceKind::Http {
+            settings.extract.http.token = http_source_token(&settings.extract.http)?;
+        }
         Ok(Resolved {
             token: token(&settings.load)?,
             password: password(&settings.load)?,
@@ -60,19 +67,29 @@ impl Resolved {
 /// The bearer token: `load.token`, or the one non-empty line of `load.token_file` (trimmed). The error names
 /// the file.
 pub fn token(load: &LoadSettings) -> Result<Secret, SettingsError> {
-    let path = &load.token_file;
+    bearer_token(&load.token, &load.token_file, "load.token_file")
+}
+
+/// The token sent to the devices by the http source: `extract.http.token`, or the one line of
+/// `extract.http.token_file`, checked as `load.token_file`'s is.
+pub fn http_source_token(http: &HttpSourceSettings) -> Result<Secret, SettingsError> {
+    bearer_token(&http.token, &http.token_file, "extract.http.token_file")
+}
+
+/// `value`, or the one line of the secret file at `path` when set, checked as a bearer token (a header's
+/// characters). The error names `file_key` and the file.
+fn bearer_token(value: &Secret, path: &Path, file_key: &str) -> Result<Secret, SettingsError> {
     if path.as_os_str().is_empty() {
-        return Ok(load.token.clone());
+        return Ok(value.clone());
     }
-    let token = read_secret_file("load.token_file", path)?;
-    let token = token.expose();
-    if let Some(problem) = crate::config::wire::token_problem(token) {
+    let token = read_secret_file(file_key, path)?;
+    if let Some(problem) = crate::config::wire::token_problem(token.expose()) {
         return Err(SettingsError::invalid(
-            "load.token_file",
+            file_key,
             format!("{}: the token {problem}", path.display()),
         ));
     }
-    Ok(Secret::new(token))
+    Ok(token)
 }
 
 /// The basic-authentication password: `load.password`, or the one non-empty line of `load.password_file`.
@@ -85,18 +102,7 @@ pub fn password(load: &LoadSettings) -> Result<Secret, SettingsError> {
 
 /// The mock's token: `mock.token`, or the one line of `mock.token_file`, checked as `load.token_file`'s is.
 pub fn mock_token(mock: &crate::config::MockSettings) -> Result<Secret, SettingsError> {
-    let path = &mock.token_file;
-    if path.as_os_str().is_empty() {
-        return Ok(mock.token.clone());
-    }
-    let token = read_secret_file("mock.token_file", path)?;
-    if let Some(problem) = crate::config::wire::token_problem(token.expose()) {
-        return Err(SettingsError::invalid(
-            "mock.token_file",
-            format!("{}: the token {problem}", path.display()),
-        ));
-    }
-    Ok(token)
+    bearer_token(&mock.token, &mock.token_file, "mock.token_file")
 }
 
 /// `extract.snmp`'s secrets and those of each credential set, the `*_file` keys read once. The error names the

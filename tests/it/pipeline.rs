@@ -306,6 +306,55 @@ fn the_http_source_reads_devices_from_the_mock_and_counts_failures() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("answered HTTP 500"));
 }
 
+/// `extract.http.token_file` is sent to the devices as a bearer token (here the mock, whose device route checks
+/// its token); without it every device answers 401, counted as `http_status`, and the token is never logged.
+#[test]
+fn the_http_source_sends_its_token_and_a_missing_one_fails_each_device_by_status() {
+    let m = MockThread::start(quiet(MockSettings {
+        token: Secret::new("dev-tok-31"),
+        ..MockSettings::default()
+    }));
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 40);
+    dir.write("device-token", "dev-tok-31\n");
+    let http = format!(
+        "[extract]\nsource = \"http\"\n[extract.http]\nurl_template = \"{}/device/{{name}}/cpu?cpus=2\"\n",
+        m.url()
+    );
+    let cfg = fast_config(&m.load_url(), &http)
+        .set("load.token", "dev-tok-31")
+        .set("extract.http.token_file", "device-token");
+    dir.write("c.toml", &cfg);
+    let out = dir.run_env(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        &[("RUST_LOG", "trace")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["devices"]["ok"], 40);
+    assert_eq!(m.stats().records_accepted, 80);
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    assert!(!log.contains("dev-tok-31"), "the token is never logged");
+
+    let without = fast_config(&m.load_url(), &http).set("load.token", "dev-tok-31");
+    dir.write("c.toml", &without);
+    let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["devices"]["failed"], 40);
+    assert_eq!(s["devices"]["failed_by_reason"]["http_status"], 40, "{s}");
+
+    let both = cfg.set("extract.http.token", "x");
+    dir.write("c.toml", &both);
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("extract.http.token_file"),
+        "{}",
+        show(&out)
+    );
+}
+
 #[test]
 fn slow_http_devices_time_out_and_are_counted() {
     let m = MockThread::start(quiet(MockSettings {
@@ -404,6 +453,21 @@ fn the_demo_command_shows_every_record_delivered() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("4000 extracted, 4000 loaded"), "{stdout}");
     assert!(stdout.contains("\"records_accepted\": 4000"), "{stdout}");
+}
+
+/// With a token, the demo's mock checks it on the device route too, and the demo's http source sends it.
+#[test]
+fn the_demo_with_a_token_and_the_http_source_delivers_every_record() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 200);
+    let out = dir.run_env(
+        &["demo", "--source", "http", "--inventory", "inventory.csv"],
+        &[("APP__LOAD__TOKEN", "demo-tok-8")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("200 extracted, 200 loaded"), "{stdout}");
+    assert!(stdout.contains("\"device_requests\": 200"), "{stdout}");
 }
 
 #[test]
