@@ -43,7 +43,10 @@ KEEP = [
     "1.3.6.1.4.1.12356.101.4.4.",    # Fortinet fgProcessorTable
     "1.3.6.1.4.1.25461.2.1.2.",      # Palo Alto panSys
     "1.3.6.1.4.1.14823.2.2.1.1.1.9.",   # Aruba wlsxSysXProcessorTable
+    "1.3.6.1.4.1.14823.2.2.1.2.1.13.",  # Aruba wlsxSysExtProcessorTable
     "1.3.6.1.4.1.47196.4.1.1.3.8.",  # Aruba CX
+    "1.3.6.1.4.1.47196.4.1.1.3.10.0.3.",  # Aruba CX arubaWiredVsfMemberTable
+    "1.3.6.1.4.1.47196.4.1.1.3.15.1.2.",  # Aruba CX arubaWiredVsfv2MemberTable
     "1.3.6.1.4.1.11.2.14.11.5.1.9.6.",  # HPE ProCurve hpSwitchCpuStat
     "1.3.6.1.4.1.1991.1.1.2.1.",     # Brocade/Ruckus ICX snAgentGbl (snAgGblCpuUtil*)
     "1.3.6.1.4.1.1991.1.1.2.11.",    # Brocade/Ruckus ICX snAgentCpuUtilTable
@@ -58,9 +61,22 @@ KEEP = [
     "1.3.6.1.4.1.25053.1.1.11.1.1.1.1.", # Ruckus SmartCell system
     "1.3.6.1.4.1.41112.1.4.",        # Ubiquiti AirOS
     "1.3.6.1.4.1.10002.1.1.1.4.",    # Ubiquiti (Frogfoot) loadValue
+    "1.3.6.1.4.1.4413.1.1.1.1.4.",   # Broadcom FASTPATH / EdgeSwitch agentSwitchCpuProcess
+    "1.3.6.1.4.1.3375.2.1.7.5.2.",   # F5 sysMultiHostCpuTable
+    "1.3.6.1.4.1.3375.2.1.1.2.20.",  # F5 sysGlobalHostCpu
+    "1.3.6.1.4.1.1916.1.32.1.",      # Extreme EXOS extremeSwMonitorCpu
+    "1.3.6.1.4.1.2272.1.85.10.1.1.", # Extreme VOSS rcKhiSlotPerfTable
+    "1.3.6.1.4.1.2272.1.1.20.",      # Extreme VOSS rcSysCpuUtil
+    "1.3.6.1.4.1.6486.800.1.2.1.16.1.1.",  # Alcatel-Lucent AOS 6 health
+    "1.3.6.1.4.1.6486.801.1.2.1.16.1.1.",  # Alcatel-Lucent AOS 7/8 health
+    "1.3.6.1.4.1.4526.10.1.1.4.",    # Netgear agentSwitchCpuProcess (older tree)
+    "1.3.6.1.4.1.4526.11.1.1.4.",    # Netgear agentSwitchCpuProcess (newer tree)
+    "1.3.6.1.4.1.22610.2.4.1.3.",    # A10 axSysCpu
+    "1.3.6.1.4.1.6027.3.10.1.2.9.",  # Dell OS9 S series chStackUnitUtilTable
+    "1.3.6.1.4.1.6027.3.8.1.3.7.",   # Dell OS9 C series chRpmUtilTable
 ]
-# ZTE's 3902.3 tree is large: only its CPU columns.
-ZTE_CPU = ("1.3.6.1.4.1.3902.3.100.1.", "1.3.6.1.4.1.3902.3.600.3.1.")
+# ZTE's 3902.3 tree is large: only ZXR10-MIB zxr10SystemUnitTable (the zte-zxr10 profile's CPU columns).
+ZTE_CPU = ("1.3.6.1.4.1.3902.3.3.1.1.",)
 
 
 def kept(oid):

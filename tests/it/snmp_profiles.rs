@@ -16,13 +16,16 @@ use crate::snmp_agent::{config, etl, indicator, mock, received, snmpget, Agent};
 /// The OID sub-trees kept from a recording: what a CPU poller reads (indexing a whole recording takes snmpsim
 /// minutes for the largest).
 const KEPT_TREES: &[&str] = &[
-    "1.3.6.1.2.1.1.",            // system
-    "1.3.6.1.2.1.25.3.3.",       // hrProcessorTable
-    "1.3.6.1.2.1.47.1.1.1.1.7.", // entPhysicalName
-    "1.3.6.1.4.1.2021.11.",      // UCD systemStats
-    "1.3.6.1.4.1.9.9.109.",      // CISCO-PROCESS-MIB
-    "1.3.6.1.4.1.9.2.1.",        // OLD-CISCO-CPU-MIB
-    "1.3.6.1.4.1.2636.3.1.13.",  // jnxOperatingTable
+    "1.3.6.1.2.1.1.",             // system
+    "1.3.6.1.2.1.25.3.3.",        // hrProcessorTable
+    "1.3.6.1.2.1.47.1.1.1.1.7.",  // entPhysicalName
+    "1.3.6.1.4.1.2021.11.",       // UCD systemStats
+    "1.3.6.1.4.1.9.9.109.",       // CISCO-PROCESS-MIB
+    "1.3.6.1.4.1.9.2.1.",         // OLD-CISCO-CPU-MIB
+    "1.3.6.1.4.1.2636.3.1.13.",   // jnxOperatingTable
+    "1.3.6.1.4.1.10002.1.1.1.4.", // FROGFOOT-RESOURCES-MIB loadTable (Ubiquiti's load averages)
+    "1.3.6.1.4.1.1916.1.32.1.",   // EXTREME-SOFTWARE-MONITOR-MIB CPU
+    "1.3.6.1.4.1.3375.2.1.",      // F5-BIGIP-SYSTEM-MIB
 ];
 
 fn venv() -> PathBuf {
@@ -289,6 +292,132 @@ fn recordings_of_a_cisco_and_a_juniper_load_their_recorded_values_and_an_unknown
         "{log}"
     );
     assert!(log.contains("run `app snmp probe 127.0.0.1`"), "{log}");
+}
+
+/// An Extreme EXOS stack of two (its per-slot CPU as text) and an F5 BIG-IP with two host CPUs, as `.snmprec`
+/// lines (OID order: snmpsim walks the file as written).
+const EXOS: &str =
+    "1.3.6.1.2.1.1.1.0|4|ExtremeXOS (X440G2-48p-10G4) version 30.7.1.1 30.7.1.1 by release-manager
+1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.1916.2.167
+1.3.6.1.2.1.1.3.0|67|123456
+1.3.6.1.4.1.1916.1.32.1.2.0|2|9
+1.3.6.1.4.1.1916.1.32.1.4.1.8.1|4|7.3
+1.3.6.1.4.1.1916.1.32.1.4.1.8.2|4|12.5
+1.3.6.1.4.1.1916.1.32.1.4.1.9.1|4|6.1
+1.3.6.1.4.1.1916.1.32.1.4.1.9.2|4|10.0
+";
+const F5: &str = "1.3.6.1.2.1.1.1.0|4|Linux f5-lb-1 3.10.0-862.14.4.el7.ve.x86_64 #1 SMP x86_64
+1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.3375.2.1.3.4.43
+1.3.6.1.2.1.1.3.0|67|123456
+1.3.6.1.4.1.3375.2.1.1.2.20.29.0|66|30
+1.3.6.1.4.1.3375.2.1.1.2.20.37.0|66|25
+1.3.6.1.4.1.3375.2.1.7.5.2.1.27.1.48.0|66|41
+1.3.6.1.4.1.3375.2.1.7.5.2.1.27.1.48.1|66|19
+1.3.6.1.4.1.3375.2.1.7.5.2.1.35.1.48.0|66|33
+1.3.6.1.4.1.3375.2.1.7.5.2.1.35.1.48.1|66|17
+";
+
+/// The (cpu_number, utilization) pairs loaded by the run of `dir`, sorted.
+fn loaded(dir: &TestDir) -> Vec<(String, f64)> {
+    let mut got: Vec<(String, f64)> = received(dir)
+        .iter()
+        .map(|r| {
+            (
+                r["cpu_number"].as_str().unwrap().to_string(),
+                indicator(r, "utilization"),
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    got
+}
+
+#[test]
+fn extreme_and_f5_load_each_cpu_in_the_window_set_and_ubiquiti_load_averages_are_never_loaded() {
+    let dir = TestDir::new();
+    dir.write("exos.snmprec", EXOS);
+    dir.write("f5.snmprec", F5);
+    let (exos, f5) = (
+        dir.join("exos.snmprec").display().to_string(),
+        dir.join("f5.snmprec").display().to_string(),
+    );
+    let Some(sim) = Simulator::start(
+        &dir,
+        &[
+            ("airos", "network/wifi/ubiquiti-m5.snmprec.bz2"),
+            ("exos", &exos),
+            ("f5", &f5),
+        ],
+    ) else {
+        return;
+    };
+    let pairs = |v: &[(&str, f64)]| -> Vec<(String, f64)> {
+        v.iter().map(|(c, u)| (c.to_string(), *u)).collect()
+    };
+
+    // EXOS: one record per slot, its text read as a number, in the window set (5 minutes by default).
+    for (window, want) in [
+        ("", [("1", 6.1), ("2", 10.0)]),
+        ("cpu_window = \"1min\"\n", [("1", 7.3), ("2", 12.5)]),
+    ] {
+        let run = TestDir::new();
+        let _m = setup(&run, sim.port, "exos", window);
+        let (out, text) = probe(&run, "127.0.0.1");
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert!(
+            text.contains("profile \"extreme\" (built-in extreme.toml): sysObjectID starts with 1.3.6.1.4.1.1916"),
+            "{text}"
+        );
+        let out = etl(&run);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert_eq!(loaded(&run), pairs(&want), "{window}");
+    }
+
+    // F5: one record per host CPU (index: host "0" as a string, CPU number), both windows.
+    for (window, want) in [
+        ("", [("1.48.0", 33.0), ("1.48.1", 17.0)]),
+        (
+            "cpu_window = \"1min\"\n",
+            [("1.48.0", 41.0), ("1.48.1", 19.0)],
+        ),
+    ] {
+        let run = TestDir::new();
+        let _m = setup(&run, sim.port, "f5", window);
+        let out = etl(&run);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert_eq!(loaded(&run), pairs(&want), "{window}");
+        let kept = std::fs::read_to_string(run.join("spool/snmp-detection.tsv")).unwrap();
+        assert!(kept.contains("\tf5-bigip\t"), "{kept}");
+    }
+
+    // Ubiquiti AirOS: its CPU objects are load averages (FROGFOOT loadValue, 12 = a load of 0.12), never read;
+    // without UCD or hrProcessorLoad it fails as no_profile, naming its profile and sysObjectID.
+    let run = TestDir::new();
+    let _m = setup(&run, sim.port, "airos", "");
+    assert!(
+        snmpget(sim.port, "airos", "1.3.6.1.4.1.10002.1.1.1.4.2.1.3.1").is_some(),
+        "the recording holds its load averages"
+    );
+    let (out, text) = probe(&run, "127.0.0.1");
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(
+        text.contains("profile \"ubiquiti\" (built-in ubiquiti.toml): sysObjectID starts with 1.3.6.1.4.1.41112"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("10002.1.1.1.4"),
+        "no load average is read: {text}"
+    );
+    let out = etl(&run);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(received(&run).is_empty());
+    let s = run.summary("s.json");
+    assert_eq!(s["devices"]["failed_by_reason"]["no_profile"], 1, "{s}");
+    let log = std::fs::read_to_string(run.join("etl.log")).unwrap();
+    assert!(
+        log.contains("profile \"ubiquiti\" fits sysObjectID 1.3.6.1.4.1.41112.1.4"),
+        "{log}"
+    );
 }
 
 #[test]

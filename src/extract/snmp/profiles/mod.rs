@@ -5,11 +5,15 @@
 //! replaces it, and one with the same match wins.
 //!
 //! Files: `format` (the file format and its parser), `matcher` (which profile a device gets), `reader` (a gauge
-//! source's values and rows). The I/O (GET, walks) is the source's, in `super`.
+//! source's values and rows), `builtin_tests` (the built-in files' tests). The I/O (GET, walks) is the source's,
+//! in `super`.
 
 pub mod format;
 pub mod matcher;
 pub mod reader;
+
+#[cfg(test)]
+mod builtin_tests;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -20,7 +24,7 @@ pub use matcher::Choice;
 use crate::config::SnmpSettings;
 use crate::snmp::Oid;
 
-/// The built-in profile files: name and text.
+/// The built-in profile files: name and text. Every file of `builtin/` must be listed (a test checks it).
 pub const BUILTIN: &[(&str, &str)] = &[
     ("generic.toml", include_str!("builtin/generic.toml")),
     ("cisco.toml", include_str!("builtin/cisco.toml")),
@@ -39,6 +43,13 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("citrix.toml", include_str!("builtin/citrix.toml")),
     ("nokia.toml", include_str!("builtin/nokia.toml")),
     ("hostres.toml", include_str!("builtin/hostres.toml")),
+    ("f5.toml", include_str!("builtin/f5.toml")),
+    ("ubiquiti.toml", include_str!("builtin/ubiquiti.toml")),
+    ("extreme.toml", include_str!("builtin/extreme.toml")),
+    ("zte.toml", include_str!("builtin/zte.toml")),
+    ("alcatel.toml", include_str!("builtin/alcatel.toml")),
+    ("netgear.toml", include_str!("builtin/netgear.toml")),
+    ("a10.toml", include_str!("builtin/a10.toml")),
 ];
 
 /// The name of the profile used for a device no other profile fits (its sources are tried before the device
