@@ -120,7 +120,10 @@ pub fn run(cli: Cli) -> i32 {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
                     Ok(ExitCode::Ok)
                 } else {
-                    Err(CommandError::Setup(format!("writing the man page: {e}")))
+                    Err(CommandError::Stdout {
+                        what: "the man page",
+                        source: e,
+                    })
                 }
             }),
     };

@@ -133,7 +133,7 @@ fn etl_with(
     if let Some(path) = summary_json {
         super::summary_file::check(path)?;
     }
-    crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
+    crate::observe::logging::init(&settings.log)?;
     let resolved = Resolved::build(settings)?;
     if mode == Mode::Etl {
         super::snmp::check_profiles(&resolved.settings, false)?;
@@ -203,7 +203,10 @@ pub async fn prepare_unless_stopped(
         .spawn(move || {
             let _ = tx.send(prepare(&s, mode));
         })
-        .map_err(|e| CommandError::Setup(format!("inventory check thread: {e}")))?;
+        .map_err(|source| CommandError::Thread {
+            name: "inventory check",
+            source,
+        })?;
     tokio::select! {
         biased;
         _ = shutdown.stopped() => {
@@ -213,9 +216,7 @@ pub async fn prepare_unless_stopped(
                 checked: Checked::default(),
             })
         }
-        checked = rx => checked.unwrap_or_else(|_| {
-            Err(CommandError::Setup("the inventory check ended without an answer".into()))
-        }),
+        checked = rx => checked.unwrap_or(Err(CommandError::CheckLost)),
     }
 }
 
@@ -261,7 +262,7 @@ async fn execute_with(
     let what = if mode == Mode::Etl { "ETL" } else { "replay" };
     before.log("Before", what);
     let metrics_listener = metrics_listener(settings)?;
-    let profiler = CpuProfiler::start(&settings.profile).map_err(CommandError::Setup)?;
+    let profiler = CpuProfiler::start(&settings.profile)?;
     let heap = match HeapProfiler::start(&settings.profile).await {
         Ok(h) => h.map(std::rc::Rc::new),
         Err(e) => {
@@ -272,12 +273,19 @@ async fn execute_with(
     crate::observe::profile::dump_heap_on_sigusr1(heap.clone());
     let metrics_server = match metrics_listener {
         Some(listener) => {
+            let bind_error = |addr: String| {
+                move |source| CommandError::Bind {
+                    key: "metrics.addr",
+                    addr,
+                    source,
+                }
+            };
             let addr = listener
                 .local_addr()
-                .map_err(|e| CommandError::Setup(format!("metrics.addr: {e}")))?;
+                .map_err(bind_error(settings.metrics.addr.clone()))?;
             let registry = crate::observe::prom::run_registry(metrics.clone(), spool_dir.clone());
             let server = crate::observe::prom::serve(registry, listener)
-                .map_err(|e| CommandError::Setup(format!("metrics.addr {addr}: {e}")))?;
+                .map_err(bind_error(addr.to_string()))?;
             log::info!("[Metrics] serving http://{addr}/metrics while the run lasts");
             let handle = server.handle();
             actix_rt::spawn(server);
