@@ -1,4 +1,5 @@
-//! The exit codes: the one definition that `--help`, docs/EXIT-CODES.md's table (tested) and the summary use.
+//! The exit codes: the one definition that `--help`, docs/EXIT-CODES.md's table and the summary use; the README's
+//! sentence and docs/DEPLOY.md's scheduler table name every code (both tested).
 
 /// How the process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +130,44 @@ mod tests {
         assert_eq!(
             rows, want,
             "docs/EXIT-CODES.md's table differs from ExitCode::ALL"
+        );
+    }
+
+    /// The numbers of `text`, as a set.
+    fn numbers(text: &str) -> std::collections::BTreeSet<i32> {
+        text.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_and_the_deployment_guide_name_every_code() {
+        let every: std::collections::BTreeSet<i32> =
+            ExitCode::ALL.iter().map(|c| c.code()).collect();
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("Exit codes:")
+            .expect("the README says the exit codes in one sentence");
+        let sentence = &readme[start..];
+        let sentence = &sentence[..sentence.find("[the table]").expect("it links the table")];
+        assert_eq!(
+            numbers(sentence),
+            every,
+            "the README's exit codes: {sentence}"
+        );
+        let deploy = include_str!("../../docs/DEPLOY.md");
+        let rows: String = deploy
+            .lines()
+            .skip_while(|l| !l.starts_with("| exit | meaning |"))
+            .skip(2)
+            .take_while(|l| l.starts_with("| "))
+            .map(|l| l.split('|').nth(1).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            numbers(&rows),
+            every,
+            "docs/DEPLOY.md's scheduler table: {rows}"
         );
     }
 }
