@@ -52,8 +52,9 @@ pub enum ExtractError {
     BadAnswer(String),
     #[error("the CPU counters did not advance within extract.timeout_ms ({0} ms)")]
     NoProgress(u64),
+    /// A UDP socket that could not be opened or used (its `io::ErrorKind` kept).
     #[error("UDP socket: {0}")]
-    Socket(String),
+    Socket(snmp::socket_error::SocketError),
     /// No profile's CPU object answered (`extract.snmp.mib = "auto"`).
     #[error("{0}")]
     NoProfile(String),

@@ -243,7 +243,7 @@ mod tests {
             },
             ExtractError::BadAnswer("x".into()),
             ExtractError::NoProgress(15_000),
-            ExtractError::Socket("x".into()),
+            ExtractError::Socket(std::io::Error::other("x").into()),
             ExtractError::NoProfile("x".into()),
             ExtractError::NotPercent {
                 oid: "1.3.6.1.4.1.9.2.1.58.0".into(),

@@ -20,6 +20,7 @@ pub mod detection;
 pub mod mib;
 pub mod profiles;
 pub mod session;
+pub mod socket_error;
 pub mod transport;
 
 use std::borrow::Cow;
