@@ -261,10 +261,8 @@ mod tests {
             ReportKind::Other,
         ] {
             errors.push(ExtractError::SnmpReport {
-                name: kind.name(),
-                oid: "1.3.6.1.6.3.15.1.1.5.0".into(),
-                meaning: kind.meaning(),
-                reason: kind.reason(),
+                kind,
+                oid: crate::snmp::oid::Oid::parse("1.3.6.1.6.3.15.1.1.5.0").unwrap(),
             });
         }
         for e in &errors {
