@@ -145,7 +145,8 @@ fn etl_with(
         let prepared = match prepare_unless_stopped(&resolved.settings, mode, &shutdown).await {
             Ok(p) => p,
             Err(e @ (CommandError::Inventory(_) | CommandError::InvalidRows { .. })) => {
-                // The run ends here (exit 2, nothing sent), and still with its summary: `inventory_error` says why.
+                // The run ends here (exit 2, or 4 when the system failed: nothing sent), and still with its
+                // summary: `inventory_error` says why, `exit_code` is the process's.
                 let summary = inventory_error_summary(&e, mode, &spool_dir, started, &shutdown);
                 write_summary(&summary, summary_json);
                 return Err(e);
@@ -176,7 +177,7 @@ fn inventory_error_summary(
     };
     let mut summary = Summary::new(&outcome, mode, spool_dir);
     summary.inventory_error = Some(error.to_string());
-    summary.exit_code = ExitCode::Usage.code();
+    summary.exit_code = error.exit_code().code();
     summary.result = "the inventory check failed; nothing was sent".into();
     summary
 }
