@@ -19,5 +19,13 @@ pub static malloc_conf: &[u8] =
 fn main() {
     let matches = app::commands::help::command().get_matches();
     let cli = app::commands::args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    std::process::exit(app::commands::run(cli));
+    // The one place an error that stopped a command is printed; its kind says the exit code.
+    let code = match app::commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code.code());
 }

@@ -30,7 +30,7 @@ pub fn demo(
         }
         .into());
     }
-    crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
+    crate::observe::logging::init(&settings.log)?;
     let temp_spool = match spool_dir {
         Some(dir) => {
             settings.spool.dir = dir.to_path_buf();
@@ -40,9 +40,7 @@ pub fn demo(
             let temp = tempfile::Builder::new()
                 .prefix("app-demo-spool-")
                 .tempdir()
-                .map_err(|e| {
-                    CommandError::Setup(format!("demo: temporary spool directory: {e}"))
-                })?;
+                .map_err(CommandError::TempSpool)?;
             settings.spool.dir = temp.path().to_path_buf();
             Some(temp)
         }
@@ -65,8 +63,7 @@ pub fn demo(
         let prepared = prepare_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
         // `--source snmp`: the mock SNMP fleet beside the API, on a free UDP port of every 127.x.y.z.
         settings.mock.snmp_port_auto = settings.extract.source == SourceKind::Snmp;
-        let server = mock::start(settings.mock.clone(), listener)
-            .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;
+        let server = mock::start(settings.mock.clone(), listener)?;
         let url = server.url();
         say!("demo: mock API listening on {url}");
         settings.load.endpoint = match settings.load.sink {

@@ -37,7 +37,7 @@ pub fn dry_run(
     limit: Option<u64>,
     quiet: bool,
 ) -> Result<ExitCode, CommandError> {
-    crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
+    crate::observe::logging::init(&settings.log)?;
     let resolved = Resolved::build(settings)?;
     super::snmp::check_profiles(&resolved.settings, false)?;
     let settings = resolved.settings;

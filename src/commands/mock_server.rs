@@ -26,12 +26,11 @@ pub fn mock_server(mut settings: Settings) -> Result<ExitCode, CommandError> {
         file: settings.mock.log_file.clone(),
         ..settings.log.clone()
     };
-    crate::observe::logging::init(&log).map_err(CommandError::Setup)?;
+    crate::observe::logging::init(&log)?;
     settings.mock.token = crate::resolve::mock_token(&settings.mock)?;
     let listener = bind(&settings.mock.bind)?;
     actix_rt::System::new().block_on(async move {
-        let server = mock::start(settings.mock.clone(), listener)
-            .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;
+        let server = mock::start(settings.mock.clone(), listener)?;
         say!("listening on {}", server.url());
         log::info!(target: "mock", "mock API listening on {}", server.url());
         if let Some(fleet) = &server.snmp {
@@ -43,7 +42,7 @@ pub fn mock_server(mut settings: Settings) -> Result<ExitCode, CommandError> {
         server
             .server
             .await
-            .map_err(|e| CommandError::Setup(format!("mock server: {e}")))?;
+            .map_err(|e| CommandError::MockServer(e.into()))?;
         log::info!(target: "mock", "mock API stopped; final counters {}", serde_json::to_string(&server.state.snapshot()).unwrap_or_default());
         Ok(ExitCode::Ok)
     })

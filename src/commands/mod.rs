@@ -1,5 +1,6 @@
-//! The subcommands: each loads its settings, runs, and returns how it ended. Only `run` here prints an error
-//! (to stderr, naming the file, line or key) and picks the exit code (`exit_code`).
+//! The subcommands: each loads its settings, runs, and returns how it ended: an exit code, or the `CommandError`
+//! that stopped it, which `main` prints (to stderr, naming the file, line or key) and ends with its
+//! `CommandError::exit_code`.
 //!
 //! Files: `args` (the flags), `error` (what can stop a command), `output` (stdout and the summary),
 //! `summary_file` (`--summary-json`), `preflight` (the paths a run writes to, for `validate`), `help` (each flag's
@@ -39,8 +40,8 @@ pub fn forbid_core_dumps() -> bool {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 }
 }
 
-/// Runs the parsed command line; returns the process exit code.
-pub fn run(cli: Cli) -> i32 {
+/// Runs the parsed command line; returns how it ended (a run from its summary), or the error that stopped it.
+pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
     // Cannot fail on Linux (0 is a valid value); the unit files also set LimitCORE=0.
     forbid_core_dumps();
     // Before anything reads the configuration: a variable that looks like one but is not read is said so.
@@ -66,7 +67,7 @@ pub fn run(cli: Cli) -> i32 {
         // The same as APP__LOG__LEVEL, which the settings read over the file (still one thread here).
         std::env::set_var("APP__LOG__LEVEL", level);
     }
-    let result = match cli.command {
+    match cli.command {
         Command::Etl(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
             .and_then(|s| {
@@ -120,22 +121,12 @@ pub fn run(cli: Cli) -> i32 {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
                     Ok(ExitCode::Ok)
                 } else {
-                    Err(CommandError::Setup(format!("writing the man page: {e}")))
+                    Err(CommandError::Stdout {
+                        what: "the man page",
+                        source: e,
+                    })
                 }
             }),
-    };
-    exit_code(result).code()
-}
-
-/// The one mapping of a command's result to the process exit code: a command that ran says how it ended (a run
-/// from its summary), and an error that stopped it says what kind it was, after being printed.
-fn exit_code(result: Result<ExitCode, CommandError>) -> ExitCode {
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            e.exit_code()
-        }
     }
 }
 

@@ -133,7 +133,7 @@ fn etl_with(
     if let Some(path) = summary_json {
         super::summary_file::check(path)?;
     }
-    crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
+    crate::observe::logging::init(&settings.log)?;
     let resolved = Resolved::build(settings)?;
     if mode == Mode::Etl {
         super::snmp::check_profiles(&resolved.settings, false)?;
@@ -145,7 +145,8 @@ fn etl_with(
         let prepared = match prepare_unless_stopped(&resolved.settings, mode, &shutdown).await {
             Ok(p) => p,
             Err(e @ (CommandError::Inventory(_) | CommandError::InvalidRows { .. })) => {
-                // The run ends here (exit 2, nothing sent), and still with its summary: `inventory_error` says why.
+                // The run ends here (exit 2, or 4 when the system failed: nothing sent), and still with its
+                // summary: `inventory_error` says why, `exit_code` is the process's.
                 let summary = inventory_error_summary(&e, mode, &spool_dir, started, &shutdown);
                 write_summary(&summary, summary_json);
                 return Err(e);
@@ -176,7 +177,7 @@ fn inventory_error_summary(
     };
     let mut summary = Summary::new(&outcome, mode, spool_dir);
     summary.inventory_error = Some(error.to_string());
-    summary.exit_code = ExitCode::Usage.code();
+    summary.exit_code = error.exit_code().code();
     summary.result = "the inventory check failed; nothing was sent".into();
     summary
 }
@@ -203,7 +204,10 @@ pub async fn prepare_unless_stopped(
         .spawn(move || {
             let _ = tx.send(prepare(&s, mode));
         })
-        .map_err(|e| CommandError::Setup(format!("inventory check thread: {e}")))?;
+        .map_err(|source| CommandError::Thread {
+            name: "inventory check",
+            source,
+        })?;
     tokio::select! {
         biased;
         _ = shutdown.stopped() => {
@@ -213,9 +217,7 @@ pub async fn prepare_unless_stopped(
                 checked: Checked::default(),
             })
         }
-        checked = rx => checked.unwrap_or_else(|_| {
-            Err(CommandError::Setup("the inventory check ended without an answer".into()))
-        }),
+        checked = rx => checked.unwrap_or(Err(CommandError::CheckLost)),
     }
 }
 
@@ -261,7 +263,7 @@ async fn execute_with(
     let what = if mode == Mode::Etl { "ETL" } else { "replay" };
     before.log("Before", what);
     let metrics_listener = metrics_listener(settings)?;
-    let profiler = CpuProfiler::start(&settings.profile).map_err(CommandError::Setup)?;
+    let profiler = CpuProfiler::start(&settings.profile)?;
     let heap = match HeapProfiler::start(&settings.profile).await {
         Ok(h) => h.map(std::rc::Rc::new),
         Err(e) => {
@@ -272,12 +274,19 @@ async fn execute_with(
     crate::observe::profile::dump_heap_on_sigusr1(heap.clone());
     let metrics_server = match metrics_listener {
         Some(listener) => {
+            let bind_error = |addr: String| {
+                move |source| CommandError::Bind {
+                    key: "metrics.addr",
+                    addr,
+                    source,
+                }
+            };
             let addr = listener
                 .local_addr()
-                .map_err(|e| CommandError::Setup(format!("metrics.addr: {e}")))?;
+                .map_err(bind_error(settings.metrics.addr.clone()))?;
             let registry = crate::observe::prom::run_registry(metrics.clone(), spool_dir.clone());
             let server = crate::observe::prom::serve(registry, listener)
-                .map_err(|e| CommandError::Setup(format!("metrics.addr {addr}: {e}")))?;
+                .map_err(bind_error(addr.to_string()))?;
             log::info!("[Metrics] serving http://{addr}/metrics while the run lasts");
             let handle = server.handle();
             actix_rt::spawn(server);

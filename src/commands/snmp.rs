@@ -56,7 +56,7 @@ fn agent(text: &str, port: u16) -> Result<SocketAddr, CommandError> {
 /// `app snmp probe ADDR`: the system objects, the profile chosen and why, each source tried and what it gave,
 /// and the records a run would produce (JSON lines). Exit 0 with records, 3 without.
 pub fn probe(settings: Settings, a: &ProbeArgs) -> Result<ExitCode, CommandError> {
-    crate::observe::logging::init(&settings.log).map_err(CommandError::Setup)?;
+    crate::observe::logging::init(&settings.log)?;
     let to = agent(&a.addr, settings.extract.snmp.port)?;
     check_profiles(&settings, true)?;
     let resolved = Resolved::build(settings)?;

@@ -85,7 +85,7 @@ pub fn split_inventory(a: &SplitArgs) -> Result<ExitCode, CommandError> {
     }
     let rows = inventory::split::split(path, &mut files).map_err(|e| match e {
         SplitError::Inventory(e) => CommandError::from(e),
-        e @ SplitError::Row(_) => CommandError::Setup(e.to_string()),
+        SplitError::Row(row) => CommandError::InventoryChanged(row),
         SplitError::Write(k, source) => CommandError::WriteFile {
             path: shard_file(&a.out_dir, k as u64, n),
             source,

@@ -11,8 +11,9 @@ use crate::observe::exit::ExitCode;
 use crate::resolve::Resolved;
 
 /// Checks the configuration (including what is built from it: token file, TLS files, and the paths a run
-/// writes to: `preflight`) and reads the whole inventory. Exit 0 when clean, 2 for a problem, 3 (with a warning)
-/// for an inventory that holds no device, as `etl` ends on it.
+/// writes to: `preflight`) and reads the whole inventory. Exit 0 when clean, the problem's code for a problem (2,
+/// or 4 for a failure of the system such as a full disk: `CommandError::exit_code`), 3 (with a warning) for an
+/// inventory that holds no device, as `etl` ends on it.
 pub fn validate(
     config: &ConfigArgs,
     print_config: bool,
@@ -39,7 +40,7 @@ pub fn validate(
         Err(e) => {
             eprintln!("error: {e}");
             status("validate: configuration invalid".into());
-            return Ok(ExitCode::Usage);
+            return Ok(e.exit_code());
         }
     };
     for warning in settings.warnings() {
@@ -66,7 +67,7 @@ pub fn validate(
                 "validate: inventory {} could not be read",
                 path.display()
             ));
-            Ok(ExitCode::Usage)
+            Ok(CommandError::from(e).exit_code())
         }
         Ok(check) => {
             // The code `etl` would end with on an inventory that holds no device: 3, as the table says.

@@ -36,13 +36,12 @@ pub enum ExtractError {
     /// an agent is silent for a community it does not know).
     #[error("timeout after {attempts} attempts{hint}")]
     SnmpTimeout { attempts: u32, hint: &'static str },
-    /// An SNMPv3 agent answered with a Report (usmStats…).
-    #[error("SNMPv3 report {name} ({oid}): {meaning}")]
+    /// An SNMPv3 agent answered with a Report (usmStats…): which one, kept as its kind up to where it is counted
+    /// (`reason`) and logged (the counter's name and what it means for the user).
+    #[error("SNMPv3 report {} ({oid}): {}", kind.name(), kind.meaning())]
     SnmpReport {
-        name: &'static str,
-        oid: String,
-        meaning: &'static str,
-        reason: FailureReason,
+        kind: snmp::session::ReportKind,
+        oid: crate::snmp::oid::Oid,
     },
     #[error("noSuchObject for {oid} (extract.snmp.mib = \"{mib}\")")]
     NoSuchObject { oid: String, mib: &'static str },
@@ -52,8 +51,9 @@ pub enum ExtractError {
     BadAnswer(String),
     #[error("the CPU counters did not advance within extract.timeout_ms ({0} ms)")]
     NoProgress(u64),
+    /// A UDP socket that could not be opened or used (its `io::ErrorKind` kept).
     #[error("UDP socket: {0}")]
-    Socket(String),
+    Socket(snmp::socket_error::SocketError),
     /// No profile's CPU object answered (`extract.snmp.mib = "auto"`).
     #[error("{0}")]
     NoProfile(String),
@@ -76,7 +76,7 @@ impl ExtractError {
             ExtractError::Connect(_) => FailureReason::Connect,
             ExtractError::Status(_) => FailureReason::HttpStatus,
             ExtractError::Parse(_) => FailureReason::BadBody,
-            ExtractError::SnmpReport { reason, .. } => *reason,
+            ExtractError::SnmpReport { kind, .. } => kind.reason(),
             ExtractError::NoSuchObject { .. } => FailureReason::NoSuchObject,
             ExtractError::AgentError { .. } => FailureReason::AgentError,
             ExtractError::BadAnswer(_) => FailureReason::BadAnswer,

@@ -17,5 +17,5 @@ pub mod snmp;
 pub mod state;
 pub mod traffic;
 
-pub use server::{start, MockServer};
+pub use server::{start, MockError, MockServer};
 pub use state::{MockState, StatsSnapshot};

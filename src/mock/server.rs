@@ -30,6 +30,18 @@ impl Drop for InFlight {
 use super::state::MockState;
 use crate::config::MockSettings;
 
+/// Why the mock did not start or stopped serving: a TLS file of the configuration (its key named), the SNMP port,
+/// or the listening socket (each `io::Error` kept for the exit code).
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    #[error(transparent)]
+    Tls(#[from] crate::config::SettingsError),
+    #[error("mock.snmp_port {port}: {source}")]
+    SnmpPort { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// A started mock server: its address, its state (counters) and the handle that stops it.
 pub struct MockServer {
     pub addr: SocketAddr,
@@ -52,9 +64,9 @@ impl MockServer {
 
 /// Starts the server on `listener` (bind `127.0.0.1:0` for a free port). Must be called within an actix system;
 /// the returned `server` future runs it until stopped. Serves HTTPS when `mock.tls_cert_file` is set.
-pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<MockServer> {
+pub fn start(settings: MockSettings, listener: TcpListener) -> Result<MockServer, MockError> {
     let addr = listener.local_addr()?;
-    let tls = crate::resolve::tls::server_config(&settings).map_err(std::io::Error::other)?;
+    let tls = crate::resolve::tls::server_config(&settings)?;
     let workers = settings.worker_count();
     let header_timeout_ms = settings.header_timeout_ms;
     let state = Arc::new(MockState::new(settings));
@@ -62,9 +74,8 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> std::io::Result<M
     let snmp = match (s.snmp_port, s.snmp_port_auto) {
         (0, false) => None,
         (port, _) => Some(
-            super::snmp::start(s, port, state.counters.snmp.clone()).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("mock.snmp_port {port}: {e}"))
-            })?,
+            super::snmp::start(s, port, state.counters.snmp.clone())
+                .map_err(|source| MockError::SnmpPort { port, source })?,
         ),
     };
     let data = web::Data::new(state.clone());

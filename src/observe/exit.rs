@@ -1,4 +1,5 @@
-//! The exit codes: the one definition that `--help`, docs/EXIT-CODES.md's table (tested) and the summary use.
+//! The exit codes: the one definition that `--help`, docs/EXIT-CODES.md's table and the summary use; the README's
+//! sentence and docs/DEPLOY.md's scheduler table name every code (both tested).
 
 /// How the process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -7,11 +8,15 @@ pub enum ExitCode {
     Ok,
     /// Records could be neither delivered nor spooled (the spool disk failed); healthcheck unhealthy.
     Lost,
-    /// Bad usage, configuration or inventory.
+    /// Bad usage, configuration or inventory, or a path or port refused as given: a person must fix it.
     Usage,
     /// Finished, but something was spooled or rejected, a device failed, a row was skipped, a spool file was
     /// quarantined or could not be read, or the inventory held no device (unless the run was a shard).
     Incomplete,
+    /// A runtime failure of the system, not of the input: the spool or the write-ahead log could not be read or
+    /// written (a disk error, a full disk), or a port, thread or file the command needs could not be had. A run
+    /// stops before it sends anything; a later try may work.
+    Runtime,
     /// Stopped by SIGINT.
     Sigint,
     /// Stopped by SIGTERM.
@@ -20,11 +25,12 @@ pub enum ExitCode {
 
 impl ExitCode {
     /// Every code, in numeric order.
-    pub const ALL: [ExitCode; 6] = [
+    pub const ALL: [ExitCode; 7] = [
         ExitCode::Ok,
         ExitCode::Lost,
         ExitCode::Usage,
         ExitCode::Incomplete,
+        ExitCode::Runtime,
         ExitCode::Sigint,
         ExitCode::Sigterm,
     ];
@@ -36,6 +42,7 @@ impl ExitCode {
             ExitCode::Lost => 1,
             ExitCode::Usage => 2,
             ExitCode::Incomplete => 3,
+            ExitCode::Runtime => 4,
             ExitCode::Sigint => 130,
             ExitCode::Sigterm => 143,
         }
@@ -61,12 +68,19 @@ impl ExitCode {
                  this wins over a signal's code); healthcheck unhealthy"
             }
             ExitCode::Usage => {
-                "bad usage, configuration or inventory (the message names the file, line or key)"
+                "bad usage, configuration or inventory, or a path or port refused as given (not found, not a \
+                 directory, permission denied, the spool locked by another process): a person must fix it (the \
+                 message names the file, line or key)"
             }
             ExitCode::Incomplete => {
                 "finished, but something was spooled or rejected, a device failed, an inventory row was skipped, \
                  a spool file was quarantined or could not be read, or the inventory held no device (an empty \
                  file or a header only; a `--shard` may be empty)"
+            }
+            ExitCode::Runtime => {
+                "a runtime failure, not of the input: the spool or the write-ahead log could not be read or \
+                 written (a disk error, a full disk), or a port, thread or file the command needs could not be had \
+                 (the message names it); a run stops before it sends anything, and a later try may work"
             }
             ExitCode::Sigint => "stopped by SIGINT; what was undelivered is in the spool",
             ExitCode::Sigterm => "stopped by SIGTERM; what was undelivered is in the spool",
@@ -116,6 +130,44 @@ mod tests {
         assert_eq!(
             rows, want,
             "docs/EXIT-CODES.md's table differs from ExitCode::ALL"
+        );
+    }
+
+    /// The numbers of `text`, as a set.
+    fn numbers(text: &str) -> std::collections::BTreeSet<i32> {
+        text.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_and_the_deployment_guide_name_every_code() {
+        let every: std::collections::BTreeSet<i32> =
+            ExitCode::ALL.iter().map(|c| c.code()).collect();
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("Exit codes:")
+            .expect("the README says the exit codes in one sentence");
+        let sentence = &readme[start..];
+        let sentence = &sentence[..sentence.find("[the table]").expect("it links the table")];
+        assert_eq!(
+            numbers(sentence),
+            every,
+            "the README's exit codes: {sentence}"
+        );
+        let deploy = include_str!("../../docs/DEPLOY.md");
+        let rows: String = deploy
+            .lines()
+            .skip_while(|l| !l.starts_with("| exit | meaning |"))
+            .skip(2)
+            .take_while(|l| l.starts_with("| "))
+            .map(|l| l.split('|').nth(1).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(
+            numbers(&rows),
+            every,
+            "docs/DEPLOY.md's scheduler table: {rows}"
         );
     }
 }

@@ -70,9 +70,17 @@ pub fn json_line(timestamp: &str, record: &log::Record) -> String {
     serde_json::Value::Object(obj).to_string()
 }
 
+/// `log.file` (or `mock.log_file`) could not be opened; its `io::Error` kept for the exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("log file {}: {source}", path.display())]
+pub struct LogFileError {
+    pub path: std::path::PathBuf,
+    pub source: io::Error,
+}
+
 /// Installs the logger: `RUST_LOG` when set, else `log.level`; `log.file` (appended, mode 0600) when not empty.
 /// Returns an error naming the file when it cannot be opened.
-pub fn init(settings: &LogSettings) -> Result<(), String> {
+pub fn init(settings: &LogSettings) -> Result<(), LogFileError> {
     let path = &settings.file;
     let file = if path.as_os_str().is_empty() {
         None
@@ -83,7 +91,10 @@ pub fn init(settings: &LogSettings) -> Result<(), String> {
                 .append(true)
                 .mode(0o600)
                 .open(path)
-                .map_err(|e| format!("log file {}: {e}", path.display()))?,
+                .map_err(|source| LogFileError {
+                    path: path.clone(),
+                    source,
+                })?,
         )
     };
     let mut builder = env_logger::Builder::new();

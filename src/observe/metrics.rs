@@ -243,7 +243,7 @@ mod tests {
             },
             ExtractError::BadAnswer("x".into()),
             ExtractError::NoProgress(15_000),
-            ExtractError::Socket("x".into()),
+            ExtractError::Socket(std::io::Error::other("x").into()),
             ExtractError::NoProfile("x".into()),
             ExtractError::NotPercent {
                 oid: "1.3.6.1.4.1.9.2.1.58.0".into(),
@@ -261,10 +261,8 @@ mod tests {
             ReportKind::Other,
         ] {
             errors.push(ExtractError::SnmpReport {
-                name: kind.name(),
-                oid: "1.3.6.1.6.3.15.1.1.5.0".into(),
-                meaning: kind.meaning(),
-                reason: kind.reason(),
+                kind,
+                oid: crate::snmp::oid::Oid::parse("1.3.6.1.6.3.15.1.1.5.0").unwrap(),
             });
         }
         for e in &errors {

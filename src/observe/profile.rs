@@ -9,6 +9,20 @@ use pprof::protos::Message;
 
 use crate::config::ProfileSettings;
 
+/// Why the CPU profiler did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfilerError {
+    /// A profile file (`key`) that cannot be written.
+    #[error("{key} {}: {source}", path.display())]
+    Unwritable {
+        key: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("starting the CPU profiler: {0}")]
+    Start(pprof::Error),
+}
+
 /// A running CPU profiler.
 pub struct CpuProfiler {
     guard: pprof::ProfilerGuard<'static>,
@@ -17,7 +31,7 @@ pub struct CpuProfiler {
 
 impl CpuProfiler {
     /// Starts sampling at `profile.frequency_hz` when `profile.enabled`.
-    pub fn start(settings: &ProfileSettings) -> Result<Option<CpuProfiler>, String> {
+    pub fn start(settings: &ProfileSettings) -> Result<Option<CpuProfiler>, ProfilerError> {
         if !settings.enabled {
             return Ok(None);
         }
@@ -26,13 +40,17 @@ impl CpuProfiler {
             ("profile.flamegraph_file", &settings.flamegraph_file),
             ("profile.heap_file", &settings.heap_file),
         ] {
-            check_writable(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
+            check_writable(path).map_err(|source| ProfilerError::Unwritable {
+                key,
+                path: path.clone(),
+                source,
+            })?;
         }
         let guard = pprof::ProfilerGuardBuilder::default()
             .frequency(settings.frequency_hz)
             .blocklist(&["libc", "libgcc", "pthread", "vdso"])
             .build()
-            .map_err(|e| format!("starting the CPU profiler: {e}"))?;
+            .map_err(ProfilerError::Start)?;
         Ok(Some(CpuProfiler {
             guard,
             settings: settings.clone(),

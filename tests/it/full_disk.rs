@@ -1,6 +1,7 @@
 //! A full disk while spooling: the spool lives on a 48 KiB tmpfs (a private mount namespace made with
 //! `unshare -m`), the API is down, so the spool fills up. The failure is reported (RECORDS LOST, exit 1, the
-//! errno), the files already there stay byte for byte, no temp file is left, and what was written replays.
+//! errno), the files already there stay byte for byte, no temp file is left, and what was written replays. A spool
+//! disk already full when the run starts stops it at once with the runtime failure's code (exit 4), nothing sent.
 
 use std::path::Path;
 use std::process::Command;
@@ -166,6 +167,46 @@ fn a_full_disk_while_durable_is_reported_and_every_record_on_disk_replays() {
     assert_eq!(m.stats().records_accepted, spooled);
     assert!(spool_files(&after).is_empty());
     assert_eq!(log_segments(&after), 0, "the log ends empty");
+}
+
+/// A spool whose filesystem has no room left when the run starts (a tmpfs of two inodes: the directory and the
+/// lock file): the run stops before it extracts anything, with exit 4 (a runtime failure, not bad usage) and the
+/// errno; the API, which was up, got nothing. On a disk with room the same configuration delivers.
+#[test]
+fn a_spool_disk_full_at_the_start_exits_with_the_runtime_failure_code_and_sends_nothing() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 20);
+    let m = MockThread::fast();
+    dir.write("up.toml", &fast_config(&m.load_url(), ""));
+    std::fs::create_dir_all(dir.join("spool")).unwrap();
+    let script = r#"set -e
+mount -t tmpfs -o size=64k,nr_inodes=2,mode=0700 tmpfs spool
+set +e
+"$APP" etl --config up.toml >etl.out 2>etl.err
+echo $? >etl.rc
+"#;
+    assert!(
+        in_mount_namespace(dir.path(), script),
+        "this test needs `unshare -m` (or -Urm) and tmpfs to make a small filesystem"
+    );
+    let rc = std::fs::read_to_string(dir.join("etl.rc")).unwrap();
+    let stderr = std::fs::read_to_string(dir.join("etl.err")).unwrap();
+    assert_eq!(
+        rc.trim(),
+        app::observe::exit::ExitCode::Runtime.code().to_string(),
+        "exit 4 = a runtime failure: {}",
+        tail(&stderr, 20)
+    );
+    assert!(
+        stderr.contains("error: spool directory spool: No space left on device"),
+        "the error names the spool directory and the errno: {}",
+        tail(&stderr, 20)
+    );
+    assert_eq!(m.stats().records_accepted, 0, "nothing was sent");
+
+    let out = dir.run(&["etl", "--config", "up.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(m.stats().records_accepted, 20);
 }
 
 /// Runs `etl --config down.toml` in a mount namespace whose `spool` is a 48 KiB tmpfs seeded from `seed/`, then

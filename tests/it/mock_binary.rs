@@ -79,12 +79,13 @@ fn log_body_preview_zero_turns_the_preview_off_and_the_log_is_0600() {
 }
 
 #[test]
-fn a_bind_address_in_use_is_a_clear_error_with_exit_2() {
+fn a_bind_address_in_use_is_a_clear_error_with_the_runtime_failure_code() {
     let dir = TestDir::new();
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     let out = dir.run(&["mock-server", "--bind", &addr]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    // Not bad usage (the address is valid): the port is taken now, and a later try may find it free.
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(&format!("mock.bind {addr}")),
         "{}",

@@ -20,6 +20,7 @@ pub mod detection;
 pub mod mib;
 pub mod profiles;
 pub mod session;
+pub mod socket_error;
 pub mod transport;
 
 use std::borrow::Cow;
@@ -191,12 +192,7 @@ impl SnmpSource {
             SessionError::Timeout { attempts, hint } => {
                 ExtractError::SnmpTimeout { attempts, hint }
             }
-            SessionError::Report(kind, oid) => ExtractError::SnmpReport {
-                name: kind.name(),
-                oid: oid.to_string(),
-                meaning: kind.meaning(),
-                reason: kind.reason(),
-            },
+            SessionError::Report(kind, oid) => ExtractError::SnmpReport { kind, oid },
             SessionError::Socket(s) => ExtractError::Socket(s),
         })?;
         if answer.error_status != 0 {

@@ -40,7 +40,7 @@ pub enum SessionError {
     },
     /// A v3 Report: the usmStats counter's name, OID, what it means, and the reason label.
     Report(ReportKind, Oid),
-    Socket(String),
+    Socket(super::socket_error::SocketError),
 }
 
 /// The usmStats reports (RFC 3414 5) and what each means for the user.

@@ -43,7 +43,7 @@ pub enum TransportError {
     #[error("no answer after {attempts} attempts")]
     Timeout { attempts: u32 },
     #[error("UDP socket: {0}")]
-    Socket(String),
+    Socket(#[from] super::socket_error::SocketError),
 }
 
 /// Datagrams dropped by the receive tasks.
@@ -168,7 +168,7 @@ impl Transport {
             let mut sockets = Vec::with_capacity(SOCKETS);
             for _ in 0..SOCKETS {
                 let (udp, outstanding) =
-                    bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.to_string()))?;
+                    bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.into()))?;
                 log::debug!(
                     "[SNMP] socket {:?}: {outstanding} requests in flight at most",
                     udp.local_addr()
