@@ -1,6 +1,6 @@
 //! Test helpers: temp dirs, config files, the mock API in a thread of its own (port 0), the `app` binary, raw
-//! loopback HTTP, waits for a state a test can see (a counter, a file's text, a process blocked on a FIFO, a
-//! `/metrics` figure), and reading spool files.
+//! loopback HTTP, waits for a state a test can see (a counter, a process blocked on a FIFO, a `/metrics`
+//! figure), and reading spool files.
 
 #![allow(dead_code)]
 
@@ -326,14 +326,6 @@ pub fn wait_until(what: &str, limit: Duration, mut reached: impl FnMut() -> bool
     }
 }
 
-/// Waits (at most `limit`) until the file at `path` holds `needle`: a line a running process writes once it
-/// reached a state.
-pub fn wait_for_text(path: &Path, needle: &str, limit: Duration) {
-    wait_until(&format!("{needle:?} in {}", path.display()), limit, || {
-        std::fs::read_to_string(path).is_ok_and(|text| text.contains(needle))
-    });
-}
-
 /// Waits (at most `limit`) until a thread of process `pid` is blocked opening a FIFO that no one has opened from
 /// the other end (Linux shows that wait as `wait_for_partner` in the thread's `wchan`).
 pub fn wait_for_fifo_open(pid: u32, limit: Duration) {
@@ -470,6 +462,15 @@ pub fn http(
 /// `POST /load` with `headers` and `body`; answers (status, body).
 pub fn post_load(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     http(addr, "POST", "/load", headers, body)
+}
+
+/// The loader that formed batch `id` (`{run}-w{worker}-{seq}`, as the API sees it in `Idempotency-Key`).
+pub fn batch_worker(id: &str) -> usize {
+    id.rsplit("-w")
+        .next()
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no worker in batch id {id:?}"))
 }
 
 /// Spool files (not sub-directories) in `dir`.

@@ -350,7 +350,7 @@ fn demo_against_a_tls_mock_builds_tls_for_its_own_url() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("listening on https://") && stdout.contains("300 loaded"),
+        stdout.contains("listening on https://") && stdout.contains("\"records_accepted\": 300"),
         "{stdout}"
     );
 }
