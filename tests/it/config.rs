@@ -1,4 +1,5 @@
-//! Configuration: precedence (defaults < file < environment < flags), unknown keys, and every validation error.
+//! Configuration: precedence (defaults < file < environment < flags), unknown keys, every validation error, what
+//! `validate` checks on disk, and `--print-config`. Types and secrets: `config_types.rs`.
 
 use crate::helpers::*;
 

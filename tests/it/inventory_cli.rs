@@ -1,4 +1,5 @@
-//! `app validate` and the inventory as a user meets it: every bad row by line, exit codes.
+//! `app validate` and the inventory as a user meets it: every bad row by line (the first 100 in line order, then
+//! how many more), rows that only looked valid, an empty inventory, exit codes.
 
 use crate::helpers::*;
 

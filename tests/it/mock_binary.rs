@@ -1,4 +1,5 @@
-//! The `app mock-server` binary: listening line, the seed README's curl examples, the log file, signals.
+//! The `app mock-server` binary: listening line, the seed README's curl examples, the log file (`--log-file ''`
+//! turns it off), signals.
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! Signals: SIGTERM and SIGINT in the middle of a run against a slow API. Nothing leaves memory without a 2xx or
-//! a spool file, the summary is still printed, and the exit code says which signal stopped the run.
+//! Signals: SIGTERM and SIGINT in the middle of a run against a slow API, during the inventory check, while a
+//! loader waits out a `Retry-After`, and SIGKILL with and without the durable spool. Nothing leaves memory without
+//! a 2xx or a spool file, the summary is still printed, and the exit code says which signal stopped the run.
 
 use std::process::Stdio;
 use std::time::Duration;

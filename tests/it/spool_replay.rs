@@ -1,5 +1,6 @@
 //! The spool: an API down for a whole run, replay on the next run, files never overwritten, quarantine,
-//! files written by the original Go program, and stopping the mock server halfway through a run.
+//! files written by the original Go program, stopping the mock server halfway through a run, a file that cannot
+//! be read, and files larger than 64 MiB decompressed (replayed in parts; torn, none of them sent).
 
 use std::io::Write;
 use std::time::Duration;
