@@ -455,14 +455,15 @@ fn a_partial_batch_is_sent_after_the_flush_interval_while_the_run_goes_on() {
     );
     // Wait (bounded) for the first records to reach the API, then check the run is still going: no fixed sleep,
     // so a slow machine only makes the wait longer.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mid_run = loop {
-        let stats = m.stats();
-        if stats.records_accepted > 0 || std::time::Instant::now() > deadline {
-            break stats;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let mut mid_run = m.stats();
+    wait_until(
+        "records at the API",
+        std::time::Duration::from_secs(30),
+        || {
+            mid_run = m.stats();
+            mid_run.records_accepted > 0
+        },
+    );
     let still_running = child.try_wait().unwrap().is_none();
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(
