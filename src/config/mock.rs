@@ -30,7 +30,8 @@ pub struct MockSettings {
     pub seed: u64,
     pub max_body_bytes: usize,
     /// A client must send its request head (line and headers) within this long, or gets 408 (at least 1000: the
-    /// deadline is checked on a clock that ticks about every 500 ms).
+    /// deadline is checked on a clock that ticks about every 500 ms). Over HTTPS, the TLS handshake must end
+    /// within this long too, or the connection is closed.
     pub header_timeout_ms: u64,
     /// A `/load` body must arrive in full within this long, or gets 408 (a slow sender cannot hold a worker).
     pub body_timeout_ms: u64,

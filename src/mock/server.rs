@@ -101,7 +101,10 @@ pub fn start(settings: MockSettings, listener: TcpListener) -> Result<MockServer
     })
     .workers(workers)
     .backlog(4096)
-    .client_request_timeout(Duration::from_millis(header_timeout_ms));
+    .client_request_timeout(Duration::from_millis(header_timeout_ms))
+    // The TLS handshake comes before the head and has the same limit; actix-web's own default (3 s) cut
+    // handshakes queued behind others on a loaded machine, which the client saw as "Broken pipe".
+    .tls_handshake_timeout(Duration::from_millis(header_timeout_ms));
     let secure = tls.is_some();
     let server = match tls {
         Some(config) => server.listen_rustls_0_23(listener, config)?,

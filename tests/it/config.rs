@@ -1,4 +1,5 @@
-//! Configuration: precedence (defaults < file < environment < flags), unknown keys, and every validation error.
+//! Configuration: precedence (defaults < file < environment < flags), unknown keys, every validation error, what
+//! `validate` checks on disk, and `--print-config`. Types and secrets: `config_types.rs`.
 
 use crate::helpers::*;
 
@@ -240,4 +241,59 @@ fn the_seed_config_is_valid() {
     assert_eq!(s.extract.simulated.latency_ms, 6000);
     assert_eq!(s.extract.concurrency, 1000);
     assert_eq!((s.load.workers, s.load.batch_size), (10, 200));
+}
+
+#[test]
+fn validate_checks_the_spool_directory_the_log_file_and_the_profile_files_a_run_needs() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 3);
+    dir.write("a-file", "not a directory");
+    let base = fast_config("http://127.0.0.1:9/load", "");
+    for (key, value, why) in [
+        ("spool.dir", "a-file", "not a directory"),
+        ("spool.dir", "a-file/spool", "not a directory"),
+        ("log.file", "missing-dir/etl.log", "missing-dir"),
+        ("log.file", ".", "a directory"),
+    ] {
+        let (code, stderr) = dir.validate(&base.clone().set(key, value), &[]);
+        assert_eq!(code, Some(2), "{key} = {value}: {stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains(why),
+            "{key} = {value}: {stderr}"
+        );
+    }
+    let profiled = base.clone().set("profile.enabled", true);
+    for key in [
+        "profile.cpu_file",
+        "profile.flamegraph_file",
+        "profile.heap_file",
+    ] {
+        let (code, stderr) = dir.validate(&profiled.clone().set(key, "no-dir/p"), &[]);
+        assert_eq!(code, Some(2), "{key}: {stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains("no-dir"),
+            "{stderr}"
+        );
+    }
+    // A spool directory that does not exist yet but can be made passes, and validate makes nothing.
+    let (code, stderr) = dir.validate(&base.clone().set("spool.dir", "new/spool"), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!dir.join("new").exists(), "validate created the spool dir");
+}
+
+#[test]
+fn validate_print_config_writes_only_json_on_stdout() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 3);
+    dir.write("c.toml", &fast_config("http://127.0.0.1:9/load", ""));
+    let out = dir.run(&["validate", "--config", "c.toml", "--print-config"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", show(&out)));
+    assert_eq!(v["inventory"]["path"], "inventory.csv");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("validate: configuration ok"),
+        "{}",
+        show(&out)
+    );
 }

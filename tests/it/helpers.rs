@@ -1,5 +1,6 @@
 //! Test helpers: temp dirs, config files, the mock API in a thread of its own (port 0), the `app` binary, raw
-//! loopback HTTP, and reading spool files.
+//! loopback HTTP, waits for a state a test can see (a counter, a process blocked on a FIFO, a `/metrics`
+//! figure), and reading spool files.
 
 #![allow(dead_code)]
 
@@ -8,7 +9,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use app::config::MockSettings;
 use app::mock::{MockState, StatsSnapshot};
@@ -74,6 +75,15 @@ impl TestDir {
             .stderr(stderr)
             .spawn()
             .expect("the app binary starts")
+    }
+    /// Writes `config` as `c.toml` and runs `app validate --config c.toml` with `env`: its exit code and stderr.
+    pub fn validate(&self, config: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+        self.write("c.toml", config);
+        let out = self.run_env(&["validate", "--config", "c.toml"], env);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
     /// Reads a `--summary-json` file.
     pub fn summary(&self, name: &str) -> serde_json::Value {
@@ -306,6 +316,114 @@ pub fn send_signal(pid: u32, sig: &str) {
     assert!(status.success(), "kill -s {sig} {pid}");
 }
 
+/// Polls `reached` every 10 ms until it holds, and fails naming `what` if it does not within `limit`: how a test
+/// waits for a state it can see (a counter, a file, a line) instead of sleeping for a time it hopes is enough.
+pub fn wait_until(what: &str, limit: Duration, mut reached: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !reached() {
+        assert!(Instant::now() < until, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits (at most `limit`) until a thread of process `pid` is blocked opening a FIFO that no one has opened from
+/// the other end (Linux shows that wait as `wait_for_partner` in the thread's `wchan`).
+pub fn wait_for_fifo_open(pid: u32, limit: Duration) {
+    let tasks = PathBuf::from(format!("/proc/{pid}/task"));
+    wait_until(&format!("process {pid} opening a FIFO"), limit, || {
+        std::fs::read_dir(&tasks).is_ok_and(|d| {
+            d.flatten().any(|task| {
+                std::fs::read_to_string(task.path().join("wchan"))
+                    .is_ok_and(|w| w == "wait_for_partner")
+            })
+        })
+    });
+}
+
+/// Waits for `child` up to `secs`; if it is still running then, kills it and fails with its output.
+pub fn wait_or_kill(mut child: Child, secs: u64, what: &str) -> Output {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!("{what}: still running after {secs} s: {}", show(&out));
+}
+
+/// The address a running `etl --metrics-addr 127.0.0.1:0` serves `/metrics` on, read from its log `lines`
+/// (its stderr) up to the line that says so.
+pub fn metrics_addr(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> SocketAddr {
+    loop {
+        let line = lines
+            .next()
+            .expect("the run logs where it serves metrics")
+            .unwrap();
+        if let Some(rest) = line.split("serving http://").nth(1) {
+            return rest.split('/').next().unwrap().parse().unwrap();
+        }
+    }
+}
+
+/// `name{labels}` → value, from an OpenMetrics exposition text of `app_…` families (comment lines checked for
+/// form).
+pub fn parse_exposition(text: &str) -> std::collections::HashMap<String, f64> {
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics text ends with # EOF"
+    );
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            assert!(
+                line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF",
+                "{line}"
+            );
+            continue;
+        }
+        let (k, v) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
+        let name = k.split('{').next().unwrap();
+        assert!(name.starts_with("app_"), "{name}");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{name}"
+        );
+        out.insert(
+            k.to_string(),
+            v.parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        );
+    }
+    out
+}
+
+/// `GET /metrics` of `addr`, parsed.
+pub fn scrape(addr: SocketAddr) -> std::collections::HashMap<String, f64> {
+    let (status, text) = http(addr, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200, "{text}");
+    parse_exposition(&text)
+}
+
+/// Waits (at most `limit`) until the `/metrics` of a running `etl` at `addr` shows `series` above zero; answers
+/// that scrape.
+pub fn wait_for_metric(
+    addr: SocketAddr,
+    series: &str,
+    limit: Duration,
+) -> std::collections::HashMap<String, f64> {
+    let mut last = Default::default();
+    wait_until(&format!("{series} above 0 at {addr}"), limit, || {
+        last = scrape(addr);
+        last.get(series).is_some_and(|v| *v > 0.0)
+    });
+    last
+}
+
 /// A raw HTTP/1.1 request over loopback; answers (status, body).
 pub fn http(
     addr: SocketAddr,
@@ -344,6 +462,15 @@ pub fn http(
 /// `POST /load` with `headers` and `body`; answers (status, body).
 pub fn post_load(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     http(addr, "POST", "/load", headers, body)
+}
+
+/// The loader that formed batch `id` (`{run}-w{worker}-{seq}`, as the API sees it in `Idempotency-Key`).
+pub fn batch_worker(id: &str) -> usize {
+    id.rsplit("-w")
+        .next()
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no worker in batch id {id:?}"))
 }
 
 /// Spool files (not sub-directories) in `dir`.

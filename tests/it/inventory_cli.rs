@@ -1,4 +1,5 @@
-//! `app validate` and the inventory as a user meets it: every bad row by line, exit codes.
+//! `app validate` and the inventory as a user meets it: every bad row by line (the first 100 in line order, then
+//! how many more), rows that only looked valid, an empty inventory, exit codes.
 
 use crate::helpers::*;
 
@@ -126,4 +127,167 @@ fn etl_reads_the_csv_again_when_the_checked_rows_cannot_be_kept() {
         log.contains("cannot keep the checked rows") && log.contains("reads the file again"),
         "{log}"
     );
+}
+
+#[test]
+fn an_unterminated_quote_and_a_bracketed_ipv6_address_are_bad_rows() {
+    let dir = TestDir::new();
+    dir.write(
+        "inv.csv",
+        "127.0.0.1,ok\n127.0.0.4,\"unterminated\n[::1],x\n127.0.0.5,\"quoted, fine\"\n::1,y\n",
+    );
+    let out = dir.run(&["validate", "--inventory", "inv.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr.contains("inv.csv:2: ") && stderr.contains("unterminated quoted field"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("inv.csv:3: field `ip`: `[::1]`")
+            && stderr.contains("brackets are for URLs; write ::1"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("3 devices, 2 invalid rows"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// An inventory of `pairs` × (a row repeating line 1's name, a row without a name) after one good row: the
+/// repeated names are found at the end of the check, the others as they are read.
+fn interleaved_bad_rows(dir: &TestDir, pairs: usize) {
+    let mut text = String::from("127.0.0.1,a\n");
+    for _ in 0..pairs {
+        text.push_str("127.0.0.2,a\n127.0.0.3\n");
+    }
+    dir.write("inventory.csv", &text);
+}
+
+/// The problem lines (`inventory.csv:N: …`) of `text`, as line numbers.
+fn problem_lines(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("inventory.csv:"))
+        .filter_map(|l| l.split(':').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn the_first_100_problems_are_reported_in_line_order_on_stderr_then_how_many_more() {
+    let dir = TestDir::new();
+    interleaved_bad_rows(&dir, 125);
+    dir.write(
+        "c.toml",
+        &fast_config("http://127.0.0.1:9/load", "").set("load.workers", 1),
+    );
+    let expected: Vec<u64> = (2..=101).collect();
+    for command in ["validate", "etl"] {
+        let out = dir.run(&[command, "--config", "c.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(problem_lines(&stderr), expected, "{command}: {stderr}");
+        assert!(
+            stderr.contains("… and 150 more (250 rows in all)"),
+            "{command}: {stderr}"
+        );
+        assert!(
+            problem_lines(&String::from_utf8_lossy(&out.stdout)).is_empty(),
+            "{command}: problems on stdout: {}",
+            show(&out)
+        );
+    }
+}
+
+#[test]
+fn a_file_of_binary_garbage_gives_at_most_100_problem_lines() {
+    let dir = TestDir::new();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let garbage: Vec<u8> = (0..400_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(dir.join("inventory.csv"), &garbage).unwrap();
+    let out = dir.run(&["validate", "--inventory", "inventory.csv"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines = problem_lines(&stderr);
+    assert_eq!(lines.len(), 100, "{}", tail(&stderr, 5));
+    assert!(lines.windows(2).all(|w| w[0] < w[1]), "{lines:?}");
+    assert!(stderr.contains("… and "), "{}", tail(&stderr, 5));
+}
+
+#[test]
+fn an_empty_inventory_is_warned_about_and_exits_3_unless_the_run_is_a_shard() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "").set("load.workers", 1),
+    );
+    for content in ["", "ip,name\n", "# nothing yet\n\n"] {
+        dir.write("inventory.csv", content);
+        let out = dir.run(&["etl", "--config", "c.toml", "--summary-json", "s.json"]);
+        assert_eq!(out.status.code(), Some(3), "{content:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("WARN") && stderr.contains("inventory.csv holds no device"),
+            "{content:?}: {stderr}"
+        );
+        let s = dir.summary("s.json");
+        assert!(
+            s["result"]
+                .as_str()
+                .unwrap()
+                .contains("the inventory holds no device"),
+            "{s}"
+        );
+    }
+    dir.write("inventory.csv", "");
+    let out = dir.run(&["etl", "--config", "c.toml", "--shard", "0/2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no device"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn a_run_that_skips_bad_rows_logs_the_first_100_in_line_order_then_how_many_more() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    interleaved_bad_rows(&dir, 125);
+    dir.write(
+        "c.toml",
+        &fast_config(&m.load_url(), "")
+            .set("load.workers", 1)
+            .set("inventory.on_invalid", "skip"),
+    );
+    let out = dir.run(&["etl", "--config", "c.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let skipped: Vec<u64> = stderr
+        .lines()
+        .filter(|l| l.contains("row skipped"))
+        .filter_map(|l| {
+            l.split("inventory.csv:")
+                .nth(1)?
+                .split(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(skipped, (2..=101).collect::<Vec<u64>>(), "{stderr}");
+    assert!(
+        stderr.contains("… and 150 more skipped (250 rows in all)"),
+        "{stderr}"
+    );
+    assert_eq!(m.stats().records_accepted, 1);
 }

@@ -1,4 +1,5 @@
-//! The `app mock-server` binary: listening line, the seed README's curl examples, the log file, signals.
+//! The `app mock-server` binary: listening line, the seed README's curl examples, the log file (`--log-file ''`
+//! turns it off), signals.
 
 use std::time::Duration;
 
@@ -113,4 +114,29 @@ fn mock_server_token_file_keeps_the_token_out_of_ps() {
     // Both at once is a usage error.
     let out = dir.run(&["mock-server", "--token", "a", "--token-file", "token"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+#[test]
+fn mock_server_log_file_empty_disables_the_log_file_as_the_variable_does() {
+    let dir = TestDir::new();
+    let m = MockProcess::start(&dir, &["--log-file", ""]);
+    let (status, _) = post_load(
+        m.addr,
+        &[("Content-Type", "application/json")],
+        records_json(1).as_bytes(),
+    );
+    assert_eq!(status, 200);
+    drop(m);
+    assert!(
+        !dir.join("mock_server.log").exists(),
+        "--log-file '' wrote the default log file"
+    );
+    let m = MockProcess::start(&dir, &["--log-file", "m.log"]);
+    post_load(
+        m.addr,
+        &[("Content-Type", "application/json")],
+        records_json(1).as_bytes(),
+    );
+    drop(m);
+    assert!(dir.join("m.log").exists());
 }

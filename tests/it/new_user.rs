@@ -3,24 +3,10 @@
 //! entries that are not regular files.
 
 use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
-
-/// Waits for `child` up to `secs`; if it is still running then, kills it and fails with its output.
-fn wait_or_kill(mut child: Child, secs: u64, what: &str) -> Output {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    panic!("{what}: still running after {secs} s: {}", show(&out));
-}
 
 /// `app` with `args` in `dir`, started through `sh` with SIGINT ignored (as `app … &` in a script starts it).
 fn with_sigint_ignored(dir: &TestDir, args: &[&str]) -> Command {
@@ -148,7 +134,8 @@ fn dry_run_waiting_on_a_fifo(signal: &str, code: i32) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Signalled once the check waits in `open` (the signal handlers are installed before the check starts).
+    wait_for_fifo_open(child.id(), Duration::from_secs(30));
     send_signal(child.id(), signal);
     // A run that ignores the signal is let go on (the FIFO opened and closed), so that the test ends.
     let mut child = child;
@@ -558,13 +545,11 @@ fn a_replay_prints_no_devices_line_and_logs_replay_words() {
     dir.write("up.toml", &fast_config(&m.load_url(), ""));
     let out = dir.run(&["etl", "--config", "dead.toml"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let out = dir.run(&["replay", "--config", "up.toml"]);
+    let out = dir.run(&["replay", "--config", "up.toml", "--summary-json", "s.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(dir.summary("s.json")["records"]["replayed"], 10);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("Replay summary") && text.contains("10 replayed"),
-        "{text}"
-    );
+    assert!(text.contains("Replay summary"), "{text}");
     assert!(!text.contains("devices "), "{text}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -843,7 +828,11 @@ fn mock_server_on_sigterm_says_how_many_requests_it_drains() {
             body.as_bytes(),
         )
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // Signalled once the request is at the mock (answered 1.5 s later): `/stats` counts it on arrival.
+    wait_until("the request at the mock", Duration::from_secs(30), || {
+        let (_, stats) = http(addr, "GET", "/stats", &[], b"");
+        serde_json::from_str::<serde_json::Value>(&stats).unwrap()["requests"].as_u64() == Some(1)
+    });
     send_signal(child.id(), "TERM");
     let (status, _) = request.join().unwrap();
     assert_eq!(status, 200, "the request in flight is answered");

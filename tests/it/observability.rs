@@ -1,43 +1,10 @@
 //! Observability as an operator meets it: Prometheus `/metrics` on the mock and on a running `etl`.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
+use std::time::Duration;
 
 use crate::helpers::*;
-
-/// `name{labels}` → value, from the exposition text (comment lines checked for form).
-fn parse_exposition(text: &str) -> HashMap<String, f64> {
-    assert!(
-        text.ends_with("# EOF\n"),
-        "OpenMetrics text ends with # EOF"
-    );
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        if line.starts_with('#') {
-            assert!(
-                line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF",
-                "{line}"
-            );
-            continue;
-        }
-        let (k, v) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("bad sample line {line:?}"));
-        let name = k.split('{').next().unwrap();
-        assert!(name.starts_with("app_"), "{name}");
-        assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-            "{name}"
-        );
-        out.insert(
-            k.to_string(),
-            v.parse()
-                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
-        );
-    }
-    out
-}
 
 #[test]
 fn the_mock_serves_metrics_that_match_its_stats() {
@@ -87,22 +54,15 @@ fn a_running_etl_serves_metrics_that_end_where_its_summary_ends() {
         Stdio::null(),
         Stdio::piped(),
     );
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = stderr.lines();
-    let addr: std::net::SocketAddr = loop {
-        let line = lines
-            .next()
-            .expect("the etl logs where it serves metrics")
-            .unwrap();
-        if let Some(rest) = line.split("serving http://").nth(1) {
-            break rest.split('/').next().unwrap().parse().unwrap();
-        }
-    };
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = metrics_addr(&mut lines);
     std::thread::spawn(move || for _ in lines {});
-    std::thread::sleep(std::time::Duration::from_millis(900));
-    let (status, text) = http(addr, "GET", "/metrics", &[], b"");
-    assert_eq!(status, 200);
-    let mid = parse_exposition(&text);
+    // Scraped once a batch was sent (the run is under way, far from its end).
+    let mid = wait_for_metric(
+        addr,
+        "app_batches_total{result=\"sent\"}",
+        Duration::from_secs(30),
+    );
     for key in [
         "app_devices_total{outcome=\"ok\"}",
         "app_records_total{state=\"extracted\"}",
@@ -116,11 +76,11 @@ fn a_running_etl_serves_metrics_that_end_where_its_summary_ends() {
         "app_spool_bytes",
         "app_request_duration_seconds_count",
     ] {
-        assert!(mid.contains_key(key), "{key} missing from\n{text}");
+        assert!(mid.contains_key(key), "{key} missing from {mid:?}");
     }
     assert!(
         mid["app_records_total{state=\"extracted\"}"] > 0.0,
-        "scraped mid-run: {text}"
+        "scraped mid-run: {mid:?}"
     );
     let out = child.wait().unwrap();
     assert_eq!(out.code(), Some(0));
@@ -214,28 +174,4 @@ fn json_log_lines_parse_and_carry_fields_and_the_summary_has_resources_and_the_l
         after["cpu_user_s"].as_f64().unwrap()
             >= s["resources"]["before"]["cpu_user_s"].as_f64().unwrap()
     );
-}
-
-#[test]
-fn profile_writes_cpu_heap_and_flamegraph_files_that_decode() {
-    use pprof::protos::Message;
-    let m = MockThread::fast();
-    let dir = TestDir::new();
-    dir.inventory("inventory.csv", 20_000);
-    dir.write("c.toml", &fast_config(&m.load_url(), ""));
-    let out = dir.run(&["etl", "--config", "c.toml", "--profile", "--quiet"]);
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let cpu_gz = std::fs::read(dir.join("cpu.prof")).expect("cpu.prof written");
-    let mut cpu = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&cpu_gz[..]), &mut cpu).unwrap();
-    let cpu = pprof::protos::Profile::decode(&cpu[..]).expect("cpu.prof is a pprof protobuf");
-    assert!(!cpu.sample_type.is_empty());
-    let heap_gz = std::fs::read(dir.join("mem.prof")).expect("mem.prof written");
-    let mut heap = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&heap_gz[..]), &mut heap).unwrap();
-    let heap =
-        pprof::protos::Profile::decode(&heap[..]).expect("mem.prof is a gzipped pprof protobuf");
-    assert!(!heap.sample_type.is_empty());
-    let svg = std::fs::read_to_string(dir.join("flamegraph.svg")).unwrap();
-    assert!(svg.contains("<svg"), "a flamegraph SVG");
 }

@@ -278,13 +278,7 @@ fn a_failing_run_and_a_stopped_run_push_but_keep_the_last_success_in_the_gateway
     // wait), stop the run.
     let replayed =
         || m.stats().records_accepted >= 600 && spool_files(&dir.join("spool")).is_empty();
-    for _ in 0..200 {
-        if replayed() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(replayed(), "the replay reached the API");
+    wait_until("the replay at the API", Duration::from_secs(10), replayed);
     send_signal(child.id(), "TERM");
     assert_eq!(child.wait().unwrap().code(), Some(143));
     let stopped = gw.group("app_etl", "all");

@@ -1,5 +1,6 @@
-//! Signals: SIGTERM and SIGINT in the middle of a run against a slow API. Nothing leaves memory without a 2xx or
-//! a spool file, the summary is still printed, and the exit code says which signal stopped the run.
+//! Signals: SIGTERM and SIGINT in the middle of a run against a slow API, during the inventory check, while a
+//! loader waits out a `Retry-After`, and SIGKILL with and without the durable spool. Nothing leaves memory without
+//! a 2xx or a spool file, the summary is still printed, and the exit code says which signal stopped the run.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -24,7 +25,10 @@ fn interrupted_run(signal: &str, expected: i32) {
         Stdio::piped(),
         Stdio::piped(),
     );
-    std::thread::sleep(Duration::from_millis(800));
+    // Signalled once a batch is at the API (answered 2 s later): records are extracted, none acknowledged yet.
+    wait_until("a batch at the API", Duration::from_secs(30), || {
+        m.stats().requests > 0
+    });
     send_signal(child.id(), signal);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(expected), "{}", show(&out));
@@ -82,7 +86,10 @@ fn a_signal_during_slow_extraction_cancels_it_and_delivers_what_was_extracted_wi
         Stdio::null(),
         Stdio::null(),
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Signalled once records reached the API: extractions are under way, far from the end of the inventory.
+    wait_until("records at the API", Duration::from_secs(30), || {
+        m.stats().records_accepted > 0
+    });
     send_signal(child.id(), "TERM");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(143));
@@ -122,6 +129,8 @@ fn killed_run(durable: bool) -> (TestDir, usize) {
     let cfg = fast_config(&m.load_url(), &extra)
         .set("load.workers", 1)
         .set("load.batch_size", 10)
+        // Batches cut by size only: exactly 4 of them.
+        .set("load.flush_interval_ms", 60000)
         .set("load.max_in_flight", 8)
         .set("load.request_timeout_ms", 20000);
     dir.write("c.toml", &cfg);
@@ -130,7 +139,10 @@ fn killed_run(durable: bool) -> (TestDir, usize) {
         Stdio::null(),
         Stdio::null(),
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Killed once every batch is at the API (answered 5 s later).
+    wait_until("4 batches at the API", Duration::from_secs(30), || {
+        m.stats().requests >= 4
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(
@@ -231,4 +243,145 @@ fn with_a_durable_spool_an_acknowledged_batch_leaves_no_file_and_counts_as_loade
     );
     assert!(s["log"]["fsyncs"].as_u64().unwrap() >= 1, "{s}");
     assert_eq!(m.stats().records_accepted, 300);
+}
+
+/// Starts `etl` on an inventory that is a named pipe, so that the check before the run is under way (it opened
+/// the pipe and read a row) and stays under way until the pipe closes; sends `signal` then. Answers the output and
+/// the summary file. With `ignore_int` the binary starts with SIGINT ignored, as `app etl &` in a script does.
+fn signal_during_the_inventory_check(
+    signal: &str,
+    ignore_int: bool,
+) -> (std::process::Output, serde_json::Value) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    let fifo = dir.join("inventory.csv");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let args = ["etl", "--config", "c.toml", "--summary-json", "s.json"];
+    let mut cmd = if ignore_int {
+        let mut c = app();
+        c.args(args);
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(r#"trap '' INT; exec "$0" "$@""#)
+            .arg(c.get_program())
+            .args(args);
+        sh
+    } else {
+        let mut c = app();
+        c.args(args);
+        c
+    };
+    let child = cmd
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening the pipe for writing returns once the check opened it for reading.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::OpenOptions::new().write(true).open(path));
+    });
+    let mut writer = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(w) => w.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            panic!(
+                "the check never opened the inventory: {}",
+                show(&child.wait_with_output().unwrap())
+            );
+        }
+    };
+    writer.write_all(b"127.0.0.1,device-1\n").unwrap();
+    writer.flush().unwrap();
+    send_signal(child.id(), signal);
+    // A run that handles the signal ends without the pipe closing; one that does not is let go on (the pipe
+    // closes), so that the test ends either way.
+    let mut child = child;
+    for _ in 0..2000 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(writer);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        m.stats().requests,
+        0,
+        "nothing was extracted: {}",
+        show(&out)
+    );
+    let summary = std::fs::read_to_string(dir.join("s.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (out, summary)
+}
+
+#[test]
+fn sigterm_during_the_inventory_check_stops_the_run_with_143_and_writes_the_summary() {
+    let (out, s) = signal_during_the_inventory_check("TERM", false);
+    assert_eq!(out.status.code(), Some(143), "{}", show(&out));
+    assert_eq!(s["signal"], 15, "{s}");
+    assert_eq!(s["exit_code"], 143, "{s}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("result    exit 143"));
+}
+
+#[test]
+fn sigint_during_the_inventory_check_of_a_background_job_stops_the_run_with_130() {
+    let (out, s) = signal_during_the_inventory_check("INT", true);
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    assert_eq!(s["signal"], 2, "{s}");
+    assert_eq!(s["exit_code"], 130, "{s}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("result    exit 130"));
+}
+
+#[test]
+fn sigint_while_a_loader_waits_out_a_retry_after_spools_at_once_and_exits() {
+    let m = MockThread::start(app::config::MockSettings {
+        fail_first: 1_000_000,
+        fail_status: 503,
+        retry_after_s: 30,
+        ..quiet(app::config::MockSettings::default())
+    });
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    // A grace period longer than the Retry-After: a loader that waited it out would send again before the end.
+    let cfg = fast_config(&m.load_url(), "[shutdown]\ngrace_ms = 60000\n")
+        .set("load.workers", 1)
+        .set("load.batch_size", 10);
+    dir.write("c.toml", &cfg);
+    let child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        std::process::Stdio::piped(),
+        std::process::Stdio::piped(),
+    );
+    wait_until("a 503 answered", Duration::from_secs(30), || {
+        m.stats().injected_failures > 0
+    });
+    assert_eq!(
+        m.stats().injected_failures,
+        1,
+        "the batch was answered 503 with Retry-After: 30"
+    );
+    send_signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    assert_eq!(
+        m.stats().requests,
+        1,
+        "no attempt after the signal: the wait ended on it: {}",
+        show(&out)
+    );
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["spooled"], 10, "{s}");
+    assert_eq!(s["records"]["lost"], 0, "{s}");
+    assert_eq!(spool_records(&dir.join("spool")), 10);
 }

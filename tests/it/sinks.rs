@@ -508,14 +508,23 @@ fn victoria_metrics_takes_both_sinks_and_an_outage_mid_run_loses_and_doubles_not
             "etl",
             "--config",
             "config.toml",
-            "--quiet",
+            "--metrics-addr",
+            "127.0.0.1:0",
             "--summary-json",
             "outage.json",
         ],
         Stdio::null(),
         Stdio::piped(),
     );
-    std::thread::sleep(Duration::from_millis(1200));
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let addr = metrics_addr(&mut lines);
+    std::thread::spawn(move || for _ in lines {});
+    // Stopped once the run loaded records into it: the run is under way, about 2.5 s from its end.
+    wait_for_metric(
+        addr,
+        "app_records_total{state=\"loaded\"}",
+        Duration::from_secs(30),
+    );
     store.stop();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3), "some records spooled");

@@ -522,14 +522,9 @@ fn when_the_agent_stops_mid_run_the_rest_fail_as_timeouts_and_the_run_still_ends
         Stdio::null(),
     );
     // The first device's record arrives: stop the agent.
-    let start = Instant::now();
-    while m.stats().records_accepted == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no record arrived"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("a record at the API", Duration::from_secs(60), || {
+        m.stats().records_accepted > 0
+    });
     agent.stop();
     let mut stdout = String::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {

@@ -1,5 +1,6 @@
 //! The spool: an API down for a whole run, replay on the next run, files never overwritten, quarantine,
-//! files written by the original Go program, and stopping the mock server halfway through a run.
+//! files written by the original Go program, stopping the mock server halfway through a run, a file that cannot
+//! be read, and files larger than 64 MiB decompressed (replayed in parts; torn, none of them sent).
 
 use std::io::Write;
 use std::time::Duration;
@@ -196,8 +197,18 @@ fn stopping_the_mock_server_halfway_leaves_spool_files_and_exit_3_and_the_next_r
         std::process::Stdio::null(),
         std::process::Stdio::null(),
     );
-    std::thread::sleep(Duration::from_millis(900));
-    let (_, stats_before) = http(mock.addr, "GET", "/stats", &[], b"");
+    // Killed once records reached it: the run is under way, about 2 s from its end.
+    let mut stats_before = String::new();
+    wait_until(
+        "records at the mock server",
+        Duration::from_secs(30),
+        || {
+            stats_before = http(mock.addr, "GET", "/stats", &[], b"").1;
+            serde_json::from_str::<serde_json::Value>(&stats_before).unwrap()["records_accepted"]
+                .as_u64()
+                > Some(0)
+        },
+    );
     drop(mock); // killed
     let out = etl.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3));
@@ -303,5 +314,146 @@ fn two_processes_cannot_share_a_spool_directory() {
     assert!(
         err.contains("spool") && err.contains("another app process"),
         "{err}"
+    );
+}
+
+/// `app` with `args` in `dir`, unable to read what its file modes forbid: run as root it would read a mode-000
+/// file anyway, so then it runs without the capabilities that override file modes.
+fn run_without_override(
+    dir: &TestDir,
+    probe: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    let privileged = std::fs::read(probe).is_ok();
+    let mut cmd = if privileged {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--bounding-set=-dac_override,-dac_read_search", "--"])
+            .arg(env!("CARGO_BIN_EXE_app"));
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_app"))
+    };
+    cmd.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("APP__") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(dir.path())
+        .args(args)
+        .output()
+        .expect("the app binary runs")
+}
+
+#[test]
+fn a_spool_file_that_cannot_be_read_ends_with_exit_3_and_stays_in_place() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let locked = spool.join("buffer_failed_worker3.json.gz");
+    std::fs::write(&locked, gzip(records_json(4).as_bytes())).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::write(
+        spool.join("buffer_failed_worker1.json.gz"),
+        gzip(records_json(2).as_bytes()),
+    )
+    .unwrap();
+
+    let out = run_without_override(
+        &dir,
+        &locked,
+        &["replay", "--config", "c.toml", "--summary-json", "s.json"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["spool"]["files_unreadable"], 1, "{s}");
+    assert_eq!(s["exit_code"], 3, "{s}");
+    assert!(
+        s["result"].as_str().unwrap().contains("could not be read"),
+        "{s}"
+    );
+    assert_eq!(
+        m.stats().records_accepted,
+        2,
+        "the readable file is replayed"
+    );
+    assert!(locked.exists(), "the unreadable file is left in place");
+}
+
+/// Records in a spool file too large for the old in-memory read (more than 64 MiB once decompressed).
+const HUGE_RECORDS: usize = 1_100_001;
+
+/// A valid spool file of `1 + chunks × per_chunk` small records, written as concatenated gzip members (one
+/// compressed chunk repeated, so the test does not spend its time compressing 68 MB): `gunzip` and every gzip
+/// reader read it as one stream.
+fn huge_spool_file(path: &std::path::Path, chunks: usize, per_chunk: usize) {
+    let one = r#"{"name":"d","cpu_number":"0","timestamp":1,"indicators":[]}"#;
+    let chunk = gzip(format!(",{one}").repeat(per_chunk).as_bytes());
+    let mut raw = gzip(format!("[{one}").as_bytes());
+    for _ in 0..chunks {
+        raw.extend_from_slice(&chunk);
+    }
+    raw.extend_from_slice(&gzip(b"]"));
+    std::fs::write(path, raw).unwrap();
+}
+
+#[test]
+fn a_spool_file_larger_than_64_mib_decompressed_is_replayed_in_parts_not_quarantined() {
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    huge_spool_file(&spool.join("buffer_failed_worker0.json.gz"), 110, 10_000);
+    let m = MockThread::fast();
+    let cfg = fast_config(&m.load_url(), "")
+        .set("load.batch_size", 50_000)
+        .set("load.batch_bytes", 4 << 20);
+    dir.write("c.toml", &cfg);
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let st = m.stats();
+    assert_eq!(st.records_accepted, HUGE_RECORDS as u64);
+    assert_eq!(
+        st.unique_batches, 23,
+        "22 parts of 50,000 records and one of 1"
+    );
+    assert!(spool_files(&spool).is_empty(), "the file is deleted");
+    assert!(!spool.join("quarantine").exists(), "nothing quarantined");
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["replayed"], HUGE_RECORDS);
+    assert_eq!(s["spool"]["files_replayed"], 1);
+    assert_eq!(s["spool"]["files_quarantined"], 0);
+}
+
+#[test]
+fn a_torn_large_spool_file_is_quarantined_and_none_of_its_parts_is_sent() {
+    let dir = TestDir::new();
+    let spool = dir.join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    // 450 valid records, then the file ends in the middle of one (a torn write): no part may go out.
+    let body = records_json(450);
+    let torn = &body[..body.len() - 40];
+    std::fs::write(
+        spool.join("buffer_failed_worker0.json.gz"),
+        gzip(torn.as_bytes()),
+    )
+    .unwrap();
+    let m = MockThread::fast();
+    dir.write("c.toml", &fast_config(&m.load_url(), ""));
+    let out = dir.run(&["replay", "--config", "c.toml", "--summary-json", "s.json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert_eq!(m.stats().requests, 0, "nothing half-parsed is sent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("quarantined") && err.contains("buffer_failed_worker0.json.gz"),
+        "the log says quarantined, as the summary does: {}",
+        show(&out)
+    );
+    assert_eq!(dir.summary("s.json")["spool"]["files_quarantined"], 1);
+    assert_eq!(
+        std::fs::read_dir(spool.join("quarantine")).unwrap().count(),
+        1
     );
 }
