@@ -30,7 +30,7 @@ pub struct Delivery {
     pub(super) metrics: Arc<RunMetrics>,
     pub(super) failed_buffer: Addr<FailedBufferActor>,
     pub(super) spool_dir: std::path::PathBuf,
-    /// The write-ahead log, when there is one (`spool.durable`, or a log left by an earlier run).
+    /// The WAL, when there is one (`spool.durable`, or a WAL left by an earlier run).
     pub(super) wal: Option<Arc<Wal>>,
     shutdown: Arc<Shutdown>,
 }
@@ -58,7 +58,7 @@ impl Delivery {
         }
     }
 
-    /// Appends new batches to this log (when the loader is durable) and resolves logged batches in it.
+    /// Appends new batches to this WAL (when the loader is durable) and resolves written-ahead batches in it.
     pub fn with_wal(mut self, wal: Option<Arc<Wal>>) -> Self {
         self.wal = wal;
         self

@@ -9,26 +9,26 @@
 //! ExtractSupervisor ── LoadRecords ─────┘  (device tasks, ≤ extract.concurrency in flight)
 //! ```
 //!
-//! With `spool.durable` (or a log left by an earlier run) the write-ahead log (`spool::wal`, one writer thread)
-//! is opened and recovered first; loaders append each batch to it and send it once it is on disk, and record
-//! each resolution in it (`log_replay.rs`).
+//! With `spool.durable` (or a WAL left by an earlier run) the write-ahead log, the WAL (`spool::wal`, one writer
+//! thread), is opened and recovered first; loaders append each batch to it and send it once it is on disk, and record
+//! each resolution in it (`wal_replay.rs`).
 //!
-//! Order: open the log; start the spool actor and the loaders; replay the spool files, then the log's
+//! Order: open the WAL; start the spool (`FailedBufferActor`) and the loaders; replay the spool files, then the WAL's
 //! un-acknowledged batches (before any new data); run the supervisor until
 //! the inventory is done or shutdown stops it; `Drain` every loader (flush, wait for in-flight batches); stop the
-//! loaders' arbiters; close the log. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
+//! loaders' arbiters; close the WAL. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
 //! `shutdown.grace_ms` cuts what is still in flight, which then goes to the spool.
 
 pub mod delivery;
 pub mod failed_buffer;
 pub mod feed;
 pub mod loader;
-pub mod log_queue;
-pub mod log_replay;
 pub mod outcome;
 pub mod shutdown;
 pub mod stage;
 pub mod supervisor;
+pub mod wal_queue;
+pub mod wal_replay;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ pub enum PipelineError {
         source: std::io::Error,
     },
     #[error("write-ahead log: {0}")]
-    Log(#[from] crate::spool::wal::WalError),
+    Wal(#[from] crate::spool::wal::WalError),
 }
 
 /// Runs the pipeline to its end (or until `shutdown`), then drains. Call inside an actix `System`.
@@ -108,8 +108,7 @@ pub async fn run(
     for warning in settings.warnings() {
         log::warn!("{tag} {warning}");
     }
-    let log = log_replay::open(&settings.spool, &metrics)?;
-    let (wal, logged) = match log {
+    let (wal, recovered) = match wal_replay::open(&settings.spool, &metrics)? {
         Some(open) => (Some(open.wal), open.batches),
         None => (None, Vec::new()),
     };
@@ -162,9 +161,9 @@ pub async fn run(
 
     if mode != Mode::Etl || settings.spool.replay_on_start {
         let limits = (settings.load.batch_size, settings.load.batch_bytes);
-        let in_log = logged.iter().map(|b| b.id.clone()).collect();
-        replay(&failed_buffer, &loaders, &dir, &shutdown, limits, in_log).await;
-        log_replay::replay(logged, &loaders, &shutdown, &metrics).await;
+        let in_wal = recovered.iter().map(|b| b.id.clone()).collect();
+        replay(&failed_buffer, &loaders, &dir, &shutdown, limits, in_wal).await;
+        wal_replay::replay(recovered, &loaders, &shutdown, &metrics).await;
     }
 
     let mut inventory_error = None;
@@ -205,7 +204,7 @@ pub async fn run(
         arbiter.stop();
     }
     if let Some(wal) = wal {
-        log_replay::close(wal, &dir).await;
+        wal_replay::close(wal, &dir).await;
     }
     Ok(RunOutcome {
         run_id: run_id.to_string(),
@@ -224,9 +223,9 @@ async fn replay(
     dir: &std::path::Path,
     shutdown: &Shutdown,
     (max_records, max_bytes): (usize, usize),
-    in_log: std::collections::HashSet<String>,
+    in_wal: std::collections::HashSet<String>,
 ) {
-    let files = match failed_buffer.send(ScanSpool { in_log }).await {
+    let files = match failed_buffer.send(ScanSpool { in_wal }).await {
         Ok(Ok(files)) => files,
         Ok(Err(e)) => {
             log::error!(
@@ -236,7 +235,7 @@ async fn replay(
             return;
         }
         Err(e) => {
-            log::error!("[Spool] spool actor gone: {e}");
+            log::error!("[Spool] the spool stopped answering: {e}");
             return;
         }
     };
@@ -272,7 +271,7 @@ async fn replay(
                         "[Spool] {} holds no record (`[]`) but could not be deleted: {e}",
                         path.display()
                     ),
-                    Err(e) => log::error!("[Spool] spool actor gone: {e}"),
+                    Err(e) => log::error!("[Spool] the spool stopped answering: {e}"),
                 }
             }
             Some(plan) => replay_file(plan, loaders, max_records, max_bytes).await,

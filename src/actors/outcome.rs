@@ -1,7 +1,7 @@
 //! What happens to a batch once its delivery ended: acknowledged (a replayed spool file goes; a logged batch is
 //! resolved in the write-ahead log), rejected (dead-lettered to `spool/rejected/`), or given up (to the spool);
 //! and the append to the write-ahead log before the first send with `spool.durable`. Talks to the
-//! `FailedBufferActor` and the log; a record that reaches neither the API nor the disk is counted and logged as
+//! `FailedBufferActor` and the WAL; a record that reaches neither the API nor the disk is counted and logged as
 //! lost.
 
 use bytes::Bytes;
@@ -29,17 +29,17 @@ impl Delivery {
                     file.path.display()
                 );
             }
-            Origin::FromLog(segment) => {
+            Origin::FromWal(segment) => {
                 RunMetrics::add(&m.records_replayed, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
-                    "[Loader-{}] Successfully replayed {} records from the log {}",
+                    "[Loader-{}] Successfully replayed {} records from the WAL {}",
                     self.worker,
                     batch.records,
                     segment.display()
                 );
             }
-            Origin::New | Origin::Logged => {
+            Origin::New | Origin::WrittenAhead => {
                 RunMetrics::add(&m.records_loaded, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
@@ -49,27 +49,27 @@ impl Delivery {
                 );
             }
         }
-        // The replayed file's part, or the log's entry, is done with.
+        // The replayed file's part, or the WAL's entry, is done with.
         self.resolve_part(&batch, Resolution::Delivered).await;
     }
 
-    /// With `spool.durable`: waits until the log holds `batch` (its `ticket`, taken when it was formed), so that
+    /// With `spool.durable`: waits until the WAL holds `batch` (its `ticket`, taken when it was formed), so that
     /// a crash cannot lose it once it is sent. If the append failed the batch is sent from memory all the same
-    /// (logged), and the log keeps whatever of it may have reached the disk for the next run.
-    pub async fn logged(&self, mut batch: Batch, ticket: AppendTicket) -> Batch {
+    /// (logged), and the WAL keeps whatever of it may have reached the disk for the next run.
+    pub async fn written_ahead(&self, mut batch: Batch, ticket: AppendTicket) -> Batch {
         match ticket.await {
             Ok(()) => {
                 log::debug!(
-                    "[Loader-{}] batch {} ({} records) written ahead to the log",
+                    "[Loader-{}] batch {} ({} records) written ahead to the WAL",
                     self.worker,
                     batch.id,
                     batch.records
                 );
-                batch.origin = Origin::Logged;
+                batch.origin = Origin::WrittenAhead;
             }
             Err(e) => {
                 log::error!(
-                    "[Loader-{}] batch {}: write-ahead to the log failed: {e}; sending it from memory",
+                    "[Loader-{}] batch {}: write-ahead to the WAL failed: {e}; sending it from memory",
                     self.worker,
                     batch.id
                 );
@@ -81,12 +81,12 @@ impl Delivery {
         batch
     }
 
-    /// The batch is acknowledged or dead-lettered (or, `how` = spooled, in a spool file): record it in the log,
+    /// The batch is acknowledged or dead-lettered (or, `how` = spooled, in a spool file): record it in the WAL,
     /// or, for one part of a replayed file, delete the file once every part is.
     async fn resolve_part(&self, batch: &Batch, how: Resolution) {
         let file = match &batch.origin {
             Origin::New => return,
-            Origin::Logged | Origin::FromLog(_) => {
+            Origin::WrittenAhead | Origin::FromWal(_) => {
                 if let Some(wal) = &self.wal {
                     wal.resolve(&batch.id.0, how);
                 }
@@ -110,17 +110,17 @@ impl Delivery {
                 path.display()
             ),
             Err(e) => log::error!(
-                "[Loader-{}] {} was delivered but the spool actor is gone: {e}",
+                "[Loader-{}] {} was delivered but the spool stopped answering: {e}",
                 self.worker,
                 path.display()
             ),
         }
     }
 
-    /// A logged batch could be written neither as a dead letter nor as a spool file: it stays in the log, which
+    /// A written-ahead batch could be written neither as a dead letter nor as a spool file: it stays in the WAL, which
     /// the next run replays. True when that is so (the batch is safe on disk).
-    fn kept_in_log(&self, batch_id: &str, origin: &Origin) -> bool {
-        match (&self.wal, origin.in_log()) {
+    fn kept_in_wal(&self, batch_id: &str, origin: &Origin) -> bool {
+        match (&self.wal, origin.in_wal()) {
             (Some(wal), true) => {
                 wal.keep(batch_id);
                 true
@@ -160,10 +160,10 @@ impl Delivery {
                 );
                 self.resolve_part(&resolved, Resolution::DeadLettered).await;
             }
-            Ok(Err(e)) if self.kept_in_log(&id.0, &origin) => {
+            Ok(Err(e)) if self.kept_in_wal(&id.0, &origin) => {
                 RunMetrics::add(&m.records_spooled, records);
                 log::error!(
-                    "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({e}); it stays in the log {}/wal",
+                    "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({e}); it stays in the WAL {}/wal",
                     self.worker,
                     self.spool_dir()
                 );
@@ -189,7 +189,7 @@ impl Delivery {
             },
             Err(e) => self.lost(
                 records,
-                &format!("rejected with HTTP {status}, spool actor gone: {e}"),
+                &format!("rejected with HTTP {status}, the spool stopped answering: {e}"),
             ),
         }
     }
@@ -226,14 +226,14 @@ impl Delivery {
                     self.worker,
                     path.display()
                 );
-                // The spool file is on disk (fsynced): the log's copy is done with.
+                // The spool file is on disk (fsynced): the WAL's copy is done with.
                 self.resolve_part(&resolved, Resolution::Spooled).await;
             }
-            Ok(Err(e)) if self.kept_in_log(&resolved.id.0, &resolved.origin) => {
+            Ok(Err(e)) if self.kept_in_wal(&resolved.id.0, &resolved.origin) => {
                 RunMetrics::add(&m.records_spooled, records);
                 log::error!(
                     worker = self.worker, records = records;
-                    "[Loader-{}] API load failed ({why}) and writing to the spool {} failed: {e}; batch {} stays in the log {}/wal for the next run",
+                    "[Loader-{}] API load failed ({why}) and writing to the spool {} failed: {e}; batch {} stays in the WAL {}/wal for the next run",
                     self.worker,
                     self.spool_dir(),
                     resolved.id,
@@ -249,7 +249,7 @@ impl Delivery {
             ),
             Err(e) => self.lost(
                 records,
-                &format!("API load failed ({why}) and the spool actor is gone: {e}"),
+                &format!("API load failed ({why}) and the spool stopped answering: {e}"),
             ),
         }
     }

@@ -27,7 +27,7 @@ struct Logged {
 
 fn parse_logs(dir: &TestDir, runs: usize) -> Logged {
     let formed_re = regex_lite(" formed with ");
-    let ahead_re = regex_lite(" records) written ahead to the log");
+    let ahead_re = regex_lite(" records) written ahead to the WAL");
     let mut out = Logged {
         formed: HashMap::new(),
         written_ahead: HashMap::new(),
@@ -46,7 +46,7 @@ fn parse_logs(dir: &TestDir, runs: usize) -> Logged {
 }
 
 /// A parser of `... batch {id} formed with {n} records` (marker " formed with ") or
-/// `... batch {id} ({n} records) written ahead to the log` (the other marker): (id, n).
+/// `... batch {id} ({n} records) written ahead to the WAL` (the other marker): (id, n).
 fn regex_lite(marker: &'static str) -> impl Fn(&str) -> Option<(String, usize)> {
     move |line: &str| {
         let at = line.find(marker)?;
@@ -309,7 +309,7 @@ fn a_temp_spool_file_of_a_batch_the_log_holds_is_deleted_and_the_batch_sent_once
     let t0 = Instant::now();
     while !std::fs::read_to_string(dir.join("run-0.err"))
         .unwrap_or_default()
-        .contains("written ahead to the log")
+        .contains("written ahead to the WAL")
     {
         assert!(
             t0.elapsed() < Duration::from_secs(20),

@@ -1,5 +1,5 @@
 //! The write-ahead log in a run: opened (and recovered) at start when `spool.durable` is on or an earlier run
-//! left a log; its un-acknowledged batches handed to their loaders under their original ids before new data;
+//! left a WAL; its un-acknowledged batches handed to their loaders under their original ids before new data;
 //! closed after the loaders drained. What recovery found is logged and counted here.
 
 use std::path::Path;
@@ -14,15 +14,15 @@ use crate::model::{Batch, BatchId, Origin};
 use crate::observe::metrics::RunMetrics;
 use crate::spool::wal::{self, RecoveredBatch, RecoveryEvent, Wal, WalConfig, WalError};
 
-/// The log of a run and what it recovered.
-pub struct OpenLog {
+/// The WAL of a run and what it recovered.
+pub struct OpenWal {
     pub wal: Arc<Wal>,
-    /// Un-acknowledged batches to send before new data, in log order.
+    /// Un-acknowledged batches to send before new data, in WAL order.
     pub batches: Vec<RecoveredBatch>,
 }
 
-/// Opens the log of `spool` when durable mode is on or a log directory exists; the batches to replay with it.
-pub fn open(spool: &SpoolSettings, metrics: &RunMetrics) -> Result<Option<OpenLog>, WalError> {
+/// Opens the WAL of `spool` when durable mode is on or a WAL directory exists; the batches to replay with it.
+pub fn open(spool: &SpoolSettings, metrics: &RunMetrics) -> Result<Option<OpenWal>, WalError> {
     if !spool.durable && !spool.dir.join(wal::WAL_DIR).exists() {
         return Ok(None);
     }
@@ -33,19 +33,19 @@ pub fn open(spool: &SpoolSettings, metrics: &RunMetrics) -> Result<Option<OpenLo
     }
     if !recovery.already_spooled.is_empty() {
         log::info!(
-            "[Log] {} batches of the log are already in spool files (a run stopped between the two): replayed from the files",
+            "[WAL] {} batches of the WAL are already in spool files (a run stopped between the two): replayed from the files",
             recovery.already_spooled.len()
         );
     }
     if !recovery.batches.is_empty() {
         let records: usize = recovery.batches.iter().map(|b| b.records).sum();
         log::info!(
-            "[Log] {} un-acknowledged batches ({records} records) in {}: sent again under their own ids before new data",
+            "[WAL] {} un-acknowledged batches ({records} records) in {}: sent again under their own ids before new data",
             recovery.batches.len(),
             spool.dir.join(wal::WAL_DIR).display()
         );
     }
-    Ok(Some(OpenLog {
+    Ok(Some(OpenWal {
         wal: Arc::new(wal),
         batches: recovery.batches,
     }))
@@ -63,13 +63,13 @@ fn report(event: &RecoveryEvent, metrics: &RunMetrics) {
             Some(copy) => {
                 RunMetrics::add(&metrics.spool_files_quarantined, 1);
                 log::error!(
-                    "[Log] {}: {dropped} bytes from offset {at} are not log entries ({why}); cut there, a copy moved to {}",
+                    "[WAL] {}: {dropped} bytes from offset {at} are not WAL entries ({why}); cut there, a copy moved to {}",
                     path.display(),
                     copy.display()
                 );
             }
             None => log::warn!(
-                "[Log] {}: cut at offset {at}: {dropped} bytes of {why} (never acknowledged to a loader, never sent)",
+                "[WAL] {}: cut at offset {at}: {dropped} bytes of {why} (never acknowledged to a loader, never sent)",
                 path.display()
             ),
         },
@@ -77,7 +77,7 @@ fn report(event: &RecoveryEvent, metrics: &RunMetrics) {
             Some(to) => {
                 RunMetrics::add(&metrics.spool_files_quarantined, 1);
                 log::error!(
-                    "[Log] {} cannot be read ({why}); moved to {}",
+                    "[WAL] {} cannot be read ({why}); moved to {}",
                     path.display(),
                     to.display()
                 );
@@ -85,19 +85,19 @@ fn report(event: &RecoveryEvent, metrics: &RunMetrics) {
             None => {
                 RunMetrics::add(&metrics.spool_files_unreadable, 1);
                 log::error!(
-                    "[Log] {} cannot be read ({why}) nor moved to quarantine; left in place",
+                    "[WAL] {} cannot be read ({why}) nor moved to quarantine; left in place",
                     path.display()
                 );
             }
         },
         RecoveryEvent::Removed { path, why } => {
-            log::info!("[Log] {} removed: {why}", path.display());
+            log::info!("[WAL] {} removed: {why}", path.display());
         }
     }
 }
 
-/// Hands every recovered batch to its loader (worker N of the entry, modulo the loader count), in log order.
-/// A batch whose entry cannot be read back stays in the log (counted as unreadable).
+/// Hands every recovered batch to its loader (worker N of the entry, modulo the loader count), in WAL order.
+/// A batch whose entry cannot be read back stays in the WAL (counted as unreadable).
 pub async fn replay(
     batches: Vec<RecoveredBatch>,
     loaders: &[Addr<LoaderActor>],
@@ -106,7 +106,7 @@ pub async fn replay(
 ) {
     for b in batches {
         if shutdown.is_stopping() {
-            break; // the rest stays in the log (counted as kept by the writer) for the next run
+            break; // the rest stays in the WAL (counted as kept by the writer) for the next run
         }
         let read = {
             let b = b.clone();
@@ -117,13 +117,13 @@ pub async fn replay(
             Ok(Err(e)) => {
                 RunMetrics::add(&metrics.spool_files_unreadable, 1);
                 log::error!(
-                    "[Log] batch {} cannot be read back: {e}; left in the log",
+                    "[WAL] batch {} cannot be read back: {e}; left in the WAL",
                     b.id
                 );
                 continue;
             }
             Err(e) => {
-                log::error!("[Log] reading batch {} failed: {e}", b.id);
+                log::error!("[WAL] reading batch {} failed: {e}", b.id);
                 continue;
             }
         };
@@ -132,20 +132,20 @@ pub async fn replay(
             worker: b.worker,
             records: b.records,
             body,
-            origin: Origin::FromLog(b.path.clone()),
+            origin: Origin::FromWal(b.path.clone()),
         };
         let loader = &loaders[b.worker % loaders.len()];
         let _ = loader.send(DeliverBatch(batch)).await;
     }
 }
 
-/// Closes the log once the loaders drained (blocking file work, off the async thread).
+/// Closes the WAL once the loaders drained (blocking file work, off the async thread).
 pub async fn close(wal: Arc<Wal>, dir: &Path) {
     let _ = actix_rt::task::spawn_blocking(move || wal.close()).await;
     let left = crate::spool::wal::recovery::segments_in(dir);
     if left > 0 {
         log::info!(
-            "[Log] {left} segments stay in {} for the next run (batches not acknowledged)",
+            "[WAL] {left} segments stay in {} for the next run (batches not acknowledged)",
             dir.join(wal::WAL_DIR).display()
         );
     }
