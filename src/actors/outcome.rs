@@ -4,11 +4,15 @@
 //! `FailedBufferActor` and the WAL; a record that reaches neither the API nor the disk is counted and logged as
 //! lost.
 
+use std::io;
+use std::path::PathBuf;
+
+use actix::{Handler, MailboxError, Message};
 use bytes::Bytes;
 
 use crate::actors::delivery::Delivery;
-use crate::actors::failed_buffer::{AckSpoolFile, PersistBatch, RejectBatch};
-use crate::model::{Batch, Origin};
+use crate::actors::failed_buffer::{AckSpoolFile, FailedBufferActor, PersistBatch, RejectBatch};
+use crate::model::{Batch, BatchId, Origin};
 use crate::observe::metrics::RunMetrics;
 use crate::observe::summary::plural;
 use crate::spool::wal::{AppendTicket, Resolution};
@@ -117,8 +121,8 @@ impl Delivery {
         }
     }
 
-    /// A written-ahead batch could be written neither as a dead letter nor as a spool file: it stays in the WAL, which
-    /// the next run replays. True when that is so (the batch is safe on disk).
+    /// A written-ahead batch could be written neither as a dead letter nor as a spool file: it stays in the WAL,
+    /// which the next run replays. True when that is so (the batch is safe on disk).
     fn kept_in_wal(&self, batch_id: &str, origin: &Origin) -> bool {
         match (&self.wal, origin.in_wal()) {
             (Some(wal), true) => {
@@ -129,6 +133,30 @@ impl Delivery {
         }
     }
 
+    /// Hands a batch to the spool to be written (`msg`: a dead letter or a spool file) and says where it ended.
+    /// When the write fails, a copy the batch already has on disk keeps it (the WAL, or the spool file it was read
+    /// from), counted as spooled; the one place where `reject` and `give_up` tell those cases apart.
+    async fn write_to_spool<M>(&self, msg: M, id: &BatchId, origin: &Origin) -> Written
+    where
+        M: Message<Result = io::Result<PathBuf>> + Send + 'static,
+        FailedBufferActor: Handler<M>,
+    {
+        let failure = match self.failed_buffer.send(msg).await {
+            Ok(Ok(path)) => return Written::To(path),
+            Ok(Err(e)) => e,
+            Err(e) => return Written::Lost(Failure::SpoolGone(e)),
+        };
+        let kept = if self.kept_in_wal(&id.0, origin) {
+            format!("the WAL {}/wal", self.spool_dir())
+        } else if let Some(file) = origin.spool_file() {
+            file.part_kept();
+            file.path.display().to_string()
+        } else {
+            return Written::Lost(Failure::Write(failure));
+        };
+        Written::Kept { failure, kept }
+    }
+
     pub(super) async fn reject(&self, batch: Batch, status: u16, resp: Bytes) {
         let m = &self.metrics;
         let (id, records, origin) = (batch.id.clone(), batch.records as u64, batch.origin.clone());
@@ -137,16 +165,13 @@ impl Delivery {
             ..batch.clone()
         };
         let response_body = String::from_utf8_lossy(&resp).into_owned();
-        let answer = self
-            .failed_buffer
-            .send(RejectBatch {
-                batch,
-                status,
-                response_body: response_body.clone(),
-            })
-            .await;
-        match answer {
-            Ok(Ok(path)) => {
+        let msg = RejectBatch {
+            batch,
+            status,
+            response_body: response_body.clone(),
+        };
+        match self.write_to_spool(msg, &id, &origin).await {
+            Written::To(path) => {
                 RunMetrics::add(&m.records_rejected, records);
                 RunMetrics::add(&m.batches_rejected, 1);
                 let reason = self.client.sink().reject_reason(&resp);
@@ -160,34 +185,21 @@ impl Delivery {
                 );
                 self.resolve_part(&resolved, Resolution::DeadLettered).await;
             }
-            Ok(Err(e)) if self.kept_in_wal(&id.0, &origin) => {
+            Written::Kept { failure, kept } => {
                 RunMetrics::add(&m.records_spooled, records);
                 log::error!(
-                    "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({e}); it stays in the WAL {}/wal",
+                    "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({failure}); it stays in {kept}",
                     self.worker,
-                    self.spool_dir()
                 );
             }
-            Ok(Err(e)) => match origin.spool_file() {
-                // The batch is still safe in its spool file.
-                Some(file) => {
-                    file.part_kept();
-                    RunMetrics::add(&m.records_spooled, records);
-                    log::error!(
-                        "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({e}); it stays in {}",
-                        self.worker,
-                        file.path.display()
-                    );
-                }
-                None => self.lost(
-                    records,
-                    &format!(
-                        "rejected with HTTP {status}, dead letter in {}/rejected failed: {e}",
-                        self.spool_dir()
-                    ),
+            Written::Lost(Failure::Write(e)) => self.lost(
+                records,
+                &format!(
+                    "rejected with HTTP {status}, dead letter in {}/rejected failed: {e}",
+                    self.spool_dir()
                 ),
-            },
-            Err(e) => self.lost(
+            ),
+            Written::Lost(Failure::SpoolGone(e)) => self.lost(
                 records,
                 &format!("rejected with HTTP {status}, the spool stopped answering: {e}"),
             ),
@@ -216,8 +228,11 @@ impl Delivery {
             body: bytes::Bytes::new(),
             ..batch.clone()
         };
-        match self.failed_buffer.send(PersistBatch(batch)).await {
-            Ok(Ok(path)) => {
+        match self
+            .write_to_spool(PersistBatch(batch), &resolved.id, &resolved.origin)
+            .await
+        {
+            Written::To(path) => {
                 RunMetrics::add(&m.records_spooled, records);
                 RunMetrics::add(&m.batches_spooled, 1);
                 log::warn!(
@@ -229,25 +244,24 @@ impl Delivery {
                 // The spool file is on disk (fsynced): the WAL's copy is done with.
                 self.resolve_part(&resolved, Resolution::Spooled).await;
             }
-            Ok(Err(e)) if self.kept_in_wal(&resolved.id.0, &resolved.origin) => {
+            Written::Kept { failure, kept } => {
                 RunMetrics::add(&m.records_spooled, records);
                 log::error!(
                     worker = self.worker, records = records;
-                    "[Loader-{}] API load failed ({why}) and writing to the spool {} failed: {e}; batch {} stays in the WAL {}/wal for the next run",
+                    "[Loader-{}] API load failed ({why}) and writing to the spool {} failed: {failure}; batch {} stays in {kept} for the next run",
                     self.worker,
                     self.spool_dir(),
                     resolved.id,
-                    self.spool_dir()
                 );
             }
-            Ok(Err(e)) => self.lost(
+            Written::Lost(Failure::Write(e)) => self.lost(
                 records,
                 &format!(
                     "API load failed ({why}) and writing to the spool {} failed: {e}",
                     self.spool_dir()
                 ),
             ),
-            Err(e) => self.lost(
+            Written::Lost(Failure::SpoolGone(e)) => self.lost(
                 records,
                 &format!("API load failed ({why}) and the spool stopped answering: {e}"),
             ),
@@ -258,4 +272,22 @@ impl Delivery {
         RunMetrics::add(&self.metrics.records_lost, records);
         log::error!("[Loader-{}] {records} RECORDS LOST: {why}", self.worker);
     }
+}
+
+/// Where a batch handed to the spool to be written ended.
+enum Written {
+    /// Written: a dead letter or a spool file, at this path.
+    To(PathBuf),
+    /// Not written, but a copy it already had on disk keeps it: `kept` says where.
+    Kept { failure: io::Error, kept: String },
+    /// Not written, and no other copy: lost.
+    Lost(Failure),
+}
+
+/// Why the spool did not write a batch.
+enum Failure {
+    /// The write failed.
+    Write(io::Error),
+    /// The spool stopped answering.
+    SpoolGone(MailboxError),
 }
