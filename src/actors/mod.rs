@@ -11,7 +11,7 @@
 //!
 //! With `spool.durable` (or a WAL left by an earlier run) the write-ahead log, the WAL (`spool::wal`, one writer
 //! thread), is opened and recovered first; loaders append each batch to it and send it once it is on disk, and record
-//! each resolution in it (`wal_replay.rs`).
+//! each resolution in it (`wal.rs`).
 //!
 //! Order: open the WAL; start the spool (`FailedBufferActor`) and the loaders; replay the spool files, then the WAL's
 //! un-acknowledged batches (before any new data); run the supervisor until
@@ -28,7 +28,7 @@ pub mod shutdown;
 pub mod stage;
 pub mod supervisor;
 pub mod wal_queue;
-pub mod wal_replay;
+pub mod wal;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,7 +108,7 @@ pub async fn run(
     for warning in settings.warnings() {
         log::warn!("{tag} {warning}");
     }
-    let (wal, recovered) = match wal_replay::open(&settings.spool, &metrics)? {
+    let (wal, recovered) = match wal::open(&settings.spool, &metrics)? {
         Some(open) => (Some(open.wal), open.batches),
         None => (None, Vec::new()),
     };
@@ -163,7 +163,7 @@ pub async fn run(
         let limits = (settings.load.batch_size, settings.load.batch_bytes);
         let in_wal = recovered.iter().map(|b| b.id.clone()).collect();
         replay(&failed_buffer, &loaders, &dir, &shutdown, limits, in_wal).await;
-        wal_replay::replay(recovered, &loaders, &shutdown, &metrics).await;
+        wal::replay(recovered, &loaders, &shutdown, &metrics).await;
     }
 
     let mut inventory_error = None;
@@ -204,7 +204,7 @@ pub async fn run(
         arbiter.stop();
     }
     if let Some(wal) = wal {
-        wal_replay::close(wal, &dir).await;
+        wal::close(wal, &dir).await;
     }
     Ok(RunOutcome {
         run_id: run_id.to_string(),
