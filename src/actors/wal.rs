@@ -1,16 +1,11 @@
-//! The write-ahead log in a run: opened (and recovered) at start when `spool.durable` is on or an earlier run
-//! left a WAL; its un-acknowledged batches handed to their loaders under their original ids before new data;
-//! closed after the loaders drained. What recovery found is logged and counted here.
+//! The WAL in a run: opened (and recovered) at start when `spool.durable` is on or an earlier run left a WAL
+//! (its un-acknowledged batches are then sent by the replay step, `replay.rs`); closed after the loaders drained.
+//! What recovery found is logged and counted here.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use actix::Addr;
-
-use crate::actors::loader::{DeliverBatch, LoaderActor};
-use crate::actors::shutdown::Shutdown;
 use crate::config::SpoolSettings;
-use crate::model::{Batch, BatchId, Origin};
 use crate::observe::metrics::RunMetrics;
 use crate::spool::wal::{self, RecoveredBatch, RecoveryEvent, Wal, WalConfig, WalError};
 
@@ -93,49 +88,6 @@ fn report(event: &RecoveryEvent, metrics: &RunMetrics) {
         RecoveryEvent::Removed { path, why } => {
             log::info!("[WAL] {} removed: {why}", path.display());
         }
-    }
-}
-
-/// Hands every recovered batch to its loader (worker N of the entry, modulo the loader count), in WAL order.
-/// A batch whose entry cannot be read back stays in the WAL (counted as unreadable).
-pub async fn replay(
-    batches: Vec<RecoveredBatch>,
-    loaders: &[Addr<LoaderActor>],
-    shutdown: &Shutdown,
-    metrics: &RunMetrics,
-) {
-    for b in batches {
-        if shutdown.is_stopping() {
-            break; // the rest stays in the WAL (counted as kept by the writer) for the next run
-        }
-        let read = {
-            let b = b.clone();
-            actix_rt::task::spawn_blocking(move || wal::read_batch(&b)).await
-        };
-        let body = match read {
-            Ok(Ok(body)) => body,
-            Ok(Err(e)) => {
-                RunMetrics::add(&metrics.spool_files_unreadable, 1);
-                log::error!(
-                    "[WAL] batch {} cannot be read back: {e}; left in the WAL",
-                    b.id
-                );
-                continue;
-            }
-            Err(e) => {
-                log::error!("[WAL] reading batch {} failed: {e}", b.id);
-                continue;
-            }
-        };
-        let batch = Batch {
-            id: BatchId(b.id.clone()),
-            worker: b.worker,
-            records: b.records,
-            body,
-            origin: Origin::FromWal(b.path.clone()),
-        };
-        let loader = &loaders[b.worker % loaders.len()];
-        let _ = loader.send(DeliverBatch(batch)).await;
     }
 }
 
