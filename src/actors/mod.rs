@@ -95,21 +95,22 @@ pub async fn run(
         None => (None, Vec::new()),
     };
     let failed_buffer = start_spool(&settings, &metrics, mode);
-    let parts = LoaderParts {
-        load: settings.load.clone(),
-        durable: settings.spool.durable,
-        token,
-        password,
-        tls: load_tls,
-        run_id: run_id.clone(),
-        metrics: metrics.clone(),
-        failed_buffer: failed_buffer.clone(),
-        dir: dir.clone(),
-        shutdown: shutdown.clone(),
-        wal: wal.clone(),
-    };
-    let loaders = Loaders::start(&parts, settings.load.workers);
-    drop(parts);
+    let loaders = Loaders::start(
+        LoaderParts {
+            load: settings.load.clone(),
+            durable: settings.spool.durable,
+            token,
+            password,
+            tls: load_tls,
+            run_id: run_id.clone(),
+            metrics: metrics.clone(),
+            failed_buffer: failed_buffer.clone(),
+            dir: dir.clone(),
+            shutdown: shutdown.clone(),
+            wal: wal.clone(),
+        },
+        settings.load.workers,
+    );
 
     if mode != Mode::Etl || settings.spool.replay_on_start {
         let replay = Replay {
@@ -293,7 +294,7 @@ impl Loaders {
     /// Starts `workers` loaders. They share one thread per core (not one each): a thread woken by a response or a
     /// chunk then serves every loader it hosts, and ten threads on two cores only added wake-ups and context
     /// switches.
-    fn start(parts: &LoaderParts, workers: usize) -> Loaders {
+    fn start(parts: LoaderParts, workers: usize) -> Loaders {
         let threads = std::thread::available_parallelism()
             .map_or(2, usize::from)
             .clamp(1, workers);
