@@ -140,24 +140,24 @@ pub enum Origin {
     /// Formed by this run and held in memory only.
     New,
     /// Formed by this run and appended to the write-ahead log before its first send (`spool.durable`): its
-    /// acknowledgement (or spool file, or dead letter) is recorded in the log once it is resolved.
-    Logged,
+    /// acknowledgement (or spool file, or dead letter) is recorded in the WAL once it is resolved.
+    WrittenAhead,
     /// Recovered from the write-ahead log of an earlier run (this segment of `spool/wal/`), under its own id.
-    FromLog(PathBuf),
+    FromWal(PathBuf),
     /// Read back from a spool file that an earlier run (or the original program) left: one part of it.
     Replayed(Arc<SpoolFile>),
 }
 
 impl Origin {
     /// Whether the write-ahead log holds this batch (it is resolved there).
-    pub fn in_log(&self) -> bool {
-        matches!(self, Origin::Logged | Origin::FromLog(_))
+    pub fn in_wal(&self) -> bool {
+        matches!(self, Origin::WrittenAhead | Origin::FromWal(_))
     }
 
     /// The spool file that holds this batch, if one does.
     pub fn spool_file(&self) -> Option<&Arc<SpoolFile>> {
         match self {
-            Origin::New | Origin::Logged | Origin::FromLog(_) => None,
+            Origin::New | Origin::WrittenAhead | Origin::FromWal(_) => None,
             Origin::Replayed(f) => Some(f),
         }
     }

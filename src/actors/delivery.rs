@@ -18,6 +18,7 @@ use crate::config::LoadSettings;
 use crate::load::circuit::{Admission, Circuit};
 use crate::load::client::{Attempt, LoadClient};
 use crate::load::retry::{classify_status, Outcome, RetryReason};
+use crate::load::sinks::Encoded;
 use crate::model::Batch;
 use crate::observe::metrics::RunMetrics;
 use crate::spool::wal::Wal;
@@ -30,7 +31,7 @@ pub struct Delivery {
     pub(super) metrics: Arc<RunMetrics>,
     pub(super) failed_buffer: Addr<FailedBufferActor>,
     pub(super) spool_dir: std::path::PathBuf,
-    /// The write-ahead log, when there is one (`spool.durable`, or a log left by an earlier run).
+    /// The WAL, when there is one (`spool.durable`, or a WAL left by an earlier run).
     pub(super) wal: Option<Arc<Wal>>,
     shutdown: Arc<Shutdown>,
 }
@@ -58,7 +59,7 @@ impl Delivery {
         }
     }
 
-    /// Appends new batches to this log (when the loader is durable) and resolves logged batches in it.
+    /// Appends new batches to this WAL (when the loader is durable) and resolves written-ahead batches in it.
     pub fn with_wal(mut self, wal: Option<Arc<Wal>>) -> Self {
         self.wal = wal;
         self
@@ -88,44 +89,57 @@ impl Delivery {
                 return self.reject(batch, 0, Bytes::from(why)).await;
             }
         };
-        // A batch formed while the circuit is open gets one attempt, and only if no other probe is under way and
-        // the backoff has passed; otherwise it goes straight to the spool. A batch formed while the circuit was
-        // closed keeps all its attempts whatever happens to the circuit meanwhile.
-        let admission = self.circuit.borrow_mut().admit(Instant::now());
-        let (max_attempts, probe) = match admission {
-            Admission::Attempts(n) => (n, false),
-            Admission::Probe => (1, true),
-            Admission::Spool { failures } => {
-                let why = format!(
-                    "API considered down ({failures} failed attempts in a row); probing every backoff interval"
-                );
-                return self.give_up(batch, why).await;
-            }
+        let (max_attempts, probe) = match self.admit() {
+            Ok(admitted) => admitted,
+            Err(why) => return self.give_up(batch, why).await,
         };
+        match self.attempts(&batch, &request, max_attempts, probe).await {
+            Ended::Delivered => self.delivered(batch, request.body.len()).await,
+            Ended::Rejected { status, body } => self.reject(batch, status, body).await,
+            Ended::GaveUp(why) => self.give_up(batch, why).await,
+        }
+    }
+
+    /// How many attempts a new batch gets, and whether it is the circuit's probe; or why it goes straight to the
+    /// spool. A batch formed while the circuit is open gets one attempt, and only if no other probe is under way
+    /// and the backoff has passed. A batch formed while the circuit was closed keeps all its attempts whatever
+    /// happens to the circuit meanwhile.
+    fn admit(&self) -> Result<(u32, bool), String> {
+        match self.circuit.borrow_mut().admit(Instant::now()) {
+            Admission::Attempts(n) => Ok((n, false)),
+            Admission::Probe => Ok((1, true)),
+            Admission::Spool { failures } => Err(format!(
+                "API considered down ({failures} failed attempts in a row); probing every backoff interval"
+            )),
+        }
+    }
+
+    /// The attempts of one batch, each after the loader's backoff, until one is answered for good, they run out,
+    /// or shutdown cuts them; the circuit learns from each.
+    async fn attempts(
+        &self,
+        batch: &Batch,
+        request: &Encoded,
+        max_attempts: u32,
+        probe: bool,
+    ) -> Ended {
         let mut attempts = 0;
         let mut last_reason = None;
         let why = loop {
             if self.shutdown.is_aborted() {
                 break "shutdown grace period over".to_string();
             }
-            let until = self.circuit.borrow().blocked_until();
-            if until > Instant::now() {
-                // Waiting out a backoff or a `Retry-After`, this batch has nothing in flight: on a signal it goes to
-                // the spool at once rather than hold the run for the grace period.
-                tokio::select! {
-                    _ = actix_rt::time::sleep_until(until.into()) => {}
-                    _ = self.shutdown.stopped() => {
-                        break "shutdown: spooled instead of waiting out the backoff".to_string();
-                    }
-                }
-                if self.circuit.borrow().blocked_until() > Instant::now() {
-                    continue; // another batch of this loader extended the backoff meanwhile
+            match self.wait_out_backoff().await {
+                Backoff::Passed => {}
+                Backoff::Extended => continue,
+                Backoff::Stopped => {
+                    break "shutdown: spooled instead of waiting out the backoff".to_string()
                 }
             }
             attempts += 1;
             let attempt = self
                 .client
-                .attempt(&batch.id, &request, &self.metrics, self.shutdown.aborted())
+                .attempt(&batch.id, request, &self.metrics, self.shutdown.aborted())
                 .await;
             let (reason, retry_after, text) = match attempt {
                 Attempt::Aborted => continue,
@@ -133,23 +147,17 @@ impl Delivery {
                 Attempt::Answer {
                     status,
                     retry_after,
-                    body: resp,
+                    body,
                 } => match classify_status(status, retry_after) {
                     Outcome::Delivered => {
-                        if self.circuit.borrow_mut().success(Instant::now()) {
-                            self.metrics.circuit_open_loaders.fetch_sub(1, Relaxed);
-                            log::info!(
-                                "[Loader-{}] API answers again: circuit closed",
-                                self.worker
-                            );
-                        }
-                        return self.delivered(batch, request.body.len()).await;
+                        self.circuit_answered();
+                        return Ended::Delivered;
                     }
                     Outcome::Reject { status } => {
                         if probe {
                             self.circuit.borrow_mut().probe_ended();
                         }
-                        return self.reject(batch, status, resp).await;
+                        return Ended::Rejected { status, body };
                     }
                     Outcome::Retry { reason, after } => (reason, after, format!("HTTP {status}")),
                 },
@@ -168,11 +176,42 @@ impl Delivery {
                 batch.id
             );
         };
-        let opened = match last_reason {
-            Some(reason) if attempts >= max_attempts => {
-                self.circuit.borrow_mut().exhausted(reason, probe)
-            }
-            _ => {
+        let exhausted = last_reason.filter(|_| attempts >= max_attempts);
+        self.circuit_gave_up(exhausted, probe);
+        Ended::GaveUp(why)
+    }
+
+    /// Waits until the loader's backoff (or a `Retry-After`) has passed. Meanwhile this batch has nothing in
+    /// flight: on a signal it goes to the spool at once rather than hold the run for the grace period.
+    async fn wait_out_backoff(&self) -> Backoff {
+        let until = self.circuit.borrow().blocked_until();
+        if until <= Instant::now() {
+            return Backoff::Passed;
+        }
+        tokio::select! {
+            _ = actix_rt::time::sleep_until(until.into()) => {}
+            _ = self.shutdown.stopped() => return Backoff::Stopped,
+        }
+        if self.circuit.borrow().blocked_until() > Instant::now() {
+            return Backoff::Extended; // another batch of this loader extended the backoff meanwhile
+        }
+        Backoff::Passed
+    }
+
+    /// A 2xx: the circuit closes if it was open.
+    fn circuit_answered(&self) {
+        if self.circuit.borrow_mut().success(Instant::now()) {
+            self.metrics.circuit_open_loaders.fetch_sub(1, Relaxed);
+            log::info!("[Loader-{}] API answers again: circuit closed", self.worker);
+        }
+    }
+
+    /// The batch's attempts ended without an answer for good: ran out (`exhausted`, with the last failure's
+    /// reason), which may open the circuit, or cut by shutdown, which ends a probe.
+    fn circuit_gave_up(&self, exhausted: Option<RetryReason>, probe: bool) {
+        let opened = match exhausted {
+            Some(reason) => self.circuit.borrow_mut().exhausted(reason, probe),
+            None => {
                 if probe {
                     self.circuit.borrow_mut().probe_ended();
                 }
@@ -187,7 +226,6 @@ impl Delivery {
                 self.worker
             );
         }
-        self.give_up(batch, why).await;
     }
 
     fn count_retry(&self, reason: RetryReason) {
@@ -202,4 +240,24 @@ impl Delivery {
             1,
         );
     }
+}
+
+/// How the attempts of a batch ended.
+enum Ended {
+    /// Acknowledged (2xx).
+    Delivered,
+    /// A non-retryable answer.
+    Rejected { status: u16, body: Bytes },
+    /// No answer for good: attempts ran out, or shutdown cut them; why.
+    GaveUp(String),
+}
+
+/// What waiting out the loader's backoff came to.
+enum Backoff {
+    /// It has passed: attempt now.
+    Passed,
+    /// Another batch extended it meanwhile: wait again.
+    Extended,
+    /// A signal came: spool instead of waiting.
+    Stopped,
 }

@@ -1,4 +1,5 @@
-//! `FailedBufferActor`: owns the spool directory; persists, reads back, acknowledges, quarantines and dead-letters
+//! `FailedBufferActor` (the design card's name), which users know as the spool: `[Spool]` in the log, "the spool"
+//! in errors. It owns the spool directory; persists, reads back, acknowledges, quarantines and dead-letters
 //! batches. A `SyncActor` on its own thread, so file and gzip work never blocks the async arbiters.
 //!
 //! Messages (all sent with `send().await`, so callers wait for the disk):
@@ -17,6 +18,7 @@ use crate::model::Batch;
 use crate::observe::metrics::RunMetrics;
 use crate::spool::{self, Rejection};
 
+/// The spool, as users see it (`[Spool]`, "the spool"): see the module doc.
 pub struct FailedBufferActor {
     dir: PathBuf,
     /// Replayed files larger than a batch are split into parts of at most this many records and bytes.
@@ -139,15 +141,15 @@ impl Handler<AckSpoolFile> for FailedBufferActor {
 #[derive(Message)]
 #[rtype(result = "std::io::Result<Vec<PathBuf>>")]
 pub struct ScanSpool {
-    /// The batch ids the write-ahead log holds un-acknowledged (sent again from the log).
-    pub in_log: HashSet<String>,
+    /// The batch ids the write-ahead log holds un-acknowledged (sent again from the WAL).
+    pub in_wal: HashSet<String>,
 }
 
 impl Handler<ScanSpool> for FailedBufferActor {
     type Result = std::io::Result<Vec<PathBuf>>;
     fn handle(&mut self, msg: ScanSpool, _: &mut Self::Context) -> Self::Result {
         for tmp in spool::leftover_temp_files(&self.dir)? {
-            self.settle(&tmp, &msg.in_log);
+            self.settle(&tmp, &msg.in_wal);
         }
         if self.redrive_rejected {
             let files = spool::redrive(&self.dir)?;
@@ -174,15 +176,15 @@ impl Handler<ScanSpool> for FailedBufferActor {
 impl FailedBufferActor {
     /// Settles a temporary file of a write a crash interrupted, and says what became of it: an expected crash
     /// artifact is an info line; only a batch lost with it is a warning (and counted as quarantined).
-    fn settle(&self, tmp: &Path, in_log: &HashSet<String>) {
+    fn settle(&self, tmp: &Path, in_wal: &HashSet<String>) {
         use spool::Leftover;
         let shown = tmp.display();
-        match spool::settle_leftover(&self.dir, tmp, |id| in_log.contains(&id.0)) {
+        match spool::settle_leftover(&self.dir, tmp, |id| in_wal.contains(&id.0)) {
             Ok(Leftover::AlreadySpooled { file }) => log::info!(
                 "[Spool] {shown}: an interrupted write whose spool file {} is complete; deleted",
                 file.display()
             ),
-            Ok(Leftover::InLog { id }) => log::info!(
+            Ok(Leftover::InWal { id }) => log::info!(
                 "[Spool] {shown}: an interrupted write of batch {id}, which the write-ahead log holds (sent again from \
                  there); deleted"
             ),

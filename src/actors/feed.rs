@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Shard;
-use crate::inventory::kept::{PreparedReader, PreparedRows};
+use crate::inventory::kept::{KeptReader, KeptRows};
 use crate::inventory::{ChunkBuilder, DeviceChunk, InventoryError, InventoryReader};
 use crate::model::stable_hash_bytes;
 use crate::observe::metrics::RunMetrics;
@@ -20,13 +20,16 @@ const CHUNK: usize = 1024;
 /// Lines whose device name repeats an earlier line's (found by the full check before the run), with that line.
 pub type Repeated = std::collections::HashMap<u64, u64>;
 
-/// What the check before the run hands to it.
+/// What the check of the inventory before the run hands to it.
 #[derive(Debug, Default)]
 pub struct Checked {
+    /// Rows in the inventory, for the progress total (`None` for a replay, which reads none, or when a signal
+    /// stopped the check).
+    pub total: Option<u64>,
     /// Rows to skip: their name repeats an earlier row's.
     pub repeated: Repeated,
-    /// The valid rows as the check read them (when every row parsed): read instead of the CSV.
-    pub prepared: Option<PreparedRows>,
+    /// The rows as the check read them and kept them (when it could): read instead of the CSV.
+    pub kept: Option<KeptRows>,
     /// Rows of other shards the check skipped (and kept none of).
     pub other_shard: u64,
 }
@@ -35,7 +38,7 @@ pub struct Checked {
 /// the CSV file read again (by a reader that skips other shards' rows itself).
 pub(super) enum RowSource {
     Csv(InventoryReader),
-    Prepared(PreparedReader, u64),
+    Kept(KeptReader, u64),
 }
 
 impl RowSource {
@@ -44,11 +47,11 @@ impl RowSource {
         path: &std::path::Path,
         shard: Option<Shard>,
         sets: Vec<String>,
-        prepared: Option<PreparedRows>,
+        kept: Option<KeptRows>,
         other_shard: u64,
     ) -> Result<Self, InventoryError> {
-        match prepared {
-            Some(rows) => Ok(RowSource::Prepared(PreparedReader::new(rows), other_shard)),
+        match kept {
+            Some(rows) => Ok(RowSource::Kept(KeptReader::new(rows), other_shard)),
             None => InventoryReader::open(path)
                 .map(|r| RowSource::Csv(r.with_shard(shard).with_credentials(sets))),
         }
@@ -58,7 +61,7 @@ impl RowSource {
     fn other_shard(&self) -> u64 {
         match self {
             RowSource::Csv(reader) => reader.other_shard(),
-            RowSource::Prepared(_, skipped) => *skipped,
+            RowSource::Kept(_, skipped) => *skipped,
         }
     }
 
@@ -72,7 +75,7 @@ impl RowSource {
             RowSource::Csv(reader) => reader
                 .next_with(make)
                 .map(|row| row.map(|r| r.map_err(|e| e.to_string()))),
-            RowSource::Prepared(reader, _) => reader.next_with(make).map(|row| {
+            RowSource::Kept(reader, _) => reader.next_with(make).map(|row| {
                 row.map_err(|e| InventoryError::Read {
                     path: path.to_path_buf(),
                     line: reader.line(),
@@ -102,12 +105,12 @@ pub fn start(
 ) -> Feed {
     let (tx, chunks) = mpsc::channel::<DeviceChunk>(ahead);
     let (done_tx, done) = oneshot::channel();
-    let (prepared, other_shard) = (checked.prepared.take(), checked.other_shard);
+    let (kept, other_shard) = (checked.kept.take(), checked.other_shard);
     let repeated = std::mem::take(&mut checked.repeated);
     std::thread::Builder::new()
         .name("inventory".into())
         .spawn(move || {
-            let result = RowSource::open(&path, shard, sets, prepared, other_shard)
+            let result = RowSource::open(&path, shard, sets, kept, other_shard)
                 .and_then(|reader| read_inventory(&path, reader, &repeated, &metrics, tx));
             let _ = done_tx.send(result);
         })

@@ -5,7 +5,7 @@
 //! bound.
 //!
 //! With `spool.durable` each batch is appended to the write-ahead log when it is formed and queued
-//! (`log_queue.rs`) until its group is on disk; only then does it take a slot and go out.
+//! (`wal_queue.rs`) until its group is on disk; only then does it take a slot and go out.
 //!
 //! Messages:
 //! - `LoadRecords` from the `ExtractSupervisor`'s stage, a chunk of encoded records at a time;
@@ -20,7 +20,7 @@ use actix::prelude::*;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::actors::delivery::Delivery;
-use crate::actors::log_queue::{self, Logged};
+use crate::actors::wal_queue::{self, Queued};
 use crate::config::LoadSettings;
 use crate::load::batch::BatchBuilder;
 use crate::load::encoder::EncodedRecords;
@@ -44,8 +44,8 @@ pub struct LoaderActor {
     durable: bool,
     last_flush: Instant,
     delivery: Rc<Delivery>,
-    /// With `spool.durable`: logged batches wait here for their group commit (`log_queue.rs`).
-    log_queue: Option<mpsc::Sender<Logged>>,
+    /// With `spool.durable`: written-ahead batches wait here for their group commit (`wal_queue.rs`).
+    wal_queue: Option<mpsc::Sender<Queued>>,
 }
 
 impl LoaderActor {
@@ -68,7 +68,7 @@ impl LoaderActor {
             durable,
             last_flush: Instant::now(),
             delivery: Rc::new(delivery),
-            log_queue: None,
+            wal_queue: None,
         }
     }
 
@@ -89,22 +89,22 @@ impl LoaderActor {
 
     /// Starts delivery of `batches`, in their order: each in a free slot at once, while there are free slots
     /// and nothing is to be written first; the rest through one held future, in order, which holds the mailbox
-    /// until each has a slot (and, with `write_ahead`, is in the log first, so that what was accepted is safe).
+    /// until each has a slot (and, with `write_ahead`, is in the WAL first, so that what was accepted is safe).
     /// With `write_ahead` every batch of the message is appended at once, so that they share one group commit.
     /// One future per message at most: actix runs held futures newest first, which would reverse the batches.
     fn send(&mut self, batches: Vec<Batch>, write_ahead: bool, ctx: &mut Context<Self>) {
         let wal = self.delivery.wal.clone().filter(|_| write_ahead);
-        if let (Some(wal), Some(queue)) = (wal, self.log_queue.clone()) {
+        if let (Some(wal), Some(queue)) = (wal, self.wal_queue.clone()) {
             // Appended at once (one group), queued in order; the mailbox is held only while the queue is full.
-            let mut logged = batches.into_iter().map(|b| {
+            let mut queued = batches.into_iter().map(|b| {
                 let ticket = wal.append(&b.id.0, b.worker, b.records, &b.body);
-                Logged::Batch(b, ticket)
+                Queued::Batch(b, ticket)
             });
-            for item in logged.by_ref() {
+            for item in queued.by_ref() {
                 match queue.try_send(item) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(item)) => {
-                        let rest: Vec<Logged> = std::iter::once(item).chain(logged).collect();
+                        let rest: Vec<Queued> = std::iter::once(item).chain(queued).collect();
                         ctx.wait(actix::fut::wrap_future(async move {
                             for item in rest {
                                 let _ = queue.send(item).await;
@@ -113,7 +113,7 @@ impl LoaderActor {
                         return;
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {
-                        log::error!("[Loader-{}] the log queue is gone", self.worker);
+                        log::error!("[Loader-{}] the WAL queue is gone", self.worker);
                         return;
                     }
                 }
@@ -156,7 +156,7 @@ impl Actor for LoaderActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         if self.durable && self.delivery.wal.is_some() {
-            self.log_queue = Some(log_queue::start(
+            self.wal_queue = Some(wal_queue::start(
                 self.delivery.clone(),
                 self.slots.clone(),
                 self.settings.max_in_flight,
@@ -216,12 +216,12 @@ impl Handler<Drain> for LoaderActor {
         let (slots, n, queue) = (
             self.slots.clone(),
             self.max_in_flight,
-            self.log_queue.clone(),
+            self.wal_queue.clone(),
         );
         Box::pin(actix::fut::wrap_future(async move {
             if let Some(queue) = queue {
                 let (done, queued) = oneshot::channel();
-                if queue.send(Logged::Drained(done)).await.is_ok() {
+                if queue.send(Queued::Drained(done)).await.is_ok() {
                     let _ = queued.await;
                 }
             }

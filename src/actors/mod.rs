@@ -9,41 +9,47 @@
 //! ExtractSupervisor ── LoadRecords ─────┘  (device tasks, ≤ extract.concurrency in flight)
 //! ```
 //!
-//! With `spool.durable` (or a log left by an earlier run) the write-ahead log (`spool::wal`, one writer thread)
-//! is opened and recovered first; loaders append each batch to it and send it once it is on disk, and record
-//! each resolution in it (`log_replay.rs`).
+//! With `spool.durable` (or a WAL left by an earlier run) the write-ahead log, the WAL (`spool::wal`, one writer
+//! thread), is opened and recovered first; loaders append each batch to it and send it once it is on disk, and record
+//! each resolution in it (`wal.rs`).
 //!
-//! Order: open the log; start the spool actor and the loaders; replay the spool files, then the log's
+//! Order: open the WAL; start the spool (`FailedBufferActor`) and the loaders; replay the spool files, then the WAL's
 //! un-acknowledged batches (before any new data); run the supervisor until
 //! the inventory is done or shutdown stops it; `Drain` every loader (flush, wait for in-flight batches); stop the
-//! loaders' arbiters; close the log. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
+//! loaders' arbiters; close the WAL. On a signal, `Shutdown::stop` ends extraction at once and `Shutdown::abort` after
 //! `shutdown.grace_ms` cuts what is still in flight, which then goes to the spool.
 
 pub mod delivery;
 pub mod failed_buffer;
 pub mod feed;
 pub mod loader;
-pub mod log_queue;
-pub mod log_replay;
 pub mod outcome;
+pub mod replay;
 pub mod shutdown;
 pub mod stage;
 pub mod supervisor;
+pub mod wal;
+pub mod wal_queue;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use crate::actors::delivery::Delivery;
-use crate::config::Settings;
+use crate::config::{LoadSettings, Secret, Settings};
+use crate::inventory::InventoryError;
 use crate::load::client::LoadClient;
 use crate::model::new_run_id;
 use crate::observe::metrics::RunMetrics;
 pub use crate::observe::outcome::{Mode, RunOutcome};
+use crate::resolve::tls::ClientTls;
 use crate::resolve::Resolved;
-use failed_buffer::{FailedBufferActor, ReadSpoolFile, ScanSpool};
-use loader::{DeliverBatch, Drain, LoaderActor};
+use crate::spool::wal::Wal;
+use failed_buffer::FailedBufferActor;
+use loader::{Drain, LoaderActor};
+use replay::Replay;
 pub use shutdown::Shutdown;
 use supervisor::{ExtractInventory, ExtractSupervisor, StopExtraction};
 
@@ -56,7 +62,7 @@ pub enum PipelineError {
         source: std::io::Error,
     },
     #[error("write-ahead log: {0}")]
-    Log(#[from] crate::spool::wal::WalError),
+    Wal(#[from] crate::spool::wal::WalError),
 }
 
 /// Runs the pipeline to its end (or until `shutdown`), then drains. Call inside an actix `System`.
@@ -79,133 +85,71 @@ pub async fn run(
         http_source_tls,
         snmp: snmp_secrets,
     } = resolved;
-    let mut settings = settings;
-    // The directory is checked before anything in it is trusted; a link to it is resolved once, here.
-    settings.spool.dir = crate::spool::check_dir(&settings.spool.dir, settings.spool.shared_dir)
-        .map_err(|source| PipelineError::Spool {
-            path: settings.spool.dir.clone(),
-            source,
-        })?;
-    let settings = Arc::new(settings);
-    let run_id: Arc<str> = new_run_id().into();
+    let settings = Arc::new(with_checked_spool_dir(settings)?);
     let dir = settings.spool.dir.clone();
-    let spool_error = |source| PipelineError::Spool {
-        path: dir.clone(),
-        source,
-    };
-    let _spool_lock = crate::spool::lock_dir(&dir).map_err(spool_error)?;
-    crate::spool::ensure_dir(&dir).map_err(spool_error)?;
-    let tag = mode.tag();
-    log::info!(
-        "{tag} run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
-        settings.load.workers,
-        settings.load.batch_size,
-        settings.load.max_in_flight,
-        dir.display()
-    );
-
-    warn_about_tls(&settings, mode);
-    for warning in settings.warnings() {
-        log::warn!("{tag} {warning}");
-    }
-    let log = log_replay::open(&settings.spool, &metrics)?;
-    let (wal, logged) = match log {
+    let _spool_lock = lock_spool(&dir)?;
+    let run_id: Arc<str> = new_run_id().into();
+    announce(&settings, &run_id, mode);
+    let (wal, recovered) = match wal::open(&settings.spool, &metrics)? {
         Some(open) => (Some(open.wal), open.batches),
         None => (None, Vec::new()),
     };
-
-    let failed_buffer = {
-        let (dir, metrics, load) = (dir.clone(), metrics.clone(), settings.load.clone());
-        SyncArbiter::start(1, move || {
-            FailedBufferActor::new(
-                dir.clone(),
-                load.batch_size,
-                load.batch_bytes,
-                metrics.clone(),
-                mode == Mode::ReplayRejected,
-            )
-        })
-    };
-    // The loaders share one thread per core (not one each): a thread woken by a response or a chunk then serves
-    // every loader it hosts, and ten threads on two cores only added wake-ups and context switches.
-    let threads = std::thread::available_parallelism()
-        .map_or(2, usize::from)
-        .clamp(1, settings.load.workers);
-    let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
-    let mut loaders = Vec::with_capacity(settings.load.workers);
-    for worker in 0..settings.load.workers {
-        let arbiter = &arbiters[worker % threads];
-        let durable = settings.spool.durable;
-        let wal = wal.clone();
-        let (load, token, password, tls, run_id, metrics, fb, dir, sd) = (
-            settings.load.clone(),
-            token.clone(),
-            password.clone(),
-            load_tls.clone(),
-            run_id.clone(),
-            metrics.clone(),
-            failed_buffer.clone(),
-            dir.clone(),
-            shutdown.clone(),
-        );
-        loaders.push(LoaderActor::start_in_arbiter(
-            &arbiter.handle(),
-            move |_| {
-                let client = LoadClient::new(&load, &token, &password, &tls);
-                let delivery =
-                    Delivery::new(worker, &load, client, metrics, fb, dir, sd).with_wal(wal);
-                LoaderActor::new(worker, run_id, load, durable, delivery)
-            },
-        ));
-    }
-    let loaders = Arc::new(loaders);
+    let failed_buffer = start_spool(&settings, &metrics, mode);
+    let loaders = Loaders::start(
+        LoaderParts {
+            load: settings.load.clone(),
+            durable: settings.spool.durable,
+            token,
+            password,
+            tls: load_tls,
+            run_id: run_id.clone(),
+            metrics: metrics.clone(),
+            failed_buffer: failed_buffer.clone(),
+            dir: dir.clone(),
+            shutdown: shutdown.clone(),
+            wal: wal.clone(),
+        },
+        settings.load.workers,
+    );
 
     if mode != Mode::Etl || settings.spool.replay_on_start {
-        let limits = (settings.load.batch_size, settings.load.batch_bytes);
-        let in_log = logged.iter().map(|b| b.id.clone()).collect();
-        replay(&failed_buffer, &loaders, &dir, &shutdown, limits, in_log).await;
-        log_replay::replay(logged, &loaders, &shutdown, &metrics).await;
+        let replay = Replay {
+            failed_buffer: &failed_buffer,
+            loaders: &loaders.addrs,
+            dir: &dir,
+            shutdown: &shutdown,
+            metrics: &metrics,
+            max_records: settings.load.batch_size,
+            max_bytes: settings.load.batch_bytes,
+        };
+        replay.run(recovered).await;
     }
-
-    let mut inventory_error = None;
-    if mode == Mode::Etl && !shutdown.is_stopping() {
+    let inventory_error = if mode == Mode::Etl && !shutdown.is_stopping() {
         let supervisor = ExtractSupervisor::new(
             settings.clone(),
             http_source_tls,
             snmp_secrets,
-            loaders.clone(),
+            loaders.addrs.clone(),
             metrics.clone(),
             checked,
-        )
-        .start();
-        // Shutdown, as the supervisor hears it: a message.
-        let (stopper, sd) = (supervisor.clone(), shutdown.clone());
-        actix_rt::spawn(async move {
-            sd.stopped().await;
-            stopper.do_send(StopExtraction);
-        });
-        match supervisor.send(ExtractInventory).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                log::error!("[Extract] {e}; no further devices are extracted");
-                inventory_error = Some(e);
-            }
-            Err(e) => log::error!("[Extract] the supervisor is gone: {e}"),
-        }
-    }
-
+        );
+        extract(supervisor, &shutdown).await
+    } else {
+        None
+    };
     let done = if mode == Mode::Etl {
         "extraction done"
     } else {
         "spool handed to the loaders"
     };
-    log::info!("{tag} {done}; draining {} loaders", loaders.len());
-    futures_util::future::join_all(loaders.iter().map(|l| l.send(Drain))).await;
-    for arbiter in arbiters {
-        arbiter.stop();
-    }
+    log::info!(
+        "{} {done}; draining {} loaders",
+        mode.tag(),
+        loaders.addrs.len()
+    );
+    loaders.drain().await;
     if let Some(wal) = wal {
-        log_replay::close(wal, &dir).await;
+        wal::close(wal, &dir).await;
     }
     Ok(RunOutcome {
         run_id: run_id.to_string(),
@@ -217,94 +161,163 @@ pub async fn run(
     })
 }
 
-/// Hands every spool file to its loader (worker N of the file name, modulo the loader count), oldest first.
-async fn replay(
-    failed_buffer: &Addr<FailedBufferActor>,
-    loaders: &[Addr<LoaderActor>],
-    dir: &std::path::Path,
-    shutdown: &Shutdown,
-    (max_records, max_bytes): (usize, usize),
-    in_log: std::collections::HashSet<String>,
-) {
-    let files = match failed_buffer.send(ScanSpool { in_log }).await {
-        Ok(Ok(files)) => files,
+/// `settings` with its spool directory checked before anything in it is trusted; a link to it is resolved once,
+/// here.
+fn with_checked_spool_dir(mut settings: Settings) -> Result<Settings, PipelineError> {
+    settings.spool.dir = crate::spool::check_dir(&settings.spool.dir, settings.spool.shared_dir)
+        .map_err(|source| PipelineError::Spool {
+            path: settings.spool.dir.clone(),
+            source,
+        })?;
+    Ok(settings)
+}
+
+/// Locks the spool directory `dir` for this run (held until the guard drops) and creates what it needs in it.
+fn lock_spool(dir: &std::path::Path) -> Result<std::fs::File, PipelineError> {
+    let spool_error = |source| PipelineError::Spool {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let lock = crate::spool::lock_dir(dir).map_err(spool_error)?;
+    crate::spool::ensure_dir(dir).map_err(spool_error)?;
+    Ok(lock)
+}
+
+/// The run's first lines: what it runs with, and the warnings its settings deserve.
+fn announce(settings: &Settings, run_id: &str, mode: Mode) {
+    let tag = mode.tag();
+    log::info!(
+        "{tag} run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
+        settings.load.workers,
+        settings.load.batch_size,
+        settings.load.max_in_flight,
+        settings.spool.dir.display()
+    );
+    warn_about_tls(settings, mode);
+    for warning in settings.warnings() {
+        log::warn!("{tag} {warning}");
+    }
+}
+
+/// Starts the spool (`FailedBufferActor`) on its own thread.
+fn start_spool(
+    settings: &Settings,
+    metrics: &Arc<RunMetrics>,
+    mode: Mode,
+) -> Addr<FailedBufferActor> {
+    let (dir, metrics, load) = (
+        settings.spool.dir.clone(),
+        metrics.clone(),
+        settings.load.clone(),
+    );
+    SyncArbiter::start(1, move || {
+        FailedBufferActor::new(
+            dir.clone(),
+            load.batch_size,
+            load.batch_bytes,
+            metrics.clone(),
+            mode == Mode::ReplayRejected,
+        )
+    })
+}
+
+/// Runs the supervisor over the inventory until it is done or shutdown stops it (shutdown, as the supervisor
+/// hears it: a message). The error that stopped reading the inventory, if one did.
+async fn extract(
+    supervisor: ExtractSupervisor,
+    shutdown: &Arc<Shutdown>,
+) -> Option<InventoryError> {
+    let supervisor = supervisor.start();
+    let (stopper, sd) = (supervisor.clone(), shutdown.clone());
+    actix_rt::spawn(async move {
+        sd.stopped().await;
+        stopper.do_send(StopExtraction);
+    });
+    match supervisor.send(ExtractInventory).await {
+        Ok(Ok(())) => None,
         Ok(Err(e)) => {
-            log::error!(
-                "[Spool] cannot list the spool {}: {e}; nothing replayed",
-                dir.display()
-            );
-            return;
+            log::error!("[Extract] {e}; no further devices are extracted");
+            Some(e)
         }
         Err(e) => {
-            log::error!("[Spool] spool actor gone: {e}");
-            return;
-        }
-    };
-    if !files.is_empty() {
-        log::info!(
-            "[Spool] replaying {} spool files before new data",
-            files.len()
-        );
-    }
-    for path in files {
-        if shutdown.is_stopping() {
-            break;
-        }
-        let Ok(plan) = failed_buffer.send(ReadSpoolFile(path)).await else {
-            break;
-        };
-        match plan {
-            // An empty batch (`[]`): nothing to send; the file is deleted without a request, and counted replayed.
-            Some(plan) if plan.records == 0 => {
-                let path = plan.path.clone();
-                match failed_buffer
-                    .send(failed_buffer::AckSpoolFile {
-                        path: path.clone(),
-                        replayed: true,
-                    })
-                    .await
-                {
-                    Ok(Ok(())) => log::info!(
-                        "[Spool] {} holds no record (`[]`): deleted without a request",
-                        path.display()
-                    ),
-                    Ok(Err(e)) => log::error!(
-                        "[Spool] {} holds no record (`[]`) but could not be deleted: {e}",
-                        path.display()
-                    ),
-                    Err(e) => log::error!("[Spool] spool actor gone: {e}"),
-                }
-            }
-            Some(plan) => replay_file(plan, loaders, max_records, max_bytes).await,
-            None => {}
+            log::error!("[Extract] the supervisor is gone: {e}");
+            None
         }
     }
 }
 
-/// The second pass over a checked spool file: its parts are read on a blocking thread, one at a time (a channel
-/// of one), and handed to the file's loader as it takes them, so memory holds a part or two, not the file.
-async fn replay_file(
-    plan: crate::spool::SpoolPlan,
-    loaders: &[Addr<LoaderActor>],
-    max_records: usize,
-    max_bytes: usize,
-) {
-    let loader = loaders[plan.worker % loaders.len()].clone();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let reader = tokio::task::spawn_blocking(move || {
-        crate::spool::emit(&plan, max_records, max_bytes, |batch| {
-            tx.blocking_send(batch).is_ok()
+/// What every loader is built from; each loader gets its own clone, moved to its arbiter.
+#[derive(Clone)]
+struct LoaderParts {
+    load: LoadSettings,
+    /// `spool.durable`: every batch is written ahead to the WAL before its first send.
+    durable: bool,
+    token: Secret,
+    password: Secret,
+    tls: ClientTls,
+    run_id: Arc<str>,
+    metrics: Arc<RunMetrics>,
+    failed_buffer: Addr<FailedBufferActor>,
+    dir: PathBuf,
+    shutdown: Arc<Shutdown>,
+    wal: Option<Arc<Wal>>,
+}
+
+impl LoaderParts {
+    /// Starts loader `worker` on `arbiter` (its client is built there: it is not `Send`).
+    fn start(self, worker: usize, arbiter: &ArbiterHandle) -> Addr<LoaderActor> {
+        LoaderActor::start_in_arbiter(arbiter, move |_| {
+            let p = self;
+            let client = LoadClient::new(&p.load, &p.token, &p.password, &p.tls);
+            let delivery = Delivery::new(
+                worker,
+                &p.load,
+                client,
+                p.metrics,
+                p.failed_buffer,
+                p.dir,
+                p.shutdown,
+            )
+            .with_wal(p.wal);
+            LoaderActor::new(worker, p.run_id, p.load, p.durable, delivery)
         })
-    });
-    while let Some(batch) = rx.recv().await {
-        let _ = loader.send(DeliverBatch(batch)).await;
     }
-    match reader.await {
-        Ok(Ok(())) => {}
-        // The file passed its check a moment ago and the spool is locked: only a change behind our back gets
-        // here. The parts sent are valid; the file stays (not every part was resolved) for the next replay.
-        Ok(Err(e)) => log::error!("[Spool] replay of {e}; left in place for the next replay"),
-        Err(e) => log::error!("[Spool] the spool reader thread failed: {e}"),
+}
+
+/// The loaders of a run and the arbiters they run on.
+struct Loaders {
+    addrs: Arc<Vec<Addr<LoaderActor>>>,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Loaders {
+    /// Starts `workers` loaders. They share one thread per core (not one each): a thread woken by a response or a
+    /// chunk then serves every loader it hosts, and ten threads on two cores only added wake-ups and context
+    /// switches.
+    fn start(parts: LoaderParts, workers: usize) -> Loaders {
+        let threads = std::thread::available_parallelism()
+            .map_or(2, usize::from)
+            .clamp(1, workers);
+        let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
+        let addrs = (0..workers)
+            .map(|worker| {
+                parts
+                    .clone()
+                    .start(worker, &arbiters[worker % threads].handle())
+            })
+            .collect();
+        Loaders {
+            addrs: Arc::new(addrs),
+            arbiters,
+        }
+    }
+
+    /// `Drain`s every loader (flush, wait for in-flight batches), then stops their arbiters.
+    async fn drain(self) {
+        futures_util::future::join_all(self.addrs.iter().map(|l| l.send(Drain))).await;
+        for arbiter in self.arbiters {
+            arbiter.stop();
+        }
     }
 }
 

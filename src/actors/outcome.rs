@@ -1,14 +1,18 @@
 //! What happens to a batch once its delivery ended: acknowledged (a replayed spool file goes; a logged batch is
 //! resolved in the write-ahead log), rejected (dead-lettered to `spool/rejected/`), or given up (to the spool);
 //! and the append to the write-ahead log before the first send with `spool.durable`. Talks to the
-//! `FailedBufferActor` and the log; a record that reaches neither the API nor the disk is counted and logged as
+//! `FailedBufferActor` and the WAL; a record that reaches neither the API nor the disk is counted and logged as
 //! lost.
 
+use std::io;
+use std::path::PathBuf;
+
+use actix::{Handler, MailboxError, Message};
 use bytes::Bytes;
 
 use crate::actors::delivery::Delivery;
-use crate::actors::failed_buffer::{AckSpoolFile, PersistBatch, RejectBatch};
-use crate::model::{Batch, Origin};
+use crate::actors::failed_buffer::{AckSpoolFile, FailedBufferActor, PersistBatch, RejectBatch};
+use crate::model::{Batch, BatchId, Origin};
 use crate::observe::metrics::RunMetrics;
 use crate::observe::summary::plural;
 use crate::spool::wal::{AppendTicket, Resolution};
@@ -29,17 +33,17 @@ impl Delivery {
                     file.path.display()
                 );
             }
-            Origin::FromLog(segment) => {
+            Origin::FromWal(segment) => {
                 RunMetrics::add(&m.records_replayed, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
-                    "[Loader-{}] Successfully replayed {} records from the log {}",
+                    "[Loader-{}] Successfully replayed {} records from the WAL {}",
                     self.worker,
                     batch.records,
                     segment.display()
                 );
             }
-            Origin::New | Origin::Logged => {
+            Origin::New | Origin::WrittenAhead => {
                 RunMetrics::add(&m.records_loaded, batch.records as u64);
                 log::info!(
                     worker = self.worker, batch_id = batch.id.0.as_str(), records = batch.records;
@@ -49,27 +53,27 @@ impl Delivery {
                 );
             }
         }
-        // The replayed file's part, or the log's entry, is done with.
+        // The replayed file's part, or the WAL's entry, is done with.
         self.resolve_part(&batch, Resolution::Delivered).await;
     }
 
-    /// With `spool.durable`: waits until the log holds `batch` (its `ticket`, taken when it was formed), so that
+    /// With `spool.durable`: waits until the WAL holds `batch` (its `ticket`, taken when it was formed), so that
     /// a crash cannot lose it once it is sent. If the append failed the batch is sent from memory all the same
-    /// (logged), and the log keeps whatever of it may have reached the disk for the next run.
-    pub async fn logged(&self, mut batch: Batch, ticket: AppendTicket) -> Batch {
+    /// (logged), and the WAL keeps whatever of it may have reached the disk for the next run.
+    pub async fn written_ahead(&self, mut batch: Batch, ticket: AppendTicket) -> Batch {
         match ticket.await {
             Ok(()) => {
                 log::debug!(
-                    "[Loader-{}] batch {} ({} records) written ahead to the log",
+                    "[Loader-{}] batch {} ({} records) written ahead to the WAL",
                     self.worker,
                     batch.id,
                     batch.records
                 );
-                batch.origin = Origin::Logged;
+                batch.origin = Origin::WrittenAhead;
             }
             Err(e) => {
                 log::error!(
-                    "[Loader-{}] batch {}: write-ahead to the log failed: {e}; sending it from memory",
+                    "[Loader-{}] batch {}: write-ahead to the WAL failed: {e}; sending it from memory",
                     self.worker,
                     batch.id
                 );
@@ -81,12 +85,12 @@ impl Delivery {
         batch
     }
 
-    /// The batch is acknowledged or dead-lettered (or, `how` = spooled, in a spool file): record it in the log,
+    /// The batch is acknowledged or dead-lettered (or, `how` = spooled, in a spool file): record it in the WAL,
     /// or, for one part of a replayed file, delete the file once every part is.
     async fn resolve_part(&self, batch: &Batch, how: Resolution) {
         let file = match &batch.origin {
             Origin::New => return,
-            Origin::Logged | Origin::FromLog(_) => {
+            Origin::WrittenAhead | Origin::FromWal(_) => {
                 if let Some(wal) = &self.wal {
                     wal.resolve(&batch.id.0, how);
                 }
@@ -110,23 +114,47 @@ impl Delivery {
                 path.display()
             ),
             Err(e) => log::error!(
-                "[Loader-{}] {} was delivered but the spool actor is gone: {e}",
+                "[Loader-{}] {} was delivered but the spool stopped answering: {e}",
                 self.worker,
                 path.display()
             ),
         }
     }
 
-    /// A logged batch could be written neither as a dead letter nor as a spool file: it stays in the log, which
-    /// the next run replays. True when that is so (the batch is safe on disk).
-    fn kept_in_log(&self, batch_id: &str, origin: &Origin) -> bool {
-        match (&self.wal, origin.in_log()) {
+    /// A written-ahead batch could be written neither as a dead letter nor as a spool file: it stays in the WAL,
+    /// which the next run replays. True when that is so (the batch is safe on disk).
+    fn kept_in_wal(&self, batch_id: &str, origin: &Origin) -> bool {
+        match (&self.wal, origin.in_wal()) {
             (Some(wal), true) => {
                 wal.keep(batch_id);
                 true
             }
             _ => false,
         }
+    }
+
+    /// Hands a batch to the spool to be written (`msg`: a dead letter or a spool file) and says where it ended.
+    /// When the write fails, a copy the batch already has on disk keeps it (the WAL, or the spool file it was read
+    /// from), counted as spooled; the one place where `reject` and `give_up` tell those cases apart.
+    async fn write_to_spool<M>(&self, msg: M, id: &BatchId, origin: &Origin) -> Written
+    where
+        M: Message<Result = io::Result<PathBuf>> + Send + 'static,
+        FailedBufferActor: Handler<M>,
+    {
+        let failure = match self.failed_buffer.send(msg).await {
+            Ok(Ok(path)) => return Written::To(path),
+            Ok(Err(e)) => e,
+            Err(e) => return Written::Lost(Failure::SpoolGone(e)),
+        };
+        let kept = if self.kept_in_wal(&id.0, origin) {
+            format!("the WAL {}/wal", self.spool_dir())
+        } else if let Some(file) = origin.spool_file() {
+            file.part_kept();
+            file.path.display().to_string()
+        } else {
+            return Written::Lost(Failure::Write(failure));
+        };
+        Written::Kept { failure, kept }
     }
 
     pub(super) async fn reject(&self, batch: Batch, status: u16, resp: Bytes) {
@@ -137,16 +165,13 @@ impl Delivery {
             ..batch.clone()
         };
         let response_body = String::from_utf8_lossy(&resp).into_owned();
-        let answer = self
-            .failed_buffer
-            .send(RejectBatch {
-                batch,
-                status,
-                response_body: response_body.clone(),
-            })
-            .await;
-        match answer {
-            Ok(Ok(path)) => {
+        let msg = RejectBatch {
+            batch,
+            status,
+            response_body: response_body.clone(),
+        };
+        match self.write_to_spool(msg, &id, &origin).await {
+            Written::To(path) => {
                 RunMetrics::add(&m.records_rejected, records);
                 RunMetrics::add(&m.batches_rejected, 1);
                 let reason = self.client.sink().reject_reason(&resp);
@@ -160,36 +185,23 @@ impl Delivery {
                 );
                 self.resolve_part(&resolved, Resolution::DeadLettered).await;
             }
-            Ok(Err(e)) if self.kept_in_log(&id.0, &origin) => {
+            Written::Kept { failure, kept } => {
                 RunMetrics::add(&m.records_spooled, records);
                 log::error!(
-                    "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({e}); it stays in the log {}/wal",
+                    "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({failure}); it stays in {kept}",
                     self.worker,
-                    self.spool_dir()
                 );
             }
-            Ok(Err(e)) => match origin.spool_file() {
-                // The batch is still safe in its spool file.
-                Some(file) => {
-                    file.part_kept();
-                    RunMetrics::add(&m.records_spooled, records);
-                    log::error!(
-                        "[Loader-{}] API rejected batch {id} with HTTP {status}; writing the dead letter failed ({e}); it stays in {}",
-                        self.worker,
-                        file.path.display()
-                    );
-                }
-                None => self.lost(
-                    records,
-                    &format!(
-                        "rejected with HTTP {status}, dead letter in {}/rejected failed: {e}",
-                        self.spool_dir()
-                    ),
-                ),
-            },
-            Err(e) => self.lost(
+            Written::Lost(Failure::Write(e)) => self.lost(
                 records,
-                &format!("rejected with HTTP {status}, spool actor gone: {e}"),
+                &format!(
+                    "rejected with HTTP {status}, dead letter in {}/rejected failed: {e}",
+                    self.spool_dir()
+                ),
+            ),
+            Written::Lost(Failure::SpoolGone(e)) => self.lost(
+                records,
+                &format!("rejected with HTTP {status}, the spool stopped answering: {e}"),
             ),
         }
     }
@@ -216,8 +228,11 @@ impl Delivery {
             body: bytes::Bytes::new(),
             ..batch.clone()
         };
-        match self.failed_buffer.send(PersistBatch(batch)).await {
-            Ok(Ok(path)) => {
+        match self
+            .write_to_spool(PersistBatch(batch), &resolved.id, &resolved.origin)
+            .await
+        {
+            Written::To(path) => {
                 RunMetrics::add(&m.records_spooled, records);
                 RunMetrics::add(&m.batches_spooled, 1);
                 log::warn!(
@@ -226,30 +241,29 @@ impl Delivery {
                     self.worker,
                     path.display()
                 );
-                // The spool file is on disk (fsynced): the log's copy is done with.
+                // The spool file is on disk (fsynced): the WAL's copy is done with.
                 self.resolve_part(&resolved, Resolution::Spooled).await;
             }
-            Ok(Err(e)) if self.kept_in_log(&resolved.id.0, &resolved.origin) => {
+            Written::Kept { failure, kept } => {
                 RunMetrics::add(&m.records_spooled, records);
                 log::error!(
                     worker = self.worker, records = records;
-                    "[Loader-{}] API load failed ({why}) and writing to the spool {} failed: {e}; batch {} stays in the log {}/wal for the next run",
+                    "[Loader-{}] API load failed ({why}) and writing to the spool {} failed: {failure}; batch {} stays in {kept} for the next run",
                     self.worker,
                     self.spool_dir(),
                     resolved.id,
-                    self.spool_dir()
                 );
             }
-            Ok(Err(e)) => self.lost(
+            Written::Lost(Failure::Write(e)) => self.lost(
                 records,
                 &format!(
                     "API load failed ({why}) and writing to the spool {} failed: {e}",
                     self.spool_dir()
                 ),
             ),
-            Err(e) => self.lost(
+            Written::Lost(Failure::SpoolGone(e)) => self.lost(
                 records,
-                &format!("API load failed ({why}) and the spool actor is gone: {e}"),
+                &format!("API load failed ({why}) and the spool stopped answering: {e}"),
             ),
         }
     }
@@ -258,4 +272,22 @@ impl Delivery {
         RunMetrics::add(&self.metrics.records_lost, records);
         log::error!("[Loader-{}] {records} RECORDS LOST: {why}", self.worker);
     }
+}
+
+/// Where a batch handed to the spool to be written ended.
+enum Written {
+    /// Written: a dead letter or a spool file, at this path.
+    To(PathBuf),
+    /// Not written, but a copy it already had on disk keeps it: `kept` says where.
+    Kept { failure: io::Error, kept: String },
+    /// Not written, and no other copy: lost.
+    Lost(Failure),
+}
+
+/// Why the spool did not write a batch.
+enum Failure {
+    /// The write failed.
+    Write(io::Error),
+    /// The spool stopped answering.
+    SpoolGone(MailboxError),
 }

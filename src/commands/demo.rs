@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::mock_server::bind;
 use super::output::{say, write_summary};
-use super::run::{execute, prepare_unless_stopped, watch_signals};
+use super::run::{check_inventory_unless_stopped, execute, watch_signals};
 use super::CommandError;
 use crate::config::{Settings, SinkKind, SourceKind};
 use crate::mock;
@@ -60,7 +60,7 @@ pub fn demo(
     settings.mock.log_body_preview = 0;
     let (summary, stats) = actix_rt::System::new().block_on(async move {
         let shutdown = watch_signals(&settings, Mode::Etl);
-        let prepared = prepare_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
+        let checked = check_inventory_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
         // `--source snmp`: the mock SNMP fleet beside the API, on a free UDP port of every 127.x.y.z.
         settings.mock.snmp_port_auto = settings.extract.source == SourceKind::Snmp;
         let server = mock::start(settings.mock.clone(), listener)?;
@@ -96,7 +96,7 @@ pub fn demo(
         );
         let (handle, state) = (server.handle.clone(), server.state.clone());
         actix_rt::spawn(server.server);
-        let summary = execute(resolved, Mode::Etl, prepared, shutdown, quiet).await?;
+        let summary = execute(resolved, Mode::Etl, checked, shutdown, quiet).await?;
         handle.stop(true).await;
         Ok::<_, CommandError>((summary, state.snapshot()))
     })?;

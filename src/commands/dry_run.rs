@@ -1,7 +1,7 @@
 //! `etl --dry-run`: extract and transform the inventory's devices as configured and print the records as JSON
 //! lines on stdout (the first N with `--limit N`); nothing is sent, no spool is touched (no lock, no directory).
 //! It is the way to check a source configuration against the fleet, not a run, yet it checks what a run checks:
-//! the same inventory check first (repeated names, bad rows and `inventory.on_invalid`: `run::prepare`), the
+//! the same inventory check first (repeated names, bad rows and `inventory.on_invalid`: `run::check_inventory`), the
 //! same feed (`actors::feed`: the rows the check kept, read on their own thread), the same signal handling (SIGINT
 //! or SIGTERM stops it with 130 or 143 and its status line, also when the parent ignored SIGINT).
 //!
@@ -48,16 +48,16 @@ pub fn dry_run(
     actix_rt::System::new().block_on(async move {
         let shutdown = Shutdown::new();
         watch_signals(shutdown.clone());
-        let prepared = super::run::prepare_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
+        let mut checked =
+            super::run::check_inventory_unless_stopped(&settings, Mode::Etl, &shutdown).await?;
         let metrics = Arc::new(RunMetrics::default());
         let source = Rc::new(Source::new(&settings.extract, &tls, &snmp));
         let progress = Progress::start_dry_run(
             metrics.clone(),
-            prepared.total,
+            checked.total,
             settings.log.progress_interval(),
             quiet,
         );
-        let mut checked = prepared.checked;
         let (printed, read_to_end) = if shutdown.is_stopping() {
             (0, false) // stopped during the check: nothing is read again
         } else {

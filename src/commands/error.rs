@@ -95,10 +95,10 @@ impl CommandError {
                 ExitCode::Usage
             }
             CommandError::Pipeline(PipelineError::Spool { source, .. }) => of_io(source.kind()),
-            CommandError::Pipeline(PipelineError::Log(WalError::Io { source, .. })) => {
+            CommandError::Pipeline(PipelineError::Wal(WalError::Io { source, .. })) => {
                 of_io(source.kind())
             }
-            CommandError::Pipeline(PipelineError::Log(
+            CommandError::Pipeline(PipelineError::Wal(
                 WalError::Duplicate(_) | WalError::Closed,
             )) => ExitCode::Runtime,
             CommandError::LogFile(LogFileError { source, .. })
@@ -153,7 +153,7 @@ mod tests {
     }
 
     fn wal(kind: K) -> CommandError {
-        CommandError::Pipeline(PipelineError::Log(WalError::io(
+        CommandError::Pipeline(PipelineError::Wal(WalError::io(
             "opening",
             "spool/wal",
             os(kind),
@@ -255,8 +255,8 @@ mod tests {
             spool(K::ReadOnlyFilesystem),
             wal(K::StorageFull),
             wal(K::QuotaExceeded),
-            CommandError::Pipeline(PipelineError::Log(WalError::Closed)),
-            CommandError::Pipeline(PipelineError::Log(WalError::Duplicate(
+            CommandError::Pipeline(PipelineError::Wal(WalError::Closed)),
+            CommandError::Pipeline(PipelineError::Wal(WalError::Duplicate(
                 "r-w1-000001".into(),
             ))),
             CommandError::Inventory(InventoryError::NotKept {

@@ -21,31 +21,21 @@ use crate::observe::resources::{self, Resources};
 use crate::observe::summary::Summary;
 use crate::resolve::Resolved;
 
-/// What the check before a run found: the progress total and what the run skips or reads instead of the CSV.
-pub struct Prepared {
-    /// Rows in the inventory (`None` for a replay, which reads none).
-    pub total: Option<u64>,
-    pub checked: Checked,
-}
-
 /// Reads the whole inventory before a run (not for a replay; a shard checks only its own rows and counts the
 /// others): the progress total, the repeated names (found in
 /// bounded memory) and, when every row parsed, the rows themselves for the run (see `inventory::kept`).
 /// With `inventory.on_invalid = "fail"` any bad row stops here (exit 2, the first problems printed in line order on
 /// stderr, then how many more; nothing sent); with
 /// `"skip"` the run skips them (the streaming pass reports the other bad rows itself).
-pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError> {
+pub fn check_inventory(settings: &Settings, mode: Mode) -> Result<Checked, CommandError> {
     if mode != Mode::Etl {
-        return Ok(Prepared {
-            total: None,
-            checked: Checked::default(),
-        });
+        return Ok(Checked::default());
     }
     let path = &settings.inventory.path;
     let fail = settings.inventory.on_invalid == OnInvalid::Fail;
     let mut report = inventory::ProblemReport::new(inventory::REPORTED_PROBLEMS);
     let sets = settings.extract.snmp.credential_names();
-    let (check, prepared) = inventory::check_and_keep(path, settings.shard(), &sets, |p| {
+    let (check, kept) = inventory::check_and_keep(path, settings.shard(), &sets, |p| {
         if fail {
             report.add(p);
         }
@@ -72,13 +62,11 @@ pub fn prepare(settings: &Settings, mode: Mode) -> Result<Prepared, CommandError
             );
         }
     }
-    Ok(Prepared {
+    Ok(Checked {
         total: Some(check.devices + check.problems + check.other_shard),
-        checked: Checked {
-            repeated: check.duplicates.into_iter().collect(),
-            prepared,
-            other_shard: check.other_shard,
-        },
+        repeated: check.duplicates.into_iter().collect(),
+        kept,
+        other_shard: check.other_shard,
     })
 }
 
@@ -142,18 +130,19 @@ fn etl_with(
     let summary = actix_rt::System::new().block_on(async move {
         let started = std::time::Instant::now();
         let shutdown = watch_signals(&resolved.settings, mode);
-        let prepared = match prepare_unless_stopped(&resolved.settings, mode, &shutdown).await {
-            Ok(p) => p,
-            Err(e @ (CommandError::Inventory(_) | CommandError::InvalidRows { .. })) => {
-                // The run ends here (exit 2, or 4 when the system failed: nothing sent), and still with its
-                // summary: `inventory_error` says why, `exit_code` is the process's.
-                let summary = inventory_error_summary(&e, mode, &spool_dir, started, &shutdown);
-                write_summary(&summary, summary_json);
-                return Err(e);
-            }
-            Err(e) => return Err(e),
-        };
-        execute_with(resolved, mode, prepared, shutdown, quiet, metrics).await
+        let checked =
+            match check_inventory_unless_stopped(&resolved.settings, mode, &shutdown).await {
+                Ok(p) => p,
+                Err(e @ (CommandError::Inventory(_) | CommandError::InvalidRows { .. })) => {
+                    // The run ends here (exit 2, or 4 when the system failed: nothing sent), and still with its
+                    // summary: `inventory_error` says why, `exit_code` is the process's.
+                    let summary = inventory_error_summary(&e, mode, &spool_dir, started, &shutdown);
+                    write_summary(&summary, summary_json);
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
+        execute_with(resolved, mode, checked, shutdown, quiet, metrics).await
     })?;
     write_summary(&summary, summary_json);
     Ok(summary.exit_code())
@@ -190,19 +179,19 @@ pub fn watch_signals(settings: &Settings, mode: Mode) -> Arc<Shutdown> {
     shutdown
 }
 
-/// [`prepare`] on a thread of its own, given up when a signal stops the run first: then nothing is extracted (the
+/// [`check_inventory`] on a thread of its own, given up when a signal stops the run first: then nothing is extracted (the
 /// check's thread ends with the process).
-pub async fn prepare_unless_stopped(
+pub async fn check_inventory_unless_stopped(
     settings: &Settings,
     mode: Mode,
     shutdown: &Shutdown,
-) -> Result<Prepared, CommandError> {
+) -> Result<Checked, CommandError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let s = settings.clone();
     std::thread::Builder::new()
         .name("inventory-check".into())
         .spawn(move || {
-            let _ = tx.send(prepare(&s, mode));
+            let _ = tx.send(check_inventory(&s, mode));
         })
         .map_err(|source| CommandError::Thread {
             name: "inventory check",
@@ -212,10 +201,7 @@ pub async fn prepare_unless_stopped(
         biased;
         _ = shutdown.stopped() => {
             log::warn!("[Inventory] the check before the run was stopped by a signal; no device is extracted");
-            Ok(Prepared {
-                total: None,
-                checked: Checked::default(),
-            })
+            Ok(Checked::default())
         }
         checked = rx => checked.unwrap_or(Err(CommandError::CheckLost)),
     }
@@ -240,19 +226,19 @@ fn metrics_listener(settings: &Settings) -> Result<Option<TcpListener>, CommandE
 pub async fn execute(
     resolved: Resolved,
     mode: Mode,
-    prepared: Prepared,
+    checked: Checked,
     shutdown: Arc<Shutdown>,
     quiet: bool,
 ) -> Result<Summary, CommandError> {
     let metrics = Arc::new(RunMetrics::default());
-    execute_with(resolved, mode, prepared, shutdown, quiet, metrics).await
+    execute_with(resolved, mode, checked, shutdown, quiet, metrics).await
 }
 
 /// [`execute`], counting into `metrics` (which the caller reads after the run).
 async fn execute_with(
     resolved: Resolved,
     mode: Mode,
-    prepared: Prepared,
+    checked: Checked,
     shutdown: Arc<Shutdown>,
     quiet: bool,
     metrics: Arc<RunMetrics>,
@@ -294,14 +280,14 @@ async fn execute_with(
         }
         None => None,
     };
-    let prepared_total = prepared.total;
+    let total = checked.total;
     let progress = Progress::start(
         metrics.clone(),
-        prepared.total,
+        total,
         settings.log.progress_interval(),
         quiet,
     );
-    let outcome = actors::run(resolved, mode, shutdown, metrics, prepared.checked).await;
+    let outcome = actors::run(resolved, mode, shutdown, metrics, checked).await;
     if let Some(p) = progress {
         p.finish();
     }
@@ -319,7 +305,7 @@ async fn execute_with(
         }
     }
     let outcome = outcome?;
-    if let Some(total) = prepared_total {
+    if let Some(total) = total {
         // Rows no extraction started for (a signal stopped the run first) are counted, so that every row of the
         // inventory is somewhere in the summary.
         let m = &outcome.metrics;

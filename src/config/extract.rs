@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Secret, SnmpSettings};
+use super::validate::{check_at_most, check_positive, check_rate};
+use super::{wire, Secret, SettingsError, Shard, SnmpSettings};
 
 /// Where device statistics come from: `extract.source`, and the values of `demo --source` (clap's `ValueEnum`
 /// gives the same lowercase names as serde).
@@ -97,5 +98,35 @@ impl Default for HttpSourceSettings {
             token: Secret::default(),
             token_file: PathBuf::new(),
         }
+    }
+}
+
+impl ExtractSettings {
+    /// Checks the `extract.*` keys (`[extract.snmp]` with them, as the source decides which it needs).
+    pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        check_positive("extract.concurrency", self.concurrency as u64)?;
+        check_at_most("extract.concurrency", self.concurrency as u64, 1_000_000)?;
+        check_positive("extract.timeout_ms", self.timeout_ms)?;
+        if !self.shard.trim().is_empty() {
+            Shard::parse(&self.shard).map_err(|m| SettingsError::invalid("extract.shard", m))?;
+        }
+        check_positive(
+            "extract.simulated.cpus_per_device",
+            self.simulated.cpus_per_device as u64,
+        )?;
+        check_rate(
+            "extract.simulated.failure_rate",
+            self.simulated.failure_rate,
+        )?;
+        wire::check_url_template("extract.http.url_template", &self.http.url_template)?;
+        wire::check_token("extract.http.token", self.http.token.expose())?;
+        if !self.http.token.is_empty() && !self.http.token_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "extract.http.token_file",
+                "set either extract.http.token or extract.http.token_file, not both",
+            ));
+        }
+        self.snmp
+            .validate(self.source == SourceKind::Snmp, self.timeout_ms)
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::validate::{check_at_most, check_pair, check_positive};
 use super::*;
 
 /// Request body compression towards the ingestion API.
@@ -141,5 +142,100 @@ impl RetrySettings {
     }
     pub fn max_retry_after(&self) -> Duration {
         Duration::from_millis(self.max_retry_after_ms)
+    }
+}
+
+impl LoadSettings {
+    /// Checks the `load.*` keys: the endpoint, how it authenticates, TLS files, and the sizes and times of loading.
+    pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        self.validate_endpoint()?;
+        self.validate_credentials()?;
+        check_pair(
+            ("load.client_cert_file", &self.client_cert_file),
+            ("load.client_key_file", &self.client_key_file),
+        )?;
+        self.validate_sizes()?;
+        self.retry.validate()
+    }
+
+    fn validate_endpoint(&self) -> Result<(), SettingsError> {
+        wire::check_url("load.endpoint", &self.endpoint)?;
+        if self.sink == SinkKind::InfluxLine && self.endpoint.contains("precision=") {
+            return Err(SettingsError::invalid(
+                "load.endpoint",
+                "the influx-line sink adds precision=s itself (its timestamps are seconds); remove precision= from the URL",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A token or basic authentication (or neither), each given once.
+    fn validate_credentials(&self) -> Result<(), SettingsError> {
+        wire::check_token("load.token", self.token.expose())?;
+        if !self.token.is_empty() && !self.token_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "load.token_file",
+                "set either load.token or load.token_file, not both",
+            ));
+        }
+        if !self.password.is_empty() && !self.password_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "load.password_file",
+                "set either load.password or load.password_file, not both",
+            ));
+        }
+        let has_password = !self.password.is_empty() || !self.password_file.as_os_str().is_empty();
+        if has_password == self.username.is_empty() {
+            return Err(SettingsError::invalid(
+                if self.username.is_empty() { "load.username" } else { "load.password" },
+                "basic authentication needs both load.username and load.password (or load.password_file)",
+            ));
+        }
+        if self.username.contains(':') || self.username.chars().any(char::is_control) {
+            return Err(SettingsError::invalid(
+                "load.username",
+                "must not contain ':' or control characters (HTTP basic authentication)",
+            ));
+        }
+        if !self.username.is_empty()
+            && (!self.token.is_empty() || !self.token_file.as_os_str().is_empty())
+        {
+            return Err(SettingsError::invalid(
+                "load.username",
+                "set either a token (load.token, load.token_file) or basic authentication (load.username), not both",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_sizes(&self) -> Result<(), SettingsError> {
+        check_positive("load.workers", self.workers as u64)?;
+        check_at_most("load.workers", self.workers as u64, 1024)?;
+        check_positive("load.batch_size", self.batch_size as u64)?;
+        if self.batch_bytes < 1024 {
+            return Err(SettingsError::invalid(
+                "load.batch_bytes",
+                "must be at least 1024",
+            ));
+        }
+        check_positive("load.flush_interval_ms", self.flush_interval_ms)?;
+        check_positive("load.max_in_flight", self.max_in_flight as u64)?;
+        check_at_most("load.max_in_flight", self.max_in_flight as u64, 1024)?;
+        check_positive("load.request_timeout_ms", self.request_timeout_ms)
+    }
+}
+
+impl RetrySettings {
+    /// Checks the `load.retry.*` keys.
+    fn validate(&self) -> Result<(), SettingsError> {
+        check_positive("load.retry.max_attempts", self.max_attempts as u64)?;
+        check_positive("load.retry.initial_backoff_ms", self.initial_backoff_ms)?;
+        if self.max_backoff_ms < self.initial_backoff_ms {
+            return Err(SettingsError::invalid(
+                "load.retry.max_backoff_ms",
+                "must be at least load.retry.initial_backoff_ms",
+            ));
+        }
+        Ok(())
     }
 }

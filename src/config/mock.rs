@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::validate::{check_pair, check_positive, check_rate};
 use super::*;
 
 /// `[mock]`: the mock ingestion API served by `app mock-server` and `app demo`.
@@ -121,5 +122,128 @@ impl MockSettings {
         } else {
             self.workers
         }
+    }
+}
+
+impl MockSettings {
+    /// Checks the `mock.*` keys: the mock ingestion API's, then the mock SNMP fleet's.
+    pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        self.validate_api()?;
+        self.validate_snmp()
+    }
+
+    /// The mock ingestion API's keys: its token, TLS, timeouts, address and the failures it injects.
+    fn validate_api(&self) -> Result<(), SettingsError> {
+        wire::check_token("mock.token", self.token.expose())?;
+        if !self.token.is_empty() && !self.token_file.as_os_str().is_empty() {
+            return Err(SettingsError::invalid(
+                "mock.token_file",
+                "set either mock.token or mock.token_file, not both",
+            ));
+        }
+        check_pair(
+            ("mock.tls_cert_file", &self.tls_cert_file),
+            ("mock.tls_key_file", &self.tls_key_file),
+        )?;
+        if !self.tls_client_ca_file.as_os_str().is_empty()
+            && self.tls_cert_file.as_os_str().is_empty()
+        {
+            return Err(SettingsError::invalid(
+                "mock.tls_client_ca_file",
+                "needs mock.tls_cert_file and mock.tls_key_file (client certificates are a TLS feature)",
+            ));
+        }
+        if self.header_timeout_ms < 1000 {
+            // actix-web checks this deadline against a clock that ticks about every 500 ms: shorter values
+            // refuse prompt clients.
+            return Err(SettingsError::invalid(
+                "mock.header_timeout_ms",
+                "must be at least 1000 (the server's clock for it ticks about every 500 ms)",
+            ));
+        }
+        check_positive("mock.body_timeout_ms", self.body_timeout_ms)?;
+        wire::check_listen_addr("mock.bind", &self.bind, "127.0.0.1:8080")?;
+        check_rate("mock.fail_rate", self.fail_rate)?;
+        check_rate("mock.device_fail_rate", self.device_fail_rate)?;
+        if !(400..=599).contains(&self.fail_status) {
+            return Err(SettingsError::invalid(
+                "mock.fail_status",
+                format!(
+                    "{} must be an HTTP error status (400-599)",
+                    self.fail_status
+                ),
+            ));
+        }
+        check_positive("mock.max_body_bytes", self.max_body_bytes as u64)?;
+        check_positive(
+            "mock.max_idempotency_keys",
+            self.max_idempotency_keys as u64,
+        )
+    }
+
+    /// The `mock.snmp_*` keys (the mock SNMP fleet).
+    fn validate_snmp(&self) -> Result<(), SettingsError> {
+        check_rate("mock.snmp_drop_rate", self.snmp_drop_rate)?;
+        check_rate("mock.snmp_duplicate_rate", self.snmp_duplicate_rate)?;
+        check_rate(
+            "mock.snmp_wrong_community_share",
+            self.snmp_wrong_community_share,
+        )?;
+        check_rate(
+            "mock.snmp_host_resources_share",
+            self.snmp_host_resources_share,
+        )?;
+        check_rate("mock.snmp_vendor_share", self.snmp_vendor_share)?;
+        if self.snmp_community.is_empty() {
+            return Err(SettingsError::invalid(
+                "mock.snmp_community",
+                "must not be empty",
+            ));
+        }
+        if self.snmp_delay_ms > MOCK_SNMP_MAX_DELAY_MS {
+            return Err(SettingsError::invalid(
+                "mock.snmp_delay_ms",
+                format!(
+                    "{} must be at most {MOCK_SNMP_MAX_DELAY_MS}",
+                    self.snmp_delay_ms
+                ),
+            ));
+        }
+        if self.snmp_jitter_ms > self.snmp_delay_ms {
+            return Err(SettingsError::invalid(
+                "mock.snmp_jitter_ms",
+                format!(
+                    "{} must be at most mock.snmp_delay_ms ({})",
+                    self.snmp_jitter_ms, self.snmp_delay_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_mock_snmp_keys_are_named() {
+        let bad = |m: MockSettings| m.validate_snmp().unwrap_err().to_string();
+        assert!(bad(MockSettings {
+            snmp_drop_rate: 1.5,
+            ..MockSettings::default()
+        })
+        .contains("mock.snmp_drop_rate"));
+        assert!(bad(MockSettings {
+            snmp_jitter_ms: 5,
+            ..MockSettings::default()
+        })
+        .contains("mock.snmp_jitter_ms"));
+        assert!(bad(MockSettings {
+            snmp_community: Secret::new(""),
+            ..MockSettings::default()
+        })
+        .contains("mock.snmp_community"));
+        MockSettings::default().validate_snmp().unwrap();
     }
 }

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::validate::check_positive;
+use super::{wire, SettingsError};
+
 /// `[metrics]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -96,5 +99,60 @@ impl Default for ProfileSettings {
             flamegraph_file: PathBuf::from("flamegraph.svg"),
             heap_file: PathBuf::from("mem.prof"),
         }
+    }
+}
+
+impl MetricsSettings {
+    /// Checks the `metrics.*` keys.
+    pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        if !self.push_url.is_empty() {
+            wire::check_url("metrics.push_url", &self.push_url)?;
+            check_positive("metrics.push_timeout_ms", self.push_timeout_ms)?;
+        }
+        let textfile = &self.textfile;
+        if !textfile.as_os_str().is_empty()
+            && textfile.extension().and_then(|e| e.to_str()) != Some("prom")
+        {
+            return Err(SettingsError::invalid(
+                "metrics.textfile",
+                format!(
+                    "`{}` must end in .prom (node_exporter's textfile collector reads only those)",
+                    textfile.display()
+                ),
+            ));
+        }
+        if !self.addr.is_empty() {
+            wire::check_listen_addr("metrics.addr", &self.addr, "127.0.0.1:9898")?;
+        }
+        Ok(())
+    }
+}
+
+impl LogSettings {
+    /// Checks the `log.*` keys.
+    pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        if self.level.parse::<log::LevelFilter>().is_err() {
+            return Err(SettingsError::invalid(
+                "log.level",
+                format!(
+                    "`{}` is not one of off, error, warn, info, debug, trace",
+                    self.level
+                ),
+            ));
+        }
+        check_positive("log.progress_interval_ms", self.progress_interval_ms)
+    }
+}
+
+impl ProfileSettings {
+    /// Checks the `profile.*` keys.
+    pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        if !(1..=10_000).contains(&self.frequency_hz) {
+            return Err(SettingsError::invalid(
+                "profile.frequency_hz",
+                "must be between 1 and 10000",
+            ));
+        }
+        Ok(())
     }
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::SettingsError;
+
 /// `[spool]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,5 +55,21 @@ impl Default for ShutdownSettings {
 impl ShutdownSettings {
     pub fn grace(&self) -> Duration {
         Duration::from_millis(self.grace_ms)
+    }
+}
+
+impl SpoolSettings {
+    /// Checks the `spool.*` keys.
+    pub(super) fn validate(&self) -> Result<(), SettingsError> {
+        if self.max_bytes < 1 << 20 {
+            return Err(SettingsError::invalid(
+                "spool.max_bytes",
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
+        if self.dir.as_os_str().is_empty() {
+            return Err(SettingsError::invalid("spool.dir", "must not be empty"));
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::*;
 use crate::config::Shard;
 use crate::inventory::dedupe::DuplicateFinder;
-use crate::inventory::kept::{PreparedRows, PreparedWriter};
+use crate::inventory::kept::{KeptRows, KeptWriter};
 use crate::model::stable_hash_bytes;
 
 /// What a full pass over an inventory found.
@@ -37,7 +37,7 @@ pub fn check(
 
 /// [`check`], before a run, of the rows of `shard` only (the reader's rule: a row is its name's shard's; a name
 /// repeats only within one shard, so the repeated names are found exactly): every row, valid or bad, is also
-/// written to a prepared file (`kept.rs`) for the run to read back instead of the CSV. When that file cannot be
+/// written to a file of kept rows (`kept.rs`) for the run to read back instead of the CSV. When that file cannot be
 /// written, `None` and a warning (the run reads the CSV again); but an inventory that is not a regular file (a
 /// pipe, a FIFO, `/dev/stdin`) can be read only once, so then the check fails (`InventoryError::NotKept`).
 pub fn check_and_keep(
@@ -45,7 +45,7 @@ pub fn check_and_keep(
     shard: Option<Shard>,
     sets: &[String],
     on_problem: impl FnMut(&RowError),
-) -> Result<(InventoryCheck, Option<PreparedRows>), InventoryError> {
+) -> Result<(InventoryCheck, Option<KeptRows>), InventoryError> {
     // `metadata` does not open the file: it does not wait for a FIFO's writer.
     let once = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
     let not_kept = |source: io::Error| {
@@ -61,7 +61,7 @@ pub fn check_and_keep(
             Ok(())
         }
     };
-    let mut writer = match PreparedWriter::new() {
+    let mut writer = match KeptWriter::new() {
         Ok(w) => Some(w),
         Err(e) => {
             not_kept(e)?;
@@ -69,7 +69,7 @@ pub fn check_and_keep(
         }
     };
     let (check, kept) = check_rows(path, shard, sets, on_problem, writer.as_mut())?;
-    let rows = match writer.map(PreparedWriter::finish) {
+    let rows = match writer.map(KeptWriter::finish) {
         Some(Ok(rows)) if kept.is_ok() => Some(rows),
         Some(Err(e)) => {
             not_kept(e)?;
@@ -92,7 +92,7 @@ pub(super) fn check_rows(
     shard: Option<Shard>,
     sets: &[String],
     mut on_problem: impl FnMut(&RowError),
-    mut keep: Option<&mut PreparedWriter>,
+    mut keep: Option<&mut KeptWriter>,
 ) -> Result<(InventoryCheck, io::Result<()>), InventoryError> {
     let mut kept = Ok(());
     let mut out = InventoryCheck::default();

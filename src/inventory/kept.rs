@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use super::Via;
 
 /// Writes the rows of the check.
-pub struct PreparedWriter {
+pub struct KeptWriter {
     out: BufWriter<File>,
     last_line: u64,
     rows: u64,
@@ -26,7 +26,7 @@ pub struct PreparedWriter {
 
 /// Rows written and ready to be read back (by one run).
 #[derive(Debug)]
-pub struct PreparedRows {
+pub struct KeptRows {
     file: File,
     rows: u64,
 }
@@ -52,10 +52,10 @@ const MAX_HEAD: usize = 10 + 1 + 16 + 3 + 3 + 10;
 /// The tag's bit saying that a `Via` follows the address.
 const VIA: u8 = 0x80;
 
-impl PreparedWriter {
+impl KeptWriter {
     /// A writer into a new anonymous temporary file.
     pub fn new() -> io::Result<Self> {
-        Ok(PreparedWriter {
+        Ok(KeptWriter {
             out: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
             last_line: 0,
             rows: 0,
@@ -114,23 +114,23 @@ impl PreparedWriter {
     }
 
     /// Flushes the rows and rewinds the file for reading.
-    pub fn finish(self) -> io::Result<PreparedRows> {
+    pub fn finish(self) -> io::Result<KeptRows> {
         let rows = self.rows;
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.rewind()?;
-        Ok(PreparedRows { file, rows })
+        Ok(KeptRows { file, rows })
     }
 }
 
-impl PreparedRows {
+impl KeptRows {
     /// How many rows there are, bad rows included.
     pub fn rows(&self) -> u64 {
         self.rows
     }
 }
 
-/// Reads prepared rows back, in the order they were written, from a block buffer (no copy per row).
-pub struct PreparedReader {
+/// Reads kept rows back, in the order they were written, from a block buffer (no copy per row).
+pub struct KeptReader {
     file: File,
     buf: Vec<u8>,
     /// Unread bytes are `buf[pos..end]`.
@@ -140,17 +140,17 @@ pub struct PreparedReader {
     line: u64,
 }
 
-/// A prepared file that does not hold what was written (it is this process's own file: a bug or a disk fault).
+/// A file of kept rows that does not hold what was written (it is this process's own file: a bug or a disk fault).
 fn corrupt(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
-        format!("prepared inventory rows: {what}"),
+        format!("kept inventory rows: {what}"),
     )
 }
 
-impl PreparedReader {
-    pub fn new(rows: PreparedRows) -> Self {
-        PreparedReader {
+impl KeptReader {
+    pub fn new(rows: KeptRows) -> Self {
+        KeptReader {
             file: rows.file,
             buf: vec![0; 1 << 16],
             pos: 0,
@@ -317,7 +317,7 @@ mod tests {
             b"last".to_vec(),
             via(1, 0),
         ));
-        let mut w = PreparedWriter::new().unwrap();
+        let mut w = KeptWriter::new().unwrap();
         let mut written = Vec::new();
         for (i, (line, ip, name, v)) in rows.iter().enumerate() {
             // A bad row now and then, on the line before (when free), with a message or none.
@@ -329,9 +329,9 @@ mod tests {
             w.push(*line, *ip, name, *v).unwrap();
             written.push(Ok((*line, *ip, name.clone(), *v)));
         }
-        let prepared = w.finish().unwrap();
-        assert_eq!(prepared.rows(), written.len() as u64);
-        let mut r = PreparedReader::new(prepared);
+        let kept = w.finish().unwrap();
+        assert_eq!(kept.rows(), written.len() as u64);
+        let mut r = KeptReader::new(kept);
         let mut back = Vec::new();
         while let Some(row) = r.next_with(|line, ip, name, v| (line, ip, name.to_vec(), v)) {
             back.push(row.unwrap().map_err(|m| (r.line(), m)));
@@ -342,12 +342,12 @@ mod tests {
 
     #[test]
     fn a_truncated_file_is_an_error_not_a_row() {
-        let mut w = PreparedWriter::new().unwrap();
+        let mut w = KeptWriter::new().unwrap();
         w.push(1, "127.0.0.1".parse().unwrap(), b"abc", Via::default())
             .unwrap();
-        let prepared = w.finish().unwrap();
-        prepared.file.set_len(5).unwrap();
-        let mut r = PreparedReader::new(prepared);
+        let kept = w.finish().unwrap();
+        kept.file.set_len(5).unwrap();
+        let mut r = KeptReader::new(kept);
         assert!(r.next_with(|_, _, _, _| ()).unwrap().is_err());
         assert!(r.next_with(|_, _, _, _| ()).is_none());
     }

@@ -217,7 +217,7 @@ fn the_rows_kept_by_the_check_are_the_rows_read() {
     let (c, rows) = check_and_keep(&path, None, &[], |_| {}).unwrap();
     assert_eq!((c.devices, c.problems), (3, 1));
     let mut kept = Vec::new();
-    let mut reader = crate::inventory::kept::PreparedReader::new(rows.expect("every row parsed"));
+    let mut reader = crate::inventory::kept::KeptReader::new(rows.expect("every row parsed"));
     while let Some(row) = reader.next_with(|line, ip, name, via| Device {
         line,
         ip,
@@ -240,7 +240,7 @@ fn the_rows_kept_by_the_check_are_the_rows_read() {
     std::fs::write(&path, "127.0.0.1,a\nbad\n127.0.0.2,b\n").unwrap();
     let (c, rows) = check_and_keep(&path, None, &[], |_| {}).unwrap();
     assert_eq!(c.problems, 1);
-    let mut reader = crate::inventory::kept::PreparedReader::new(rows.expect("kept"));
+    let mut reader = crate::inventory::kept::KeptReader::new(rows.expect("kept"));
     let mut back = Vec::new();
     while let Some(row) = reader.next_with(|line, _, name, _| (line, name.to_vec())) {
         back.push(row.unwrap().map_err(|m| (reader.line(), m)));
@@ -581,7 +581,7 @@ fn the_kept_rows_and_a_split_keep_the_columns() {
     let sets = vec!["core".to_string(), "edge".to_string()];
     let (c, rows) = check_and_keep(&path, None, &sets, |_| {}).unwrap();
     assert_eq!((c.devices, c.problems), (3, 0));
-    let mut reader = crate::inventory::kept::PreparedReader::new(rows.unwrap());
+    let mut reader = crate::inventory::kept::KeptReader::new(rows.unwrap());
     let mut kept = Vec::new();
     while let Some(row) = reader.next_with(|line, _, name, via| (line, name.to_vec(), via)) {
         kept.push(row.unwrap().expect("a valid row"));

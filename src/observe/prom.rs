@@ -138,7 +138,7 @@ impl Collector for RunCollector {
         counter(
             &mut e,
             "app_wal_appends",
-            "Batches written ahead to the log (spool.durable)",
+            "Batches written ahead to the WAL (spool.durable)",
             wg(&w.appends),
         )?;
         counter(
@@ -156,7 +156,7 @@ impl Collector for RunCollector {
         let waited = ConstCounter::new(wg(&w.backpressure_ns) as f64 / 1e9);
         waited.encode(e.encode_descriptor(
             "app_wal_backpressure_seconds",
-            "Seconds new batches waited because the log held spool.max_bytes",
+            "Seconds new batches waited because the WAL held spool.max_bytes",
             None,
             waited.metric_type(),
         )?)?;

@@ -95,7 +95,7 @@ pub struct SpoolCounts {
 
 /// The write-ahead log of `spool.durable` (all zero without it).
 #[derive(Debug, Serialize)]
-pub struct LogCounts {
+pub struct WalCounts {
     /// Batches appended and fsynced before their first send.
     pub batches_written_ahead: u64,
     pub fsyncs: u64,
@@ -104,16 +104,16 @@ pub struct LogCounts {
     /// Bytes of segments held at the end, and the most held at once.
     pub bytes_held: u64,
     pub bytes_held_peak: u64,
-    /// Seconds new batches waited because the log held `spool.max_bytes`.
+    /// Seconds new batches waited because the WAL held `spool.max_bytes`.
     pub backpressure_s: f64,
     /// Torn or bad tails cut at start.
     pub tails_cut: u64,
 }
 
-impl LogCounts {
+impl WalCounts {
     fn of(w: &crate::spool::wal::WalStats) -> Self {
         let g = crate::spool::wal::WalStats::get;
-        LogCounts {
+        WalCounts {
             batches_written_ahead: g(&w.appends),
             fsyncs: g(&w.fsyncs),
             batches_recovered: g(&w.recovered),
@@ -124,7 +124,7 @@ impl LogCounts {
         }
     }
 
-    /// The summary's `log` line; empty when the run had no log.
+    /// The summary's `log` line; empty when the run had no WAL.
     fn line(&self) -> String {
         if self.batches_written_ahead + self.fsyncs + self.batches_recovered + self.tails_cut == 0 {
             return String::new();
@@ -158,7 +158,9 @@ pub struct Summary {
     /// Request body bytes that went out, acknowledged or not.
     pub bytes_attempted: u64,
     pub spool: SpoolCounts,
-    pub log: LogCounts,
+    /// The WAL's counters; the JSON key stays `log` (read by scripts and dashboards).
+    #[serde(rename = "log")]
+    pub wal: WalCounts,
     pub duration_s: f64,
     pub records_per_s: f64,
     /// Process resources before and after the run (set by the command).
@@ -208,7 +210,7 @@ impl Summary {
             devices,
             records,
             spool,
-            log: LogCounts::of(&outcome.metrics.wal),
+            wal: WalCounts::of(&outcome.metrics.wal),
             resources: None,
         }
     }
@@ -237,7 +239,7 @@ impl Summary {
             self.bytes_attempted,
             self.spool.dir,
             self.spool.counts.text(),
-            self.log.line(),
+            self.wal.line(),
             self.duration_s,
             self.records_per_s,
             self.exit_code,

@@ -20,7 +20,7 @@ pub enum Leftover {
     /// name): the temporary file was deleted.
     AlreadySpooled { file: PathBuf },
     /// The write-ahead log holds the batch (it is sent again from there): the temporary file was deleted.
-    InLog { id: BatchId },
+    InWal { id: BatchId },
     /// It decoded whole: it is now the spool file of its batch, replayed with the others.
     Recovered { file: PathBuf, records: usize },
     /// Torn (or not a spool file's temporary name) with no other copy: moved to `quarantine/`.
@@ -35,12 +35,12 @@ pub enum Leftover {
     Unreadable { error: io::Error },
 }
 
-/// Settles one temporary file `tmp` of the spool directory `dir`; `in_log` says whether the write-ahead log holds
+/// Settles one temporary file `tmp` of the spool directory `dir`; `in_wal` says whether the write-ahead log holds
 /// a batch id. Errors are those of the file system while deleting, linking or moving.
 pub fn settle_leftover(
     dir: &Path,
     tmp: &Path,
-    in_log: impl Fn(&BatchId) -> bool,
+    in_wal: impl Fn(&BatchId) -> bool,
 ) -> io::Result<Leftover> {
     let name = tmp
         .file_name()
@@ -62,9 +62,9 @@ pub fn settle_leftover(
         remove(dir, tmp)?;
         return Ok(Leftover::AlreadySpooled { file });
     }
-    if let Some(id) = id.as_ref().filter(|id| in_log(id)) {
+    if let Some(id) = id.as_ref().filter(|id| in_wal(id)) {
         remove(dir, tmp)?;
-        return Ok(Leftover::InLog { id: id.clone() });
+        return Ok(Leftover::InWal { id: id.clone() });
     }
     match plan_from(&file, tmp, usize::MAX, usize::MAX) {
         Ok(plan) => {
@@ -150,7 +150,7 @@ mod tests {
         let tmp = leftover(dir.path(), None);
         let got = settle_leftover(dir.path(), &tmp, |b| *b == id()).unwrap();
         assert!(
-            matches!(got, Leftover::InLog { ref id } if *id == self::id()),
+            matches!(got, Leftover::InWal { ref id } if *id == self::id()),
             "{got:?}"
         );
         assert!(!tmp.exists());
@@ -186,10 +186,10 @@ mod tests {
         assert_eq!(bytes, (len - 9) as u64);
         assert!(to.starts_with(dir.path().join(QUARANTINE_DIR)) && to.exists());
         assert!(list(dir.path()).unwrap().is_empty());
-        // Torn, but the log holds the batch: deleted, not quarantined.
+        // Torn, but the WAL holds the batch: deleted, not quarantined.
         let tmp = leftover(dir.path(), Some(len - 9));
         let got = settle_leftover(dir.path(), &tmp, |_| true).unwrap();
-        assert!(matches!(got, Leftover::InLog { .. }), "{got:?}");
+        assert!(matches!(got, Leftover::InWal { .. }), "{got:?}");
     }
 
     #[test]

@@ -125,7 +125,7 @@ fn a_full_disk_while_durable_is_reported_and_every_record_on_disk_replays() {
         tail(&stderr, 30)
     );
     assert!(
-        stderr.contains("write-ahead to the log failed")
+        stderr.contains("write-ahead to the WAL failed")
             && stderr.contains("No space left on device")
             && stderr.contains("RECORDS LOST"),
         "the failure says what and why: {}",

@@ -45,7 +45,7 @@
 //! `buffer_failed_worker{N}-{id}.json.gz` was written atomically (fsync, link, directory fsync); `dead-lettered`
 //! after the file in `rejected/` was. A segment is deleted (then the directory fsynced) once every batch in it is
 //! resolved and it is not the active segment; at the end of a run the active one goes too when everything is
-//! resolved, so a clean run leaves the log empty.
+//! resolved, so a clean run leaves the WAL empty.
 //!
 //! # What a crash leaves
 //!
@@ -61,13 +61,13 @@
 //!
 //! Recovery ([`recovery`]) reads every segment once, in order, never loops on bad input, and never yields an
 //! entry whose checksum does not match: a bad header moves the segment to `spool/quarantine/`; a bad entry ends
-//! the segment's valid prefix there. Un-resolved batches come back in log order with their original ids.
+//! the segment's valid prefix there. Un-resolved batches come back in WAL order with their original ids.
 //!
 //! # Bounded disk
 //!
 //! `spool.max_bytes` bounds the bytes of the segments held (every segment not yet deletable). When they reach it,
 //! appends wait in the writer (the loader with them, then extraction: backpressure, nothing dropped) until
-//! resolutions free a segment; [`WalStats`] counts the time spent so and the bytes held. If nothing in the log is
+//! resolutions free a segment; [`WalStats`] counts the time spent so and the bytes held. If nothing in the WAL is
 //! still in flight (every batch left is one whose spool file could not be written, see [`Wal::keep`]), appends
 //! pass anyway rather than wait forever.
 
@@ -85,13 +85,13 @@ use tokio::sync::oneshot;
 pub use recovery::{read_batch, RecoveredBatch, Recovery, RecoveryEvent};
 pub use segment::Resolution;
 
-/// Sub-directory of the spool directory holding the log's segments.
+/// Sub-directory of the spool directory holding the WAL's segments.
 pub const WAL_DIR: &str = "wal";
 /// Size at which the active segment is closed and a new one started (smaller segments are deleted sooner;
 /// larger ones rotate less).
 pub const SEGMENT_BYTES: u64 = 32 << 20;
 
-/// Where the log lives and how much it may hold.
+/// Where the WAL lives and how much it may hold.
 #[derive(Debug, Clone)]
 pub struct WalConfig {
     /// The spool directory; segments go to `spool/wal/`, quarantined ones to `spool/quarantine/`.
@@ -115,7 +115,7 @@ impl WalConfig {
     }
 }
 
-/// Why the log could not do what was asked.
+/// Why the WAL could not do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WalError {
     #[error("{op} {}: {source}", path.display())]
@@ -124,9 +124,9 @@ pub enum WalError {
         path: PathBuf,
         source: Arc<std::io::Error>,
     },
-    #[error("batch {0} is already in the log")]
+    #[error("batch {0} is already in the WAL")]
     Duplicate(String),
-    #[error("the log writer has stopped")]
+    #[error("the WAL writer has stopped")]
     Closed,
 }
 
@@ -140,7 +140,7 @@ impl WalError {
     }
 }
 
-/// Counters of the log (atomics: the writer thread counts, the summary and `/metrics` read).
+/// Counters of the WAL (atomics: the writer thread counts, the summary and `/metrics` read).
 #[derive(Debug, Default)]
 pub struct WalStats {
     /// Batch entries written (and fsynced).
@@ -152,7 +152,7 @@ pub struct WalStats {
     /// Bytes of the segments held now (not yet deletable), and the most held at once.
     pub bytes_held: AtomicU64,
     pub bytes_held_peak: AtomicU64,
-    /// Nanoseconds during which appends waited because the log held `spool.max_bytes`.
+    /// Nanoseconds during which appends waited because the WAL held `spool.max_bytes`.
     pub backpressure_ns: AtomicU64,
     /// Un-resolved batches found at start.
     pub recovered: AtomicU64,
@@ -176,7 +176,7 @@ impl WalStats {
     }
 }
 
-/// The log, shared by every loader (`Arc<Wal>`); its writer thread runs until [`Wal::close`] (or drop).
+/// The WAL, shared by every loader (`Arc<Wal>`); its writer thread runs until [`Wal::close`] (or drop).
 pub struct Wal {
     shared: Arc<writer::Shared>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -198,7 +198,7 @@ impl std::future::Future for AppendTicket {
 }
 
 impl Wal {
-    /// Recovers the log in `config.spool_dir/wal/` (see [`recovery`]) and starts the writer thread. The caller
+    /// Recovers the WAL in `config.spool_dir/wal/` (see [`recovery`]) and starts the writer thread. The caller
     /// delivers the returned batches (read each with [`read_batch`]) and resolves them like new ones.
     pub fn open(config: WalConfig, stats: Arc<WalStats>) -> Result<(Wal, Recovery), WalError> {
         let recovery = recovery::recover(&config.spool_dir)?;
@@ -217,7 +217,7 @@ impl Wal {
             std::thread::Builder::new()
                 .name("wal-writer".into())
                 .spawn(move || state.run(&shared))
-                .map_err(|e| WalError::io("start the log writer for", "spool/wal", e))?
+                .map_err(|e| WalError::io("start the WAL writer for", "spool/wal", e))?
         };
         let wal = Wal {
             shared,
@@ -247,13 +247,13 @@ impl Wal {
     }
 
     /// Records how batch `id` was settled. Call only after the fact is safe (the 2xx came, the spool file or the
-    /// dead letter is written). An id the log does not hold is ignored.
+    /// dead letter is written). An id the WAL does not hold is ignored.
     pub fn resolve(&self, id: &str, how: Resolution) {
         self.shared
             .push(writer::Request::Resolve(id.to_string(), how));
     }
 
-    /// Batch `id` stays in the log for the next run (it could not be delivered, nor written to a spool file):
+    /// Batch `id` stays in the WAL for the next run (it could not be delivered, nor written to a spool file):
     /// it no longer counts as in flight, so appends do not wait for it.
     pub fn keep(&self, id: &str) {
         self.shared.push(writer::Request::Keep(id.to_string()));
@@ -267,7 +267,7 @@ impl Wal {
         let _ = rx.await;
     }
 
-    /// Writes what is queued, deletes the log if everything in it is resolved (else fsyncs it), and stops the
+    /// Writes what is queued, deletes the WAL if everything in it is resolved (else fsyncs it), and stops the
     /// writer thread. Appends after this fail with [`WalError::Closed`]. Blocks until done.
     pub fn close(&self) {
         let handle = self
@@ -304,7 +304,7 @@ mod tests {
         format!("20261201T000000Z-0000abcd-w{worker}-{i:06}")
     }
 
-    /// A payload of about `size` bytes that LZ4 cannot shrink (so the log's bytes are what the test sizes).
+    /// A payload of about `size` bytes that LZ4 cannot shrink (so the WAL's bytes are what the test sizes).
     fn payload(worker: usize, i: usize, size: usize) -> Bytes {
         let mut out = format!("[{{\"w\":{worker},\"i\":{i}}}]").into_bytes();
         let mut x = (worker as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i as u64 + 1);
@@ -363,7 +363,7 @@ mod tests {
             fsyncs < appends,
             "{fsyncs} fsyncs for {appends} appends: no grouping"
         );
-        drop(wal); // close: nothing resolved, so the log stays
+        drop(wal); // close: nothing resolved, so the WAL stays
 
         let stats2 = Arc::new(WalStats::default());
         let (wal, rec) =
@@ -389,7 +389,7 @@ mod tests {
         );
     }
 
-    /// Resolutions survive a stop: a restart sends only what was not resolved; once all are, the log is empty.
+    /// Resolutions survive a stop: a restart sends only what was not resolved; once all are, the WAL is empty.
     #[test]
     fn only_unresolved_batches_come_back_and_a_resolved_log_is_deleted() {
         let dir = tempfile::tempdir().unwrap();

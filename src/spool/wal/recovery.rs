@@ -1,7 +1,7 @@
-//! Recovery of the log at start: reads every segment once, in sequence order; keeps the valid prefix of each
+//! Recovery of the WAL at start: reads every segment once, in sequence order; keeps the valid prefix of each
 //! (a torn or bad tail is cut: the file truncated at the last good entry, a bad tail first copied to
 //! `spool/quarantine/`); moves a segment whose header cannot be parsed to `spool/quarantine/`; deletes segments
-//! whose batches are all resolved; and returns the un-resolved batches in log order with their original ids.
+//! whose batches are all resolved; and returns the un-resolved batches in WAL order with their original ids.
 //! Bodies are not held: [`read_batch`] reads one back (checking its checksum again) when it is sent.
 //!
 //! Long because every way a segment can be damaged (header, torn tail, bad checksum, bad payload) is handled
@@ -18,7 +18,7 @@ use super::segment::{self, Codec, Corrupt, Entry, HeaderError, ENTRY_HEAD_LEN, H
 use super::{WalError, SEGMENT_BYTES, WAL_DIR};
 use crate::spool;
 
-/// Largest decompressed batch a log entry may declare (a damaged length cannot make recovery allocate more):
+/// Largest decompressed batch a WAL entry may declare (a damaged length cannot make recovery allocate more):
 /// a batch is at most `load.batch_bytes`, far below this.
 const MAX_BATCH_BYTES: usize = 64 << 20;
 
@@ -30,7 +30,7 @@ const MAX_BATCH_BYTES: usize = 64 << 20;
 pub const MAX_SEGMENT_FILE: u64 =
     (HEADER_LEN + ENTRY_HEAD_LEN + segment::MAX_BODY_LEN) as u64 + SEGMENT_BYTES;
 
-/// An un-resolved batch found in the log.
+/// An un-resolved batch found in the WAL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveredBatch {
     pub id: String,
@@ -73,13 +73,13 @@ pub enum RecoveryEvent {
     Removed { path: PathBuf, why: &'static str },
 }
 
-/// The log as found at start.
+/// The WAL as found at start.
 #[derive(Debug, Default)]
 pub struct Recovery {
-    /// Un-resolved batches, in log order, to send before new data.
+    /// Un-resolved batches, in WAL order, to send before new data.
     pub batches: Vec<RecoveredBatch>,
     /// Un-resolved batches whose spool file exists (a crash came between the file and its `spooled` entry):
-    /// not to be sent from the log; the caller records them as spooled.
+    /// not to be sent from the WAL; the caller records them as spooled.
     pub already_spooled: Vec<RecoveredBatch>,
     pub segments: Vec<RecoveredSegment>,
     pub events: Vec<RecoveryEvent>,
@@ -184,11 +184,11 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 fn sync_dir(dir: &Path) {
     if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
-        log::warn!("[Log] fsync of {}: {e}", dir.display());
+        log::warn!("[WAL] fsync of {}: {e}", dir.display());
     }
 }
 
-/// Recovers the log of the spool directory `spool_dir` (see the module doc). An I/O error that stops the
+/// Recovers the WAL of the spool directory `spool_dir` (see the module doc). An I/O error that stops the
 /// directory from being read is returned; a bad segment never is (it is quarantined or cut).
 pub fn recover(spool_dir: &Path) -> Result<Recovery, WalError> {
     let dir = spool_dir.join(WAL_DIR);
@@ -258,7 +258,7 @@ pub fn recover(spool_dir: &Path) -> Result<Recovery, WalError> {
                 why: "every batch in it is resolved",
             }),
             Err(e) => {
-                log::warn!("[Log] {} could not be deleted: {e}", s.path.display());
+                log::warn!("[WAL] {} could not be deleted: {e}", s.path.display());
             }
         }
     }
@@ -330,7 +330,7 @@ fn recover_segment(
                     )
                     .map_err(|e| {
                         log::error!(
-                            "[Log] could not save the cut tail of {}: {e}",
+                            "[WAL] could not save the cut tail of {}: {e}",
                             path.display()
                         )
                     })
@@ -360,7 +360,7 @@ fn quarantine_whole(spool_dir: &Path, path: &Path, why: String, events: &mut Vec
         Ok(to) => Some(to),
         Err(e) => {
             log::error!(
-                "[Log] {} could not be moved to quarantine: {e}; left in place, not read",
+                "[WAL] {} could not be moved to quarantine: {e}; left in place, not read",
                 path.display()
             );
             None
@@ -389,7 +389,7 @@ fn tail_is_zeros(path: &Path, from: u64) -> io::Result<bool> {
     }
 }
 
-/// How many segment files are in the log of the spool directory `spool_dir`.
+/// How many segment files are in the WAL of the spool directory `spool_dir`.
 pub fn segments_in(spool_dir: &Path) -> usize {
     fs::read_dir(spool_dir.join(WAL_DIR))
         .map(|rd| {

@@ -74,7 +74,7 @@ pub fn encode_header(seq: u64) -> [u8; HEADER_LEN] {
 pub enum HeaderError {
     #[error("shorter than the {HEADER_LEN}-byte segment header")]
     Short,
-    #[error("not a log segment (bad magic)")]
+    #[error("not a WAL segment (bad magic)")]
     Magic,
     #[error("segment header checksum mismatch")]
     Checksum,
@@ -97,7 +97,7 @@ pub fn decode_header(bytes: &[u8]) -> Result<u64, HeaderError> {
     ))
 }
 
-/// How a batch in the log was settled; each makes its entry dead (the segment may go once all its batches are).
+/// How a batch in the WAL was settled; each makes its entry dead (the segment may go once all its batches are).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
     /// A 2xx acknowledged it.
@@ -405,7 +405,7 @@ mod tests {
         );
     }
 
-    /// Every cut point of a log keeps exactly the entries that end before it; the rest is a torn tail.
+    /// Every cut point of a WAL keeps exactly the entries that end before it; the rest is a torn tail.
     #[test]
     fn a_truncated_log_keeps_exactly_the_entries_before_the_cut() {
         let (log, _) = sample(20);

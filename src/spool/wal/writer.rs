@@ -1,6 +1,6 @@
-//! The log's one writer thread: takes every queued append and resolution, writes them to the active segment in
+//! The WAL's one writer thread: takes every queued append and resolution, writes them to the active segment in
 //! one `pwrite`, covers them with one `fdatasync`, completes the appenders, rotates and deletes segments, and
-//! holds appends back while the log holds `spool.max_bytes`. It alone touches the segment files after recovery.
+//! holds appends back while the WAL holds `spool.max_bytes`. It alone touches the segment files after recovery.
 //!
 //! Longer than most files because the group commit, rotation, deletion and backpressure share one loop and its
 //! state (the order of writes and fsyncs is the crash guarantee, so it stays in one place).
@@ -366,12 +366,12 @@ impl Writer {
         if let Err(e) = active.file.write_all_at(&self.buf, at) {
             let err = WalError::io("write", &seg.path, e);
             log::error!(
-                "[Log] {err}; the batches of this group are sent without a write-ahead copy"
+                "[WAL] {err}; the batches of this group are sent without a write-ahead copy"
             );
             // Cut what may have been written, so the segment's entries stay back to back.
             if active.file.set_len(at).is_err() {
                 log::error!(
-                    "[Log] {} could not be cut back to {at} bytes; no more writes go to it",
+                    "[WAL] {} could not be cut back to {at} bytes; no more writes go to it",
                     seg.path.display()
                 );
             }
@@ -424,7 +424,7 @@ impl Writer {
             }
             Err(err) => {
                 log::error!(
-                    "[Log] {err}; the batches of this group are sent without a write-ahead copy"
+                    "[WAL] {err}; the batches of this group are sent without a write-ahead copy"
                 );
                 active.broken = true;
                 fail(group, &err);
@@ -455,19 +455,19 @@ impl Writer {
                 self.stats.set_held(self.held);
                 WalStats::add(&self.stats.segments_deleted, 1);
                 if let Err(e) = File::open(&self.dir).and_then(|d| d.sync_all()) {
-                    log::warn!("[Log] fsync of {}: {e}", self.dir.display());
+                    log::warn!("[WAL] fsync of {}: {e}", self.dir.display());
                 }
             }
             Err(e) => {
                 // Everything in it is resolved: a later start deletes it.
-                log::warn!("[Log] {} could not be deleted: {e}", seg.path.display());
+                log::warn!("[WAL] {} could not be deleted: {e}", seg.path.display());
                 self.held -= seg.bytes;
                 self.stats.set_held(self.held);
             }
         }
     }
 
-    /// At the end of the run: write what is queued; delete the log when everything is resolved, else make the
+    /// At the end of the run: write what is queued; delete the WAL when everything is resolved, else make the
     /// resolutions durable too.
     fn finish(&mut self) {
         // No loader is left to wait for space: write whatever still waits.
@@ -482,7 +482,7 @@ impl Writer {
             }
         } else if let Some(a) = &self.active {
             if let Err(e) = a.file.sync_data() {
-                log::warn!("[Log] fdatasync at the end of the run: {e} (resolved batches may be sent again)");
+                log::warn!("[WAL] fdatasync at the end of the run: {e} (resolved batches may be sent again)");
             }
             WalStats::add(&self.stats.fsyncs, 1);
             if self.segments.get(&a.seq).is_some_and(|s| s.live == 0) {

@@ -15,7 +15,7 @@ use crate::model::Batch;
 use crate::spool::wal::AppendTicket;
 
 /// An item of the queue.
-pub enum Logged {
+pub enum Queued {
     /// A batch and the completion of its append.
     Batch(Batch, AppendTicket),
     /// Answered once every batch queued before it has a slot (the loader's `Drain`).
@@ -27,16 +27,16 @@ pub fn start(
     delivery: Rc<Delivery>,
     slots: Arc<Semaphore>,
     capacity: usize,
-) -> mpsc::Sender<Logged> {
+) -> mpsc::Sender<Queued> {
     let (tx, mut rx) = mpsc::channel(capacity.max(1));
     actix_rt::spawn(async move {
         while let Some(item) = rx.recv().await {
             match item {
-                Logged::Batch(batch, ticket) => {
-                    let batch = delivery.logged(batch, ticket).await;
+                Queued::Batch(batch, ticket) => {
+                    let batch = delivery.written_ahead(batch, ticket).await;
                     delivery.clone().deliver_in_slot(batch, slots.clone()).await;
                 }
-                Logged::Drained(done) => {
+                Queued::Drained(done) => {
                     let _ = done.send(());
                 }
             }
