@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::actors::delivery::Delivery;
 use crate::actors::log_queue::{self, Logged};
 use crate::config::LoadSettings;
-use crate::load::batch::BatchBuilder;
+use crate::load::batch::{BatchBuilder, Finished};
 use crate::load::encoder::EncodedRecords;
 use crate::model::{Batch, BatchId};
 
@@ -60,7 +60,11 @@ impl LoaderActor {
             worker,
             run_id,
             seq: 0,
-            builder: BatchBuilder::new(settings.batch_size, settings.batch_bytes),
+            builder: BatchBuilder::for_sink(
+                *delivery.client.sink(),
+                settings.batch_size,
+                settings.batch_bytes,
+            ),
             slots: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_in_flight: u32::try_from(settings.max_in_flight)
                 .expect("load.max_in_flight is validated to be at most 1024"),
@@ -73,7 +77,7 @@ impl LoaderActor {
     }
 
     /// Turns a finished body into a batch with a new id.
-    fn batch(&mut self, finished: (bytes::Bytes, usize)) -> Batch {
+    fn batch(&mut self, finished: Finished) -> Batch {
         self.seq += 1;
         let id = BatchId::new(&self.run_id, self.worker, self.seq);
         self.last_flush = Instant::now();

@@ -132,6 +132,7 @@ pub async fn replay(
             worker: b.worker,
             records: b.records,
             body,
+            request: None,
             origin: Origin::FromLog(b.path.clone()),
         };
         let loader = &loaders[b.worker % loaders.len()];
