@@ -18,9 +18,20 @@ pub struct BatchBuilder {
     records: usize,
     max_records: usize,
     max_bytes: usize,
-    /// With a sink that writes records: the request body being written, reused from batch to batch, and whether
-    /// every run of the batch brought its records in the sink's format.
-    request: Option<(Sink, Vec<u8>, bool)>,
+    /// With a sink that writes records: the batch's request being formed.
+    request: Option<Request>,
+}
+
+/// The request of the batch being formed, for a sink that writes records.
+#[derive(Debug)]
+struct Request {
+    sink: Sink,
+    /// The records in the sink's format, when the batch is made of more than one run (reused from batch to batch).
+    raw: Vec<u8>,
+    /// The compressed body, when the batch was one run of one chunk (compressed from the chunk, not copied).
+    compressed: Option<Bytes>,
+    /// Every run of the batch brought its records in the sink's format.
+    ok: bool,
 }
 
 /// A finished batch: its JSON array, its record count, and its request body when it was formed in the sink's
@@ -47,7 +58,12 @@ impl BatchBuilder {
     /// A builder that also forms each batch's request body when `sink` writes records.
     pub fn for_sink(sink: Sink, max_records: usize, max_bytes: usize) -> Self {
         BatchBuilder {
-            request: sink.writes_records().then(|| (sink, Vec::new(), true)),
+            request: sink.writes_records().then(|| Request {
+                sink,
+                raw: Vec::new(),
+                compressed: None,
+                ok: true,
+            }),
             ..Self::new(max_records, max_bytes)
         }
     }
@@ -79,8 +95,8 @@ impl BatchBuilder {
         }
         self.body.extend_from_slice(record);
         self.records += 1;
-        if let Some((_, _, ok)) = &mut self.request {
-            *ok = false; // a record without its sink form
+        if let Some(request) = &mut self.request {
+            request.ok = false; // a record without its sink form
         }
         done
     }
@@ -107,15 +123,21 @@ impl BatchBuilder {
             }
         }
         if to > from {
-            if self.records > 0 {
+            let starts = self.records == 0;
+            if !starts {
                 self.body.push(b',');
             }
             self.body.extend_from_slice(chunk.run(from, to));
             self.records += to - from;
-            if let Some((_, request, ok)) = &mut self.request {
+            let full = self.is_full();
+            if let Some(request) = &mut self.request {
                 match chunk.sink_run(from, to) {
-                    Some(run) if *ok => request.extend_from_slice(run),
-                    _ => *ok = false,
+                    // The whole batch is this run: compressed from the chunk as it is.
+                    Some(run) if request.ok && starts && full => {
+                        request.compressed = Some(request.sink.compress(run))
+                    }
+                    Some(run) if request.ok => request.raw.extend_from_slice(run),
+                    _ => request.ok = false,
                 }
             }
         }
@@ -140,9 +162,11 @@ impl BatchBuilder {
         let mut body = std::mem::replace(&mut self.body, Self::fresh(self.max_bytes));
         body.push(b']');
         let records = std::mem::replace(&mut self.records, 0);
-        let request = self.request.as_mut().and_then(|(sink, request, ok)| {
-            let done = std::mem::replace(ok, true).then(|| sink.compress(request));
-            request.clear();
+        let request = self.request.as_mut().and_then(|r| {
+            let compressed = r.compressed.take();
+            let done = std::mem::replace(&mut r.ok, true)
+                .then(|| compressed.unwrap_or_else(|| r.sink.compress(&r.raw)));
+            r.raw.clear();
             done
         });
         Some(Finished {
@@ -398,8 +422,10 @@ mod sink_tests {
         for kind in [SinkKind::PrometheusRemoteWrite, SinkKind::InfluxLine] {
             for compression in [Compression::None, Compression::Gzip] {
                 let sink = sink(kind, compression);
-                let batches = formed(sink, &rs, 6);
-                assert_eq!(batches.len(), 3, "20 records in batches of 7");
+                // Chunks of 6 make batches of several runs; chunks of 14, batches of one run (compressed from the
+                // chunk) too.
+                let batches = [formed(sink, &rs, 6), formed(sink, &rs, 14)].concat();
+                assert_eq!(batches.len(), 6, "20 records in batches of 7, twice");
                 for batch in &batches {
                     assert!(batch.request.is_some(), "{kind:?}");
                     let formed = sink.request(batch).unwrap();

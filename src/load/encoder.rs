@@ -127,17 +127,17 @@ struct SinkRecords {
 impl EncodedRecords {
     /// An empty chunk for `sink`: records in JSON, and in the sink's format if it writes records.
     pub fn for_sink(sink: Sink) -> Self {
-        Self::with_capacity(sink, 0, 0)
+        Self::with_capacity(sink, 0, 0, 0)
     }
-    /// An empty chunk with room for `records` records of `bytes` bytes of JSON in all, so that filling it does
-    /// not reallocate.
-    pub fn with_capacity(sink: Sink, records: usize, bytes: usize) -> Self {
+    /// An empty chunk with room for `records` records of `bytes` bytes of JSON and `sink_bytes` in the sink's
+    /// format, so that filling it does not reallocate.
+    fn with_capacity(sink: Sink, records: usize, bytes: usize, sink_bytes: usize) -> Self {
         EncodedRecords {
             bytes: Vec::with_capacity(bytes),
             ends: Vec::with_capacity(records),
             sink: sink.writes_records().then(|| SinkRecords {
                 sink,
-                bytes: Vec::with_capacity(bytes * 2),
+                bytes: Vec::with_capacity(sink_bytes),
                 ends: Vec::with_capacity(records),
                 scratch: Scratch::default(),
                 ok: true,
@@ -148,10 +148,11 @@ impl EncodedRecords {
     pub fn take(&mut self) -> Self {
         self.take_with_room(0, 0)
     }
-    /// The records held, leaving an empty chunk for the same sink with room (see `with_capacity`).
+    /// The records held, leaving an empty chunk for the same sink with room for `records` records of `bytes`
+    /// bytes of JSON, and as much in the sink's format as this chunk held (so that filling it does not reallocate).
     pub fn take_with_room(&mut self, records: usize, bytes: usize) -> Self {
         let empty = match &self.sink {
-            Some(s) => Self::with_capacity(s.sink, records, bytes),
+            Some(s) => Self::with_capacity(s.sink, records, bytes, s.bytes.len() + 1024),
             None => EncodedRecords {
                 bytes: Vec::with_capacity(bytes),
                 ends: Vec::with_capacity(records),

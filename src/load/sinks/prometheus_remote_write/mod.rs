@@ -29,35 +29,38 @@ pub fn write_request<R: Fields>(records: &[R]) -> Vec<u8> {
     out
 }
 
-/// The label fields [`write_record`] writes each record's into, kept between records.
-#[derive(Debug, Default)]
-pub struct Scratch {
-    shared: Vec<u8>,
-    other: Vec<u8>,
-}
+/// What [`write_record`] keeps between records: the parts each record's series share.
+pub type Scratch = protobuf::Shared;
 
 /// Appends a record's series (one `TimeSeries` per indicator) to a `WriteRequest` being written in `out`: a
 /// request is its series one after another, so the series of records written one by one (as the supervisor's
 /// stage does) make the request of the batch. A value that is not finite (`null` in the batch) has no sample.
-/// The record's `cpu` and `device` label fields are encoded once for its five series, and the `__name__` label of
-/// the transform's indicators comes from a table made once.
-pub fn write_record<R: Fields>(out: &mut Vec<u8>, scratch: &mut Scratch, r: &R) {
-    let ts = r.seconds().saturating_mul(1000);
-    let Scratch { shared, other } = scratch;
-    shared.clear();
-    protobuf::label_field(shared, "cpu", r.cpu());
-    protobuf::label_field(shared, "device", r.device());
-    for (indicator, value) in r.indicators() {
+/// The record's `cpu` and `device` label fields and its timestamp are encoded once for its five series, and the
+/// `__name__` label of the transform's indicators comes from a table made once.
+pub fn write_record<R: Fields>(out: &mut Vec<u8>, shared: &mut Scratch, r: &R) {
+    shared.set(
+        &[("cpu", r.cpu()), ("device", r.device())],
+        r.seconds().saturating_mul(1000),
+    );
+    let names = &*NAME_FIELDS;
+    out.reserve(names.len() * shared.series_len(names[0].1.len()));
+    let mut other = Vec::new();
+    for (i, (indicator, value)) in r.indicators().enumerate() {
         let Some(value) = value else { continue };
-        let name: &[u8] = match NAME_FIELDS.iter().find(|(n, _)| *n == indicator) {
+        // The transform's indicators come in the table's order.
+        let name: &[u8] = match names
+            .get(i)
+            .filter(|(n, _)| *n == indicator)
+            .or_else(|| names.iter().find(|(n, _)| *n == indicator))
+        {
             Some((_, field)) => field,
             None => {
                 other.clear();
-                protobuf::label_field(other, "__name__", &series::metric_name(indicator));
-                other
+                protobuf::label_field(&mut other, "__name__", &series::metric_name(indicator));
+                &other
             }
         };
-        protobuf::write_encoded_series(out, &[name, shared], value, ts);
+        shared.write_series(out, name, value);
     }
 }
 
