@@ -104,11 +104,7 @@ impl BatchBuilder {
     /// Appends records of `chunk` from `from` on, as many as [`BatchBuilder::push_encoded`] one by one would put
     /// in the current batch, with one copy; returns where it stopped, and the batch when it is finished (full, or
     /// closed because the next record would push it past `max_bytes`).
-    pub fn push_run(
-        &mut self,
-        chunk: &EncodedRecords,
-        from: usize,
-    ) -> (usize, Option<Finished>) {
+    pub fn push_run(&mut self, chunk: &EncodedRecords, from: usize) -> (usize, Option<Finished>) {
         let (mut len, mut count, mut to) = (self.body.len(), self.records, from);
         while to < chunk.len() {
             let n = chunk.record_len(to);
@@ -438,7 +434,9 @@ mod sink_tests {
                             crate::load::sinks::prometheus_remote_write::decompress(body, 1 << 20)
                                 .unwrap()
                         }
-                        (_, Compression::Gzip) => crate::codec::gunzip_limited(body, 1 << 20).unwrap(),
+                        (_, Compression::Gzip) => {
+                            crate::codec::gunzip_limited(body, 1 << 20).unwrap()
+                        }
                         _ => body.to_vec(),
                     };
                     assert_eq!(plain(&formed.body), plain(&from_json.body), "{kind:?}");

@@ -535,14 +535,13 @@ fn every_metric_the_alerting_rules_and_the_dashboard_name_is_one_a_real_run_expo
     dashboard_exprs(&dashboard, &mut panels);
     assert!(panels.len() >= 15, "{panels:?}");
     // ... or a series the prometheus-remote-write sink writes (the dashboard's appliance CPU row).
-    let sink_series: BTreeSet<String> = app::transform::transform_all(
-        app::extract::simulated::device_stats("d", 1, 1_700_000_000),
-    )
-    .unwrap()[0]
-        .indicators
-        .iter()
-        .map(|i| remote_write::series::metric_name(i.name))
-        .collect();
+    let sink_series: BTreeSet<String> =
+        app::transform::transform_all(app::extract::simulated::device_stats("d", 1, 1_700_000_000))
+            .unwrap()[0]
+            .indicators
+            .iter()
+            .map(|i| remote_write::series::metric_name(i.name))
+            .collect();
     let mut used = BTreeSet::new();
     for (origin, e) in exprs
         .iter()

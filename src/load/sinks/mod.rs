@@ -86,7 +86,11 @@ impl Encoded {
     }
 
     /// A text body already compressed per `compression`.
-    pub fn compressed(body: Bytes, content_type: &'static str, compression: Compression) -> Encoded {
+    pub fn compressed(
+        body: Bytes,
+        content_type: &'static str,
+        compression: Compression,
+    ) -> Encoded {
         Encoded {
             body,
             content_type,
@@ -155,8 +159,12 @@ impl Sink {
         let body = body.clone();
         Ok(match self.kind {
             SinkKind::PrometheusRemoteWrite => prometheus_remote_write::request(body),
-            SinkKind::InfluxLine => Encoded::compressed(body, influx_line::CONTENT_TYPE, self.compression),
-            SinkKind::IngestJson => Encoded::compressed(body, ingest_json::CONTENT_TYPE, self.compression),
+            SinkKind::InfluxLine => {
+                Encoded::compressed(body, influx_line::CONTENT_TYPE, self.compression)
+            }
+            SinkKind::IngestJson => {
+                Encoded::compressed(body, ingest_json::CONTENT_TYPE, self.compression)
+            }
         })
     }
 

@@ -305,7 +305,12 @@ mod tests {
             shared.set(&[("cpu", "0"), ("device", "d é")], ts);
             let (mut a, mut b) = (Vec::new(), Vec::new());
             shared.write_series(&mut a, &name, 12.25);
-            write_series(&mut b, &[("__name__", "m"), ("cpu", "0"), ("device", "d é")], 12.25, ts);
+            write_series(
+                &mut b,
+                &[("__name__", "m"), ("cpu", "0"), ("device", "d é")],
+                12.25,
+                ts,
+            );
             assert_eq!(a, b, "{ts}");
             assert_eq!(shared.series_len(name.len()), a.len());
         }
