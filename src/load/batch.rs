@@ -1,13 +1,14 @@
 //! Batch assembly, pure: a loader appends runs of encoded records (`load::encoder`) to the JSON array that becomes
 //! the request body, so a batch is held once, as bytes, and never copied (retries and the spool share the same
-//! `Bytes`). With a sink that writes records (`Sink::writes_records`), the same runs in the sink's format make the
-//! batch's request body, compressed when the batch is finished.
+//! `Bytes`). With a sink that writes records (`Sink::writes_records`), the same runs in the sink's form are joined
+//! into the batch's request body (`Sink::join`), compressed when the batch is finished.
 
 use bytes::Bytes;
 
 #[cfg(test)]
 use crate::load::encoder::*;
 use crate::load::encoder::{encode_record, EncodedRecords};
+use crate::load::sinks::prometheus_remote_write::Scratch;
 use crate::load::sinks::Sink;
 use crate::model::{Batch, BatchId, DeviceRecord, Origin};
 
@@ -26,11 +27,10 @@ pub struct BatchBuilder {
 #[derive(Debug)]
 struct Request {
     sink: Sink,
-    /// The records in the sink's format, when the batch is made of more than one run (reused from batch to batch).
+    /// The request body before compression, joined run by run (`Sink::join`; reused from batch to batch).
     raw: Vec<u8>,
-    /// The compressed body, when the batch was one run of one chunk (compressed from the chunk, not copied).
-    compressed: Option<Bytes>,
-    /// Every run of the batch brought its records in the sink's format.
+    scratch: Scratch,
+    /// Every run of the batch brought its records in the sink's form.
     ok: bool,
 }
 
@@ -61,7 +61,7 @@ impl BatchBuilder {
             request: sink.writes_records().then(|| Request {
                 sink,
                 raw: Vec::new(),
-                compressed: None,
+                scratch: Scratch::default(),
                 ok: true,
             }),
             ..Self::new(max_records, max_bytes)
@@ -119,21 +119,15 @@ impl BatchBuilder {
             }
         }
         if to > from {
-            let starts = self.records == 0;
-            if !starts {
+            if self.records > 0 {
                 self.body.push(b',');
             }
             self.body.extend_from_slice(chunk.run(from, to));
             self.records += to - from;
-            let full = self.is_full();
-            if let Some(request) = &mut self.request {
+            if let Some(r) = &mut self.request {
                 match chunk.sink_run(from, to) {
-                    // The whole batch is this run: compressed from the chunk as it is.
-                    Some(run) if request.ok && starts && full => {
-                        request.compressed = Some(request.sink.compress(run))
-                    }
-                    Some(run) if request.ok => request.raw.extend_from_slice(run),
-                    _ => request.ok = false,
+                    Some(run) if r.ok => r.sink.join(run, &mut r.raw, &mut r.scratch),
+                    _ => r.ok = false,
                 }
             }
         }
@@ -159,9 +153,7 @@ impl BatchBuilder {
         body.push(b']');
         let records = std::mem::replace(&mut self.records, 0);
         let request = self.request.as_mut().and_then(|r| {
-            let compressed = r.compressed.take();
-            let done = std::mem::replace(&mut r.ok, true)
-                .then(|| compressed.unwrap_or_else(|| r.sink.compress(&r.raw)));
+            let done = std::mem::replace(&mut r.ok, true).then(|| r.sink.compress(&r.raw));
             r.raw.clear();
             done
         });
@@ -418,8 +410,7 @@ mod sink_tests {
         for kind in [SinkKind::PrometheusRemoteWrite, SinkKind::InfluxLine] {
             for compression in [Compression::None, Compression::Gzip] {
                 let sink = sink(kind, compression);
-                // Chunks of 6 make batches of several runs; chunks of 14, batches of one run (compressed from the
-                // chunk) too.
+                // Chunks of 6 make batches of several runs; chunks of 14, batches of one run too.
                 let batches = [formed(sink, &rs, 6), formed(sink, &rs, 14)].concat();
                 assert_eq!(batches.len(), 6, "20 records in batches of 7, twice");
                 for batch in &batches {

@@ -1,11 +1,10 @@
 //! The record encoder, pure: each record is encoded to JSON once, on the supervisor's thread, byte for byte what
 //! serde_json writes, into a chunk of encoded records (`EncodedRecords`) that a loader appends to its batch; with a
-//! sink other than ingest-json, also in the sink's format (`load::sinks`), so that the batch's request is formed
+//! sink other than ingest-json, also in the form the sink joins into a request (`load::sinks`), so that the batch's request is formed
 //! with it instead of being read back from the JSON.
 
 use serde::Serializer as _;
 
-use crate::load::sinks::prometheus_remote_write::Scratch;
 use crate::load::sinks::Sink;
 use crate::model::DeviceRecord;
 
@@ -112,13 +111,12 @@ pub struct EncodedRecords {
     sink: Option<SinkRecords>,
 }
 
-/// The same records in a sink's format, one after another (a request body is its records' one after another).
+/// The same records in the form the sink joins into a request (`Sink::write_record`), one after another.
 #[derive(Debug)]
 struct SinkRecords {
     sink: Sink,
     bytes: Vec<u8>,
     ends: Vec<u32>,
-    scratch: Scratch,
     /// False once a record could not be written (`EncodeError`): the batches of this chunk are then encoded
     /// from their JSON, which says why.
     ok: bool,
@@ -139,7 +137,6 @@ impl EncodedRecords {
                 sink,
                 bytes: Vec::with_capacity(sink_bytes),
                 ends: Vec::with_capacity(records),
-                scratch: Scratch::default(),
                 ok: true,
             }),
         }
@@ -173,10 +170,7 @@ impl EncodedRecords {
         self.ends
             .push(u32::try_from(self.bytes.len()).expect("a chunk holds far less than 4 GiB"));
         if let Some(s) = self.sink.as_mut().filter(|s| s.ok) {
-            s.ok = s
-                .sink
-                .write_record(&mut s.bytes, &mut s.scratch, record)
-                .is_ok();
+            s.ok = s.sink.write_record(&mut s.bytes, record).is_ok();
             s.ends
                 .push(u32::try_from(s.bytes.len()).expect("a chunk holds far less than 4 GiB"));
         }
@@ -202,7 +196,7 @@ impl EncodedRecords {
     pub(crate) fn run(&self, from: usize, to: usize) -> &[u8] {
         &self.bytes[self.start(from)..self.ends[to - 1] as usize]
     }
-    /// Records `from..to` in the sink's format, when every record of the chunk could be written in it.
+    /// Records `from..to` in the sink's form, when every record of the chunk could be written in it.
     pub(crate) fn sink_run(&self, from: usize, to: usize) -> Option<&[u8]> {
         let s = self.sink.as_ref().filter(|s| s.ok)?;
         let start = match from {

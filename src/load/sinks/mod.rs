@@ -119,17 +119,17 @@ impl Sink {
         self.kind != SinkKind::IngestJson
     }
 
-    /// Appends `record` in the sink's format (remote write's series, line protocol's line) to `out`, the request
-    /// body of a batch being formed: the body of a batch is its records' one after another.
+    /// Appends `record` in the form a chunk of the supervisor's stage holds for the sink: its line for line
+    /// protocol; for remote write its series in a compact form (`prometheus_remote_write::compact`), which
+    /// [`Sink::join`] expands into the request.
     pub fn write_record(
         &self,
         out: &mut Vec<u8>,
-        scratch: &mut prometheus_remote_write::Scratch,
         record: &DeviceRecord,
     ) -> Result<(), EncodeError> {
         match self.kind {
             SinkKind::PrometheusRemoteWrite => {
-                prometheus_remote_write::write_record(out, scratch, record);
+                prometheus_remote_write::compact::write(out, record);
                 Ok(())
             }
             SinkKind::InfluxLine => influx_line::write_line(out, record),
@@ -138,6 +138,21 @@ impl Sink {
             SinkKind::IngestJson => Err(EncodeError(
                 "ingest-json writes the batch's JSON array, not records one by one".into(),
             )),
+        }
+    }
+
+    /// Appends records that [`Sink::write_record`] wrote (one after another) to the request body being formed.
+    pub fn join(
+        &self,
+        run: &[u8],
+        request: &mut Vec<u8>,
+        scratch: &mut prometheus_remote_write::Scratch,
+    ) {
+        match self.kind {
+            SinkKind::PrometheusRemoteWrite => {
+                prometheus_remote_write::compact::expand(run, request, scratch)
+            }
+            _ => request.extend_from_slice(run),
         }
     }
 

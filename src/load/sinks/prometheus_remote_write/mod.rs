@@ -6,6 +6,7 @@
 //! `load.compression` does not apply: the protocol's compression is snappy, always.
 
 pub mod answers;
+pub mod compact;
 pub mod protobuf;
 pub mod series;
 
@@ -33,13 +34,16 @@ pub fn write_request<R: Fields>(records: &[R]) -> Vec<u8> {
 pub type Scratch = protobuf::Shared;
 
 /// Appends a record's series (one `TimeSeries` per indicator) to a `WriteRequest` being written in `out`: a
-/// request is its series one after another, so the series of records written one by one (as the supervisor's
-/// stage does) make the request of the batch. A value that is not finite (`null` in the batch) has no sample.
+/// request is its series one after another, so the series of records written one by one make the request of the
+/// batch (`compact::expand` writes the same from the form a chunk holds). A value that is not finite (`null` in the batch) has no sample.
 /// The record's `cpu` and `device` label fields and its timestamp are encoded once for its five series, and the
 /// `__name__` label of the transform's indicators comes from a table made once.
 pub fn write_record<R: Fields>(out: &mut Vec<u8>, shared: &mut Scratch, r: &R) {
     shared.set(
-        &[("cpu", r.cpu()), ("device", r.device())],
+        &[
+            ("cpu", r.cpu().as_bytes()),
+            ("device", r.device().as_bytes()),
+        ],
         r.seconds().saturating_mul(1000),
     );
     let names = &*NAME_FIELDS;

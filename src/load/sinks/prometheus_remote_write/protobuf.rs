@@ -29,13 +29,14 @@ fn field_len(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
 
-fn label_len(name: &str, value: &str) -> usize {
+fn label_len(name: &str, value: &[u8]) -> usize {
     field_len(name.len()) + field_len(value.len())
 }
 
 /// Appends the `TimeSeries.labels` field of one label, so that a record's labels can be encoded once and shared
 /// by its series.
-pub fn label_field(out: &mut Vec<u8>, name: &str, value: &str) {
+pub fn label_field(out: &mut Vec<u8>, name: &str, value: impl AsRef<[u8]>) {
+    let value = value.as_ref();
     out.push(0x0a); // TimeSeries.labels
     varint(out, label_len(name, value) as u64);
     out.push(0x0a); // Label.name
@@ -43,7 +44,7 @@ pub fn label_field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.push(0x12); // Label.value
     varint(out, value.len() as u64);
-    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(value);
 }
 
 /// Appends one `TimeSeries` to a `WriteRequest` being written in `out`: its label fields already encoded
@@ -83,7 +84,7 @@ pub struct Shared {
 
 impl Shared {
     /// Starts a record: its label fields after `__name__` (in name order) and its samples' time.
-    pub fn set(&mut self, labels: &[(&str, &str)], timestamp_ms: i64) {
+    pub fn set(&mut self, labels: &[(&str, &[u8])], timestamp_ms: i64) {
         self.head.clear();
         for (name, value) in labels {
             label_field(&mut self.head, name, value);
@@ -302,7 +303,7 @@ mod tests {
         label_field(&mut name, "__name__", "m");
         let mut shared = Shared::default();
         for ts in [0, -3, 1_700_000_000_000, i64::MAX] {
-            shared.set(&[("cpu", "0"), ("device", "d é")], ts);
+            shared.set(&[("cpu", b"0"), ("device", "d é".as_bytes())], ts);
             let (mut a, mut b) = (Vec::new(), Vec::new());
             shared.write_series(&mut a, &name, 12.25);
             write_series(
