@@ -1,7 +1,7 @@
 //! The record encoder, pure: each record is encoded to JSON once, on the supervisor's thread, byte for byte what
 //! serde_json writes, into a chunk of encoded records (`EncodedRecords`) that a loader appends to its batch; with a
-//! sink other than ingest-json, also in the form the sink joins into a request (`load::sinks`), so that the batch's request is formed
-//! with it instead of being read back from the JSON.
+//! sink other than ingest-json, also in the form the sink joins into a request (`load::sinks`), so that the
+//! batch's request is formed from the records instead of being read back from the JSON.
 
 use serde::Serializer as _;
 

@@ -60,7 +60,7 @@ pub fn write_record<R: Fields>(out: &mut Vec<u8>, shared: &mut Scratch, r: &R) {
             Some((_, field)) => field,
             None => {
                 other.clear();
-                protobuf::label_field(&mut other, "__name__", &series::metric_name(indicator));
+                protobuf::label_field(&mut other, "__name__", series::metric_name(indicator));
                 &other
             }
         };
@@ -75,7 +75,7 @@ static NAME_FIELDS: std::sync::LazyLock<Vec<(&'static str, Vec<u8>)>> =
             .into_iter()
             .map(|i| {
                 let mut field = Vec::new();
-                protobuf::label_field(&mut field, "__name__", &series::metric_name(i));
+                protobuf::label_field(&mut field, "__name__", series::metric_name(i));
                 (i, field)
             })
             .collect()
