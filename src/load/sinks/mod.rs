@@ -1,12 +1,15 @@
-//! The sinks: what the loaders speak to the store (`load.sink`). A sink is an encoder (the batch's JSON array,
-//! as batches are formed, spooled and logged, into the store's wire format), its headers, and the reading of its
-//! store's answers. Everything else is shared by every sink and lives beside this folder or in `actors`:
-//! batching, retries and backoff, the circuit, the spool, the write-ahead log, dead letters, replay, idempotency
-//! keys, shards, TLS, authentication and compression.
+//! The sinks: what the loaders speak to the store (`load.sink`). A sink is an encoder, its headers, and the
+//! reading of its store's answers. The encoder writes the store's wire format straight from the records as a batch
+//! is formed (`Sink::write_record` on the supervisor's stage, `Sink::join` and `Sink::compress` in the loader's
+//! `load::batch`), and from the batch's JSON array (the form batches are spooled and logged in) for a batch read
+//! back from the disk (`Sink::encode`). Everything else is shared by every sink and lives beside this folder or in
+//! `actors`: batching, retries and backoff, the circuit, the spool, the write-ahead log, dead letters, replay,
+//! idempotency keys, shards, TLS, authentication and compression.
 //!
 //! One folder per sink, as vector's `src/sinks/<name>/`: `ingest_json` (the original's JSON array),
-//! `prometheus_remote_write` (protobuf `WriteRequest`, snappy), `influx_line` (line protocol). `records` reads a
-//! batch's records back for the sinks that re-encode them; `auth` builds the `Authorization` header.
+//! `prometheus_remote_write` (protobuf `WriteRequest`, snappy), `influx_line` (line protocol). `fields` is what
+//! they read of a record in either form; `records` reads a batch's records back from its JSON array; `auth`
+//! builds the `Authorization` header.
 
 pub mod auth;
 pub mod fields;
@@ -156,7 +159,7 @@ impl Sink {
         }
     }
 
-    /// The body of a request whose records [`Sink::write_record`] wrote: compressed as the sink sends it.
+    /// The body of a request joined by [`Sink::join`], compressed as the sink sends it.
     pub fn compress(&self, raw: &[u8]) -> Bytes {
         match (self.kind, self.compression) {
             (SinkKind::PrometheusRemoteWrite, _) => prometheus_remote_write::compress(raw),
