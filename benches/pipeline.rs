@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use app::codec::{count_records, gunzip_limited, gzip};
 use app::extract::simulated::device_stats;
 use app::inventory::{InventoryReader, Row};
-use app::load::batch::BatchBuilder;
+use app::load::batch::{BatchBuilder, Finished};
 use app::model::{new_run_id, BatchId, DeviceRecord};
 use app::spool;
 use app::transform::{transform, transform_all};
@@ -46,7 +46,7 @@ fn body(records: &[DeviceRecord]) -> bytes::Bytes {
     for r in records {
         assert!(b.push(r).is_none());
     }
-    b.take().expect("non-empty batch").0
+    b.take().expect("non-empty batch").body
 }
 
 /// `n` rows `127.x.y.z,device-i` (loopback addresses only): the project's one generator.
@@ -94,7 +94,7 @@ fn bench_batch(c: &mut Criterion) {
             for r in &rs {
                 black_box(builder.push(r));
             }
-            let (body, _) = builder.take().unwrap();
+            let body = builder.take().unwrap().body;
             gzip(&body)
         })
     });
@@ -109,7 +109,15 @@ fn bench_spool(c: &mut Criterion) {
     let seq = AtomicU64::new(0);
     let batch_with_new_id = || {
         let n = seq.fetch_add(1, Ordering::Relaxed);
-        BatchBuilder::batch(BatchId::new(&run, 0, n), 0, (body.clone(), BATCH))
+        BatchBuilder::batch(
+            BatchId::new(&run, 0, n),
+            0,
+            Finished {
+                body: body.clone(),
+                records: BATCH,
+                request: None,
+            },
+        )
     };
 
     let mut g = c.benchmark_group("spool");

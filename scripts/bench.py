@@ -76,6 +76,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "app"
+# The mock's route for each sink's wire format (`app mock-server`: src/mock/routes.rs); the default is /load.
+SINK_ROUTES = {"ingest-json": "/load", "prometheus-remote-write": "/api/v1/write", "influx-line": "/write"}
 ALL_CASES = ["1m", "durable", "10m", "seed", "100k-1s", "slow-api", "wrk", "snmp", "shards"]
 LONG_CASES = {"10m", "seed", "100k-1s", "snmp", "shards"}
 NPROC = os.cpu_count() or 1
@@ -100,8 +102,8 @@ def parse_args(argv):
     p.add_argument("--no-build", action="store_true", default=env("BENCH_NO_BUILD", "0") == "1",
                    help="skip `cargo build --release` (BENCH_NO_BUILD=1)")
     p.add_argument("--sink", default=env("BENCH_SINK", ""), metavar="NAME",
-                   help="run the ETL with load.sink = NAME, through APP__LOAD__SINK (BENCH_SINK; default: the "
-                        "configuration's)")
+                   help="run the ETL with load.sink = NAME, through APP__LOAD__SINK, to the mock's route "
+                        "of that format (BENCH_SINK; default: the configuration's)")
     p.add_argument("--scale", type=float, default=float(env("BENCH_SCALE", "1")),
                    help="multiply every case's device count by this (BENCH_SCALE, 1); below 1 for a quick check "
                         "that the cases run (the targets then mean nothing)")
@@ -439,9 +441,10 @@ class Bench:
         self.mock = None
 
     def etl_argv(self, d, limit_s, config, inv, extra=()):
+        route = SINK_ROUTES.get(self.a.sink, "/load")
         return ["/usr/bin/time", "-v", "-o", str(d / "etl.time"), *self.in_ns(), "timeout", "-s", "TERM", "-k",
                 "30", str(limit_s), str(BIN), "etl", "--config", str(config), "--inventory", str(inv),
-                "--endpoint", f"{self.mock_url}/load", "--spool-dir", str(d / "spool"), "--summary-json",
+                "--endpoint", f"{self.mock_url}{route}", "--spool-dir", str(d / "spool"), "--summary-json",
                 str(d / "summary.json"), *extra]
 
     def etl_env(self):

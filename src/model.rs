@@ -130,6 +130,10 @@ pub struct Batch {
     pub records: usize,
     /// The uncompressed JSON array.
     pub body: Bytes,
+    /// For a sink other than ingest-json, the request body as the batch was formed (its records written straight
+    /// into the sink's format, and compressed, by `load`); `None` for a batch read back from the disk, which the
+    /// sink encodes from `body`.
+    pub request: Option<Bytes>,
     /// Where the batch came from, which decides what happens to a spool file once it is resolved.
     pub origin: Origin,
 }

@@ -77,7 +77,7 @@ impl Delivery {
     /// Delivers `batch`, retrying per the rules; the slot is released when the batch is acknowledged, dead-lettered
     /// or on disk.
     pub async fn deliver(self: Rc<Self>, batch: Batch, _slot: OwnedSemaphorePermit) {
-        let request = match self.client.encode(&batch.body) {
+        let request = match self.client.request(&batch) {
             Ok(r) => r,
             // Sending cannot help a batch its sink cannot write: a dead letter, status 0 (never sent).
             Err(e) => {

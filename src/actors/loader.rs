@@ -1,8 +1,8 @@
 //! `LoaderActor`: one of `load.workers`, on the loader arbiters (one thread per core, shared). Buffers records as
-//! an encoded JSON array, forms a batch at `batch_size` records, `batch_bytes` bytes or `flush_interval_ms`, and
-//! delivers up to `max_in_flight` batches at once (see `delivery.rs`). When every slot is busy the actor stops
-//! reading its bounded mailbox until one frees, so senders awaiting `send()` are held back: no queue grows without
-//! bound.
+//! an encoded JSON array (and, for a sink other than ingest-json, as the batch's request: `load::batch`), forms a
+//! batch at `batch_size` records, `batch_bytes` bytes or `flush_interval_ms`, and delivers up to `max_in_flight`
+//! batches at once (see `delivery.rs`). When every slot is busy the actor stops reading its bounded mailbox until
+//! one frees, so senders awaiting `send()` are held back: no queue grows without bound.
 //!
 //! With `spool.durable` each batch is appended to the write-ahead log when it is formed and queued
 //! (`wal_queue.rs`) until its group is on disk; only then does it take a slot and go out.
@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::actors::delivery::Delivery;
 use crate::actors::wal_queue::{self, Queued};
 use crate::config::LoadSettings;
-use crate::load::batch::BatchBuilder;
+use crate::load::batch::{BatchBuilder, Finished};
 use crate::load::encoder::EncodedRecords;
 use crate::model::{Batch, BatchId};
 
@@ -60,7 +60,11 @@ impl LoaderActor {
             worker,
             run_id,
             seq: 0,
-            builder: BatchBuilder::new(settings.batch_size, settings.batch_bytes),
+            builder: BatchBuilder::for_sink(
+                *delivery.client.sink(),
+                settings.batch_size,
+                settings.batch_bytes,
+            ),
             slots: Arc::new(Semaphore::new(settings.max_in_flight)),
             max_in_flight: u32::try_from(settings.max_in_flight)
                 .expect("load.max_in_flight is validated to be at most 1024"),
@@ -73,7 +77,7 @@ impl LoaderActor {
     }
 
     /// Turns a finished body into a batch with a new id.
-    fn batch(&mut self, finished: (bytes::Bytes, usize)) -> Batch {
+    fn batch(&mut self, finished: Finished) -> Batch {
         self.seq += 1;
         let id = BatchId::new(&self.run_id, self.worker, self.seq);
         self.last_flush = Instant::now();

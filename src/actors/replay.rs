@@ -172,6 +172,7 @@ impl Replay<'_> {
             worker: b.worker,
             records: b.records,
             body,
+            request: None,
             origin: Origin::FromWal(b.path.clone()),
         };
         let _ = self.loader(b.worker).send(DeliverBatch(batch)).await;

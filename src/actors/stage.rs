@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use super::loader::{LoadRecords, LoaderActor};
 use crate::load::encoder::EncodedRecords;
+use crate::load::sinks::Sink;
 use crate::model::DeviceRecord;
 use crate::observe::metrics::RunMetrics;
 
@@ -38,11 +39,12 @@ impl Stage {
     pub fn new(
         loaders: Arc<Vec<Addr<LoaderActor>>>,
         batch_size: usize,
+        sink: Sink,
         metrics: Arc<RunMetrics>,
     ) -> Rc<Self> {
         let n = loaders.len();
         Rc::new(Stage {
-            records: RefCell::new((0..n).map(|_| EncodedRecords::default()).collect()),
+            records: RefCell::new((0..n).map(|_| EncodedRecords::for_sink(sink)).collect()),
             flushing: RefCell::new(vec![false; n]),
             timer_sends: Arc::new(Semaphore::new(n)),
             limit: batch_size.saturating_mul(4).clamp(1, STAGE_RECORDS),
@@ -78,10 +80,8 @@ impl Stage {
                 stage.push(record);
             }
             // The next chunk gets the room this one needed, so that it fills without reallocating.
-            (stage.len() >= self.limit).then(|| {
-                let room = EncodedRecords::with_capacity(self.limit, stage.bytes_len() + 1024);
-                std::mem::replace(stage, room)
-            })
+            (stage.len() >= self.limit)
+                .then(|| stage.take_with_room(self.limit, stage.bytes_len() + 1024))
         };
         match full {
             Some(chunk) => self.send(loader, chunk).await,
@@ -99,7 +99,7 @@ impl Stage {
                 return;
             };
             self.flushing.borrow_mut()[loader] = true;
-            let chunk = std::mem::take(&mut self.records.borrow_mut()[loader]);
+            let chunk = self.records.borrow_mut()[loader].take();
             let this = self.clone();
             actix_rt::spawn(async move {
                 this.send(loader, chunk).await;
@@ -124,7 +124,7 @@ impl Stage {
             .records
             .borrow_mut()
             .iter_mut()
-            .map(std::mem::take)
+            .map(EncodedRecords::take)
             .collect();
         for (loader, chunk) in chunks.into_iter().enumerate() {
             if !chunk.is_empty() {

@@ -55,7 +55,12 @@ impl ExtractSupervisor {
     ) -> Self {
         ExtractSupervisor {
             checked,
-            stage: Stage::new(loaders.clone(), settings.load.batch_size, metrics.clone()),
+            stage: Stage::new(
+                loaders.clone(),
+                settings.load.batch_size,
+                crate::load::sinks::Sink::new(&settings.load),
+                metrics.clone(),
+            ),
             settings,
             source_tls,
             snmp_secrets,

@@ -1,12 +1,15 @@
 //! Batch assembly, pure: a loader appends runs of encoded records (`load::encoder`) to the JSON array that becomes
 //! the request body, so a batch is held once, as bytes, and never copied (retries and the spool share the same
-//! `Bytes`).
+//! `Bytes`). With a sink that writes records (`Sink::writes_records`), the same runs in the sink's form are joined
+//! into the batch's request body (`Sink::join`), compressed when the batch is finished.
 
 use bytes::Bytes;
 
 #[cfg(test)]
 use crate::load::encoder::*;
 use crate::load::encoder::{encode_record, EncodedRecords};
+use crate::load::sinks::prometheus_remote_write::Scratch;
+use crate::load::sinks::Sink;
 use crate::model::{Batch, BatchId, DeviceRecord, Origin};
 
 /// The buffer of one loader: a JSON array being written, and how many records it holds.
@@ -16,6 +19,28 @@ pub struct BatchBuilder {
     records: usize,
     max_records: usize,
     max_bytes: usize,
+    /// With a sink that writes records: the batch's request being formed.
+    request: Option<Request>,
+}
+
+/// The request of the batch being formed, for a sink that writes records.
+#[derive(Debug)]
+struct Request {
+    sink: Sink,
+    /// The request body before compression, joined run by run (`Sink::join`; reused from batch to batch).
+    raw: Vec<u8>,
+    scratch: Scratch,
+    /// Every run of the batch brought its records in the sink's form.
+    ok: bool,
+}
+
+/// A finished batch: its JSON array, its record count, and its request body when it was formed in the sink's
+/// format.
+#[derive(Debug, PartialEq)]
+pub struct Finished {
+    pub body: Bytes,
+    pub records: usize,
+    pub request: Option<Bytes>,
 }
 
 impl BatchBuilder {
@@ -26,6 +51,20 @@ impl BatchBuilder {
             records: 0,
             max_records,
             max_bytes,
+            request: None,
+        }
+    }
+
+    /// A builder that also forms each batch's request body when `sink` writes records.
+    pub fn for_sink(sink: Sink, max_records: usize, max_bytes: usize) -> Self {
+        BatchBuilder {
+            request: sink.writes_records().then(|| Request {
+                sink,
+                raw: Vec::new(),
+                scratch: Scratch::default(),
+                ok: true,
+            }),
+            ..Self::new(max_records, max_bytes)
         }
     }
 
@@ -45,7 +84,7 @@ impl BatchBuilder {
 
     /// Appends one encoded record. Returns the finished batch body first when this record would push a
     /// non-empty batch past `max_bytes` (the record then starts the next batch).
-    pub fn push_encoded(&mut self, record: &[u8]) -> Option<(Bytes, usize)> {
+    pub fn push_encoded(&mut self, record: &[u8]) -> Option<Finished> {
         let done = if self.records > 0 && self.body.len() + 1 + record.len() + 1 > self.max_bytes {
             self.take()
         } else {
@@ -56,17 +95,16 @@ impl BatchBuilder {
         }
         self.body.extend_from_slice(record);
         self.records += 1;
+        if let Some(request) = &mut self.request {
+            request.ok = false; // a record without its sink form
+        }
         done
     }
 
     /// Appends records of `chunk` from `from` on, as many as [`BatchBuilder::push_encoded`] one by one would put
     /// in the current batch, with one copy; returns where it stopped, and the batch when it is finished (full, or
     /// closed because the next record would push it past `max_bytes`).
-    pub fn push_run(
-        &mut self,
-        chunk: &EncodedRecords,
-        from: usize,
-    ) -> (usize, Option<(Bytes, usize)>) {
+    pub fn push_run(&mut self, chunk: &EncodedRecords, from: usize) -> (usize, Option<Finished>) {
         let (mut len, mut count, mut to) = (self.body.len(), self.records, from);
         while to < chunk.len() {
             let n = chunk.record_len(to);
@@ -86,6 +124,12 @@ impl BatchBuilder {
             }
             self.body.extend_from_slice(chunk.run(from, to));
             self.records += to - from;
+            if let Some(r) = &mut self.request {
+                match chunk.sink_run(from, to) {
+                    Some(run) if r.ok => r.sink.join(run, &mut r.raw, &mut r.scratch),
+                    _ => r.ok = false,
+                }
+            }
         }
         let done = (to == from || self.is_full())
             .then(|| self.take())
@@ -94,30 +138,40 @@ impl BatchBuilder {
     }
 
     /// Encodes and appends a record (see [`BatchBuilder::push_encoded`]).
-    pub fn push(&mut self, record: &DeviceRecord) -> Option<(Bytes, usize)> {
+    pub fn push(&mut self, record: &DeviceRecord) -> Option<Finished> {
         let mut one = Vec::with_capacity(256);
         encode_record(&mut one, record);
         self.push_encoded(&one)
     }
 
-    /// The finished body (closed JSON array) and its record count, leaving the builder empty.
-    pub fn take(&mut self) -> Option<(Bytes, usize)> {
+    /// The finished body (closed JSON array), its record count and its request, leaving the builder empty.
+    pub fn take(&mut self) -> Option<Finished> {
         if self.records == 0 {
             return None;
         }
         let mut body = std::mem::replace(&mut self.body, Self::fresh(self.max_bytes));
         body.push(b']');
-        let n = std::mem::replace(&mut self.records, 0);
-        Some((Bytes::from(body), n))
+        let records = std::mem::replace(&mut self.records, 0);
+        let request = self.request.as_mut().and_then(|r| {
+            let done = std::mem::replace(&mut r.ok, true).then(|| r.sink.compress(&r.raw));
+            r.raw.clear();
+            done
+        });
+        Some(Finished {
+            body: Bytes::from(body),
+            records,
+            request,
+        })
     }
 
-    /// Wraps a finished body as a batch.
-    pub fn batch(id: BatchId, worker: usize, (body, records): (Bytes, usize)) -> Batch {
+    /// Wraps a finished batch.
+    pub fn batch(id: BatchId, worker: usize, finished: Finished) -> Batch {
         Batch {
             id,
             worker,
-            records,
-            body,
+            records: finished.records,
+            body: finished.body,
+            request: finished.request,
             origin: Origin::New,
         }
     }
@@ -258,7 +312,9 @@ mod tests {
         for r in records(3) {
             assert!(b.push(&r).is_none());
         }
-        let (body, n) = b.take().unwrap();
+        let Finished {
+            body, records: n, ..
+        } = b.take().unwrap();
         assert_eq!(n, 3);
         assert_eq!(count_records(&body), Ok(3));
         let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -286,9 +342,12 @@ mod tests {
             done.extend(b.push(r));
         }
         done.extend(b.take());
-        let counts: Vec<_> = done.iter().map(|(_, n)| *n).collect();
+        let counts: Vec<_> = done.iter().map(|f| f.records).collect();
         assert_eq!(counts.iter().sum::<usize>(), 5);
-        for (body, n) in &done {
+        for Finished {
+            body, records: n, ..
+        } in &done
+        {
             assert!(
                 body.len() <= 2 * one + 3,
                 "{} > {}",
@@ -299,5 +358,98 @@ mod tests {
             // What the ETL sends is in the shape the mock counts quickly.
             assert_eq!(crate::codec::body_scan::count(body), Some(*n as u64));
         }
+    }
+}
+
+#[cfg(test)]
+mod sink_tests {
+    use super::*;
+    use crate::config::{Compression, LoadSettings, SinkKind};
+    use crate::extract::simulated::device_stats;
+    use crate::transform::transform_all;
+
+    fn sink(kind: SinkKind, compression: Compression) -> Sink {
+        Sink::new(&LoadSettings {
+            sink: kind,
+            compression,
+            ..LoadSettings::default()
+        })
+    }
+
+    /// The batches of `records` formed chunk by chunk, as the stage and a loader form them.
+    fn formed(sink: Sink, records: &[DeviceRecord], chunk: usize) -> Vec<Batch> {
+        let mut b = BatchBuilder::for_sink(sink, 7, 1 << 20);
+        let mut done = Vec::new();
+        for part in records.chunks(chunk) {
+            let mut c = EncodedRecords::for_sink(sink);
+            for r in part {
+                c.push(r);
+            }
+            let mut from = 0;
+            while from < c.len() {
+                let (to, finished) = b.push_run(&c, from);
+                done.extend(finished);
+                from = to;
+            }
+        }
+        done.extend(b.take());
+        done.into_iter()
+            .enumerate()
+            .map(|(i, f)| BatchBuilder::batch(BatchId(format!("b{i}")), 0, f))
+            .collect()
+    }
+
+    #[test]
+    fn a_request_formed_with_the_batch_is_the_one_encoded_from_its_json() {
+        let mut rs = transform_all(device_stats("edge 1,a=b\"c\\", 20, 1_700_000_000)).unwrap();
+        rs[3].indicators[1].value = f64::NAN; // null: no sample, no field
+        for i in rs[4].indicators.iter_mut() {
+            i.value = f64::INFINITY; // no line at all
+        }
+        rs[5].name = "é日本\ttab".into();
+        for kind in [SinkKind::PrometheusRemoteWrite, SinkKind::InfluxLine] {
+            for compression in [Compression::None, Compression::Gzip] {
+                let sink = sink(kind, compression);
+                // Chunks of 6 make batches of several runs; chunks of 14, batches of one run too.
+                let batches = [formed(sink, &rs, 6), formed(sink, &rs, 14)].concat();
+                assert_eq!(batches.len(), 6, "20 records in batches of 7, twice");
+                for batch in &batches {
+                    assert!(batch.request.is_some(), "{kind:?}");
+                    let formed = sink.request(batch).unwrap();
+                    let from_json = sink.encode(&batch.body).unwrap();
+                    assert_eq!(formed.content_type, from_json.content_type);
+                    assert_eq!(formed.content_encoding, from_json.content_encoding);
+                    assert_eq!(formed.extra, from_json.extra);
+                    let plain = |body: &Bytes| match (kind, compression) {
+                        (SinkKind::PrometheusRemoteWrite, _) => {
+                            crate::load::sinks::prometheus_remote_write::decompress(body, 1 << 20)
+                                .unwrap()
+                        }
+                        (_, Compression::Gzip) => {
+                            crate::codec::gunzip_limited(body, 1 << 20).unwrap()
+                        }
+                        _ => body.to_vec(),
+                    };
+                    assert_eq!(plain(&formed.body), plain(&from_json.body), "{kind:?}");
+                }
+            }
+        }
+        // ingest-json batches carry no request: their body is the JSON array.
+        let json = sink(SinkKind::IngestJson, Compression::None);
+        assert!(formed(json, &rs, 6).iter().all(|b| b.request.is_none()));
+    }
+
+    #[test]
+    fn a_record_the_sink_cannot_write_leaves_its_batches_to_the_json_path() {
+        let mut rs = transform_all(device_stats("d", 20, 1_700_000_000)).unwrap();
+        rs[9].cpu_number = "".into(); // no empty tag in line protocol
+        let sink = sink(SinkKind::InfluxLine, Compression::None);
+        // Chunks of 6: records 6..12 are one chunk; batches of 7 meet it in 0..7 and 7..14.
+        let batches = formed(sink, &rs, 6);
+        let with: Vec<bool> = batches.iter().map(|b| b.request.is_some()).collect();
+        assert_eq!(with, [false, false, true]);
+        assert!(sink.request(&batches[0]).is_ok(), "encoded from its JSON");
+        let e = sink.request(&batches[1]).unwrap_err();
+        assert!(e.0.contains("empty tag"), "{e:?}");
     }
 }

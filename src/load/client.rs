@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::config::{LoadSettings, Secret};
 use crate::load::retry::{parse_retry_after, RetryReason};
 use crate::load::sinks::{auth, EncodeError, Encoded, Sink};
-use crate::model::BatchId;
+use crate::model::{Batch, BatchId};
 use crate::observe::metrics::RunMetrics;
 use crate::resolve::tls::ClientTls;
 
@@ -70,12 +70,12 @@ impl LoadClient {
         &self.sink
     }
 
-    /// The request of a batch whose records are the JSON array `json`, in the sink's format.
-    pub fn encode(&self, json: &Bytes) -> Result<Encoded, EncodeError> {
-        self.sink.encode(json)
+    /// The request of a batch, in the sink's format (`Sink::request`).
+    pub fn request(&self, batch: &Batch) -> Result<Encoded, EncodeError> {
+        self.sink.request(batch)
     }
 
-    /// One `POST` of `request` (as [`encode`](Self::encode) made it), cut short when `abort` resolves. Counts the
+    /// One `POST` of `request` (as [`request`](Self::request) made it), cut short when `abort` resolves. Counts the
     /// request, its latency and the requests in flight.
     pub async fn attempt(
         &self,

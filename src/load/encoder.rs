@@ -1,8 +1,11 @@
 //! The record encoder, pure: each record is encoded to JSON once, on the supervisor's thread, byte for byte what
-//! serde_json writes, into a chunk of encoded records (`EncodedRecords`) that a loader appends to its batch.
+//! serde_json writes, into a chunk of encoded records (`EncodedRecords`) that a loader appends to its batch; with a
+//! sink other than ingest-json, also in the form the sink joins into a request (`load::sinks`), so that the
+//! batch's request is formed from the records instead of being read back from the JSON.
 
 use serde::Serializer as _;
 
+use crate::load::sinks::Sink;
 use crate::model::DeviceRecord;
 
 /// Writes `record` as JSON, byte for byte what `serde_json::to_vec(record)` gives, with the constant parts
@@ -99,20 +102,61 @@ fn indicator_head(name: &str) -> Option<&'static [u8]> {
 }
 
 /// Records already encoded, separated by commas as in a JSON array, with where each one ends: what the
-/// supervisor hands a loader, which appends runs of them to a batch with one copy each.
+/// supervisor hands a loader, which appends runs of them to a batch with one copy each. With a sink that writes
+/// records (`Sink::writes_records`), each record also in the sink's format.
 #[derive(Debug, Default)]
 pub struct EncodedRecords {
     bytes: Vec<u8>,
     ends: Vec<u32>,
+    sink: Option<SinkRecords>,
+}
+
+/// The same records in the form the sink joins into a request (`Sink::write_record`), one after another.
+#[derive(Debug)]
+struct SinkRecords {
+    sink: Sink,
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    /// False once a record could not be written (`EncodeError`): the batches of this chunk are then encoded
+    /// from their JSON, which says why.
+    ok: bool,
 }
 
 impl EncodedRecords {
-    /// Room for `records` records of `bytes` bytes in all, so that filling it does not reallocate.
-    pub fn with_capacity(records: usize, bytes: usize) -> Self {
+    /// An empty chunk for `sink`: records in JSON, and in the sink's format if it writes records.
+    pub fn for_sink(sink: Sink) -> Self {
+        Self::with_capacity(sink, 0, 0, 0)
+    }
+    /// An empty chunk with room for `records` records of `bytes` bytes of JSON and `sink_bytes` in the sink's
+    /// format, so that filling it does not reallocate.
+    fn with_capacity(sink: Sink, records: usize, bytes: usize, sink_bytes: usize) -> Self {
         EncodedRecords {
             bytes: Vec::with_capacity(bytes),
             ends: Vec::with_capacity(records),
+            sink: sink.writes_records().then(|| SinkRecords {
+                sink,
+                bytes: Vec::with_capacity(sink_bytes),
+                ends: Vec::with_capacity(records),
+                ok: true,
+            }),
         }
+    }
+    /// The records held, leaving an empty chunk for the same sink.
+    pub fn take(&mut self) -> Self {
+        self.take_with_room(0, 0)
+    }
+    /// The records held, leaving an empty chunk for the same sink with room for `records` records of `bytes`
+    /// bytes of JSON, and as much in the sink's format as this chunk held (so that filling it does not reallocate).
+    pub fn take_with_room(&mut self, records: usize, bytes: usize) -> Self {
+        let empty = match &self.sink {
+            Some(s) => Self::with_capacity(s.sink, records, bytes, s.bytes.len() + 1024),
+            None => EncodedRecords {
+                bytes: Vec::with_capacity(bytes),
+                ends: Vec::with_capacity(records),
+                sink: None,
+            },
+        };
+        std::mem::replace(self, empty)
     }
     /// Bytes of JSON held.
     pub fn bytes_len(&self) -> usize {
@@ -125,6 +169,11 @@ impl EncodedRecords {
         encode_record(&mut self.bytes, record);
         self.ends
             .push(u32::try_from(self.bytes.len()).expect("a chunk holds far less than 4 GiB"));
+        if let Some(s) = self.sink.as_mut().filter(|s| s.ok) {
+            s.ok = s.sink.write_record(&mut s.bytes, record).is_ok();
+            s.ends
+                .push(u32::try_from(s.bytes.len()).expect("a chunk holds far less than 4 GiB"));
+        }
     }
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -146,6 +195,15 @@ impl EncodedRecords {
     /// Records `from..to`, with the commas between them.
     pub(crate) fn run(&self, from: usize, to: usize) -> &[u8] {
         &self.bytes[self.start(from)..self.ends[to - 1] as usize]
+    }
+    /// Records `from..to` in the sink's form, when every record of the chunk could be written in it.
+    pub(crate) fn sink_run(&self, from: usize, to: usize) -> Option<&[u8]> {
+        let s = self.sink.as_ref().filter(|s| s.ok)?;
+        let start = match from {
+            0 => 0,
+            _ => s.ends[from - 1] as usize,
+        };
+        Some(&s.bytes[start..s.ends[to - 1] as usize])
     }
     /// Each record's JSON.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {

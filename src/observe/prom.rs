@@ -81,6 +81,11 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
         "",
     ),
     (
+        "app_rejected_records",
+        "Records dead-lettered by the store's reason (out_of_order, duplicate, too_old; other refusals count only in app_records_total{state=\"rejected\"})",
+        "reason",
+    ),
+    (
         "app_spool_file_events",
         "Spool files written, replayed (deleted after delivery), quarantined, unreadable",
         "event",

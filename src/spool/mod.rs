@@ -94,6 +94,7 @@ mod tests {
             body: Bytes::from_static(
                 br#"[{"name":"d","cpu_number":"0","timestamp":1,"indicators":[]}]"#,
             ),
+            request: None,
             origin: Origin::New,
         }
     }

@@ -175,6 +175,7 @@ fn emit_from(
             worker: plan.worker,
             records: plan.records,
             body: Bytes::from(body),
+            request: None,
             origin: Origin::Replayed(origin),
         });
         return Ok(());
@@ -188,6 +189,7 @@ fn emit_from(
             worker: plan.worker,
             records,
             body,
+            request: None,
             origin: Origin::Replayed(origin.clone()),
         })
     };

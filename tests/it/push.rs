@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use app::load::sinks::prometheus_remote_write as remote_write;
+
 use crate::helpers::*;
 
 const PUSHGATEWAY: &str = "/usr/bin/prometheus-pushgateway";
@@ -391,7 +393,11 @@ fn promql_names(expr: &str) -> Vec<String> {
                         break;
                     }
                 }
-                if !in_braces && !grouping && (word.starts_with("app_") || word.contains(':')) {
+                let sink_series = word.starts_with(remote_write::series::PREFIX);
+                if !in_braces
+                    && !grouping
+                    && (word.starts_with("app_") || word.contains(':') || sink_series)
+                {
                     names.push(word.clone());
                 }
                 last_word = word;
@@ -522,6 +528,14 @@ fn every_metric_the_alerting_rules_and_the_dashboard_name_is_one_a_real_run_expo
     let mut panels = Vec::new();
     dashboard_exprs(&dashboard, &mut panels);
     assert!(panels.len() >= 15, "{panels:?}");
+    // ... or a series the prometheus-remote-write sink writes (the dashboard's appliance CPU row).
+    let sink_series: BTreeSet<String> =
+        app::transform::transform_all(app::extract::simulated::device_stats("d", 1, 1_700_000_000))
+            .unwrap()[0]
+            .indicators
+            .iter()
+            .map(|i| remote_write::series::metric_name(i.name))
+            .collect();
     let mut used = BTreeSet::new();
     for (origin, e) in exprs
         .iter()
@@ -535,6 +549,11 @@ fn every_metric_the_alerting_rules_and_the_dashboard_name_is_one_a_real_run_expo
                 assert!(
                     records.contains(&n),
                     "{origin}: {n} is not a recording rule of rules.yml"
+                );
+            } else if n.starts_with(remote_write::series::PREFIX) {
+                assert!(
+                    sink_series.contains(&n),
+                    "{origin}: {n} is not a series the prometheus-remote-write sink writes: {sink_series:?}"
                 );
             } else {
                 assert!(
@@ -567,5 +586,11 @@ fn promql_names_skips_labels_strings_and_groupings() {
     assert_eq!(
         promql_names("label_values(app_last_run_timestamp_seconds, shard)"),
         ["app_last_run_timestamp_seconds"]
+    );
+    assert_eq!(
+        promql_names(
+            r#"count(count by (device) (last_over_time(appliance_cpu_utilization_percent{device=~"$device"}[5m])))"#
+        ),
+        ["appliance_cpu_utilization_percent"]
     );
 }

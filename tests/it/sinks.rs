@@ -345,6 +345,41 @@ fn check_promql(
     }
 }
 
+/// Every query of deploy/grafana/app.json on the sink's series (its appliance CPU row and `$device` variable), run
+/// against the store with every device selected: each gives series, and "Devices reporting" counts every device.
+fn grafana_reads_the_series(store: &Store, devices: usize) {
+    fn exprs(json: &serde_json::Value, out: &mut Vec<String>) {
+        match json {
+            serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| match (k.as_str(), v) {
+                ("expr", serde_json::Value::String(s)) => out.push(s.clone()),
+                _ => exprs(v, out),
+            }),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| exprs(v, out)),
+            _ => {}
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/grafana/app.json")).unwrap(),
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    exprs(&dashboard, &mut all);
+    let on_series: Vec<String> = all
+        .iter()
+        .filter(|e| e.contains("appliance_cpu_"))
+        .map(|e| e.replace("$device", ".+"))
+        .collect();
+    assert!(on_series.len() >= 7, "{on_series:?}");
+    for e in &on_series {
+        let result = store.promql(e);
+        assert!(!result.is_empty(), "the dashboard's {e:?} gives nothing");
+        if e.starts_with("count(") {
+            assert_eq!(result[0].2, devices as f64, "{e}");
+        }
+    }
+}
+
 #[test]
 fn prometheus_remote_write_reads_back_exact_and_a_too_old_sample_is_a_dead_letter_with_the_reason()
 {
@@ -365,6 +400,7 @@ fn prometheus_remote_write_reads_back_exact_and_a_too_old_sample_is_a_dead_lette
         None,
         run,
     );
+    grafana_reads_the_series(&store, devices.len());
 
     // A spool file in the original's format (cpu_number a string) with a sample three hours older than the
     // newest of its series: Prometheus refuses it as out of bounds.

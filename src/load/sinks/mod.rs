@@ -1,14 +1,18 @@
-//! The sinks: what the loaders speak to the store (`load.sink`). A sink is an encoder (the batch's JSON array,
-//! as batches are formed, spooled and logged, into the store's wire format), its headers, and the reading of its
-//! store's answers. Everything else is shared by every sink and lives beside this folder or in `actors`:
-//! batching, retries and backoff, the circuit, the spool, the write-ahead log, dead letters, replay, idempotency
-//! keys, shards, TLS, authentication and compression.
+//! The sinks: what the loaders speak to the store (`load.sink`). A sink is an encoder, its headers, and the
+//! reading of its store's answers. The encoder writes the store's wire format straight from the records as a batch
+//! is formed (`Sink::write_record` on the supervisor's stage, `Sink::join` and `Sink::compress` in the loader's
+//! `load::batch`), and from the batch's JSON array (the form batches are spooled and logged in) for a batch read
+//! back from the disk (`Sink::encode`). Everything else is shared by every sink and lives beside this folder or in
+//! `actors`: batching, retries and backoff, the circuit, the spool, the write-ahead log, dead letters, replay,
+//! idempotency keys, shards, TLS, authentication and compression.
 //!
 //! One folder per sink, as vector's `src/sinks/<name>/`: `ingest_json` (the original's JSON array),
-//! `prometheus_remote_write` (protobuf `WriteRequest`, snappy), `influx_line` (line protocol). `records` reads a
-//! batch's records back for the sinks that re-encode them; `auth` builds the `Authorization` header.
+//! `prometheus_remote_write` (protobuf `WriteRequest`, snappy), `influx_line` (line protocol). `fields` is what
+//! they read of a record in either form; `records` reads a batch's records back from its JSON array; `auth`
+//! builds the `Authorization` header.
 
 pub mod auth;
+pub mod fields;
 pub mod influx_line;
 pub mod ingest_json;
 pub mod prometheus_remote_write;
@@ -17,6 +21,7 @@ pub mod records;
 use bytes::Bytes;
 
 use crate::config::{Compression, LoadSettings, SinkKind};
+use crate::model::{Batch, DeviceRecord};
 
 /// Why a store refused samples, as far as its message says (the dead letter keeps the message itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,14 +81,23 @@ impl Encoded {
     /// A text body of `content_type`, gzipped with `load.compression = "gzip"` (the JSON and line-protocol sinks;
     /// remote write has its own block compression).
     pub fn text(body: Bytes, content_type: &'static str, compression: Compression) -> Encoded {
-        let (body, content_encoding) = match compression {
-            Compression::Gzip => (Bytes::from(crate::codec::gzip(&body)), Some("gzip")),
-            Compression::None => (body, None),
+        let body = match compression {
+            Compression::Gzip => Bytes::from(crate::codec::gzip(&body)),
+            Compression::None => body,
         };
+        Encoded::compressed(body, content_type, compression)
+    }
+
+    /// A text body already compressed per `compression`.
+    pub fn compressed(
+        body: Bytes,
+        content_type: &'static str,
+        compression: Compression,
+    ) -> Encoded {
         Encoded {
             body,
             content_type,
-            content_encoding,
+            content_encoding: (compression == Compression::Gzip).then_some("gzip"),
             extra: &[],
         }
     }
@@ -99,6 +113,77 @@ impl Sink {
 
     pub fn kind(&self) -> SinkKind {
         self.kind
+    }
+
+    /// Whether the batches this run forms carry their request body, written record by record as the supervisor's
+    /// stage encodes them ([`Sink::write_record`]): every sink but ingest-json, whose request is the batch's JSON
+    /// array itself.
+    pub fn writes_records(&self) -> bool {
+        self.kind != SinkKind::IngestJson
+    }
+
+    /// Appends `record` in the form a chunk of the supervisor's stage holds for the sink: its line for line
+    /// protocol; for remote write its series in a compact form (`prometheus_remote_write::compact`), which
+    /// [`Sink::join`] expands into the request.
+    pub fn write_record(
+        &self,
+        out: &mut Vec<u8>,
+        record: &DeviceRecord,
+    ) -> Result<(), EncodeError> {
+        match self.kind {
+            SinkKind::PrometheusRemoteWrite => {
+                prometheus_remote_write::compact::write(out, record);
+                Ok(())
+            }
+            SinkKind::InfluxLine => influx_line::write_line(out, record),
+            // Never asked: an ingest-json batch is its JSON array, formed by `load::batch`. Were it asked, the
+            // batch would carry no request and be encoded from its JSON array, as a spool file is.
+            SinkKind::IngestJson => Err(EncodeError(
+                "ingest-json writes the batch's JSON array, not records one by one".into(),
+            )),
+        }
+    }
+
+    /// Appends records that [`Sink::write_record`] wrote (one after another) to the request body being formed.
+    pub fn join(
+        &self,
+        run: &[u8],
+        request: &mut Vec<u8>,
+        scratch: &mut prometheus_remote_write::Scratch,
+    ) {
+        match self.kind {
+            SinkKind::PrometheusRemoteWrite => {
+                prometheus_remote_write::compact::expand(run, request, scratch)
+            }
+            _ => request.extend_from_slice(run),
+        }
+    }
+
+    /// The body of a request joined by [`Sink::join`], compressed as the sink sends it.
+    pub fn compress(&self, raw: &[u8]) -> Bytes {
+        match (self.kind, self.compression) {
+            (SinkKind::PrometheusRemoteWrite, _) => prometheus_remote_write::compress(raw),
+            (_, Compression::Gzip) => Bytes::from(crate::codec::gzip(raw)),
+            (_, Compression::None) => Bytes::copy_from_slice(raw),
+        }
+    }
+
+    /// The request of a batch: its body as formed (`Batch::request`, compressed by [`Sink::compress`]) when this
+    /// run formed it for this sink, else encoded from its JSON array (a spool file, a logged batch).
+    pub fn request(&self, batch: &Batch) -> Result<Encoded, EncodeError> {
+        let Some(body) = &batch.request else {
+            return self.encode(&batch.body);
+        };
+        let body = body.clone();
+        Ok(match self.kind {
+            SinkKind::PrometheusRemoteWrite => prometheus_remote_write::request(body),
+            SinkKind::InfluxLine => {
+                Encoded::compressed(body, influx_line::CONTENT_TYPE, self.compression)
+            }
+            SinkKind::IngestJson => {
+                Encoded::compressed(body, ingest_json::CONTENT_TYPE, self.compression)
+            }
+        })
     }
 
     /// The request of a batch whose records are the JSON array `json`.

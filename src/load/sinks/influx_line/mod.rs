@@ -16,7 +16,8 @@ pub mod parse;
 
 use bytes::Bytes;
 
-use super::records::{self, RecordView};
+use super::fields::Fields;
+use super::records;
 use super::{EncodeError, Encoded};
 use crate::config::Compression;
 use crate::load::encoder::write_value;
@@ -30,49 +31,55 @@ pub fn endpoint(endpoint: &str) -> String {
     format!("{endpoint}{sep}precision=s")
 }
 
-/// The lines of some records. A value that is not finite (`null` in the batch) has no field; a record with no
-/// field left has no line (line protocol has no point without fields).
-pub fn lines(records: &[RecordView<'_>]) -> Vec<u8> {
+/// The lines of some records (see [`write_line`]).
+pub fn lines<R: Fields>(records: &[R]) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(records.len() * 160);
     for r in records {
-        if r.indicators.iter().all(|i| i.value.0.is_none()) {
-            continue;
-        }
-        out.extend_from_slice(MEASUREMENT.as_bytes());
-        out.extend_from_slice(b",cpu=");
-        escape::key(&mut out, &r.cpu_number.0);
-        out.extend_from_slice(b",device=");
-        escape::key(&mut out, &r.name);
-        let mut sep = b' ';
-        for i in &r.indicators {
-            let Some(v) = i.value.0 else { continue };
-            out.push(sep);
-            sep = b',';
-            escape::key(&mut out, &i.name);
-            out.push(b'=');
-            write_value(&mut out, v);
-        }
-        out.push(b' ');
-        out.extend_from_slice(r.timestamp.0.to_string().as_bytes());
-        out.push(b'\n');
+        write_line(&mut out, r)?;
     }
-    out
+    Ok(out)
 }
 
-/// The request of a batch: its lines, gzipped with `load.compression = "gzip"`.
-pub fn encode(json: &Bytes, compression: Compression) -> Result<Encoded, EncodeError> {
-    let records = records::read(json).map_err(EncodeError)?;
-    if let Some(r) = records
-        .iter()
-        .find(|r| r.name.is_empty() || r.cpu_number.0.is_empty())
-    {
+/// Appends a record's line. A value that is not finite (`null` in the batch) has no field; a record with no field
+/// left has no line (line protocol has no point without fields). An empty device or CPU cannot be a tag: an error.
+pub fn write_line<R: Fields>(out: &mut Vec<u8>, r: &R) -> Result<(), EncodeError> {
+    if r.device().is_empty() || r.cpu().is_empty() {
         return Err(EncodeError(format!(
             "line protocol cannot hold an empty tag value (device `{}`, cpu `{}`)",
-            r.name, r.cpu_number.0
+            r.device(),
+            r.cpu()
         )));
     }
+    let mut fields = r.indicators().filter_map(|(n, v)| Some((n, v?))).peekable();
+    if fields.peek().is_none() {
+        return Ok(());
+    }
+    out.extend_from_slice(MEASUREMENT.as_bytes());
+    out.extend_from_slice(b",cpu=");
+    escape::key(out, r.cpu());
+    out.extend_from_slice(b",device=");
+    escape::key(out, r.device());
+    let mut sep = b' ';
+    for (name, v) in fields {
+        out.push(sep);
+        sep = b',';
+        escape::key(out, name);
+        out.push(b'=');
+        write_value(out, v);
+    }
+    out.push(b' ');
+    serde_json::ser::Formatter::write_i64(&mut serde_json::ser::CompactFormatter, out, r.seconds())
+        .expect("writing to a Vec cannot fail");
+    out.push(b'\n');
+    Ok(())
+}
+
+/// The request of a batch whose records are the JSON array `json`: its lines, gzipped with
+/// `load.compression = "gzip"`.
+pub fn encode(json: &Bytes, compression: Compression) -> Result<Encoded, EncodeError> {
+    let records = records::read(json).map_err(EncodeError)?;
     Ok(Encoded::text(
-        Bytes::from(lines(&records)),
+        Bytes::from(lines(&records)?),
         CONTENT_TYPE,
         compression,
     ))

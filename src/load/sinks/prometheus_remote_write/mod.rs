@@ -6,44 +6,66 @@
 //! `load.compression` does not apply: the protocol's compression is snappy, always.
 
 pub mod answers;
+pub mod compact;
 pub mod protobuf;
 pub mod series;
 
 use bytes::Bytes;
 
-use super::records::{self, RecordView};
+use super::fields::Fields;
+use super::records;
 use super::{EncodeError, Encoded};
 
 pub const CONTENT_TYPE: &str = "application/x-protobuf";
 pub const CONTENT_ENCODING: &str = "snappy";
 pub const VERSION_HEADER: (&str, &str) = ("X-Prometheus-Remote-Write-Version", "0.1.0");
 
-/// The uncompressed `WriteRequest` of some records. A value that is not finite (`null` in the batch) has no
-/// sample. A record's `cpu` and `device` labels are encoded once for its five series, and the `__name__` label of
-/// the transform's indicators comes from a table made once.
-pub fn write_request(records: &[RecordView<'_>]) -> Vec<u8> {
+/// The uncompressed `WriteRequest` of some records.
+pub fn write_request<R: Fields>(records: &[R]) -> Vec<u8> {
     let mut out = Vec::with_capacity(records.len() * 5 * 96);
-    let mut shared = Vec::with_capacity(128);
-    let mut other = Vec::new();
+    let mut scratch = Scratch::default();
     for r in records {
-        let ts = r.timestamp.0.saturating_mul(1000);
-        shared.clear();
-        protobuf::label_field(&mut shared, "cpu", r.cpu_number.0.as_ref());
-        protobuf::label_field(&mut shared, "device", r.name.as_ref());
-        for i in &r.indicators {
-            let Some(value) = i.value.0 else { continue };
-            let name: &[u8] = match NAME_FIELDS.iter().find(|(n, _)| *n == i.name) {
-                Some((_, field)) => field,
-                None => {
-                    other.clear();
-                    protobuf::label_field(&mut other, "__name__", &series::metric_name(&i.name));
-                    &other
-                }
-            };
-            protobuf::write_encoded_series(&mut out, &[name, &shared], value, ts);
-        }
+        write_record(&mut out, &mut scratch, r);
     }
     out
+}
+
+/// What [`write_record`] keeps between records: the parts each record's series share.
+pub type Scratch = protobuf::Shared;
+
+/// Appends a record's series (one `TimeSeries` per indicator) to a `WriteRequest` being written in `out`: a
+/// request is its series one after another, so the series of records written one by one make the request of the
+/// batch (`compact::expand` writes the same from the form a chunk holds). A value that is not finite (`null` in the batch) has no sample.
+/// The record's `cpu` and `device` label fields and its timestamp are encoded once for its five series, and the
+/// `__name__` label of the transform's indicators comes from a table made once.
+pub fn write_record<R: Fields>(out: &mut Vec<u8>, shared: &mut Scratch, r: &R) {
+    shared.set(
+        &[
+            ("cpu", r.cpu().as_bytes()),
+            ("device", r.device().as_bytes()),
+        ],
+        r.seconds().saturating_mul(1000),
+    );
+    let names = &*NAME_FIELDS;
+    out.reserve(names.len() * shared.series_len(names[0].1.len()));
+    let mut other = Vec::new();
+    for (i, (indicator, value)) in r.indicators().enumerate() {
+        let Some(value) = value else { continue };
+        // The transform's indicators come in the table's order.
+        let name: &[u8] = match names
+            .get(i)
+            .filter(|(n, _)| *n == indicator)
+            .or_else(|| names.iter().find(|(n, _)| *n == indicator))
+        {
+            Some((_, field)) => field,
+            None => {
+                other.clear();
+                protobuf::label_field(&mut other, "__name__", series::metric_name(indicator));
+                &other
+            }
+        };
+        shared.write_series(out, name, value);
+    }
 }
 
 /// The encoded `__name__` label field of each indicator the transform makes.
@@ -53,29 +75,47 @@ static NAME_FIELDS: std::sync::LazyLock<Vec<(&'static str, Vec<u8>)>> =
             .into_iter()
             .map(|i| {
                 let mut field = Vec::new();
-                protobuf::label_field(&mut field, "__name__", &series::metric_name(i));
+                protobuf::label_field(&mut field, "__name__", series::metric_name(i));
                 (i, field)
             })
             .collect()
     });
 
-/// The request of a batch: snappy of the `WriteRequest` of its records.
+/// The request of a batch whose records are the JSON array `json`: snappy of their `WriteRequest`.
 pub fn encode(json: &Bytes) -> Result<Encoded, EncodeError> {
     let records = records::read(json).map_err(EncodeError)?;
-    let body = compress(&write_request(&records));
-    Ok(Encoded {
-        body: Bytes::from(body),
+    Ok(request(compress(&write_request(&records))))
+}
+
+/// The request of a body already compressed (`compress`).
+pub fn request(body: Bytes) -> Encoded {
+    Encoded {
+        body,
         content_type: CONTENT_TYPE,
         content_encoding: Some(CONTENT_ENCODING),
         extra: std::slice::from_ref(&VERSION_HEADER),
-    })
+    }
+}
+
+thread_local! {
+    /// Each loader thread's snappy encoder and output buffer, kept between batches: `compress_vec` would zero a
+    /// new buffer of the largest compressed size for every batch.
+    static SNAPPY: std::cell::RefCell<(snap::raw::Encoder, Vec<u8>)> =
+        std::cell::RefCell::new((snap::raw::Encoder::new(), Vec::new()));
 }
 
 /// Snappy block compression (not the framed format), as remote write wants.
-pub fn compress(raw: &[u8]) -> Vec<u8> {
-    snap::raw::Encoder::new()
-        .compress_vec(raw)
-        .expect("snappy compresses any input under 4 GiB")
+pub fn compress(raw: &[u8]) -> Bytes {
+    SNAPPY.with_borrow_mut(|(encoder, buf)| {
+        let max = snap::raw::max_compress_len(raw.len());
+        if buf.len() < max {
+            buf.resize(max, 0);
+        }
+        let n = encoder
+            .compress(raw, buf)
+            .expect("snappy compresses any input under 4 GiB");
+        Bytes::copy_from_slice(&buf[..n])
+    })
 }
 
 /// Snappy block decompression within `limit` bytes of output (the mock's and the tests').
