@@ -8,12 +8,13 @@
 //! reply is dropped and counted, so it can never become another device's answer.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::snmp::message::dispatch_id;
 
@@ -62,7 +63,47 @@ pub struct TransportStats {
     pub outside_window: Cell<u64>,
 }
 
-type Waiters = RefCell<HashMap<(i32, SocketAddr), mpsc::Sender<(i32, Vec<u8>)>>>;
+/// Answers a request holds at most before it has looked at them (more are dropped as unmatched).
+const MAILBOX: usize = 4;
+
+/// Where the receive task leaves a request's answers: on the transport's thread, so a queue and a waker (a
+/// channel per request cost an allocation of about 1 KiB, and atomics, per exchange).
+#[derive(Default)]
+struct Mailbox {
+    answers: RefCell<VecDeque<(i32, Vec<u8>)>>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Mailbox {
+    /// Leaves an answer and wakes the request; false when its mailbox is full.
+    fn deliver(&self, id: i32, datagram: &[u8]) -> bool {
+        {
+            let mut answers = self.answers.borrow_mut();
+            if answers.len() >= MAILBOX {
+                return false;
+            }
+            answers.push_back((id, datagram.to_vec()));
+        }
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+        true
+    }
+
+    /// The next answer, waiting for it.
+    async fn recv(&self) -> (i32, Vec<u8>) {
+        std::future::poll_fn(|cx| match self.answers.borrow_mut().pop_front() {
+            Some(answer) => Poll::Ready(answer),
+            None => {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+type Waiters = RefCell<HashMap<(i32, SocketAddr), Rc<Mailbox>>>;
 
 struct Socket {
     udp: tokio::net::UdpSocket,
@@ -130,10 +171,12 @@ async fn receive(socket: Rc<Socket>, stats: Rc<TransportStats>) {
             stats.garbage.set(stats.garbage.get() + 1);
             continue;
         };
-        let waiter = socket.waiting.borrow().get(&(id, from)).cloned();
-        match waiter {
-            Some(tx) if tx.try_send((id, datagram.to_vec())).is_ok() => {}
-            _ => stats.unmatched.set(stats.unmatched.get() + 1),
+        let delivered = match socket.waiting.borrow().get(&(id, from)) {
+            Some(mailbox) => mailbox.deliver(id, datagram),
+            None => false,
+        };
+        if !delivered {
+            stats.unmatched.set(stats.unmatched.get() + 1);
         }
     }
 }
@@ -209,7 +252,7 @@ impl Transport {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let (tx, mut rx) = mpsc::channel(4);
+        let mailbox = Rc::new(Mailbox::default());
         // Unregisters every id of this request however it ends (answer, timeout, or the task dropped).
         let registered = Unregister {
             socket: &socket,
@@ -223,14 +266,13 @@ impl Transport {
                 id = self.next_id();
             }
             registered.ids.borrow_mut().push(id);
-            socket.waiting.borrow_mut().insert((id, to), tx.clone());
+            socket.waiting.borrow_mut().insert((id, to), mailbox.clone());
             let datagram = build(id);
             if let Err(e) = socket.udp.send_to(&datagram, to).await {
                 log::debug!("[SNMP] send to {to}: {e}");
             }
             let deadline = tokio::time::Instant::now() + timeout;
-            while let Ok(received) = tokio::time::timeout_at(deadline, rx.recv()).await {
-                let (id, bytes) = received.expect("`tx` is held by this function");
+            while let Ok((id, bytes)) = tokio::time::timeout_at(deadline, mailbox.recv()).await {
                 if let Some(answer) = accept(id, &bytes) {
                     return Ok(answer);
                 }
