@@ -88,7 +88,7 @@ impl ExtractError {
     }
 }
 
-/// A configured source. Not `Send`: it lives on the supervisor's arbiter.
+/// A configured source. Not `Send`: each extraction thread (a `DeviceExtractor`'s arbiter) has its own.
 pub enum Source {
     Simulated(simulated::SimulatedSource),
     Http(http::HttpSource),

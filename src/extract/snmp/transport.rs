@@ -1,5 +1,5 @@
-//! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device (not one per
-//! device), one receive task per socket handing each datagram to the request waiting for it by (request id,
+//! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device of an extraction
+//! thread (not one per device; each thread has its own transport), one receive task per socket handing each datagram to the request waiting for it by (request id,
 //! source address), at most as many requests in flight per socket as answers fit its receive buffer (pacing: a
 //! burst of answers is never dropped by the kernel; the buffer is enlarged first), per-attempt timeout and
 //! retries.
@@ -111,7 +111,8 @@ struct Socket {
     slots: Semaphore,
 }
 
-/// The shared sockets. Not `Send`: it lives on the supervisor's arbiter with the source.
+/// The shared sockets of one extraction thread. Not `Send`: it lives on its `DeviceExtractor`'s arbiter with the
+/// source.
 pub struct Transport {
     v4: RefCell<Option<Vec<Rc<Socket>>>>,
     v6: RefCell<Option<Vec<Rc<Socket>>>>,
