@@ -18,8 +18,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::watch;
 
-pub use self::extractor::{MAX_CPUS_PER_DEVICE, MAX_CPU_NUMBER_BYTES};
 use self::extractor::{DeviceExtractor, ExtractShare, SharedFeed};
+pub use self::extractor::{MAX_CPUS_PER_DEVICE, MAX_CPU_NUMBER_BYTES};
 pub use super::feed::{Checked, Repeated};
 use super::loader::LoaderActor;
 use crate::config::Settings;
@@ -87,15 +87,19 @@ impl ExtractSupervisor {
             .map(|i| {
                 let arbiter = Arbiter::new();
                 // The share of the slots: the first ones take the remainder.
-                let slots = extract.concurrency / threads + usize::from(i < extract.concurrency % threads);
+                let slots =
+                    extract.concurrency / threads + usize::from(i < extract.concurrency % threads);
                 let (settings, tls, secrets, kept) = (
                     self.settings.clone(),
                     self.source_tls.clone(),
                     self.snmp_secrets.clone(),
                     kept.clone(),
                 );
-                let (loaders, metrics, stop) =
-                    (self.loaders.clone(), self.metrics.clone(), self.stop.subscribe());
+                let (loaders, metrics, stop) = (
+                    self.loaders.clone(),
+                    self.metrics.clone(),
+                    self.stop.subscribe(),
+                );
                 let addr = DeviceExtractor::start_in_arbiter(&arbiter.handle(), move |_| {
                     let mut source = Source::new(&settings.extract, &tls, &secrets);
                     source.keep(&kept);

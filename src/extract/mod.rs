@@ -143,7 +143,6 @@ impl Source {
         }
     }
 
-
     /// The caller waited (for a loader's mailbox) since the last `ready`: a timestamp read before is stale.
     pub fn waited(&self) {
         if let Source::Simulated(s) = self {

@@ -73,7 +73,9 @@ pub fn kept_detections(
 /// The end of a run: writes the kept detections (a failure is logged; the next run detects again).
 pub fn save_detections(detections: &Detections, catalog: &Catalog) {
     if let Err(e) = detections.save(catalog) {
-        log::warn!("[SNMP] writing the detection file: {e}; the next run detects the devices again");
+        log::warn!(
+            "[SNMP] writing the detection file: {e}; the next run detects the devices again"
+        );
     }
 }
 

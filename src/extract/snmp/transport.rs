@@ -267,7 +267,10 @@ impl Transport {
                 id = self.next_id();
             }
             registered.ids.borrow_mut().push(id);
-            socket.waiting.borrow_mut().insert((id, to), mailbox.clone());
+            socket
+                .waiting
+                .borrow_mut()
+                .insert((id, to), mailbox.clone());
             let datagram = build(id);
             if let Err(e) = socket.udp.send_to(&datagram, to).await {
                 log::debug!("[SNMP] send to {to}: {e}");
