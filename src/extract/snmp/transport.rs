@@ -103,7 +103,47 @@ impl Mailbox {
     }
 }
 
-type Waiters = RefCell<HashMap<(i32, SocketAddr), Rc<Mailbox>>>;
+/// The waiting table's hasher (FxHash's mixing). Its keys are this transport's own requests, each with a request
+/// id drawn at random per attempt, so they spread without SipHash (HashMap's default, for keys an attacker
+/// chooses), which cost more than the rest of the lookup; a datagram from the network is only looked up, never
+/// inserted.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.write_u64(u64::from(n as u32));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Waiters = RefCell<
+    HashMap<(i32, SocketAddr), Rc<Mailbox>, std::hash::BuildHasherDefault<IdHasher>>,
+>;
 
 struct Socket {
     udp: tokio::net::UdpSocket,
@@ -219,7 +259,7 @@ impl Transport {
                 );
                 let socket = Rc::new(Socket {
                     udp,
-                    waiting: RefCell::new(HashMap::new()),
+                    waiting: RefCell::new(HashMap::default()),
                     slots: Semaphore::new(outstanding),
                 });
                 self.tasks
