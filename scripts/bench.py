@@ -427,9 +427,9 @@ class Bench:
             part.rename(f)
         return f
 
-    def start_mock(self, d, delay_ms, limit_s, fleet=False, vendor_share=None):
-        """The mock (with the SNMP fleet: `vendor_share` (default --snmp-vendor-share) of the devices vendor
-        personalities, the others UCD, no faults) in its own config; waits for its address."""
+    def start_mock(self, d, delay_ms, limit_s, fleet=False, vendor_share=None, snmp_port="auto"):
+        """The mock (with the SNMP fleet on `snmp_port`: `vendor_share` (default --snmp-vendor-share) of the devices
+        vendor personalities, the others UCD, no faults) in its own config; waits for its address."""
         vendor_share = self.a.snmp_vendor_share if vendor_share is None else vendor_share
         toml = (f'[mock]\nbind = "127.0.0.1:0"\ndelay_ms = {delay_ms}\njitter_ms = 0\nlog_body_preview = 0\n'
                 f'log_file = ""\n')
@@ -440,7 +440,7 @@ class Bench:
         argv = ["/usr/bin/time", "-v", "-o", str(d / "mock.time"), *self.in_ns(), "timeout", "-s", "TERM", "-k",
                 "10", str(limit_s), str(BIN), "mock-server", "--config", str(d / "mock.toml")]
         if fleet:
-            argv += ["--snmp-port", "auto"]
+            argv += ["--snmp-port", str(snmp_port)]
         with open(d / "mock.out", "w") as out, open(d / "mock.err", "w") as err:
             self.mock = self.procs.start(argv, out, err, cwd=d)
         self.mock_url, self.snmp_port = "", ""
@@ -664,7 +664,8 @@ class Bench:
         kept = spool is not None
         d = self.case_dir(f"snmp-{label}" + ("-kept" if kept else ""))
         inv = self.inventory(n)
-        self.start_mock(d, 0, limit + 60, fleet=True)
+        # A kept detection is the agent's address and port: the second run's fleet listens on the first one's port.
+        self.start_mock(d, 0, limit + 60, fleet=True, snmp_port=self.snmp_port if kept else "auto")
         cfg = d / "etl.toml"
         cfg.write_text(f'[extract]\nsource = "snmp"\nconcurrency = {concurrency}\ntimeout_ms = 30000\n\n'
                        f'[extract.snmp]\nport = {self.snmp_port}\nmib = "{self.a.snmp_mib}"\ntimeout_ms = 1000\n'
