@@ -662,7 +662,9 @@ class Bench:
         (`snmp-detection.tsv`) is kept: the devices are read with the source that answered, without detection."""
         limit = 600
         kept = spool is not None
-        d = self.case_dir(f"snmp-{label}" + ("-kept" if kept else ""))
+        # Numbered: two configurations may have the same label (--snmp-devices2 = --snmp-devices), and a first run
+        # must not find another run's spool directory.
+        d = self.case_dir(f"snmp-{len(self.snmp) + 1}-{label}" + ("-kept" if kept else ""))
         inv = self.inventory(n)
         # A kept detection is the agent's address and port: the second run's fleet listens on the first one's port.
         self.start_mock(d, 0, limit + 60, fleet=True, snmp_port=self.snmp_port if kept else "auto")
