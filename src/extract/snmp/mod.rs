@@ -203,19 +203,25 @@ impl SnmpSource {
     }
 
     /// One PDU exchange, errors as the device's.
+    ///
+    /// Boxed: a device's future is as large as its largest state, and the exchange (the transport's request, v3's
+    /// sealing) is most of it, yet a device in flight spends most of its time between exchanges (the UCD
+    /// reader's sample interval): boxed, it is allocated only while a request is under way.
     async fn exchange(&self, to: SocketAddr, pdu: &Pdu) -> Result<Pdu, ExtractError> {
-        let answer = self.session.exchange(to, pdu).await.map_err(|e| match e {
-            SessionError::Timeout { attempts, hint } => {
-                ExtractError::SnmpTimeout { attempts, hint }
-            }
-            SessionError::Report(kind, oid) => ExtractError::SnmpReport {
-                name: kind.name(),
-                oid: oid.to_string(),
-                meaning: kind.meaning(),
-                reason: kind.reason(),
-            },
-            SessionError::Socket(s) => ExtractError::Socket(s),
-        })?;
+        let answer = Box::pin(self.session.exchange(to, pdu))
+            .await
+            .map_err(|e| match e {
+                SessionError::Timeout { attempts, hint } => {
+                    ExtractError::SnmpTimeout { attempts, hint }
+                }
+                SessionError::Report(kind, oid) => ExtractError::SnmpReport {
+                    name: kind.name(),
+                    oid: oid.to_string(),
+                    meaning: kind.meaning(),
+                    reason: kind.reason(),
+                },
+                SessionError::Socket(s) => ExtractError::Socket(s),
+            })?;
         if answer.error_status != 0 {
             return Err(ExtractError::AgentError {
                 status: error_status_name(answer.error_status),

@@ -141,9 +141,8 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-type Waiters = RefCell<
-    HashMap<(i32, SocketAddr), Rc<Mailbox>, std::hash::BuildHasherDefault<IdHasher>>,
->;
+type Waiters =
+    RefCell<HashMap<(i32, SocketAddr), Rc<Mailbox>, std::hash::BuildHasherDefault<IdHasher>>>;
 
 struct Socket {
     udp: tokio::net::UdpSocket,
