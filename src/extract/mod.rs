@@ -88,7 +88,7 @@ impl ExtractError {
     }
 }
 
-/// A configured source. Not `Send`: it lives on the supervisor's arbiter.
+/// A configured source. Not `Send`: each extraction thread (a `DeviceExtractor`'s arbiter) has its own.
 pub enum Source {
     Simulated(simulated::SimulatedSource),
     Http(http::HttpSource),
@@ -123,17 +123,23 @@ impl Source {
         }
     }
 
-    /// Keeps each SNMP device's detected profile in `path` between runs (the snmp source with `mib = "auto"`).
-    pub fn keep_detections(&mut self, path: &std::path::Path) {
-        if let Source::Snmp(s) = self {
-            s.keep_detections(path);
+    /// Reads and keeps what the run keeps between runs (`kept`, shared by the sources of the run's extraction
+    /// threads).
+    pub fn keep(&mut self, kept: &Kept) {
+        if let (Source::Snmp(s), Some((detections, _))) = (self, &kept.detections) {
+            s.share_detections(detections.clone());
         }
     }
 
-    /// The end of a run: what a source keeps for the next one is written.
-    pub fn finish(&self) {
-        if let Source::Snmp(s) = self {
-            s.finish();
+    /// Extraction threads worth running for this source: one per core for the snmp source (its device tasks
+    /// spend their CPU in sockets and BER, which one thread caps), one for the others (the simulated source
+    /// works inline on the thread that reads the inventory; the http source waits on the network).
+    pub fn threads(settings: &ExtractSettings) -> usize {
+        match settings.source {
+            SourceKind::Snmp => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .clamp(1, settings.concurrency.max(1)),
+            SourceKind::Simulated | SourceKind::Http => 1,
         }
     }
 
@@ -153,6 +159,37 @@ impl Source {
             Source::Http(s) => Box::pin(s.extract(device)).await,
             // Boxed for the same reason.
             Source::Snmp(s) => Box::pin(s.extract(device)).await,
+        }
+    }
+}
+
+/// What the sources of a run keep for the next run: each SNMP device's detected profile (the snmp source with
+/// `mib = "auto"`), read at start from the detection file, shared by the sources of the run's extraction threads
+/// (`Source::keep`), written once by `finish`.
+#[derive(Clone, Default)]
+pub struct Kept {
+    detections: Option<(
+        std::sync::Arc<snmp::detection::Detections>,
+        std::sync::Arc<snmp::profiles::Catalog>,
+    )>,
+}
+
+impl Kept {
+    /// The detections of `extract.snmp.detection_file` (under `spool_dir`) when the run's source keeps them;
+    /// nothing otherwise.
+    pub fn load(settings: &ExtractSettings, spool_dir: &std::path::Path) -> Kept {
+        Kept {
+            detections: (settings.source == SourceKind::Snmp)
+                .then(|| snmp::kept_detections(&settings.snmp, spool_dir))
+                .flatten(),
+        }
+    }
+
+    /// The end of a run: what the sources kept for the next one is written (a failure is logged; the next run
+    /// detects the devices again).
+    pub fn finish(&self) {
+        if let Some((detections, catalog)) = &self.detections {
+            snmp::save_detections(detections, catalog);
         }
     }
 }

@@ -64,6 +64,20 @@ impl CommunityMessage {
     }
 }
 
+/// The PDU of a v1/v2c message of `version` and `community`, decoded without copying the community (what a
+/// poller does with each answer); `None` for another message, or one that does not decode.
+pub fn community_pdu(buf: &[u8], version: i32, community: &[u8]) -> Option<Pdu> {
+    let mut outer = Reader::new(buf);
+    let mut r = outer.read_sequence().ok()?;
+    outer.finish().ok()?;
+    if r.read_i32().ok()? != version || r.read_octets().ok()? != community {
+        return None;
+    }
+    let pdu = Pdu::decode(&mut r).ok()?;
+    r.finish().ok()?;
+    Some(pdu)
+}
+
 /// A v1/v2c message of `pdu` with request id `id`, encoded without building the message (or copying the PDU):
 /// what a poller sends for each attempt.
 pub fn encode_community(version: i32, community: &[u8], pdu: &Pdu, id: i32) -> Vec<u8> {

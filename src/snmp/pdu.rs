@@ -181,7 +181,9 @@ impl Pdu {
         let error_index = p.read_i32()?;
         let mut list = p.read_sequence()?;
         p.finish()?;
-        let mut varbinds = Vec::new();
+        // Counted first (their headers only), so the list is allocated once: growing it cost a reallocation and a
+        // copy of what was decoded for every doubling.
+        let mut varbinds = Vec::with_capacity(count_tlvs(list.clone(), MAX_VARBINDS));
         while !list.is_empty() {
             if varbinds.len() == MAX_VARBINDS {
                 return Err(BerError::Invalid("too many variable bindings"));
@@ -215,6 +217,15 @@ impl Pdu {
         r.finish()?;
         Ok(pdu)
     }
+}
+
+/// The TLVs in `r`, at most `max` (a malformed one ends the count: the decoder then reports it).
+fn count_tlvs(mut r: Reader<'_>, max: usize) -> usize {
+    let mut n = 0;
+    while n < max && !r.is_empty() && r.read_any().is_ok() {
+        n += 1;
+    }
+    n
 }
 
 #[cfg(test)]

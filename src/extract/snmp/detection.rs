@@ -7,11 +7,12 @@
 //! profile that is gone, are skipped (the device is detected again). It is written at the end of a run, atomically
 //! (a temporary file renamed over it), at most `MAX_KEPT` agents: those read in this run first.
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use super::profiles::Catalog;
 
@@ -36,12 +37,13 @@ struct Entry {
     used: bool,
 }
 
-/// The kept detections of a run (one thread: the snmp source's).
+/// The kept detections of a run, shared by the snmp sources of the run's extraction threads (each device is
+/// extracted on one of them; a lock held for one map operation).
 #[derive(Debug, Default)]
 pub struct Detections {
     path: Option<PathBuf>,
-    entries: RefCell<HashMap<SocketAddr, Entry>>,
-    changed: Cell<bool>,
+    entries: Mutex<HashMap<SocketAddr, Entry>>,
+    changed: AtomicBool,
 }
 
 impl Detections {
@@ -83,13 +85,21 @@ impl Detections {
         }
         Detections {
             path: Some(path.to_path_buf()),
-            entries: RefCell::new(entries),
-            changed: Cell::new(false),
+            entries: Mutex::new(entries),
+            changed: AtomicBool::new(false),
         }
     }
 
+    /// The map (a thread that panicked while holding it left a valid map: every operation is one insert or
+    /// remove).
+    fn entries(&self) -> MutexGuard<'_, HashMap<SocketAddr, Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub fn get(&self, addr: SocketAddr) -> Option<Kept> {
-        let mut entries = self.entries.borrow_mut();
+        let mut entries = self.entries();
         let e = entries.get_mut(&addr)?;
         e.used = true;
         Some(e.kept)
@@ -99,24 +109,24 @@ impl Detections {
         if self.path.is_none() {
             return;
         }
-        let mut entries = self.entries.borrow_mut();
+        let mut entries = self.entries();
         if entries.len() >= MAX_KEPT && !entries.contains_key(&addr) {
             return;
         }
         let before = entries.insert(addr, Entry { kept, used: true });
         if before.map(|b| b.kept) != Some(kept) {
-            self.changed.set(true);
+            self.changed.store(true, Ordering::Relaxed);
         }
     }
 
     pub fn forget(&self, addr: SocketAddr) {
-        if self.entries.borrow_mut().remove(&addr).is_some() {
-            self.changed.set(true);
+        if self.entries().remove(&addr).is_some() {
+            self.changed.store(true, Ordering::Relaxed);
         }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.borrow().len()
+        self.entries().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,10 +139,10 @@ impl Detections {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        if !self.changed.get() {
+        if !self.changed.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let entries = self.entries.borrow();
+        let entries = self.entries();
         let mut out = String::with_capacity(64 + entries.len() * 40);
         out.push_str(HEADER);
         out.push('\n');
@@ -155,7 +165,7 @@ impl Detections {
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
-        self.changed.set(false);
+        self.changed.store(false, Ordering::Relaxed);
         Ok(())
     }
 }

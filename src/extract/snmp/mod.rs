@@ -56,6 +56,30 @@ pub const NOT_PERCENT: &str = "is not a percentage (0 to 100 after its scale): n
 /// every 5 s): the UCD reader then reads 100 − ssCpuIdle.
 pub const UCD_REFRESH: Duration = Duration::from_secs(6);
 
+/// The detections kept between runs in `extract.snmp.detection_file` (under `spool_dir`), read now, with the
+/// catalog they name profiles of, when `mib = "auto"`; `None` otherwise, or when the profiles do not load (checked
+/// at start: then nothing is kept).
+pub fn kept_detections(
+    s: &SnmpSettings,
+    spool_dir: &std::path::Path,
+) -> Option<(Arc<Detections>, Arc<Catalog>)> {
+    if s.mib != MibSetting::Auto {
+        return None;
+    }
+    let catalog = Catalog::shared(s).ok()?;
+    let detections = Detections::load(&s.detection_path(spool_dir), &catalog);
+    Some((Arc::new(detections), catalog))
+}
+
+/// The end of a run: writes the kept detections (a failure is logged; the next run detects again).
+pub fn save_detections(detections: &Detections, catalog: &Catalog) {
+    if let Err(e) = detections.save(catalog) {
+        log::warn!(
+            "[SNMP] writing the detection file: {e}; the next run detects the devices again"
+        );
+    }
+}
+
 impl Drop for SnmpSource {
     fn drop(&mut self) {
         let stats = self.session.transport.stats();
@@ -95,7 +119,8 @@ pub struct SnmpSource {
     timeout_ms: u64,
     window: CpuWindow,
     catalog: Arc<Catalog>,
-    detections: Detections,
+    /// Shared by the sources of a run's extraction threads.
+    detections: Arc<Detections>,
     /// GET sysObjectID.0 and sysDescr.0, built once.
     system_get: Pdu,
     /// GET ssCpuIdle.0, built once.
@@ -128,25 +153,17 @@ impl SnmpSource {
             timeout_ms: settings.timeout_ms,
             window: s.cpu_window,
             catalog,
-            detections: Detections::none(),
+            detections: Arc::new(Detections::none()),
             system_get: Pdu::get(0, &[mib::SYS_OBJECT_ID.clone(), mib::SYS_DESCR.clone()]),
             idle_get: Pdu::get(0, std::slice::from_ref(&mib::SS_CPU_IDLE)),
         }
     }
 
-    /// Keeps each device's detection in `path` between runs (read now, written by `finish`).
-    pub fn keep_detections(&mut self, path: &std::path::Path) {
+    /// Reads and keeps the detections `kept_detections` loaded (shared by the sources of the run's extraction
+    /// threads; `save_detections` writes them at the end).
+    pub fn share_detections(&mut self, detections: Arc<Detections>) {
         if self.mib == MibSetting::Auto {
-            self.detections = Detections::load(path, &self.catalog);
-        }
-    }
-
-    /// The end of a run: writes the kept detections (a failure is logged; the next run detects again).
-    pub fn finish(&self) {
-        if let Err(e) = self.detections.save(&self.catalog) {
-            log::warn!(
-                "[SNMP] writing the detection file: {e}; the next run detects the devices again"
-            );
+            self.detections = detections;
         }
     }
 
@@ -187,14 +204,20 @@ impl SnmpSource {
     }
 
     /// One PDU exchange, errors as the device's.
+    ///
+    /// Boxed: a device's future is as large as its largest state, and the exchange (the transport's request, v3's
+    /// sealing) is most of it, yet a device in flight spends most of its time between exchanges (the UCD
+    /// reader's sample interval): boxed, it is allocated only while a request is under way.
     async fn exchange(&self, to: SocketAddr, pdu: &Pdu) -> Result<Pdu, ExtractError> {
-        let answer = self.session.exchange(to, pdu).await.map_err(|e| match e {
-            SessionError::Timeout { attempts, hint } => {
-                ExtractError::SnmpTimeout { attempts, hint }
-            }
-            SessionError::Report(kind, oid) => ExtractError::SnmpReport { kind, oid },
-            SessionError::Socket(s) => ExtractError::Socket(s),
-        })?;
+        let answer = Box::pin(self.session.exchange(to, pdu))
+            .await
+            .map_err(|e| match e {
+                SessionError::Timeout { attempts, hint } => {
+                    ExtractError::SnmpTimeout { attempts, hint }
+                }
+                SessionError::Report(kind, oid) => ExtractError::SnmpReport { kind, oid },
+                SessionError::Socket(s) => ExtractError::Socket(s),
+            })?;
         if answer.error_status != 0 {
             return Err(ExtractError::AgentError {
                 status: error_status_name(answer.error_status),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::transport::{Transport, TransportError};
 use crate::extract::FailureReason;
 use crate::snmp::message::{
-    encode_community, CommunityMessage, HeaderData, FLAG_AUTH, FLAG_REPORTABLE, VERSION_2C,
+    community_pdu, encode_community, HeaderData, FLAG_AUTH, FLAG_REPORTABLE, VERSION_2C,
 };
 use crate::snmp::usm::{self, EngineState, LocalKeys, UsmUser};
 use crate::snmp::{Oid, Pdu, PduKind, ScopedPdu};
@@ -316,12 +316,8 @@ impl Session {
     ) -> Result<Pdu, SessionError> {
         let build = |id: i32| encode_community(VERSION_2C, community, pdu, id);
         let accept = |id: i32, bytes: &[u8]| {
-            let msg = CommunityMessage::decode(bytes).ok()?;
-            (msg.version == VERSION_2C
-                && msg.community == community
-                && msg.pdu.kind == PduKind::Response
-                && msg.pdu.request_id == id)
-                .then_some(msg.pdu)
+            let pdu = community_pdu(bytes, VERSION_2C, community)?;
+            (pdu.kind == PduKind::Response && pdu.request_id == id).then_some(pdu)
         };
         self.transport
             .request(to, self.attempts, self.timeout, build, accept)

@@ -1,5 +1,5 @@
-//! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device (not one per
-//! device), one receive task per socket handing each datagram to the request waiting for it by (request id,
+//! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device of an extraction
+//! thread (not one per device; each thread has its own transport), one receive task per socket handing each datagram to the request waiting for it by (request id,
 //! source address), at most as many requests in flight per socket as answers fit its receive buffer (pacing: a
 //! burst of answers is never dropped by the kernel; the buffer is enlarged first), per-attempt timeout and
 //! retries.
@@ -8,12 +8,13 @@
 //! reply is dropped and counted, so it can never become another device's answer.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::snmp::message::dispatch_id;
 
@@ -62,7 +63,86 @@ pub struct TransportStats {
     pub outside_window: Cell<u64>,
 }
 
-type Waiters = RefCell<HashMap<(i32, SocketAddr), mpsc::Sender<(i32, Vec<u8>)>>>;
+/// Answers a request holds at most before it has looked at them (more are dropped as unmatched).
+const MAILBOX: usize = 4;
+
+/// Where the receive task leaves a request's answers: on the transport's thread, so a queue and a waker (a
+/// channel per request cost an allocation of about 1 KiB, and atomics, per exchange).
+#[derive(Default)]
+struct Mailbox {
+    answers: RefCell<VecDeque<(i32, Vec<u8>)>>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Mailbox {
+    /// Leaves an answer and wakes the request; false when its mailbox is full.
+    fn deliver(&self, id: i32, datagram: &[u8]) -> bool {
+        {
+            let mut answers = self.answers.borrow_mut();
+            if answers.len() >= MAILBOX {
+                return false;
+            }
+            answers.push_back((id, datagram.to_vec()));
+        }
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+        true
+    }
+
+    /// The next answer, waiting for it.
+    async fn recv(&self) -> (i32, Vec<u8>) {
+        std::future::poll_fn(|cx| match self.answers.borrow_mut().pop_front() {
+            Some(answer) => Poll::Ready(answer),
+            None => {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// The waiting table's hasher (FxHash's mixing). Its keys are this transport's own requests, each with a request
+/// id drawn at random per attempt, so they spread without SipHash (HashMap's default, for keys an attacker
+/// chooses), which cost more than the rest of the lookup; a datagram from the network is only looked up, never
+/// inserted.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.write_u64(u64::from(n as u32));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Waiters =
+    RefCell<HashMap<(i32, SocketAddr), Rc<Mailbox>, std::hash::BuildHasherDefault<IdHasher>>>;
 
 struct Socket {
     udp: tokio::net::UdpSocket,
@@ -70,7 +150,8 @@ struct Socket {
     slots: Semaphore,
 }
 
-/// The shared sockets. Not `Send`: it lives on the supervisor's arbiter with the source.
+/// The shared sockets of one extraction thread. Not `Send`: it lives on its `DeviceExtractor`'s arbiter with the
+/// source.
 pub struct Transport {
     v4: RefCell<Option<Vec<Rc<Socket>>>>,
     v6: RefCell<Option<Vec<Rc<Socket>>>>,
@@ -130,10 +211,12 @@ async fn receive(socket: Rc<Socket>, stats: Rc<TransportStats>) {
             stats.garbage.set(stats.garbage.get() + 1);
             continue;
         };
-        let waiter = socket.waiting.borrow().get(&(id, from)).cloned();
-        match waiter {
-            Some(tx) if tx.try_send((id, datagram.to_vec())).is_ok() => {}
-            _ => stats.unmatched.set(stats.unmatched.get() + 1),
+        let delivered = match socket.waiting.borrow().get(&(id, from)) {
+            Some(mailbox) => mailbox.deliver(id, datagram),
+            None => false,
+        };
+        if !delivered {
+            stats.unmatched.set(stats.unmatched.get() + 1);
         }
     }
 }
@@ -175,7 +258,7 @@ impl Transport {
                 );
                 let socket = Rc::new(Socket {
                     udp,
-                    waiting: RefCell::new(HashMap::new()),
+                    waiting: RefCell::new(HashMap::default()),
                     slots: Semaphore::new(outstanding),
                 });
                 self.tasks
@@ -209,7 +292,7 @@ impl Transport {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let (tx, mut rx) = mpsc::channel(4);
+        let mailbox = Rc::new(Mailbox::default());
         // Unregisters every id of this request however it ends (answer, timeout, or the task dropped).
         let registered = Unregister {
             socket: &socket,
@@ -223,14 +306,16 @@ impl Transport {
                 id = self.next_id();
             }
             registered.ids.borrow_mut().push(id);
-            socket.waiting.borrow_mut().insert((id, to), tx.clone());
+            socket
+                .waiting
+                .borrow_mut()
+                .insert((id, to), mailbox.clone());
             let datagram = build(id);
             if let Err(e) = socket.udp.send_to(&datagram, to).await {
                 log::debug!("[SNMP] send to {to}: {e}");
             }
             let deadline = tokio::time::Instant::now() + timeout;
-            while let Ok(received) = tokio::time::timeout_at(deadline, rx.recv()).await {
-                let (id, bytes) = received.expect("`tx` is held by this function");
+            while let Ok((id, bytes)) = tokio::time::timeout_at(deadline, mailbox.recv()).await {
                 if let Some(answer) = accept(id, &bytes) {
                     return Ok(answer);
                 }
