@@ -408,6 +408,15 @@ fn extreme_and_f5_load_each_cpu_in_the_window_set_and_ubiquiti_load_averages_are
         !text.contains("10002.1.1.1.4"),
         "no load average is read: {text}"
     );
+    // Its sources are the generic profile's: each tried once, the fallback's copies skipped.
+    for source in [1, 2] {
+        assert!(
+            text.contains(&format!(
+                "generic source {source}: skipped (already tried in \"ubiquiti\")"
+            )),
+            "{text}"
+        );
+    }
     let out = etl(&run);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(received(&run).is_empty());

@@ -178,6 +178,7 @@ impl SnmpSource {
         if order.first() != Some(&fallback) {
             order.push(fallback);
         }
+        let chosen = choice.as_ref().map(|c| &self.catalog.profiles[c.index]);
         for profile in order {
             let p = &self.catalog.profiles[profile];
             for (i, source) in p.sources.iter().enumerate() {
@@ -185,6 +186,21 @@ impl SnmpSource {
                     profile: profile as u32,
                     source: i as u32,
                 };
+                // The generic profile's sources after a profile that already has them (UCD, hrProcessorLoad):
+                // tried once, not twice.
+                if profile == fallback
+                    && chosen.is_some_and(|c| !std::ptr::eq(c, p) && c.sources.contains(source))
+                {
+                    trace.note(|| {
+                        format!(
+                            "  {} source {}: skipped (already tried in {:?})",
+                            p.name,
+                            i + 1,
+                            chosen.map(|c| c.name.as_str()).unwrap_or_default()
+                        )
+                    });
+                    continue;
+                }
                 if let Some(w) = source.window.filter(|w| *w != self.window) {
                     trace.note(|| {
                         format!(
