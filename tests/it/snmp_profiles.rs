@@ -279,17 +279,9 @@ fn recordings_of_a_cisco_and_a_juniper_load_their_recorded_values_and_an_unknown
         text.contains("noSuchObject for 1.3.6.1.4.1.2021.11.50.0"),
         "{text}"
     );
-    let out = etl(&run);
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    assert!(received(&run).is_empty());
-    let s = run.summary("s.json");
-    assert_eq!(s["devices"]["failed_by_reason"]["no_profile"], 1, "{s}");
-    let log = std::fs::read_to_string(run.join("etl.log")).unwrap();
-    assert!(
-        log.contains(
-            "no SNMP profile fits sysObjectID 1.3.6.1.4.1.850.1.1.1 (sysDescr \"Ubuntu 16.04.4 LTS"
-        ),
-        "{log}"
+    let log = fails_as_no_profile(
+        &run,
+        "no SNMP profile fits sysObjectID 1.3.6.1.4.1.850.1.1.1 (sysDescr \"Ubuntu 16.04.4 LTS",
     );
     assert!(log.contains("run `app snmp probe 127.0.0.1`"), "{log}");
 }
@@ -417,16 +409,23 @@ fn extreme_and_f5_load_each_cpu_in_the_window_set_and_ubiquiti_load_averages_are
             "{text}"
         );
     }
-    let out = etl(&run);
+    let _ = fails_as_no_profile(
+        &run,
+        "profile \"ubiquiti\" fits sysObjectID 1.3.6.1.4.1.41112.1.4",
+    );
+}
+
+/// `etl` over the one device of `run`: exit 3, nothing loaded, the device counted as `no_profile`, and its log
+/// line holding `says`; the log.
+fn fails_as_no_profile(run: &TestDir, says: &str) -> String {
+    let out = etl(run);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    assert!(received(&run).is_empty());
+    assert!(received(run).is_empty());
     let s = run.summary("s.json");
     assert_eq!(s["devices"]["failed_by_reason"]["no_profile"], 1, "{s}");
     let log = std::fs::read_to_string(run.join("etl.log")).unwrap();
-    assert!(
-        log.contains("profile \"ubiquiti\" fits sysObjectID 1.3.6.1.4.1.41112.1.4"),
-        "{log}"
-    );
+    assert!(log.contains(says), "{log}");
+    log
 }
 
 #[test]
