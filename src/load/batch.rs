@@ -10,12 +10,18 @@ use crate::load::encoder::*;
 use crate::load::encoder::{encode_record, EncodedRecords};
 use crate::load::sinks::prometheus_remote_write::Scratch;
 use crate::load::sinks::Sink;
-use crate::model::{Batch, BatchId, DeviceRecord, Origin};
+use crate::model::{Batch, BatchId, Body, DeviceRecord, Origin};
 
-/// The buffer of one loader: a JSON array being written, and how many records it holds.
+/// The buffer of one loader: a batch being formed, and how many records it holds. It holds the batch's JSON array
+/// as it is written, or, with a sink that writes records, its records in the lossless form (`RecordForm`) from
+/// which the JSON is built only if it is needed (`model::Body`), with the length that JSON will have.
 #[derive(Debug)]
 pub struct BatchBuilder {
     body: Vec<u8>,
+    /// `body` holds the JSON array (from its `[`), else records in the lossless form.
+    holds_json: bool,
+    /// The length of the JSON array so far, `[` included (`body.len()` when it holds JSON).
+    json_len: usize,
     records: usize,
     max_records: usize,
     max_bytes: usize,
@@ -34,20 +40,22 @@ struct Request {
     ok: bool,
 }
 
-/// A finished batch: its JSON array, its record count, and its request body when it was formed in the sink's
-/// format.
+/// A finished batch: its JSON array (or what it is built from), its record count, and its request body when it
+/// was formed in the sink's format.
 #[derive(Debug, PartialEq)]
 pub struct Finished {
-    pub body: Bytes,
+    pub body: Body,
     pub records: usize,
     pub request: Option<Bytes>,
 }
 
 impl BatchBuilder {
-    /// A builder that reports full at `max_records` records or `max_bytes` bytes of JSON.
+    /// A builder of JSON arrays that reports full at `max_records` records or `max_bytes` bytes of JSON.
     pub fn new(max_records: usize, max_bytes: usize) -> Self {
         BatchBuilder {
-            body: Self::fresh(max_bytes),
+            body: Self::fresh(max_bytes, true),
+            holds_json: true,
+            json_len: 1,
             records: 0,
             max_records,
             max_bytes,
@@ -55,23 +63,34 @@ impl BatchBuilder {
         }
     }
 
-    /// A builder that also forms each batch's request body when `sink` writes records.
+    /// A builder that also forms each batch's request body when `sink` writes records, and then keeps the
+    /// records in the lossless form instead of the JSON array.
     pub fn for_sink(sink: Sink, max_records: usize, max_bytes: usize) -> Self {
-        BatchBuilder {
-            request: sink.writes_records().then(|| Request {
+        let mut builder = Self::new(max_records, max_bytes);
+        if sink.writes_records() {
+            builder.request = Some(Request {
                 sink,
                 raw: Vec::new(),
                 scratch: Scratch::default(),
                 ok: true,
-            }),
-            ..Self::new(max_records, max_bytes)
+            });
+            builder.holds_json = false;
+            builder.body = Self::fresh(max_bytes, false);
         }
+        builder
     }
 
-    fn fresh(max_bytes: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(max_bytes.min(64 << 10));
-        v.push(b'[');
-        v
+    /// An empty body: `[` opening a JSON array, or nothing (records in the lossless form, about a third of their
+    /// JSON).
+    fn fresh(max_bytes: usize, json: bool) -> Vec<u8> {
+        match json {
+            true => {
+                let mut v = Vec::with_capacity(max_bytes.min(64 << 10));
+                v.push(b'[');
+                v
+            }
+            false => Vec::with_capacity(max_bytes.min(64 << 10) / 3),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,21 +98,35 @@ impl BatchBuilder {
     }
 
     pub fn is_full(&self) -> bool {
-        self.records >= self.max_records || self.body.len() >= self.max_bytes
+        self.records >= self.max_records || self.json_len >= self.max_bytes
+    }
+
+    /// Turns the batch being formed into its JSON array (a record comes as JSON while it holds the lossless form).
+    fn switch_to_json(&mut self) {
+        if self.holds_json {
+            return;
+        }
+        let mut json = Self::fresh(self.max_bytes, true);
+        crate::load::encoder::write_json_records(&mut json, &self.body);
+        debug_assert_eq!(json.len(), self.json_len);
+        self.body = json;
+        self.holds_json = true;
     }
 
     /// Appends one encoded record. Returns the finished batch body first when this record would push a
     /// non-empty batch past `max_bytes` (the record then starts the next batch).
     pub fn push_encoded(&mut self, record: &[u8]) -> Option<Finished> {
-        let done = if self.records > 0 && self.body.len() + 1 + record.len() + 1 > self.max_bytes {
+        let done = if self.records > 0 && self.json_len + 1 + record.len() + 1 > self.max_bytes {
             self.take()
         } else {
             None
         };
+        self.switch_to_json();
         if self.records > 0 {
             self.body.push(b',');
         }
         self.body.extend_from_slice(record);
+        self.json_len = self.body.len();
         self.records += 1;
         if let Some(request) = &mut self.request {
             request.ok = false; // a record without its sink form
@@ -105,7 +138,7 @@ impl BatchBuilder {
     /// in the current batch, with one copy; returns where it stopped, and the batch when it is finished (full, or
     /// closed because the next record would push it past `max_bytes`).
     pub fn push_run(&mut self, chunk: &EncodedRecords, from: usize) -> (usize, Option<Finished>) {
-        let (mut len, mut count, mut to) = (self.body.len(), self.records, from);
+        let (mut len, mut count, mut to) = (self.json_len, self.records, from);
         while to < chunk.len() {
             let n = chunk.record_len(to);
             if count > 0 && len + 1 + n + 1 > self.max_bytes {
@@ -119,10 +152,28 @@ impl BatchBuilder {
             }
         }
         if to > from {
-            if self.records > 0 {
-                self.body.push(b',');
+            let run = chunk.run(from, to);
+            match (self.holds_json, chunk.holds_json()) {
+                (false, false) => self.body.extend_from_slice(run),
+                (true, json) => {
+                    if self.records > 0 {
+                        self.body.push(b',');
+                    }
+                    match json {
+                        true => self.body.extend_from_slice(run),
+                        false => crate::load::encoder::write_json_records(&mut self.body, run),
+                    }
+                }
+                (false, true) => {
+                    self.switch_to_json();
+                    if self.records > 0 {
+                        self.body.push(b',');
+                    }
+                    self.body.extend_from_slice(run);
+                }
             }
-            self.body.extend_from_slice(chunk.run(from, to));
+            self.json_len = len;
+            debug_assert!(!self.holds_json || self.body.len() == len);
             self.records += to - from;
             if let Some(r) = &mut self.request {
                 match chunk.sink_run(from, to) {
@@ -144,13 +195,23 @@ impl BatchBuilder {
         self.push_encoded(&one)
     }
 
-    /// The finished body (closed JSON array), its record count and its request, leaving the builder empty.
+    /// The finished batch (its JSON array closed, or its records in the lossless form with the length of that
+    /// array), its record count and its request, leaving the builder empty.
     pub fn take(&mut self) -> Option<Finished> {
         if self.records == 0 {
             return None;
         }
-        let mut body = std::mem::replace(&mut self.body, Self::fresh(self.max_bytes));
-        body.push(b']');
+        let default_json = self.request.is_none();
+        let body = std::mem::replace(&mut self.body, Self::fresh(self.max_bytes, default_json));
+        let body = match std::mem::replace(&mut self.holds_json, default_json) {
+            true => {
+                let mut body = body;
+                body.push(b']');
+                Body::Json(Bytes::from(body))
+            }
+            false => Body::records(Bytes::from(body), self.json_len + 1),
+        };
+        self.json_len = 1;
         let records = std::mem::replace(&mut self.records, 0);
         let request = self.request.as_mut().and_then(|r| {
             let done = std::mem::replace(&mut r.ok, true).then(|| r.sink.compress(&r.raw));
@@ -158,7 +219,7 @@ impl BatchBuilder {
             done
         });
         Some(Finished {
-            body: Bytes::from(body),
+            body,
             records,
             request,
         })
@@ -263,14 +324,14 @@ mod tests {
         ] {
             let mut by_one = BatchBuilder::new(max_records, max_bytes);
             let mut expected = Vec::new();
-            for record in chunk.iter() {
+            for record in &chunk.json() {
                 expected.extend(by_one.push_encoded(record));
                 if by_one.is_full() {
                     expected.extend(by_one.take());
                 }
             }
             // The same chunk twice, so that the second starts with a batch the first left partly full.
-            for record in chunk.iter() {
+            for record in &chunk.json() {
                 expected.extend(by_one.push_encoded(record));
                 if by_one.is_full() {
                     expected.extend(by_one.take());
@@ -299,7 +360,7 @@ mod tests {
             chunk.push(r);
         }
         assert_eq!(chunk.len(), 3);
-        let back: Vec<_> = chunk.iter().map(|b| b.to_vec()).collect();
+        let back = chunk.json();
         for (r, b) in rs.iter().zip(back) {
             assert_eq!(b, serde_json::to_vec(r).unwrap());
         }
@@ -316,8 +377,8 @@ mod tests {
             body, records: n, ..
         } = b.take().unwrap();
         assert_eq!(n, 3);
-        assert_eq!(count_records(&body), Ok(3));
-        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(count_records(body.json()), Ok(3));
+        let parsed: serde_json::Value = serde_json::from_slice(body.json()).unwrap();
         assert_eq!(parsed.as_array().unwrap().len(), 3);
         assert!(b.is_empty());
     }
@@ -354,9 +415,9 @@ mod tests {
                 body.len(),
                 2 * one + 3
             );
-            assert_eq!(count_records(body), Ok(*n as u64));
+            assert_eq!(count_records(body.json()), Ok(*n as u64));
             // What the ETL sends is in the shape the mock counts quickly.
-            assert_eq!(crate::codec::body_scan::count(body), Some(*n as u64));
+            assert_eq!(crate::codec::body_scan::count(body.json()), Some(*n as u64));
         }
     }
 }
@@ -416,7 +477,7 @@ mod sink_tests {
                 for batch in &batches {
                     assert!(batch.request.is_some(), "{kind:?}");
                     let formed = sink.request(batch).unwrap();
-                    let from_json = sink.encode(&batch.body).unwrap();
+                    let from_json = sink.encode(batch.body.json()).unwrap();
                     assert_eq!(formed.content_type, from_json.content_type);
                     assert_eq!(formed.content_encoding, from_json.content_encoding);
                     assert_eq!(formed.extra, from_json.extra);
