@@ -158,6 +158,13 @@ pub struct LazyJson {
     json: OnceLock<Bytes>,
 }
 
+impl LazyJson {
+    /// Whether the JSON array was built.
+    pub fn is_built(&self) -> bool {
+        self.json.get().is_some()
+    }
+}
+
 impl Body {
     /// A batch's records in the lossless form (`load::encoder::RecordForm`, one after another), whose JSON array
     /// is `len` bytes long.

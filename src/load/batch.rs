@@ -427,6 +427,7 @@ mod sink_tests {
     use super::*;
     use crate::config::{Compression, LoadSettings, SinkKind};
     use crate::extract::simulated::device_stats;
+    use crate::load::encoder::json_len;
     use crate::transform::transform_all;
 
     fn sink(kind: SinkKind, compression: Compression) -> Sink {
@@ -498,6 +499,144 @@ mod sink_tests {
         // ingest-json batches carry no request: their body is the JSON array.
         let json = sink(SinkKind::IngestJson, Compression::None);
         assert!(formed(json, &rs, 6).iter().all(|b| b.request.is_none()));
+    }
+
+    /// Records with every kind of text and value the JSON has to write exactly: names with quotes, backslashes
+    /// and control characters, `null` values, an indicator the transform does not make, extreme timestamps, and a
+    /// device with many CPUs.
+    fn odd_records() -> Vec<DeviceRecord> {
+        let mut rs = transform_all(device_stats(
+            "edge \"1\"\\a\u{0}\n\u{1f}\u{7f} é日本",
+            3,
+            1_700_000_000,
+        ))
+        .unwrap();
+        rs.extend(transform_all(device_stats("many-cpus", 96, 1_700_000_060)).unwrap());
+        rs[0].cpu_number = "cpu\"0\"\t\\".into();
+        rs[0].indicators[1].value = f64::NAN;
+        rs[0].indicators[3].value = f64::NEG_INFINITY;
+        rs[1].timestamp = i64::MIN;
+        rs[1].indicators[0].value = -0.0;
+        rs[1].indicators[2].value = 12.345;
+        rs[1].indicators[4].value = 1e300;
+        rs[2].timestamp = i64::MAX;
+        rs[2].indicators[4].name = "soft \"irq\"\\\u{1}";
+        rs[2].indicators.swap(0, 3);
+        rs[5].name = String::new();
+        rs[6].cpu_number = "".into(); // no empty tag in line protocol: its batch goes by the JSON path
+        for i in rs[7].indicators.iter_mut() {
+            i.value = f64::INFINITY; // all null
+        }
+        rs
+    }
+
+    /// The bodies of `records` formed one by one into JSON arrays, as before the lossless form.
+    fn eager(records: &[DeviceRecord], max_records: usize, max_bytes: usize) -> Vec<Bytes> {
+        let mut b = BatchBuilder::new(max_records, max_bytes);
+        let mut done = Vec::new();
+        for r in records {
+            done.extend(b.push(r));
+            if b.is_full() {
+                done.extend(b.take());
+            }
+        }
+        done.extend(b.take());
+        done.into_iter().map(|f| f.body.json().clone()).collect()
+    }
+
+    #[test]
+    fn the_json_built_when_needed_is_the_json_built_as_the_batch_was_formed() {
+        let rs = odd_records();
+        for r in &rs {
+            let mut json = Vec::new();
+            encode_record(&mut json, r);
+            assert_eq!(json, serde_json::to_vec(r).unwrap());
+            assert_eq!(json_len(r), json.len());
+        }
+        let expected = eager(&rs, 7, 1 << 20);
+        assert_eq!(expected.len(), rs.len().div_ceil(7));
+        for kind in [SinkKind::PrometheusRemoteWrite, SinkKind::InfluxLine] {
+            let sink = sink(kind, Compression::None);
+            for chunk in [1, 6, 14, 1000] {
+                let batches = formed(sink, &rs, chunk);
+                for b in &batches {
+                    assert!(
+                        matches!(&b.body, Body::Records(lazy) if !lazy.is_built()),
+                        "{kind:?}: formed without its JSON"
+                    );
+                    let len = b.body.len();
+                    assert_eq!(b.body.json().len(), len, "{kind:?}: the length counted");
+                }
+                let lazy: Vec<Bytes> = batches.iter().map(|b| b.body.json().clone()).collect();
+                assert_eq!(lazy, expected, "{kind:?}, chunks of {chunk}");
+                // What a spool file holds, read back, is the records themselves.
+                let back: Vec<serde_json::Value> = lazy
+                    .iter()
+                    .flat_map(|j| serde_json::from_slice::<Vec<serde_json::Value>>(j).unwrap())
+                    .collect();
+                assert_eq!(
+                    back,
+                    serde_json::to_value(&rs).unwrap().as_array().unwrap()[..]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn batches_closed_at_the_byte_limit_are_the_same_with_the_lossless_form() {
+        let rs = odd_records();
+        let one = serde_json::to_vec(&rs[10]).unwrap().len();
+        for max_bytes in [10, one * 2 + 3, one * 5, 4096] {
+            let expected = eager(&rs, 1000, max_bytes);
+            for kind in [SinkKind::PrometheusRemoteWrite, SinkKind::InfluxLine] {
+                let sink = sink(kind, Compression::None);
+                let mut b = BatchBuilder::for_sink(sink, 1000, max_bytes);
+                let mut got = Vec::new();
+                for part in rs.chunks(9) {
+                    let mut c = EncodedRecords::for_sink(sink);
+                    part.iter().for_each(|r| c.push(r));
+                    let mut from = 0;
+                    while from < c.len() {
+                        let (to, finished) = b.push_run(&c, from);
+                        got.extend(finished);
+                        from = to;
+                    }
+                }
+                got.extend(b.take());
+                let got: Vec<Bytes> = got.iter().map(|f| f.body.json().clone()).collect();
+                assert_eq!(got, expected, "{kind:?}, {max_bytes} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn json_records_and_lossless_records_mix_in_one_batch() {
+        let rs = odd_records();
+        let json_sink = sink(SinkKind::IngestJson, Compression::None);
+        let rw = sink(SinkKind::PrometheusRemoteWrite, Compression::None);
+        let chunk = |part: &[DeviceRecord], sink: Sink| {
+            let mut c = EncodedRecords::for_sink(sink);
+            part.iter().for_each(|r| c.push(r));
+            c
+        };
+        let mut b = BatchBuilder::for_sink(rw, 1000, 1 << 20);
+        // Lossless, then a JSON record (the batch turns into JSON), then lossless records appended as JSON, then
+        // a JSON chunk.
+        assert!(b.push_run(&chunk(&rs[..4], rw), 0).1.is_none());
+        assert!(b.push(&rs[4]).is_none());
+        assert!(b.push_run(&chunk(&rs[5..9], rw), 0).1.is_none());
+        assert!(b.push_run(&chunk(&rs[9..12], json_sink), 0).1.is_none());
+        let mixed = b.take().unwrap();
+        assert!(
+            mixed.request.is_none(),
+            "a record came without its sink form"
+        );
+        assert_eq!(mixed.body.json(), &eager(&rs[..12], 1000, 1 << 20)[0]);
+        // The next batch is in the lossless form again.
+        assert!(b.push_run(&chunk(&rs[12..20], rw), 0).1.is_none());
+        let next = b.take().unwrap();
+        assert!(matches!(next.body, Body::Records(_)));
+        assert_eq!(next.body.json(), &eager(&rs[12..20], 1000, 1 << 20)[0]);
     }
 
     #[test]
