@@ -284,6 +284,62 @@ mod tests {
     }
 
     #[test]
+    fn the_json_length_is_counted_exactly() {
+        let mut values: Vec<f64> = (0..=10_000).map(|n| f64::from(n) / 100.0).collect();
+        values.extend([
+            -0.0,
+            12.345,
+            0.1 + 0.2,
+            1e-7,
+            1e300,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MAX,
+        ]);
+        let mut timestamps = vec![0, -1, i64::MIN, i64::MAX, i64::MIN + 1, i64::MAX - 1];
+        for d in 0..19 {
+            let p = 10i64.pow(d);
+            timestamps.extend([p - 1, p, p + 1, -p + 1, -p, -p - 1]);
+        }
+        let mut r = records(1).remove(0);
+        let check = |r: &crate::model::DeviceRecord| {
+            let mut json = Vec::new();
+            encode_record(&mut json, r);
+            assert_eq!(
+                json_len(r),
+                json.len(),
+                "{}",
+                String::from_utf8_lossy(&json)
+            );
+        };
+        for (i, v) in values.into_iter().enumerate() {
+            r.indicators[i % 5].value = v;
+            check(&r);
+        }
+        for t in timestamps {
+            r.timestamp = t;
+            check(&r);
+        }
+        for name in [
+            "",
+            "\"",
+            "\\",
+            "\u{0}",
+            "\u{1f}",
+            "\u{7f}",
+            "é",
+            "a\nb\tc\r",
+            "日本\u{8}",
+        ] {
+            r.name = name.into();
+            r.cpu_number = name.to_string().into();
+            r.indicators[2].name = "not \"known\"";
+            check(&r);
+        }
+    }
+
+    #[test]
     fn the_encoder_writes_exactly_what_serde_json_writes() {
         let mut rs = records(3);
         rs[0].name = "quote\" back\\slash \u{1} é".into();

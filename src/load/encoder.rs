@@ -20,10 +20,62 @@ pub fn encode_record(out: &mut Vec<u8>, record: &DeviceRecord) {
 
 /// The length of `record`'s JSON ([`encode_record`]), counted by the same code that writes it, without writing it.
 pub fn json_len(record: &DeviceRecord) -> usize {
+    let mut n = NAME_KEY.len()
+        + string_len(&record.name)
+        + CPU_KEY.len()
+        + string_len(&record.cpu_number)
+        + TIMESTAMP_KEY.len()
+        + i64_len(record.timestamp)
+        + INDICATORS_KEY.len()
+        + (record.indicators.len() - 1) // the commas between them
+        + END.len();
+    for indicator in &record.indicators {
+        n += match indicator_head(indicator.name) {
+            Some(head) => head.len(),
+            None => NAME_KEY.len() + string_len(indicator.name) + VALUE_KEY.len(),
+        } + value_len(indicator.value)
+            + 1; // `}`
+    }
+    n
+}
+
+/// The length of `s` as [`write_string`] writes it.
+fn string_len(s: &str) -> usize {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        return s.len() + 2;
+    }
     let mut count = Count(0);
-    write_json(&mut count, &Parts::of(record));
+    write_string(&mut count, s);
     count.0
 }
+
+/// The length of `v` as serde_json writes an `i64`.
+fn i64_len(v: i64) -> usize {
+    usize::from(v < 0)
+        + v.unsigned_abs()
+            .checked_ilog10()
+            .map_or(1, |d| d as usize + 1)
+}
+
+/// The length of `v` as [`write_value`] writes it.
+fn value_len(v: f64) -> usize {
+    match hundredth(v) {
+        Some((_, len)) => usize::from(len),
+        None => {
+            let mut count = Count(0);
+            write_value(&mut count, v);
+            count.0
+        }
+    }
+}
+
+// The constant parts of a record's JSON.
+const NAME_KEY: &[u8] = b"{\"name\":";
+const CPU_KEY: &[u8] = b",\"cpu_number\":";
+const TIMESTAMP_KEY: &[u8] = b",\"timestamp\":";
+const INDICATORS_KEY: &[u8] = b",\"indicators\":[";
+const VALUE_KEY: &[u8] = b",\"value\":";
+const END: &[u8] = b"]}";
 
 /// What a record's JSON is written from: a `DeviceRecord`, or a record read back from the lossless form.
 struct Parts<'a> {
@@ -83,15 +135,15 @@ fn write_string<W: Write>(out: &mut W, s: &str) {
 
 fn write_json<W: Write>(out: &mut W, r: &Parts<'_>) {
     use serde_json::ser::{CompactFormatter, Formatter};
-    put(out, b"{\"name\":");
+    put(out, NAME_KEY);
     write_string(out, r.name);
-    put(out, b",\"cpu_number\":");
+    put(out, CPU_KEY);
     write_string(out, r.cpu);
-    put(out, b",\"timestamp\":");
+    put(out, TIMESTAMP_KEY);
     CompactFormatter
         .write_i64(out, r.timestamp)
         .expect("writing to a Vec or a count cannot fail");
-    put(out, b",\"indicators\":[");
+    put(out, INDICATORS_KEY);
     for (i, (name, value)) in r.indicators.iter().enumerate() {
         if i > 0 {
             put(out, b",");
@@ -99,15 +151,15 @@ fn write_json<W: Write>(out: &mut W, r: &Parts<'_>) {
         match indicator_head(name) {
             Some(head) => put(out, head),
             None => {
-                put(out, b"{\"name\":");
+                put(out, NAME_KEY);
                 write_string(out, name);
-                put(out, b",\"value\":");
+                put(out, VALUE_KEY);
             }
         }
         write_value(out, *value);
         put(out, b"}");
     }
-    put(out, b"]}");
+    put(out, END);
 }
 
 /// Every hundredth from 0.00 to 100.00 (every percentage the simulated source makes) with its text as serde_json
@@ -128,13 +180,9 @@ static HUNDREDTHS: std::sync::LazyLock<Vec<(u64, [u8; 8], u8)>> = std::sync::Laz
 /// its hundredths (the same bits, so `-0.0` and `12.345` are not), else through serde_json's formatter.
 pub(crate) fn write_value<W: Write>(out: &mut W, v: f64) {
     use serde_json::ser::{CompactFormatter, Formatter};
-    // A saturating cast: negative and NaN give 0, huge values an index past the table.
-    let n = (v * 100.0 + 0.5) as usize;
-    if let Some((bits, text, len)) = HUNDREDTHS.get(n) {
-        if *bits == v.to_bits() {
-            put(out, &text[..usize::from(*len)]);
-            return;
-        }
+    if let Some((text, len)) = hundredth(v) {
+        put(out, &text[..usize::from(len)]);
+        return;
     }
     if v.is_finite() {
         CompactFormatter
@@ -153,6 +201,16 @@ const INDICATORS: [(&str, &[u8]); 5] = [
     ("system", b"{\"name\":\"system\",\"value\":"),
     ("irq", b"{\"name\":\"irq\",\"value\":"),
 ];
+
+/// `v`'s text and its length from the table, when it is one of its hundredths (the same bits).
+fn hundredth(v: f64) -> Option<(&'static [u8; 8], u8)> {
+    // A saturating cast: negative and NaN give 0, huge values an index past the table.
+    let n = (v * 100.0 + 0.5) as usize;
+    match HUNDREDTHS.get(n) {
+        Some((bits, text, len)) if *bits == v.to_bits() => Some((text, *len)),
+        _ => None,
+    }
+}
 
 /// The JSON before an indicator's value, for the names the transform uses.
 fn indicator_head(name: &str) -> Option<&'static [u8]> {
@@ -187,18 +245,22 @@ impl RecordForm {
         text(out, &record.name);
         text(out, &record.cpu_number);
         out.extend_from_slice(&record.timestamp.to_le_bytes());
-        for (i, indicator) in record.indicators.iter().enumerate() {
-            // The transform's indicators come in the table's order.
-            let index = INDICATORS
-                .get(i)
-                .filter(|(name, _)| *name == indicator.name)
-                .map(|_| i)
-                .or_else(|| {
-                    INDICATORS
-                        .iter()
-                        .position(|(name, _)| *name == indicator.name)
-                });
-            match index {
+        // The transform's indicators, in the table's order: their indexes and values in one copy.
+        let mut known = [0u8; 5 * 9];
+        let in_order = record.indicators.iter().enumerate().all(|(i, indicator)| {
+            known[i * 9] = i as u8;
+            known[i * 9 + 1..i * 9 + 9].copy_from_slice(&indicator.value.to_bits().to_le_bytes());
+            INDICATORS[i].0 == indicator.name
+        });
+        if in_order {
+            out.extend_from_slice(&known);
+            return;
+        }
+        for indicator in &record.indicators {
+            match INDICATORS
+                .iter()
+                .position(|(name, _)| *name == indicator.name)
+            {
                 Some(index) => out.push(index as u8),
                 None => {
                     out.push(NAMED);
