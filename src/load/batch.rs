@@ -1,7 +1,8 @@
 //! Batch assembly, pure: a loader appends runs of encoded records (`load::encoder`) to the JSON array that becomes
 //! the request body, so a batch is held once, as bytes, and never copied (retries and the spool share the same
 //! `Bytes`). With a sink that writes records (`Sink::writes_records`), the same runs in the sink's form are joined
-//! into the batch's request body (`Sink::join`), compressed when the batch is finished.
+//! into the batch's request body (`Sink::join`), compressed when the batch is finished, and the batch keeps its
+//! records in the lossless form instead of the JSON array, which is built from them only when it is needed.
 
 use bytes::Bytes;
 

@@ -1,7 +1,8 @@
-//! The record encoder, pure: each record is encoded to JSON once, on the supervisor's thread, byte for byte what
-//! serde_json writes, into a chunk of encoded records (`EncodedRecords`) that a loader appends to its batch; with a
-//! sink other than ingest-json, also in the form the sink joins into a request (`load::sinks`), so that the
-//! batch's request is formed from the records instead of being read back from the JSON.
+//! The record encoder, pure: each record is encoded once, on the supervisor's thread, into a chunk of encoded
+//! records (`EncodedRecords`) that a loader appends to its batch. For ingest-json, to JSON, byte for byte what
+//! serde_json writes. With another sink, in the form the sink joins into a request (`load::sinks`), so that the
+//! batch's request is formed from the records, and in a lossless form (`RecordForm`) from which the batch's JSON is
+//! written by the same encoder only when it is needed (`model::Body`), with the length that JSON will have.
 
 use std::io::Write;
 
