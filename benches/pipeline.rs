@@ -46,7 +46,7 @@ fn body(records: &[DeviceRecord]) -> bytes::Bytes {
     for r in records {
         assert!(b.push(r).is_none());
     }
-    b.take().expect("non-empty batch").body
+    b.take().expect("non-empty batch").body.json().clone()
 }
 
 /// `n` rows `127.x.y.z,device-i` (loopback addresses only): the project's one generator.
@@ -95,7 +95,7 @@ fn bench_batch(c: &mut Criterion) {
                 black_box(builder.push(r));
             }
             let body = builder.take().unwrap().body;
-            gzip(&body)
+            gzip(body.json())
         })
     });
     g.finish();
@@ -113,7 +113,7 @@ fn bench_spool(c: &mut Criterion) {
             BatchId::new(&run, 0, n),
             0,
             Finished {
-                body: body.clone(),
+                body: body.clone().into(),
                 records: BATCH,
                 request: None,
             },

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -122,20 +122,100 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// A formed batch: its id, how many records it holds and the encoded JSON array (shared, never copied).
+/// A formed batch: its id, how many records it holds and its JSON array (shared, never copied).
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub id: BatchId,
     pub worker: usize,
     pub records: usize,
-    /// The uncompressed JSON array.
-    pub body: Bytes,
+    /// The uncompressed JSON array (built when first asked for, for a batch formed for another sink).
+    pub body: Body,
     /// For a sink other than ingest-json, the request body as the batch was formed (its records written straight
     /// into the sink's format, and compressed, by `load`); `None` for a batch read back from the disk, which the
     /// sink encodes from `body`.
     pub request: Option<Bytes>,
     /// Where the batch came from, which decides what happens to a spool file once it is resolved.
     pub origin: Origin,
+}
+
+/// A batch's records as the JSON array the ingestion API receives, the form a batch is spooled, written ahead
+/// and dead-lettered in: built as the batch was formed (ingest-json, and every batch read back from the disk), or,
+/// for a batch formed for another sink, kept in the lossless form of `load::encoder::RecordForm` and built from it
+/// the first time [`Body::json`] is asked for (the spool, the WAL, a dead letter, or a request the sink could not
+/// form from the records), byte for byte what it would have been.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Json(Bytes),
+    Records(Arc<LazyJson>),
+}
+
+/// The records of a batch in the lossless form, and their JSON array once built.
+#[derive(Debug)]
+pub struct LazyJson {
+    records: Bytes,
+    /// The JSON array's length (known without building it).
+    len: usize,
+    json: OnceLock<Bytes>,
+}
+
+impl LazyJson {
+    /// Whether the JSON array was built.
+    pub fn is_built(&self) -> bool {
+        self.json.get().is_some()
+    }
+}
+
+impl Body {
+    /// A batch's records in the lossless form (`load::encoder::RecordForm`, one after another), whose JSON array
+    /// is `len` bytes long.
+    pub fn records(records: Bytes, len: usize) -> Body {
+        Body::Records(Arc::new(LazyJson {
+            records,
+            len,
+            json: OnceLock::new(),
+        }))
+    }
+
+    /// The JSON array, built now if it was not yet (once per batch, shared by its clones).
+    pub fn json(&self) -> &Bytes {
+        match self {
+            Body::Json(json) => json,
+            Body::Records(lazy) => lazy.json.get_or_init(|| {
+                let json = crate::load::encoder::json_array(&lazy.records, lazy.len);
+                debug_assert_eq!(
+                    json.len(),
+                    lazy.len,
+                    "the JSON length counted as the batch was formed"
+                );
+                Bytes::from(json)
+            }),
+        }
+    }
+
+    /// The JSON array's length, without building it.
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Json(json) => json.len(),
+            Body::Records(lazy) => lazy.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(json: Bytes) -> Self {
+        Body::Json(json)
+    }
+}
+
+/// Two bodies are equal when their JSON arrays are.
+impl PartialEq for Body {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
 }
 
 /// Where a batch came from.

@@ -101,7 +101,7 @@ impl LoaderActor {
         if let (Some(wal), Some(queue)) = (wal, self.wal_queue.clone()) {
             // Appended at once (one group), queued in order; the mailbox is held only while the queue is full.
             let mut queued = batches.into_iter().map(|b| {
-                let ticket = wal.append(&b.id.0, b.worker, b.records, &b.body);
+                let ticket = wal.append(&b.id.0, b.worker, b.records, b.body.json());
                 Queued::Batch(b, ticket)
             });
             for item in queued.by_ref() {

@@ -161,7 +161,7 @@ impl Delivery {
         let m = &self.metrics;
         let (id, records, origin) = (batch.id.clone(), batch.records as u64, batch.origin.clone());
         let resolved = Batch {
-            body: bytes::Bytes::new(),
+            body: bytes::Bytes::new().into(),
             ..batch.clone()
         };
         let response_body = String::from_utf8_lossy(&resp).into_owned();
@@ -225,7 +225,7 @@ impl Delivery {
             return;
         }
         let resolved = Batch {
-            body: bytes::Bytes::new(),
+            body: bytes::Bytes::new().into(),
             ..batch.clone()
         };
         match self

@@ -171,7 +171,7 @@ impl Replay<'_> {
             id: BatchId(b.id.clone()),
             worker: b.worker,
             records: b.records,
-            body,
+            body: body.into(),
             request: None,
             origin: Origin::FromWal(b.path.clone()),
         };

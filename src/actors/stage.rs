@@ -1,4 +1,4 @@
-//! An extraction thread's staging area: transformed records are encoded to JSON on that thread (where they
+//! An extraction thread's staging area: transformed records are encoded on that thread (where they
 //! were made, so they are freed where they were allocated) and gathered per loader, then handed over in chunks,
 //! so that a loader gets one message per chunk instead of one per device (each cross-thread message costs a
 //! wake-up of two threads; per device that was half of the run's CPU).

@@ -1,7 +1,8 @@
 //! Batch assembly, pure: a loader appends runs of encoded records (`load::encoder`) to the JSON array that becomes
 //! the request body, so a batch is held once, as bytes, and never copied (retries and the spool share the same
 //! `Bytes`). With a sink that writes records (`Sink::writes_records`), the same runs in the sink's form are joined
-//! into the batch's request body (`Sink::join`), compressed when the batch is finished.
+//! into the batch's request body (`Sink::join`), compressed when the batch is finished, and the batch keeps its
+//! records in the lossless form instead of the JSON array, which is built from them only when it is needed.
 
 use bytes::Bytes;
 
@@ -10,12 +11,18 @@ use crate::load::encoder::*;
 use crate::load::encoder::{encode_record, EncodedRecords};
 use crate::load::sinks::prometheus_remote_write::Scratch;
 use crate::load::sinks::Sink;
-use crate::model::{Batch, BatchId, DeviceRecord, Origin};
+use crate::model::{Batch, BatchId, Body, DeviceRecord, Origin};
 
-/// The buffer of one loader: a JSON array being written, and how many records it holds.
+/// The buffer of one loader: a batch being formed, and how many records it holds. It holds the batch's JSON array
+/// as it is written, or, with a sink that writes records, its records in the lossless form (`RecordForm`) from
+/// which the JSON is built only if it is needed (`model::Body`), with the length that JSON will have.
 #[derive(Debug)]
 pub struct BatchBuilder {
     body: Vec<u8>,
+    /// `body` holds the JSON array (from its `[`), else records in the lossless form.
+    holds_json: bool,
+    /// The length of the JSON array so far, `[` included (`body.len()` when it holds JSON).
+    json_len: usize,
     records: usize,
     max_records: usize,
     max_bytes: usize,
@@ -34,20 +41,22 @@ struct Request {
     ok: bool,
 }
 
-/// A finished batch: its JSON array, its record count, and its request body when it was formed in the sink's
-/// format.
+/// A finished batch: its JSON array (or what it is built from), its record count, and its request body when it
+/// was formed in the sink's format.
 #[derive(Debug, PartialEq)]
 pub struct Finished {
-    pub body: Bytes,
+    pub body: Body,
     pub records: usize,
     pub request: Option<Bytes>,
 }
 
 impl BatchBuilder {
-    /// A builder that reports full at `max_records` records or `max_bytes` bytes of JSON.
+    /// A builder of JSON arrays that reports full at `max_records` records or `max_bytes` bytes of JSON.
     pub fn new(max_records: usize, max_bytes: usize) -> Self {
         BatchBuilder {
-            body: Self::fresh(max_bytes),
+            body: Self::fresh(max_bytes, true),
+            holds_json: true,
+            json_len: 1,
             records: 0,
             max_records,
             max_bytes,
@@ -55,23 +64,34 @@ impl BatchBuilder {
         }
     }
 
-    /// A builder that also forms each batch's request body when `sink` writes records.
+    /// A builder that also forms each batch's request body when `sink` writes records, and then keeps the
+    /// records in the lossless form instead of the JSON array.
     pub fn for_sink(sink: Sink, max_records: usize, max_bytes: usize) -> Self {
-        BatchBuilder {
-            request: sink.writes_records().then(|| Request {
+        let mut builder = Self::new(max_records, max_bytes);
+        if sink.writes_records() {
+            builder.request = Some(Request {
                 sink,
                 raw: Vec::new(),
                 scratch: Scratch::default(),
                 ok: true,
-            }),
-            ..Self::new(max_records, max_bytes)
+            });
+            builder.holds_json = false;
+            builder.body = Self::fresh(max_bytes, false);
         }
+        builder
     }
 
-    fn fresh(max_bytes: usize) -> Vec<u8> {
-        let mut v = Vec::with_capacity(max_bytes.min(64 << 10));
-        v.push(b'[');
-        v
+    /// An empty body: `[` opening a JSON array, or nothing (records in the lossless form, about a third of their
+    /// JSON).
+    fn fresh(max_bytes: usize, json: bool) -> Vec<u8> {
+        match json {
+            true => {
+                let mut v = Vec::with_capacity(max_bytes.min(64 << 10));
+                v.push(b'[');
+                v
+            }
+            false => Vec::with_capacity(max_bytes.min(64 << 10) / 3),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,21 +99,35 @@ impl BatchBuilder {
     }
 
     pub fn is_full(&self) -> bool {
-        self.records >= self.max_records || self.body.len() >= self.max_bytes
+        self.records >= self.max_records || self.json_len >= self.max_bytes
+    }
+
+    /// Turns the batch being formed into its JSON array (a record comes as JSON while it holds the lossless form).
+    fn switch_to_json(&mut self) {
+        if self.holds_json {
+            return;
+        }
+        let mut json = Self::fresh(self.max_bytes, true);
+        crate::load::encoder::write_json_records(&mut json, &self.body);
+        debug_assert_eq!(json.len(), self.json_len);
+        self.body = json;
+        self.holds_json = true;
     }
 
     /// Appends one encoded record. Returns the finished batch body first when this record would push a
     /// non-empty batch past `max_bytes` (the record then starts the next batch).
     pub fn push_encoded(&mut self, record: &[u8]) -> Option<Finished> {
-        let done = if self.records > 0 && self.body.len() + 1 + record.len() + 1 > self.max_bytes {
+        let done = if self.records > 0 && self.json_len + 1 + record.len() + 1 > self.max_bytes {
             self.take()
         } else {
             None
         };
+        self.switch_to_json();
         if self.records > 0 {
             self.body.push(b',');
         }
         self.body.extend_from_slice(record);
+        self.json_len = self.body.len();
         self.records += 1;
         if let Some(request) = &mut self.request {
             request.ok = false; // a record without its sink form
@@ -105,7 +139,7 @@ impl BatchBuilder {
     /// in the current batch, with one copy; returns where it stopped, and the batch when it is finished (full, or
     /// closed because the next record would push it past `max_bytes`).
     pub fn push_run(&mut self, chunk: &EncodedRecords, from: usize) -> (usize, Option<Finished>) {
-        let (mut len, mut count, mut to) = (self.body.len(), self.records, from);
+        let (mut len, mut count, mut to) = (self.json_len, self.records, from);
         while to < chunk.len() {
             let n = chunk.record_len(to);
             if count > 0 && len + 1 + n + 1 > self.max_bytes {
@@ -119,10 +153,28 @@ impl BatchBuilder {
             }
         }
         if to > from {
-            if self.records > 0 {
-                self.body.push(b',');
+            let run = chunk.run(from, to);
+            match (self.holds_json, chunk.holds_json()) {
+                (false, false) => self.body.extend_from_slice(run),
+                (true, json) => {
+                    if self.records > 0 {
+                        self.body.push(b',');
+                    }
+                    match json {
+                        true => self.body.extend_from_slice(run),
+                        false => crate::load::encoder::write_json_records(&mut self.body, run),
+                    }
+                }
+                (false, true) => {
+                    self.switch_to_json();
+                    if self.records > 0 {
+                        self.body.push(b',');
+                    }
+                    self.body.extend_from_slice(run);
+                }
             }
-            self.body.extend_from_slice(chunk.run(from, to));
+            self.json_len = len;
+            debug_assert!(!self.holds_json || self.body.len() == len);
             self.records += to - from;
             if let Some(r) = &mut self.request {
                 match chunk.sink_run(from, to) {
@@ -144,13 +196,23 @@ impl BatchBuilder {
         self.push_encoded(&one)
     }
 
-    /// The finished body (closed JSON array), its record count and its request, leaving the builder empty.
+    /// The finished batch (its JSON array closed, or its records in the lossless form with the length of that
+    /// array), its record count and its request, leaving the builder empty.
     pub fn take(&mut self) -> Option<Finished> {
         if self.records == 0 {
             return None;
         }
-        let mut body = std::mem::replace(&mut self.body, Self::fresh(self.max_bytes));
-        body.push(b']');
+        let default_json = self.request.is_none();
+        let body = std::mem::replace(&mut self.body, Self::fresh(self.max_bytes, default_json));
+        let body = match std::mem::replace(&mut self.holds_json, default_json) {
+            true => {
+                let mut body = body;
+                body.push(b']');
+                Body::Json(Bytes::from(body))
+            }
+            false => Body::records(Bytes::from(body), self.json_len + 1),
+        };
+        self.json_len = 1;
         let records = std::mem::replace(&mut self.records, 0);
         let request = self.request.as_mut().and_then(|r| {
             let done = std::mem::replace(&mut r.ok, true).then(|| r.sink.compress(&r.raw));
@@ -158,7 +220,7 @@ impl BatchBuilder {
             done
         });
         Some(Finished {
-            body: Bytes::from(body),
+            body,
             records,
             request,
         })
@@ -223,6 +285,62 @@ mod tests {
     }
 
     #[test]
+    fn the_json_length_is_counted_exactly() {
+        let mut values: Vec<f64> = (0..=10_000).map(|n| f64::from(n) / 100.0).collect();
+        values.extend([
+            -0.0,
+            12.345,
+            0.1 + 0.2,
+            1e-7,
+            1e300,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MAX,
+        ]);
+        let mut timestamps = vec![0, -1, i64::MIN, i64::MAX, i64::MIN + 1, i64::MAX - 1];
+        for d in 0..19 {
+            let p = 10i64.pow(d);
+            timestamps.extend([p - 1, p, p + 1, -p + 1, -p, -p - 1]);
+        }
+        let mut r = records(1).remove(0);
+        let check = |r: &crate::model::DeviceRecord| {
+            let mut json = Vec::new();
+            encode_record(&mut json, r);
+            assert_eq!(
+                json_len(r),
+                json.len(),
+                "{}",
+                String::from_utf8_lossy(&json)
+            );
+        };
+        for (i, v) in values.into_iter().enumerate() {
+            r.indicators[i % 5].value = v;
+            check(&r);
+        }
+        for t in timestamps {
+            r.timestamp = t;
+            check(&r);
+        }
+        for name in [
+            "",
+            "\"",
+            "\\",
+            "\u{0}",
+            "\u{1f}",
+            "\u{7f}",
+            "é",
+            "a\nb\tc\r",
+            "日本\u{8}",
+        ] {
+            r.name = name.into();
+            r.cpu_number = name.to_string().into();
+            r.indicators[2].name = "not \"known\"";
+            check(&r);
+        }
+    }
+
+    #[test]
     fn the_encoder_writes_exactly_what_serde_json_writes() {
         let mut rs = records(3);
         rs[0].name = "quote\" back\\slash \u{1} é".into();
@@ -263,14 +381,14 @@ mod tests {
         ] {
             let mut by_one = BatchBuilder::new(max_records, max_bytes);
             let mut expected = Vec::new();
-            for record in chunk.iter() {
+            for record in &chunk.json() {
                 expected.extend(by_one.push_encoded(record));
                 if by_one.is_full() {
                     expected.extend(by_one.take());
                 }
             }
             // The same chunk twice, so that the second starts with a batch the first left partly full.
-            for record in chunk.iter() {
+            for record in &chunk.json() {
                 expected.extend(by_one.push_encoded(record));
                 if by_one.is_full() {
                     expected.extend(by_one.take());
@@ -299,7 +417,7 @@ mod tests {
             chunk.push(r);
         }
         assert_eq!(chunk.len(), 3);
-        let back: Vec<_> = chunk.iter().map(|b| b.to_vec()).collect();
+        let back = chunk.json();
         for (r, b) in rs.iter().zip(back) {
             assert_eq!(b, serde_json::to_vec(r).unwrap());
         }
@@ -316,8 +434,8 @@ mod tests {
             body, records: n, ..
         } = b.take().unwrap();
         assert_eq!(n, 3);
-        assert_eq!(count_records(&body), Ok(3));
-        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(count_records(body.json()), Ok(3));
+        let parsed: serde_json::Value = serde_json::from_slice(body.json()).unwrap();
         assert_eq!(parsed.as_array().unwrap().len(), 3);
         assert!(b.is_empty());
     }
@@ -354,9 +472,9 @@ mod tests {
                 body.len(),
                 2 * one + 3
             );
-            assert_eq!(count_records(body), Ok(*n as u64));
+            assert_eq!(count_records(body.json()), Ok(*n as u64));
             // What the ETL sends is in the shape the mock counts quickly.
-            assert_eq!(crate::codec::body_scan::count(body), Some(*n as u64));
+            assert_eq!(crate::codec::body_scan::count(body.json()), Some(*n as u64));
         }
     }
 }
@@ -366,6 +484,7 @@ mod sink_tests {
     use super::*;
     use crate::config::{Compression, LoadSettings, SinkKind};
     use crate::extract::simulated::device_stats;
+    use crate::load::encoder::json_len;
     use crate::transform::transform_all;
 
     fn sink(kind: SinkKind, compression: Compression) -> Sink {
@@ -416,7 +535,7 @@ mod sink_tests {
                 for batch in &batches {
                     assert!(batch.request.is_some(), "{kind:?}");
                     let formed = sink.request(batch).unwrap();
-                    let from_json = sink.encode(&batch.body).unwrap();
+                    let from_json = sink.encode(batch.body.json()).unwrap();
                     assert_eq!(formed.content_type, from_json.content_type);
                     assert_eq!(formed.content_encoding, from_json.content_encoding);
                     assert_eq!(formed.extra, from_json.extra);
@@ -437,6 +556,144 @@ mod sink_tests {
         // ingest-json batches carry no request: their body is the JSON array.
         let json = sink(SinkKind::IngestJson, Compression::None);
         assert!(formed(json, &rs, 6).iter().all(|b| b.request.is_none()));
+    }
+
+    /// Records with every kind of text and value the JSON has to write exactly: names with quotes, backslashes
+    /// and control characters, `null` values, an indicator the transform does not make, extreme timestamps, and a
+    /// device with many CPUs.
+    fn odd_records() -> Vec<DeviceRecord> {
+        let mut rs = transform_all(device_stats(
+            "edge \"1\"\\a\u{0}\n\u{1f}\u{7f} é日本",
+            3,
+            1_700_000_000,
+        ))
+        .unwrap();
+        rs.extend(transform_all(device_stats("many-cpus", 96, 1_700_000_060)).unwrap());
+        rs[0].cpu_number = "cpu\"0\"\t\\".into();
+        rs[0].indicators[1].value = f64::NAN;
+        rs[0].indicators[3].value = f64::NEG_INFINITY;
+        rs[1].timestamp = i64::MIN;
+        rs[1].indicators[0].value = -0.0;
+        rs[1].indicators[2].value = 12.345;
+        rs[1].indicators[4].value = 1e300;
+        rs[2].timestamp = i64::MAX;
+        rs[2].indicators[4].name = "soft \"irq\"\\\u{1}";
+        rs[2].indicators.swap(0, 3);
+        rs[5].name = String::new();
+        rs[6].cpu_number = "".into(); // no empty tag in line protocol: its batch goes by the JSON path
+        for i in rs[7].indicators.iter_mut() {
+            i.value = f64::INFINITY; // all null
+        }
+        rs
+    }
+
+    /// The bodies of `records` formed one by one into JSON arrays, as before the lossless form.
+    fn eager(records: &[DeviceRecord], max_records: usize, max_bytes: usize) -> Vec<Bytes> {
+        let mut b = BatchBuilder::new(max_records, max_bytes);
+        let mut done = Vec::new();
+        for r in records {
+            done.extend(b.push(r));
+            if b.is_full() {
+                done.extend(b.take());
+            }
+        }
+        done.extend(b.take());
+        done.into_iter().map(|f| f.body.json().clone()).collect()
+    }
+
+    #[test]
+    fn the_json_built_when_needed_is_the_json_built_as_the_batch_was_formed() {
+        let rs = odd_records();
+        for r in &rs {
+            let mut json = Vec::new();
+            encode_record(&mut json, r);
+            assert_eq!(json, serde_json::to_vec(r).unwrap());
+            assert_eq!(json_len(r), json.len());
+        }
+        let expected = eager(&rs, 7, 1 << 20);
+        assert_eq!(expected.len(), rs.len().div_ceil(7));
+        for kind in [SinkKind::PrometheusRemoteWrite, SinkKind::InfluxLine] {
+            let sink = sink(kind, Compression::None);
+            for chunk in [1, 6, 14, 1000] {
+                let batches = formed(sink, &rs, chunk);
+                for b in &batches {
+                    assert!(
+                        matches!(&b.body, Body::Records(lazy) if !lazy.is_built()),
+                        "{kind:?}: formed without its JSON"
+                    );
+                    let len = b.body.len();
+                    assert_eq!(b.body.json().len(), len, "{kind:?}: the length counted");
+                }
+                let lazy: Vec<Bytes> = batches.iter().map(|b| b.body.json().clone()).collect();
+                assert_eq!(lazy, expected, "{kind:?}, chunks of {chunk}");
+                // What a spool file holds, read back, is the records themselves.
+                let back: Vec<serde_json::Value> = lazy
+                    .iter()
+                    .flat_map(|j| serde_json::from_slice::<Vec<serde_json::Value>>(j).unwrap())
+                    .collect();
+                assert_eq!(
+                    back,
+                    serde_json::to_value(&rs).unwrap().as_array().unwrap()[..]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn batches_closed_at_the_byte_limit_are_the_same_with_the_lossless_form() {
+        let rs = odd_records();
+        let one = serde_json::to_vec(&rs[10]).unwrap().len();
+        for max_bytes in [10, one * 2 + 3, one * 5, 4096] {
+            let expected = eager(&rs, 1000, max_bytes);
+            for kind in [SinkKind::PrometheusRemoteWrite, SinkKind::InfluxLine] {
+                let sink = sink(kind, Compression::None);
+                let mut b = BatchBuilder::for_sink(sink, 1000, max_bytes);
+                let mut got = Vec::new();
+                for part in rs.chunks(9) {
+                    let mut c = EncodedRecords::for_sink(sink);
+                    part.iter().for_each(|r| c.push(r));
+                    let mut from = 0;
+                    while from < c.len() {
+                        let (to, finished) = b.push_run(&c, from);
+                        got.extend(finished);
+                        from = to;
+                    }
+                }
+                got.extend(b.take());
+                let got: Vec<Bytes> = got.iter().map(|f| f.body.json().clone()).collect();
+                assert_eq!(got, expected, "{kind:?}, {max_bytes} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn json_records_and_lossless_records_mix_in_one_batch() {
+        let rs = odd_records();
+        let json_sink = sink(SinkKind::IngestJson, Compression::None);
+        let rw = sink(SinkKind::PrometheusRemoteWrite, Compression::None);
+        let chunk = |part: &[DeviceRecord], sink: Sink| {
+            let mut c = EncodedRecords::for_sink(sink);
+            part.iter().for_each(|r| c.push(r));
+            c
+        };
+        let mut b = BatchBuilder::for_sink(rw, 1000, 1 << 20);
+        // Lossless, then a JSON record (the batch turns into JSON), then lossless records appended as JSON, then
+        // a JSON chunk.
+        assert!(b.push_run(&chunk(&rs[..4], rw), 0).1.is_none());
+        assert!(b.push(&rs[4]).is_none());
+        assert!(b.push_run(&chunk(&rs[5..9], rw), 0).1.is_none());
+        assert!(b.push_run(&chunk(&rs[9..12], json_sink), 0).1.is_none());
+        let mixed = b.take().unwrap();
+        assert!(
+            mixed.request.is_none(),
+            "a record came without its sink form"
+        );
+        assert_eq!(mixed.body.json(), &eager(&rs[..12], 1000, 1 << 20)[0]);
+        // The next batch is in the lossless form again.
+        assert!(b.push_run(&chunk(&rs[12..20], rw), 0).1.is_none());
+        let next = b.take().unwrap();
+        assert!(matches!(next.body, Body::Records(_)));
+        assert_eq!(next.body.json(), &eager(&rs[12..20], 1000, 1 << 20)[0]);
     }
 
     #[test]

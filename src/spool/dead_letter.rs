@@ -25,7 +25,7 @@ pub fn reject(dir: &Path, batch: &Batch, rejection: &Rejection) -> io::Result<Pa
     let path = write_atomic(
         &rejected,
         &file_name(batch.worker, &batch.id),
-        &gzip(&batch.body),
+        &gzip(batch.body.json()),
     )?;
     let sidecar = format!(
         "{}.rejection.json",

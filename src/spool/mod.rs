@@ -78,7 +78,11 @@ pub const LOCK_FILE: &str = ".lock";
 
 /// Writes a batch to the spool; returns the file's path.
 pub fn persist(dir: &Path, batch: &Batch) -> io::Result<PathBuf> {
-    write_atomic(dir, &file_name(batch.worker, &batch.id), &gzip(&batch.body))
+    write_atomic(
+        dir,
+        &file_name(batch.worker, &batch.id),
+        &gzip(batch.body.json()),
+    )
 }
 
 #[cfg(test)]
@@ -93,7 +97,8 @@ mod tests {
             records: 1,
             body: Bytes::from_static(
                 br#"[{"name":"d","cpu_number":"0","timestamp":1,"indicators":[]}]"#,
-            ),
+            )
+            .into(),
             request: None,
             origin: Origin::New,
         }
@@ -134,7 +139,7 @@ mod tests {
     fn original_files_get_a_stable_id() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("buffer_failed_worker2.json.gz");
-        fs::write(&path, gzip(&batch("x").body)).unwrap();
+        fs::write(&path, gzip(batch("x").body.json())).unwrap();
         let a = read(&path, 200, 1 << 20).unwrap().remove(0);
         assert_eq!(a.worker, 2);
         assert!(a.id.0.starts_with("legacy-w2-"));
@@ -169,7 +174,7 @@ mod tests {
         assert_eq!(counts, [10, 10, 5]);
         for (k, p) in parts.iter().enumerate() {
             assert!(p.id.0.ends_with(&format!("-p{}", k + 1)), "{}", p.id);
-            assert_eq!(count_records(&p.body), Ok(p.records as u64));
+            assert_eq!(count_records(p.body.json()), Ok(p.records as u64));
         }
         let again = read(&path, 10, 1 << 20).unwrap();
         assert_eq!(parts[1].id, again[1].id);

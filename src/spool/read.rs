@@ -174,7 +174,7 @@ fn emit_from(
             id: plan.id.clone(),
             worker: plan.worker,
             records: plan.records,
-            body: Bytes::from(body),
+            body: Bytes::from(body).into(),
             request: None,
             origin: Origin::Replayed(origin),
         });
@@ -188,7 +188,7 @@ fn emit_from(
             id: BatchId(format!("{}-p{k}", plan.id)),
             worker: plan.worker,
             records,
-            body,
+            body: body.into(),
             request: None,
             origin: Origin::Replayed(origin.clone()),
         })
@@ -468,7 +468,10 @@ mod tests {
         for (k, p) in parts.iter().enumerate() {
             let n = [10, 10, 5][k];
             assert_eq!(p.records, n);
-            assert_eq!(p.body, format!("[{}]", vec![ONE; n].join(",")).as_bytes());
+            assert_eq!(
+                p.body.json(),
+                format!("[{}]", vec![ONE; n].join(",")).as_bytes()
+            );
         }
         let ids: Vec<String> = read(&ours, 10, 1 << 20)
             .unwrap()
@@ -483,7 +486,7 @@ mod tests {
         let whole = read(&legacy, 100, 1 << 20).unwrap();
         assert_eq!(whole.len(), 1);
         assert_eq!(whole[0].id.0, LEGACY_WHOLE_ID);
-        assert_eq!(whole[0].body, body.as_bytes());
+        assert_eq!(whole[0].body.json(), body.as_bytes());
         // The byte limit splits as before.
         let by_bytes: Vec<usize> = read(&legacy, 100, 3 * ONE.len() + 5)
             .unwrap()

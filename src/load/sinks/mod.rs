@@ -172,7 +172,7 @@ impl Sink {
     /// run formed it for this sink, else encoded from its JSON array (a spool file, a logged batch).
     pub fn request(&self, batch: &Batch) -> Result<Encoded, EncodeError> {
         let Some(body) = &batch.request else {
-            return self.encode(&batch.body);
+            return self.encode(batch.body.json());
         };
         let body = body.clone();
         Ok(match self.kind {

@@ -251,7 +251,7 @@ mod tests {
         for r in &rs {
             b.push(r);
         }
-        body.extend_from_slice(&b.take().unwrap().body);
+        body.extend_from_slice(b.take().unwrap().body.json());
         let fast = Fast::new(&body).records().expect("the encoder's shape");
         let slow: Vec<RecordView> = serde_json::from_slice(&body).unwrap();
         assert_eq!(fast, slow);
