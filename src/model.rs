@@ -149,12 +149,17 @@ pub enum Body {
     Records(Arc<LazyJson>),
 }
 
+/// Builds the JSON array, `len` bytes long, of records in the lossless form (`load::encoder::json_array`: the
+/// encoder lives in `load`, above this module, so the batch is given it).
+pub type BuildJson = fn(records: &[u8], len: usize) -> Vec<u8>;
+
 /// The records of a batch in the lossless form, and their JSON array once built.
 #[derive(Debug)]
 pub struct LazyJson {
     records: Bytes,
     /// The JSON array's length (known without building it).
     len: usize,
+    build: BuildJson,
     json: OnceLock<Bytes>,
 }
 
@@ -167,11 +172,12 @@ impl LazyJson {
 
 impl Body {
     /// A batch's records in the lossless form (`load::encoder::RecordForm`, one after another), whose JSON array
-    /// is `len` bytes long.
-    pub fn records(records: Bytes, len: usize) -> Body {
+    /// is `len` bytes long, built by `build` when asked for.
+    pub fn records(records: Bytes, len: usize, build: BuildJson) -> Body {
         Body::Records(Arc::new(LazyJson {
             records,
             len,
+            build,
             json: OnceLock::new(),
         }))
     }
@@ -181,7 +187,7 @@ impl Body {
         match self {
             Body::Json(json) => json,
             Body::Records(lazy) => lazy.json.get_or_init(|| {
-                let json = crate::load::encoder::json_array(&lazy.records, lazy.len);
+                let json = (lazy.build)(&lazy.records, lazy.len);
                 debug_assert_eq!(
                     json.len(),
                     lazy.len,

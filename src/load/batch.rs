@@ -210,7 +210,11 @@ impl BatchBuilder {
                 body.push(b']');
                 Body::Json(Bytes::from(body))
             }
-            false => Body::records(Bytes::from(body), self.json_len + 1),
+            false => Body::records(
+                Bytes::from(body),
+                self.json_len + 1,
+                crate::load::encoder::json_array,
+            ),
         };
         self.json_len = 1;
         let records = std::mem::replace(&mut self.records, 0);
