@@ -6,7 +6,9 @@
 //!        ▼                                                                                    │
 //! replay step ── DeliverBatch ──► LoaderActor × load.workers (on one arbiter per core) ── POST /load ─┘
 //!                                       ▲
-//! ExtractSupervisor ── LoadRecords ─────┘  (device tasks, ≤ extract.concurrency in flight)
+//! DeviceExtractor × N ── LoadRecords ───┘  (one per extraction thread; device tasks, their shares of
+//!        ▲                                   extract.concurrency in flight; the stage's chunks)
+//! ExtractSupervisor: starts them, feeds them chunks of the inventory, stops them, keeps the SNMP detections
 //! ```
 //!
 //! With `spool.durable` (or a WAL left by an earlier run) the write-ahead log, the WAL (`spool::wal`, one writer
