@@ -1,7 +1,7 @@
 //! Batch assembly, pure: a loader appends runs of encoded records (`load::encoder`) to the JSON array that becomes
 //! the request body, so a batch is held once, as bytes, and never copied (retries and the spool share the same
-//! `Bytes`). With a sink that writes records (`Sink::writes_records`), the same runs in the sink's form are joined
-//! into the batch's request body (`Sink::join`), compressed when the batch is finished, and the batch keeps its
+//! `Bytes`). With a sink that writes records (`Sink::writes_records`), the same runs are joined into the batch's
+//! request body (`EncodedRecords::join`: line protocol's lines, remote write's series), compressed when the batch is finished, and the batch keeps its
 //! records in the lossless form instead of the JSON array, which is built from them only when it is needed.
 
 use bytes::Bytes;
@@ -34,7 +34,7 @@ pub struct BatchBuilder {
 #[derive(Debug)]
 struct Request {
     sink: Sink,
-    /// The request body before compression, joined run by run (`Sink::join`; reused from batch to batch).
+    /// The request body before compression, joined run by run (`EncodedRecords::join`; reused from batch to batch).
     raw: Vec<u8>,
     scratch: Scratch,
     /// Every run of the batch brought its records in the sink's form.
@@ -177,10 +177,7 @@ impl BatchBuilder {
             debug_assert!(!self.holds_json || self.body.len() == len);
             self.records += to - from;
             if let Some(r) = &mut self.request {
-                match chunk.sink_run(from, to) {
-                    Some(run) if r.ok => r.sink.join(run, &mut r.raw, &mut r.scratch),
-                    _ => r.ok = false,
-                }
+                r.ok = r.ok && chunk.join(from, to, &mut r.raw, &mut r.scratch);
             }
         }
         let done = (to == from || self.is_full())
@@ -530,6 +527,10 @@ mod sink_tests {
             i.value = f64::INFINITY; // no line at all
         }
         rs[5].name = "é日本\ttab".into();
+        // An indicator outside the transform's table, indicators out of order, a timestamp before the epoch.
+        rs[6].indicators[0].name = "soft irq";
+        rs[6].indicators.swap(1, 3);
+        rs[7].timestamp = -7;
         for kind in [SinkKind::PrometheusRemoteWrite, SinkKind::InfluxLine] {
             for compression in [Compression::None, Compression::Gzip] {
                 let sink = sink(kind, compression);

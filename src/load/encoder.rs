@@ -8,7 +8,8 @@ use std::io::Write;
 
 use serde::Serializer as _;
 
-use crate::load::sinks::Sink;
+use crate::load::sinks::fields::Fields;
+use crate::load::sinks::{prometheus_remote_write, Sink};
 use crate::model::DeviceRecord;
 
 /// Writes `record` as JSON, byte for byte what `serde_json::to_vec(record)` gives, with the constant parts
@@ -86,6 +87,24 @@ struct Parts<'a> {
     cpu: &'a str,
     timestamp: i64,
     indicators: [(&'a str, f64); 5],
+}
+
+/// A record read back from the lossless form, as remote write writes its series.
+impl Fields for Parts<'_> {
+    fn device(&self) -> &str {
+        self.name
+    }
+    fn cpu(&self) -> &str {
+        self.cpu
+    }
+    fn seconds(&self) -> i64 {
+        self.timestamp
+    }
+    fn indicators(&self) -> impl Iterator<Item = (&str, Option<f64>)> {
+        self.indicators
+            .iter()
+            .map(|&(name, value)| (name, value.is_finite().then_some(value)))
+    }
 }
 
 impl<'a> Parts<'a> {
@@ -350,8 +369,9 @@ pub(crate) fn write_json_records(out: &mut Vec<u8>, records: &[u8]) {
 
 /// Records already encoded, with where each one ends: what the supervisor hands a loader, which appends runs of
 /// them to a batch with one copy each. For ingest-json, each record's JSON, separated by commas as in a JSON array.
-/// With a sink that writes records (`Sink::writes_records`), each record in the sink's format and in the lossless
-/// form ([`RecordForm`]) the batch's JSON is built from only if it is needed, with the length that JSON will have.
+/// With a sink that writes records (`Sink::writes_records`), each record in the lossless form ([`RecordForm`]), from
+/// which remote write's series are written at join and the batch's JSON only if it is needed, with the length that
+/// JSON will have; and for a sink with a form of its own (`Sink::holds_own_form`: line protocol) that form too.
 #[derive(Debug, Default)]
 pub struct EncodedRecords {
     /// JSON records separated by commas, or (with `sink`) records in the lossless form one after another.
@@ -360,7 +380,8 @@ pub struct EncodedRecords {
     sink: Option<SinkRecords>,
 }
 
-/// The same records in the form the sink joins into a request (`Sink::write_record`), one after another.
+/// The chunk's sink, and the same records in the sink's own form (`Sink::write_record`), one after another, when it
+/// has one.
 #[derive(Debug)]
 struct SinkRecords {
     sink: Sink,
@@ -433,7 +454,7 @@ impl EncodedRecords {
                 s.json_lens.push(
                     u32::try_from(json_len(record)).expect("a record is far less than 4 GiB"),
                 );
-                if s.ok {
+                if s.ok && s.sink.holds_own_form() {
                     s.ok = s.sink.write_record(&mut s.bytes, record).is_ok();
                     s.ends.push(end(&s.bytes));
                 }
@@ -467,14 +488,34 @@ impl EncodedRecords {
     pub(crate) fn run(&self, from: usize, to: usize) -> &[u8] {
         &self.bytes[self.start(from)..self.ends[to - 1] as usize]
     }
-    /// Records `from..to` in the sink's form, when every record of the chunk could be written in it.
-    pub(crate) fn sink_run(&self, from: usize, to: usize) -> Option<&[u8]> {
-        let s = self.sink.as_ref().filter(|s| s.ok)?;
+    /// Appends records `from..to` to the sink's request body being formed: line protocol's lines as the chunk
+    /// holds them, remote write's series written from the lossless form. False when the chunk has no such form
+    /// (ingest-json) or a record could not be written in it: the batch is then encoded from its JSON.
+    pub(crate) fn join(
+        &self,
+        from: usize,
+        to: usize,
+        request: &mut Vec<u8>,
+        scratch: &mut prometheus_remote_write::Scratch,
+    ) -> bool {
+        let Some(s) = self.sink.as_ref().filter(|s| s.ok) else {
+            return false;
+        };
+        if !s.sink.holds_own_form() {
+            let mut r = Reader {
+                b: self.run(from, to),
+            };
+            while !r.b.is_empty() {
+                prometheus_remote_write::write_record(request, scratch, &RecordForm::read(&mut r));
+            }
+            return true;
+        }
         let start = match from {
             0 => 0,
             _ => s.ends[from - 1] as usize,
         };
-        Some(&s.bytes[start..s.ends[to - 1] as usize])
+        request.extend_from_slice(&s.bytes[start..s.ends[to - 1] as usize]);
+        true
     }
     /// Each record's JSON.
     pub fn json(&self) -> Vec<Vec<u8>> {

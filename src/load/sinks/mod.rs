@@ -1,7 +1,7 @@
 //! The sinks: what the loaders speak to the store (`load.sink`). A sink is an encoder, its headers, and the
 //! reading of its store's answers. The encoder writes the store's wire format straight from the records as a batch
-//! is formed (`Sink::write_record` on the supervisor's stage, `Sink::join` and `Sink::compress` in the loader's
-//! `load::batch`), and from the batch's JSON array (the form batches are spooled and logged in) for a batch read
+//! is formed (`Sink::write_record` or the lossless form on the stage, `EncodedRecords::join` and `Sink::compress` in the
+//! loader's `load::batch`), and from the batch's JSON array (the form batches are spooled and logged in) for a batch read
 //! back from the disk (`Sink::encode`). Everything else is shared by every sink and lives beside this folder or in
 //! `actors`: batching, retries and backoff, the circuit, the spool, the write-ahead log, dead letters, replay,
 //! idempotency keys, shards, TLS, authentication and compression.
@@ -122,44 +122,32 @@ impl Sink {
         self.kind != SinkKind::IngestJson
     }
 
-    /// Appends `record` in the form a chunk of the supervisor's stage holds for the sink: its line for line
-    /// protocol; for remote write its series in a compact form (`prometheus_remote_write::compact`), which
-    /// [`Sink::join`] expands into the request.
+    /// Whether a chunk holds each record in the sink's own form beside the lossless one, written by
+    /// [`Sink::write_record`] as the stage encodes it and joined as it is: line protocol's lines. Remote write's
+    /// series are written from the lossless form itself when the batch is joined (`EncodedRecords::join`): a
+    /// record's five series are ~500 bytes, its lossless form ~80, and a second per-record form would repeat it.
+    pub fn holds_own_form(&self) -> bool {
+        self.kind == SinkKind::InfluxLine
+    }
+
+    /// Appends `record` in the sink's own form (see [`Sink::holds_own_form`]): its line for line protocol.
     pub fn write_record(
         &self,
         out: &mut Vec<u8>,
         record: &DeviceRecord,
     ) -> Result<(), EncodeError> {
         match self.kind {
-            SinkKind::PrometheusRemoteWrite => {
-                prometheus_remote_write::compact::write(out, record);
-                Ok(())
-            }
             SinkKind::InfluxLine => influx_line::write_line(out, record),
-            // Never asked: an ingest-json batch is its JSON array, formed by `load::batch`. Were it asked, the
-            // batch would carry no request and be encoded from its JSON array, as a spool file is.
-            SinkKind::IngestJson => Err(EncodeError(
-                "ingest-json writes the batch's JSON array, not records one by one".into(),
-            )),
+            // Never asked (`holds_own_form`). Were it asked, the batch would carry no request and be encoded from
+            // its JSON array, as a spool file is.
+            SinkKind::PrometheusRemoteWrite | SinkKind::IngestJson => Err(EncodeError(format!(
+                "{} does not write records in a form of its own",
+                self.kind.name()
+            ))),
         }
     }
 
-    /// Appends records that [`Sink::write_record`] wrote (one after another) to the request body being formed.
-    pub fn join(
-        &self,
-        run: &[u8],
-        request: &mut Vec<u8>,
-        scratch: &mut prometheus_remote_write::Scratch,
-    ) {
-        match self.kind {
-            SinkKind::PrometheusRemoteWrite => {
-                prometheus_remote_write::compact::expand(run, request, scratch)
-            }
-            _ => request.extend_from_slice(run),
-        }
-    }
-
-    /// The body of a request joined by [`Sink::join`], compressed as the sink sends it.
+    /// The body of a request joined by `EncodedRecords::join`, compressed as the sink sends it.
     pub fn compress(&self, raw: &[u8]) -> Bytes {
         match (self.kind, self.compression) {
             (SinkKind::PrometheusRemoteWrite, _) => prometheus_remote_write::compress(raw),

@@ -6,7 +6,6 @@
 //! `load.compression` does not apply: the protocol's compression is snappy, always.
 
 pub mod answers;
-pub mod compact;
 pub mod protobuf;
 pub mod series;
 
@@ -35,7 +34,8 @@ pub type Scratch = protobuf::Shared;
 
 /// Appends a record's series (one `TimeSeries` per indicator) to a `WriteRequest` being written in `out`: a
 /// request is its series one after another, so the series of records written one by one make the request of the
-/// batch (`compact::expand` writes the same from the form a chunk holds). A value that is not finite (`null` in the batch) has no sample.
+/// batch (`load::encoder::EncodedRecords::join` writes them from the lossless form a chunk holds). A value that is
+/// not finite (`null` in the batch) has no sample.
 /// The record's `cpu` and `device` label fields and its timestamp are encoded once for its five series, and the
 /// `__name__` label of the transform's indicators comes from a table made once.
 pub fn write_record<R: Fields>(out: &mut Vec<u8>, shared: &mut Scratch, r: &R) {
