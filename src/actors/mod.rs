@@ -324,48 +324,33 @@ impl Loaders {
 }
 
 /// Stops the run on SIGINT/SIGTERM: no new extraction at once, in-flight work cut after `grace`; a second signal
-/// cuts at once. The handlers are installed before this returns (also over a SIGINT ignored by the parent, as
-/// `app etl &` in a script leaves it), so a signal that comes while the caller is still busy is not lost. Call
-/// inside an actix `System`.
+/// cuts at once. The handlers are installed before this returns (`shutdown::on_signals`). Call inside an actix
+/// `System`.
 pub fn watch_signals(shutdown: Arc<Shutdown>, grace: Duration, mode: Mode) {
     let tag = mode.tag();
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        log::error!("cannot install signal handlers");
-        return;
-    };
-    actix_rt::spawn(async move {
-        let mut first = true;
-        loop {
-            let (sig, name) = tokio::select! {
-                _ = int.recv() => (2, "SIGINT"),
-                _ = term.recv() => (15, "SIGTERM"),
-            };
-            if first {
-                first = false;
-                log::warn!(
-                    "{tag} {name}: no new extraction; draining for up to {} ms, then spooling what is left",
-                    grace.as_millis()
-                );
-                shutdown.stop(Some(sig));
-                let sd = shutdown.clone();
-                actix_rt::spawn(async move {
-                    actix_rt::time::sleep(grace).await;
-                    if !sd.is_aborted() {
-                        log::warn!("{tag} grace period over: cutting in-flight requests, spooling the rest");
-                    }
-                    sd.abort();
-                });
-            } else {
-                log::warn!(
-                    "{tag} second {name}: cutting in-flight requests now, spooling the rest"
-                );
-                shutdown.abort();
-            }
+    let mut first = true;
+    shutdown::on_signals(move |sig, name| {
+        if !first {
+            log::warn!("{tag} second {name}: cutting in-flight requests now, spooling the rest");
+            shutdown.abort();
+            return;
         }
+        first = false;
+        log::warn!(
+            "{tag} {name}: no new extraction; draining for up to {} ms, then spooling what is left",
+            grace.as_millis()
+        );
+        shutdown.stop(Some(sig));
+        let sd = shutdown.clone();
+        actix_rt::spawn(async move {
+            actix_rt::time::sleep(grace).await;
+            if !sd.is_aborted() {
+                log::warn!(
+                    "{tag} grace period over: cutting in-flight requests, spooling the rest"
+                );
+            }
+            sd.abort();
+        });
     });
 }
 

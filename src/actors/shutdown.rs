@@ -61,3 +61,26 @@ impl Shutdown {
         let _ = rx.wait_for(|v| *v).await;
     }
 }
+
+/// Calls `each` with the number and name of every SIGINT or SIGTERM from now on. The handlers are installed before
+/// this returns (also over a SIGINT the parent ignored, as `app etl &` in a script leaves it), so a signal that
+/// comes while the caller is still busy is not lost. Call inside an actix `System`.
+pub fn on_signals(mut each: impl FnMut(i32, &'static str) + 'static) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        log::error!("cannot install signal handlers");
+        return;
+    };
+    actix_rt::spawn(async move {
+        loop {
+            let (sig, name) = tokio::select! {
+                _ = int.recv() => (2, "SIGINT"),
+                _ = term.recv() => (15, "SIGTERM"),
+            };
+            each(sig, name);
+        }
+    });
+}

@@ -91,25 +91,15 @@ pub fn dry_run(
     })
 }
 
-/// Stops the dry run on the first SIGINT or SIGTERM (the handlers are installed before this returns, over a
-/// SIGINT the parent ignored too, as `actors::watch_signals` does for a run): extractions under way are dropped,
-/// nothing more is printed.
+/// Stops the dry run on the first SIGINT or SIGTERM (the handlers are installed before this returns,
+/// `actors::shutdown::on_signals`, as for a run): extractions under way are dropped, nothing more is printed.
 fn watch_signals(shutdown: Arc<Shutdown>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        log::error!("cannot install signal handlers");
-        return;
-    };
-    actix_rt::spawn(async move {
-        let (sig, name) = tokio::select! {
-            _ = int.recv() => (2, "SIGINT"),
-            _ = term.recv() => (15, "SIGTERM"),
-        };
-        log::warn!("[DryRun] {name}: stopping; no new extraction");
-        shutdown.stop(Some(sig));
+    let mut first = true;
+    crate::actors::shutdown::on_signals(move |sig, name| {
+        if std::mem::replace(&mut first, false) {
+            log::warn!("[DryRun] {name}: stopping; no new extraction");
+            shutdown.stop(Some(sig));
+        }
     });
 }
 
