@@ -354,3 +354,26 @@ fn demo_against_a_tls_mock_builds_tls_for_its_own_url() {
         "{stdout}"
     );
 }
+
+/// The TLS handshake gets `mock.header_timeout_ms` (here 60 s), not actix-web's fixed 3 s: a client silent for 4 s
+/// is still connected. With the fixed limit, handshakes queued behind others on a loaded machine were cut at 3 s
+/// and the client wrote into a closed socket ("Broken pipe").
+#[test]
+fn the_tls_handshake_gets_the_header_timeout_not_a_fixed_three_seconds() {
+    use std::io::Read;
+    let dir = tls_dir(1);
+    let mock = tls_mock(&dir, "");
+    let mut silent = std::net::TcpStream::connect(mock.addr).unwrap();
+    silent
+        .set_read_timeout(Some(std::time::Duration::from_secs(4)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match silent.read(&mut byte) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("the mock closed a silent TLS connection before 4 s: {other:?}"),
+    }
+}
