@@ -48,6 +48,10 @@ pub struct CpuStats {
     pub p_nice: StatText,
 }
 
+/// The names of the indicators the transform makes, in the order of a record's `indicators`: the one list the
+/// encoders' tables are checked against.
+pub const INDICATORS: [&str; 5] = ["utilization", "nice", "user", "system", "irq"];
+
 /// One named value of a record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Indicator {

@@ -3,7 +3,7 @@
 //! The original's mapping is kept (utilization = 100 − pIdle, nice, user, system, irq), not its bug: a value that
 //! is not a number between 0 and 100 is an error for the device, never a silent 0.
 
-use crate::model::{CpuStats, DeviceRecord, Indicator};
+use crate::model::{CpuStats, DeviceRecord, Indicator, INDICATORS};
 
 /// A stat that could not be turned into a number.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -96,23 +96,23 @@ pub fn transform(stats: CpuStats) -> Result<DeviceRecord, TransformError> {
         timestamp: stats.timestamp,
         indicators: [
             Indicator {
-                name: "utilization",
+                name: INDICATORS[0],
                 value: round2(100.0 - idle),
             },
             Indicator {
-                name: "nice",
+                name: INDICATORS[1],
                 value: nice,
             },
             Indicator {
-                name: "user",
+                name: INDICATORS[2],
                 value: user,
             },
             Indicator {
-                name: "system",
+                name: INDICATORS[3],
                 value: system,
             },
             Indicator {
-                name: "irq",
+                name: INDICATORS[4],
                 value: irq,
             },
         ],

@@ -9,8 +9,7 @@ use bytes::Bytes;
 #[cfg(test)]
 use crate::load::encoder::*;
 use crate::load::encoder::{encode_record, EncodedRecords};
-use crate::load::sinks::prometheus_remote_write::Scratch;
-use crate::load::sinks::Sink;
+use crate::load::sinks::{Joined, Sink};
 use crate::model::{Batch, BatchId, Body, DeviceRecord, Origin};
 
 /// The buffer of one loader: a batch being formed, and how many records it holds. It holds the batch's JSON array
@@ -34,9 +33,8 @@ pub struct BatchBuilder {
 #[derive(Debug)]
 struct Request {
     sink: Sink,
-    /// The request body before compression, joined run by run (`EncodedRecords::join`; reused from batch to batch).
-    raw: Vec<u8>,
-    scratch: Scratch,
+    /// The request body, joined run by run (`EncodedRecords::join`; reused from batch to batch).
+    joined: Joined,
     /// Every run of the batch brought its records in the sink's form.
     ok: bool,
 }
@@ -71,8 +69,7 @@ impl BatchBuilder {
         if sink.writes_records() {
             builder.request = Some(Request {
                 sink,
-                raw: Vec::new(),
-                scratch: Scratch::default(),
+                joined: Joined::default(),
                 ok: true,
             });
             builder.holds_json = false;
@@ -177,7 +174,7 @@ impl BatchBuilder {
             debug_assert!(!self.holds_json || self.body.len() == len);
             self.records += to - from;
             if let Some(r) = &mut self.request {
-                r.ok = r.ok && chunk.join(from, to, &mut r.raw, &mut r.scratch);
+                r.ok = r.ok && chunk.join(from, to, &mut r.joined);
             }
         }
         let done = (to == from || self.is_full())
@@ -216,8 +213,8 @@ impl BatchBuilder {
         self.json_len = 1;
         let records = std::mem::replace(&mut self.records, 0);
         let request = self.request.as_mut().and_then(|r| {
-            let done = std::mem::replace(&mut r.ok, true).then(|| r.sink.compress(&r.raw));
-            r.raw.clear();
+            let done = std::mem::replace(&mut r.ok, true).then(|| r.sink.finish(&mut r.joined));
+            r.joined.clear();
             done
         });
         Some(Finished {

@@ -9,7 +9,7 @@ use std::io::Write;
 use serde::Serializer as _;
 
 use crate::load::sinks::fields::Fields;
-use crate::load::sinks::{prometheus_remote_write, Sink};
+use crate::load::sinks::{Joined, Sink};
 use crate::model::DeviceRecord;
 
 /// Writes `record` as JSON, byte for byte what `serde_json::to_vec(record)` gives, with the constant parts
@@ -491,13 +491,7 @@ impl EncodedRecords {
     /// Appends records `from..to` to the sink's request body being formed: line protocol's lines as the chunk
     /// holds them, remote write's series written from the lossless form. False when the chunk has no such form
     /// (ingest-json) or a record could not be written in it: the batch is then encoded from its JSON.
-    pub(crate) fn join(
-        &self,
-        from: usize,
-        to: usize,
-        request: &mut Vec<u8>,
-        scratch: &mut prometheus_remote_write::Scratch,
-    ) -> bool {
+    pub(crate) fn join(&self, from: usize, to: usize, joined: &mut Joined) -> bool {
         let Some(s) = self.sink.as_ref().filter(|s| s.ok) else {
             return false;
         };
@@ -506,7 +500,7 @@ impl EncodedRecords {
                 b: self.run(from, to),
             };
             while !r.b.is_empty() {
-                prometheus_remote_write::write_record(request, scratch, &RecordForm::read(&mut r));
+                joined.series.write_record(&RecordForm::read(&mut r));
             }
             return true;
         }
@@ -514,7 +508,9 @@ impl EncodedRecords {
             0 => 0,
             _ => s.ends[from - 1] as usize,
         };
-        request.extend_from_slice(&s.bytes[start..s.ends[to - 1] as usize]);
+        joined
+            .text
+            .extend_from_slice(&s.bytes[start..s.ends[to - 1] as usize]);
         true
     }
     /// Each record's JSON.
@@ -529,5 +525,20 @@ impl EncodedRecords {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_table_names_the_transforms_indicators_in_order() {
+        assert_eq!(
+            super::INDICATORS.map(|(name, _)| name),
+            crate::model::INDICATORS
+        );
+        for (name, head) in super::INDICATORS {
+            assert_eq!(head, format!("{{\"name\":\"{name}\",\"value\":").as_bytes());
+            assert_eq!(super::indicator_head(name), Some(head));
+        }
     }
 }

@@ -46,7 +46,9 @@ fn remote_write_is_decoded_checked_and_counted() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("snappy"), "{body}");
     // Valid snappy of something that is not a WriteRequest.
-    let not_proto = remote_write::compress(b"\x0a\xff\xff\xff\x0f");
+    let not_proto = snap::raw::Encoder::new()
+        .compress_vec(b"\x0a\xff\xff\xff\x0f")
+        .unwrap();
     let (status, body) = http(m.addr, "POST", "/api/v1/write", &rw, &not_proto);
     assert_eq!(status, 400, "{body}");
     let (status, _) = http(

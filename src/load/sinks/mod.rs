@@ -1,6 +1,6 @@
 //! The sinks: what the loaders speak to the store (`load.sink`). A sink is an encoder, its headers, and the
 //! reading of its store's answers. The encoder writes the store's wire format straight from the records as a batch
-//! is formed (`Sink::write_record` or the lossless form on the stage, `EncodedRecords::join` and `Sink::compress` in the
+//! is formed (`Sink::write_record` or the lossless form on the stage, `EncodedRecords::join` and `Sink::finish` in the
 //! loader's `load::batch`), and from the batch's JSON array (the form batches are spooled and logged in) for a batch read
 //! back from the disk (`Sink::encode`). Everything else is shared by every sink and lives beside this folder or in
 //! `actors`: batching, retries and backoff, the circuit, the spool, the write-ahead log, dead letters, replay,
@@ -52,6 +52,23 @@ impl RejectReason {
             RejectReason::TooOld => "too_old",
             RejectReason::Other => "other",
         }
+    }
+}
+
+/// A batch's request body as `EncodedRecords::join` joins it, run by run: the records' own forms one after
+/// another (line protocol's lines), or remote write's series written into a snappy block as they are joined.
+/// Reused from batch to batch; [`Sink::finish`] takes the body out.
+#[derive(Debug, Default)]
+pub struct Joined {
+    pub text: Vec<u8>,
+    pub series: prometheus_remote_write::Writer,
+}
+
+impl Joined {
+    /// Forgets what was joined (a batch that is not sent with this body).
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.series.clear();
     }
 }
 
@@ -147,16 +164,19 @@ impl Sink {
         }
     }
 
-    /// The body of a request joined by `EncodedRecords::join`, compressed as the sink sends it.
-    pub fn compress(&self, raw: &[u8]) -> Bytes {
-        match (self.kind, self.compression) {
-            (SinkKind::PrometheusRemoteWrite, _) => prometheus_remote_write::compress(raw),
-            (_, Compression::Gzip) => Bytes::from(crate::codec::gzip(raw)),
-            (_, Compression::None) => Bytes::copy_from_slice(raw),
-        }
+    /// The body of a request joined by `EncodedRecords::join`, compressed as the sink sends it, leaving `joined`
+    /// empty for the next batch.
+    pub fn finish(&self, joined: &mut Joined) -> Bytes {
+        let body = match (self.kind, self.compression) {
+            (SinkKind::PrometheusRemoteWrite, _) => joined.series.finish(),
+            (_, Compression::Gzip) => Bytes::from(crate::codec::gzip(&joined.text)),
+            (_, Compression::None) => Bytes::copy_from_slice(&joined.text),
+        };
+        joined.text.clear();
+        body
     }
 
-    /// The request of a batch: its body as formed (`Batch::request`, compressed by [`Sink::compress`]) when this
+    /// The request of a batch: its body as formed (`Batch::request`, compressed by [`Sink::finish`]) when this
     /// run formed it for this sink, else encoded from its JSON array (a spool file, a logged batch).
     pub fn request(&self, batch: &Batch) -> Result<Encoded, EncodeError> {
         let Some(body) = &batch.request else {

@@ -1,17 +1,21 @@
 //! The `prometheus-remote-write` sink: remote write 1.0 into Prometheus (`--web.enable-remote-write-receiver`,
 //! `/api/v1/write`), VictoriaMetrics (`/api/v1/write`), Mimir, Thanos or Cortex. The body is a protobuf
 //! `WriteRequest` (`protobuf`) of one series per device × CPU × indicator (`series`), each with one sample at the
-//! record's timestamp (seconds, sent as milliseconds), block-compressed with snappy; answers: `answers`.
+//! record's timestamp (seconds, sent as milliseconds), block-compressed with snappy as it is written (`request`
+//! tells `snappy` which bytes repeat); answers: `answers`.
 //!
 //! `load.compression` does not apply: the protocol's compression is snappy, always.
 
 pub mod answers;
 pub mod protobuf;
+pub mod request;
 pub mod series;
+pub mod snappy;
+
+pub use request::Writer;
 
 use bytes::Bytes;
 
-use super::fields::Fields;
 use super::records;
 use super::{EncodeError, Encoded};
 
@@ -19,75 +23,17 @@ pub const CONTENT_TYPE: &str = "application/x-protobuf";
 pub const CONTENT_ENCODING: &str = "snappy";
 pub const VERSION_HEADER: (&str, &str) = ("X-Prometheus-Remote-Write-Version", "0.1.0");
 
-/// The uncompressed `WriteRequest` of some records.
-pub fn write_request<R: Fields>(records: &[R]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.len() * 5 * 96);
-    let mut scratch = Scratch::default();
-    for r in records {
-        write_record(&mut out, &mut scratch, r);
-    }
-    out
-}
-
-/// What [`write_record`] keeps between records: the parts each record's series share.
-pub type Scratch = protobuf::Shared;
-
-/// Appends a record's series (one `TimeSeries` per indicator) to a `WriteRequest` being written in `out`: a
-/// request is its series one after another, so the series of records written one by one make the request of the
-/// batch (`load::encoder::EncodedRecords::join` writes them from the lossless form a chunk holds). A value that is
-/// not finite (`null` in the batch) has no sample.
-/// The record's `cpu` and `device` label fields and its timestamp are encoded once for its five series, and the
-/// `__name__` label of the transform's indicators comes from a table made once.
-pub fn write_record<R: Fields>(out: &mut Vec<u8>, shared: &mut Scratch, r: &R) {
-    shared.set(
-        &[
-            ("cpu", r.cpu().as_bytes()),
-            ("device", r.device().as_bytes()),
-        ],
-        r.seconds().saturating_mul(1000),
-    );
-    let names = &*NAME_FIELDS;
-    out.reserve(names.len() * shared.series_len(names[0].1.len()));
-    let mut other = Vec::new();
-    for (i, (indicator, value)) in r.indicators().enumerate() {
-        let Some(value) = value else { continue };
-        // The transform's indicators come in the table's order.
-        let name: &[u8] = match names
-            .get(i)
-            .filter(|(n, _)| *n == indicator)
-            .or_else(|| names.iter().find(|(n, _)| *n == indicator))
-        {
-            Some((_, field)) => field,
-            None => {
-                other.clear();
-                protobuf::label_field(&mut other, "__name__", series::metric_name(indicator));
-                &other
-            }
-        };
-        shared.write_series(out, name, value);
-    }
-}
-
-/// The encoded `__name__` label field of each indicator the transform makes.
-static NAME_FIELDS: std::sync::LazyLock<Vec<(&'static str, Vec<u8>)>> =
-    std::sync::LazyLock::new(|| {
-        ["utilization", "nice", "user", "system", "irq"]
-            .into_iter()
-            .map(|i| {
-                let mut field = Vec::new();
-                protobuf::label_field(&mut field, "__name__", series::metric_name(i));
-                (i, field)
-            })
-            .collect()
-    });
-
 /// The request of a batch whose records are the JSON array `json`: snappy of their `WriteRequest`.
 pub fn encode(json: &Bytes) -> Result<Encoded, EncodeError> {
     let records = records::read(json).map_err(EncodeError)?;
-    Ok(request(compress(&write_request(&records))))
+    let mut writer = Writer::default();
+    for r in &records {
+        writer.write_record(r);
+    }
+    Ok(request(writer.finish()))
 }
 
-/// The request of a body already compressed (`compress`).
+/// The request of a body already compressed (a [`Writer`]'s block).
 pub fn request(body: Bytes) -> Encoded {
     Encoded {
         body,
@@ -95,27 +41,6 @@ pub fn request(body: Bytes) -> Encoded {
         content_encoding: Some(CONTENT_ENCODING),
         extra: std::slice::from_ref(&VERSION_HEADER),
     }
-}
-
-thread_local! {
-    /// Each loader thread's snappy encoder and output buffer, kept between batches: `compress_vec` would zero a
-    /// new buffer of the largest compressed size for every batch.
-    static SNAPPY: std::cell::RefCell<(snap::raw::Encoder, Vec<u8>)> =
-        std::cell::RefCell::new((snap::raw::Encoder::new(), Vec::new()));
-}
-
-/// Snappy block compression (not the framed format), as remote write wants.
-pub fn compress(raw: &[u8]) -> Bytes {
-    SNAPPY.with_borrow_mut(|(encoder, buf)| {
-        let max = snap::raw::max_compress_len(raw.len());
-        if buf.len() < max {
-            buf.resize(max, 0);
-        }
-        let n = encoder
-            .compress(raw, buf)
-            .expect("snappy compresses any input under 4 GiB");
-        Bytes::copy_from_slice(&buf[..n])
-    })
 }
 
 /// Snappy block decompression within `limit` bytes of output (the mock's and the tests').
@@ -165,7 +90,9 @@ mod tests {
 
     #[test]
     fn decompression_is_bounded() {
-        let big = compress(&vec![0u8; 100_000]);
+        let big = snap::raw::Encoder::new()
+            .compress_vec(&vec![0u8; 100_000])
+            .unwrap();
         assert!(decompress(&big, 1000).unwrap_err().contains("exceed"));
         assert!(decompress(b"\xff\xff\xff\xff\x0fgarbage", 1 << 20).is_err());
     }

@@ -8,11 +8,12 @@
 //! message Sample       { double value = 1; int64 timestamp = 2; }   // timestamp in milliseconds
 //! ```
 //!
-//! The writer appends one series at a time to the request; the reader (the mock's, and the tests') gives the
-//! series back and refuses anything that is not this shape.
+//! These writers append one series at a time, each label encoded as it comes (`request` writes a batch's series
+//! sharing what repeats); the reader (the mock's, and the tests') gives the series back and refuses anything that
+//! is not this shape.
 
 /// Appends `v` as a base-128 varint.
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -69,50 +70,6 @@ pub fn write_encoded_series(
     out.extend_from_slice(&value.to_le_bytes());
     out.push(0x10); // Sample.timestamp, varint
     varint(out, timestamp_ms as u64);
-}
-
-/// What the series of one record have in common, encoded once for them all: the label fields after `__name__`
-/// and the sample's tag and timestamp. Each series is then its `__name__` field, these, and its value
-/// ([`Shared::write_series`]), byte for byte what [`write_encoded_series`] writes.
-#[derive(Debug, Default)]
-pub struct Shared {
-    /// The label fields, then the `samples` field's tag and length and the value's tag.
-    head: Vec<u8>,
-    /// The sample's timestamp field.
-    tail: Vec<u8>,
-}
-
-impl Shared {
-    /// Starts a record: its label fields after `__name__` (in name order) and its samples' time.
-    pub fn set(&mut self, labels: &[(&str, &[u8])], timestamp_ms: i64) {
-        self.head.clear();
-        for (name, value) in labels {
-            label_field(&mut self.head, name, value);
-        }
-        self.tail.clear();
-        self.tail.push(0x10); // Sample.timestamp, varint
-        varint(&mut self.tail, timestamp_ms as u64);
-        self.head.push(0x12); // TimeSeries.samples
-        varint(&mut self.head, (9 + self.tail.len()) as u64);
-        self.head.push(0x09); // Sample.value, 64-bit
-    }
-
-    /// Bytes of a series with a `__name__` field of `name_len` bytes.
-    pub fn series_len(&self, name_len: usize) -> usize {
-        let series = name_len + self.head.len() + 8 + self.tail.len();
-        1 + varint_len(series as u64) + series
-    }
-
-    /// Appends the `TimeSeries` of `name_field` (a `label_field` of `__name__`) and `value`.
-    pub fn write_series(&self, out: &mut Vec<u8>, name_field: &[u8], value: f64) {
-        let series = name_field.len() + self.head.len() + 8 + self.tail.len();
-        out.push(0x0a); // WriteRequest.timeseries
-        varint(out, series as u64);
-        out.extend_from_slice(name_field);
-        out.extend_from_slice(&self.head);
-        out.extend_from_slice(&value.to_le_bytes());
-        out.extend_from_slice(&self.tail);
-    }
 }
 
 /// Appends one `TimeSeries` with `labels` (sorted by name, as the protocol wants) and one sample to a
@@ -295,26 +252,6 @@ mod tests {
             0x12, 0x0c, 0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x10, 0xe8, 0x07, // samples
         ];
         assert_eq!(out, expected);
-    }
-
-    #[test]
-    fn shared_parts_write_the_same_series() {
-        let mut name = Vec::new();
-        label_field(&mut name, "__name__", "m");
-        let mut shared = Shared::default();
-        for ts in [0, -3, 1_700_000_000_000, i64::MAX] {
-            shared.set(&[("cpu", b"0"), ("device", "d é".as_bytes())], ts);
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            shared.write_series(&mut a, &name, 12.25);
-            write_series(
-                &mut b,
-                &[("__name__", "m"), ("cpu", "0"), ("device", "d é")],
-                12.25,
-                ts,
-            );
-            assert_eq!(a, b, "{ts}");
-            assert_eq!(shared.series_len(name.len()), a.len());
-        }
     }
 
     #[test]

@@ -21,31 +21,16 @@ pub fn metric_name(indicator: &str) -> String {
     name
 }
 
-/// The names of the transform's indicators, made once.
-pub fn known(indicator: &str) -> Option<&'static str> {
-    Some(match indicator {
-        "utilization" => "appliance_cpu_utilization_percent",
-        "nice" => "appliance_cpu_nice_percent",
-        "user" => "appliance_cpu_user_percent",
-        "system" => "appliance_cpu_system_percent",
-        "irq" => "appliance_cpu_irq_percent",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_follow_prometheus_conventions() {
-        for i in ["utilization", "nice", "user", "system", "irq"] {
-            assert_eq!(known(i).unwrap(), metric_name(i));
-        }
+        assert_eq!(metric_name("user"), "appliance_cpu_user_percent");
         assert_eq!(
             metric_name("soft irq/s"),
             "appliance_cpu_soft_irq_s_percent"
         );
-        assert_eq!(known("steal"), None);
     }
 }

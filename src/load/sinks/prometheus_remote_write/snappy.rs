@@ -1,0 +1,233 @@
+//! Snappy block compression by a writer that knows where its bytes repeat: a `WriteRequest` is its series one
+//! after another, and a series repeats its metric's `__name__` label from an earlier series of the batch and its
+//! record's other labels from the series before it. The series writer (`request::Request`) says so, and the block
+//! gets a copy element for each repeat instead of searching for it: no hash table, no match search, and a block any
+//! snappy decoder reads (`snap`'s in the tests, Go's in Prometheus and VictoriaMetrics).
+//!
+//! The block format (github.com/google/snappy, `format_description.txt`): the uncompressed length as a varint,
+//! then elements. A literal is a tag `(len-1) << 2` for up to 60 bytes (or 60–63 and 1–4 bytes of `len-1`), then
+//! its bytes. A copy of `len` bytes from `offset` bytes back is `0b01` (len 4–11, offset under 2048: 2 bytes) or
+//! `0b10` (len 1–64, offset under 65,536: 3 bytes); longer copies are split. Offsets of 65,536 and more (`0b11`)
+//! are never written: a repeat that far back is written again as a literal ([`Stream::can_copy`]).
+
+use bytes::Bytes;
+
+/// The farthest back a copy reaches (a two-byte offset).
+pub const MAX_OFFSET: usize = 65_535;
+
+/// A byte stream written as literals and copies of its own earlier bytes: the plain bytes (`Vec<u8>`) or a snappy
+/// block of them ([`Block`]).
+pub trait Stream {
+    /// Bytes written so far (the position the next byte will have).
+    fn position(&self) -> usize;
+    /// Appends bytes.
+    fn literal(&mut self, bytes: &[u8]);
+    /// Appends the `len` bytes that start at `from`, already written (`from + len <= position()`).
+    fn copy(&mut self, from: usize, len: usize);
+    /// Whether the bytes at `from` can be copied from here.
+    fn can_copy(&self, from: usize) -> bool {
+        self.position() - from <= MAX_OFFSET
+    }
+}
+
+impl Stream for Vec<u8> {
+    fn position(&self) -> usize {
+        self.len()
+    }
+    fn literal(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn copy(&mut self, from: usize, len: usize) {
+        self.extend_from_within(from..from + len);
+    }
+}
+
+/// Room for the length preamble (a varint of up to 5 bytes) before the elements.
+const PREAMBLE: usize = 5;
+
+/// A snappy block being written.
+#[derive(Debug)]
+pub struct Block {
+    /// [`PREAMBLE`] bytes of room for the length, then the elements so far. Literal bytes go here as they come,
+    /// behind a tag byte written when the literal ends.
+    elements: Vec<u8>,
+    /// Where the open literal's tag byte is (adjacent literals make one element).
+    literal_at: Option<usize>,
+    /// Uncompressed bytes so far.
+    len: usize,
+}
+
+impl Default for Block {
+    fn default() -> Self {
+        Block::with_capacity(0)
+    }
+}
+
+impl Stream for Block {
+    fn position(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    fn literal(&mut self, bytes: &[u8]) {
+        if self.literal_at.is_none() {
+            self.literal_at = Some(self.elements.len());
+            self.elements.push(0);
+        }
+        self.elements.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+    fn copy(&mut self, from: usize, len: usize) {
+        debug_assert!(from + len <= self.len && self.len - from <= MAX_OFFSET);
+        self.end_literal();
+        let offset = self.len - from;
+        self.len += len;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(64);
+            left -= n;
+            if (4..=11).contains(&n) && offset < 2048 {
+                let tag = 0b01 | ((n - 4) as u8) << 2 | ((offset >> 8) as u8) << 5;
+                self.elements.extend_from_slice(&[tag, offset as u8]);
+            } else {
+                let [lo, hi] = (offset as u16).to_le_bytes();
+                self.elements
+                    .extend_from_slice(&[0b10 | ((n - 1) as u8) << 2, lo, hi]);
+            }
+        }
+    }
+}
+
+impl Block {
+    fn with_capacity(capacity: usize) -> Self {
+        let mut elements = Vec::with_capacity(capacity.max(PREAMBLE));
+        elements.resize(PREAMBLE, 0);
+        Block {
+            elements,
+            literal_at: None,
+            len: 0,
+        }
+    }
+
+    /// Writes the open literal's tag: one byte up to 60 bytes, else the tag and 1–4 bytes of length, moved in
+    /// before the literal's bytes (rare: the series' literals are short).
+    fn end_literal(&mut self) {
+        let Some(at) = self.literal_at.take() else {
+            return;
+        };
+        if self.elements.len() == at + 1 {
+            self.elements.pop(); // nothing was written after all
+            return;
+        }
+        let m = self.elements.len() - at - 2; // the literal's length - 1
+        if m < 60 {
+            self.elements[at] = (m as u8) << 2;
+        } else {
+            let bytes = (usize::BITS - m.leading_zeros()).div_ceil(8) as usize;
+            self.elements[at] = ((59 + bytes) as u8) << 2;
+            let length = m.to_le_bytes();
+            self.elements
+                .splice(at + 1..at + 1, length[..bytes].iter().copied());
+        }
+    }
+
+    /// The block (its length preamble and elements), leaving the writer empty for the next one, with room for a
+    /// block as large.
+    pub fn finish(&mut self) -> Bytes {
+        self.end_literal();
+        let mut preamble = [0u8; PREAMBLE];
+        let (mut v, mut n) = (self.len as u64, 0);
+        while v >= 0x80 {
+            preamble[n] = (v as u8) | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        preamble[n] = v as u8;
+        n += 1;
+        let start = PREAMBLE - n;
+        let next = Block::with_capacity(self.elements.len());
+        let mut block = std::mem::replace(self, next).elements;
+        block[start..PREAMBLE].copy_from_slice(&preamble[..n]);
+        Bytes::from(block).slice(start..)
+    }
+
+    /// Forgets what was written (a batch whose request is not formed here).
+    pub fn clear(&mut self) {
+        self.elements.truncate(PREAMBLE);
+        self.literal_at = None;
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(block: &[u8]) -> Vec<u8> {
+        snap::raw::Decoder::new().decompress_vec(block).unwrap()
+    }
+
+    /// A literal, then maybe a copy of (how far back, how many bytes).
+    type Op<'a> = (&'a [u8], Option<(usize, usize)>);
+
+    /// Writes the same literals and copies to the plain stream and to a block; the block decodes to the plain bytes.
+    fn both(ops: &[Op]) -> (Vec<u8>, Bytes) {
+        let (mut plain, mut block) = (Vec::new(), Block::default());
+        for (lit, copy) in ops {
+            plain.literal(lit);
+            block.literal(lit);
+            if let Some((back, len)) = *copy {
+                let from = plain.position() - back;
+                assert!(plain.can_copy(from) && block.can_copy(from));
+                plain.copy(from, len);
+                block.copy(from, len);
+            }
+        }
+        assert_eq!(block.position(), plain.len());
+        (plain, block.finish())
+    }
+
+    #[test]
+    fn literals_of_every_tag_size_decode() {
+        for n in [
+            0, 1, 59, 60, 61, 255, 256, 257, 65_535, 65_536, 65_537, 300_000,
+        ] {
+            let bytes: Vec<u8> = (0..n).map(|i| (i * 7 + i / 251) as u8).collect();
+            let (plain, block) = both(&[(&bytes, None)]);
+            assert_eq!(decode(&block), plain, "{n}");
+        }
+    }
+
+    #[test]
+    fn copies_near_far_short_long_and_overlapping_decode() {
+        let base: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        for (back, len) in [
+            (1, 1),
+            (100, 100),
+            (4, 4),
+            (2047, 11),
+            (2048, 11),
+            (2047, 12),
+            (100, 64),
+            (100, 65),
+            (200, 200),
+            (65_535, 70),
+            (500, 3),
+        ] {
+            let (plain, block) = both(&[(&base, Some((back, len))), (b"tail", None)]);
+            assert_eq!(decode(&block), plain, "{back} {len}");
+        }
+    }
+
+    #[test]
+    fn a_block_is_reused_after_finish_and_clear() {
+        let mut block = Block::default();
+        block.literal(b"abcdabcd");
+        block.copy(0, 8);
+        assert_eq!(decode(&block.finish()), b"abcdabcdabcdabcd");
+        block.literal(b"x");
+        block.clear();
+        block.literal(b"yz");
+        assert_eq!(decode(&block.finish()), b"yz");
+        assert_eq!(decode(&block.finish()), b"");
+    }
+}
