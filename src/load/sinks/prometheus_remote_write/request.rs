@@ -47,8 +47,7 @@ pub struct Request<S> {
     head_at: Option<usize>,
     /// The current record's timestamp field.
     tail: Vec<u8>,
-    /// A series' key (`timeseries` tag and length), and the `__name__` label of an indicator not in [`KNOWN`].
-    key: Vec<u8>,
+    /// The `__name__` label of an indicator not in [`KNOWN`].
     other: Vec<u8>,
 }
 
@@ -92,12 +91,18 @@ impl<S: Stream> Request<S> {
                 &self.other
             }
         };
-        self.key.clear();
-        self.key.push(0x0a); // WriteRequest.timeseries
         let len = name.len() + self.head.len() + 8 + self.tail.len();
-        varint(&mut self.key, len as u64);
         let s = &mut self.stream;
-        s.literal(&self.key);
+        // WriteRequest.timeseries and the series' length (a varint: the first two sizes written at once).
+        match len {
+            0..0x80 => s.literal(&[0x0a, len as u8]),
+            0x80..0x4000 => s.literal(&[0x0a, len as u8 | 0x80, (len >> 7) as u8]),
+            _ => {
+                let mut key = vec![0x0a];
+                varint(&mut key, len as u64);
+                s.literal(&key);
+            }
+        }
         let seen = known.and_then(|i| self.names[i]);
         match seen.filter(|at| s.can_copy(*at)) {
             Some(at) => s.copy(at, name.len()),

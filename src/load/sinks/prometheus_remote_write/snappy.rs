@@ -76,6 +76,7 @@ impl Stream for Block {
         self.elements.extend_from_slice(bytes);
         self.len += bytes.len();
     }
+    #[inline(always)]
     fn copy(&mut self, from: usize, len: usize) {
         debug_assert!(from + len <= self.len && self.len - from <= MAX_OFFSET);
         self.end_literal();
@@ -85,19 +86,25 @@ impl Stream for Block {
         while left > 0 {
             let n = left.min(64);
             left -= n;
-            if (4..=11).contains(&n) && offset < 2048 {
-                let tag = 0b01 | ((n - 4) as u8) << 2 | ((offset >> 8) as u8) << 5;
-                self.elements.extend_from_slice(&[tag, offset as u8]);
-            } else {
-                let [lo, hi] = (offset as u16).to_le_bytes();
-                self.elements
-                    .extend_from_slice(&[0b10 | ((n - 1) as u8) << 2, lo, hi]);
-            }
+            self.copy_element(n, offset);
         }
     }
 }
 
 impl Block {
+    /// A copy element of `n` bytes (1–64) from `offset` bytes back.
+    #[inline]
+    fn copy_element(&mut self, n: usize, offset: usize) {
+        if (4..=11).contains(&n) && offset < 2048 {
+            let tag = 0b01 | ((n - 4) as u8) << 2 | ((offset >> 8) as u8) << 5;
+            self.elements.extend_from_slice(&[tag, offset as u8]);
+        } else {
+            let [lo, hi] = (offset as u16).to_le_bytes();
+            self.elements
+                .extend_from_slice(&[0b10 | ((n - 1) as u8) << 2, lo, hi]);
+        }
+    }
+
     fn with_capacity(capacity: usize) -> Self {
         let mut elements = Vec::with_capacity(capacity.max(PREAMBLE));
         elements.resize(PREAMBLE, 0);
@@ -110,6 +117,7 @@ impl Block {
 
     /// Writes the open literal's tag: one byte up to 60 bytes, else the tag and 1–4 bytes of length, moved in
     /// before the literal's bytes (rare: the series' literals are short).
+    #[inline(always)]
     fn end_literal(&mut self) {
         let Some(at) = self.literal_at.take() else {
             return;
