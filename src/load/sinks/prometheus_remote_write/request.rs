@@ -38,17 +38,98 @@ pub type Writer = Request<Block>;
 #[derive(Debug, Default)]
 pub struct Request<S> {
     stream: S,
-    /// Where this request last wrote the `__name__` label of each of [`KNOWN`].
-    names: [Option<usize>; 5],
+    /// Where each of [`KNOWN`]'s series last began.
+    seen: [Option<Seen>; 5],
     /// The current record's head: its label fields after `__name__` (in name order), the `samples` field's tag
-    /// and length, and the value's tag.
+    /// and length, and the value's tag; and where it was written (once its first series is).
     head: Vec<u8>,
-    /// Where the current record's head was written.
     head_at: Option<usize>,
-    /// The current record's timestamp field.
-    tail: Vec<u8>,
+    /// The previous record's head and where it was written: the current head is copied from it as far as the two
+    /// agree (the same CPU label, the device label up to where the names differ).
+    last_head: Vec<u8>,
+    last_head_at: Option<usize>,
+    /// The current record's timestamp in milliseconds, and its field.
+    ms: i64,
+    tail: Field,
+    /// The value and timestamp of the last series written, not written yet (the series' last bytes): they are
+    /// written with the start of the next series, which may copy them together, or by `finish`.
+    pending: Option<Pending>,
     /// The `__name__` label of an indicator not in [`KNOWN`].
     other: Vec<u8>,
+}
+
+/// Where a series of one of [`KNOWN`] began: the run of the value and timestamp before it (the previous
+/// series'), its key (`timeseries` tag and length) and its `__name__` label. The next series of that indicator
+/// whose run is the same bytes (the same value and timestamp before it, the same length) is one copy of it: a CPU's
+/// `nice` and `irq` are often 0 on every device.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// Where the run starts.
+    at: usize,
+    /// The value's bits and the timestamp before the key (none at the start of the request).
+    after: Option<(u64, i64)>,
+    /// The series' length.
+    len: usize,
+    /// Where its `__name__` label starts.
+    name_at: usize,
+}
+
+/// The last value and timestamp written, as [`Request::pending`] holds them.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    bits: u64,
+    ms: i64,
+    tail: Field,
+}
+
+impl Pending {
+    /// What [`Seen::after`] compares.
+    fn key(self) -> (u64, i64) {
+        (self.bits, self.ms)
+    }
+    /// Its bytes: the value, the timestamp's field.
+    fn len(self) -> usize {
+        8 + self.tail.1
+    }
+}
+
+/// A small field's bytes and how many there are.
+type Field = ([u8; 11], usize);
+
+/// A timestamp's field (`Sample.timestamp`, a varint).
+fn timestamp_field(ms: i64) -> Field {
+    let (mut field, mut n, mut v) = ([0u8; 11], 1, ms as u64);
+    field[0] = 0x10;
+    while v >= 0x80 {
+        field[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    field[n] = v as u8;
+    (field, n + 1)
+}
+
+/// A series' key: the `WriteRequest.timeseries` tag and the series' length.
+#[inline]
+fn key(len: usize) -> Field {
+    let mut key = [0u8; 11];
+    key[0] = 0x0a;
+    match len {
+        0..0x80 => {
+            key[1] = len as u8;
+            (key, 2)
+        }
+        0x80..0x4000 => {
+            key[1] = len as u8 | 0x80;
+            key[2] = (len >> 7) as u8;
+            (key, 3)
+        }
+        _ => {
+            let (mut key, n) = timestamp_field(len as i64);
+            key[0] = 0x0a;
+            (key, n)
+        }
+    }
 }
 
 impl<S: Stream> Request<S> {
@@ -68,20 +149,22 @@ impl<S: Stream> Request<S> {
     }
 
     fn start_record<R: Fields>(&mut self, r: &R) {
-        self.tail.clear();
-        self.tail.push(0x10); // Sample.timestamp, varint
-        varint(&mut self.tail, r.seconds().saturating_mul(1000) as u64);
+        if self.head_at.is_some() {
+            std::mem::swap(&mut self.head, &mut self.last_head);
+            self.last_head_at = self.head_at.take();
+        }
+        self.ms = r.seconds().saturating_mul(1000);
+        self.tail = timestamp_field(self.ms);
         self.head.clear();
         label_field(&mut self.head, "cpu", r.cpu());
         label_field(&mut self.head, "device", r.device());
         self.head.push(0x12); // TimeSeries.samples
-        varint(&mut self.head, (9 + self.tail.len()) as u64);
+        varint(&mut self.head, (9 + self.tail.1) as u64);
         self.head.push(0x09); // Sample.value, 64-bit
-        self.head_at = None;
     }
 
     /// Appends one series of the current record: the indicator's `__name__` label (`known`: its place in
-    /// [`KNOWN`]), the record's head, the value, the record's timestamp.
+    /// [`KNOWN`]), the record's head; its value and timestamp are left pending.
     fn write_series(&mut self, known: Option<usize>, indicator: &str, value: f64) {
         let name: &[u8] = match known {
             Some(i) => &NAME_FIELDS[i],
@@ -91,50 +174,122 @@ impl<S: Stream> Request<S> {
                 &self.other
             }
         };
-        let len = name.len() + self.head.len() + 8 + self.tail.len();
+        let len = name.len() + self.head.len() + 8 + self.tail.1;
+        let (key, key_len) = key(len);
         let s = &mut self.stream;
-        // WriteRequest.timeseries and the series' length (a varint: the first two sizes written at once).
-        match len {
-            0..0x80 => s.literal(&[0x0a, len as u8]),
-            0x80..0x4000 => s.literal(&[0x0a, len as u8 | 0x80, (len >> 7) as u8]),
+        // The pending value and timestamp, the key and the name: one copy when the last series of this indicator
+        // began with the same bytes, else the value, timestamp and key as they are and the name copied where it was.
+        let at = s.position();
+        let pending = self.pending.map_or(0, Pending::len);
+        let seen = known
+            .and_then(|i| self.seen[i])
+            .filter(|seen| seen.len == len);
+        let run = pending + key_len + name.len();
+        match (seen, self.pending) {
+            (Some(seen), _)
+                if seen.after == self.pending.map(Pending::key) && s.can_copy(seen.at) =>
+            {
+                s.copy(seen.at, run)
+            }
+            // Another value before it, the same timestamp: the value, then the rest copied.
+            (Some(seen), Some(p))
+                if seen.after.is_some_and(|(_, after)| after == p.ms)
+                    && s.can_copy(seen.at + 8) =>
+            {
+                s.literal(&p.bits.to_le_bytes());
+                s.copy(seen.at + 8, run - 8);
+            }
             _ => {
-                let mut key = vec![0x0a];
-                varint(&mut key, len as u64);
-                s.literal(&key);
-            }
-        }
-        let seen = known.and_then(|i| self.names[i]);
-        match seen.filter(|at| s.can_copy(*at)) {
-            Some(at) => s.copy(at, name.len()),
-            None => {
-                if let Some(i) = known {
-                    self.names[i] = Some(s.position());
+                if let Some(p) = self.pending {
+                    s.literal(&p.bits.to_le_bytes());
+                    s.literal(&p.tail.0[..p.tail.1]);
                 }
-                s.literal(name);
+                s.literal(&key[..key_len]);
+                let name_at = known.and_then(|i| self.seen[i]).map(|seen| seen.name_at);
+                match name_at.filter(|at| s.can_copy(*at)) {
+                    Some(at) => s.copy(at, name.len()),
+                    None => s.literal(name),
+                }
             }
         }
+        if let Some(i) = known {
+            self.seen[i] = Some(Seen {
+                at,
+                after: self.pending.map(Pending::key),
+                len,
+                name_at: at + pending + key_len,
+            });
+        }
+        // The head: copied from the record's first series, or, for that one, from the previous record's head
+        // where the two agree: the first bytes (the same CPU, a device name's first characters) and the last (the
+        // same device, another CPU).
         match self.head_at.filter(|at| s.can_copy(*at)) {
             Some(at) => s.copy(at, self.head.len()),
             None => {
                 self.head_at = Some(s.position());
-                s.literal(&self.head);
+                match self.last_head_at.filter(|at| s.can_copy(*at)) {
+                    Some(last) => {
+                        let (head, last_head) = (&self.head, &self.last_head);
+                        let first = common_prefix(head, last_head);
+                        let end = common_suffix(&head[first..], &last_head[first..]);
+                        let middle = first..head.len() - end;
+                        match first >= 4 {
+                            true => s.copy(last, first),
+                            false => s.literal(&head[..first]),
+                        }
+                        s.literal(&head[middle]);
+                        match end >= 4 {
+                            true => s.copy(last + last_head.len() - end, end),
+                            false => s.literal(&head[head.len() - end..]),
+                        }
+                    }
+                    None => s.literal(&self.head),
+                }
             }
         }
-        s.literal(&value.to_le_bytes());
-        s.literal(&self.tail);
+        self.pending = Some(Pending {
+            bits: value.to_bits(),
+            ms: self.ms,
+            tail: self.tail,
+        });
     }
 
-    /// Forgets where the repeats were: the stream starts again.
-    fn restart(&mut self) {
-        self.names = [None; 5];
-        self.head_at = None;
+    /// Writes the pending value and timestamp and forgets where the repeats were: the stream starts again.
+    fn end(&mut self) {
+        if let Some(p) = self.pending.take() {
+            self.stream.literal(&p.bits.to_le_bytes());
+            self.stream.literal(&p.tail.0[..p.tail.1]);
+        }
+        self.restart();
     }
+
+    /// Forgets where the repeats were.
+    fn restart(&mut self) {
+        self.seen = [None; 5];
+        self.head_at = None;
+        self.last_head_at = None;
+        self.pending = None;
+    }
+}
+
+/// How many first bytes `a` and `b` have in common.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// How many last bytes `a` and `b` have in common.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 impl Request<Block> {
     /// The request written so far, snappy-compressed, leaving the writer empty for the next one.
     pub fn finish(&mut self) -> Bytes {
-        self.restart();
+        self.end();
         self.stream.finish()
     }
 
@@ -147,7 +302,8 @@ impl Request<Block> {
 
 impl Request<Vec<u8>> {
     /// The request's plain bytes.
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.end();
         self.stream
     }
 }
@@ -269,6 +425,65 @@ mod tests {
             block.len(),
             plain.len()
         );
+    }
+
+    #[test]
+    fn a_batch_compresses_about_as_well_as_a_searching_snappy_encoder() {
+        // 200 records as a loader's batch holds them: devices of one to eight CPUs, one poll's timestamp. The block
+        // is 1.30× snap's (16,815 bytes against 12,949 of 90,405): snap also finds values that repeat elsewhere.
+        let mut rs = Vec::new();
+        for d in 0..60 {
+            let stats = crate::extract::simulated::device_stats(
+                &format!("edge-{d}"),
+                1 + d % 8,
+                1_700_000_000,
+            );
+            rs.extend(crate::transform::transform_all(stats).unwrap());
+        }
+        rs.truncate(200);
+        let (plain, block) = written(&rs);
+        assert_eq!(decode(&block), plain);
+        let searched = snap::raw::Encoder::new().compress_vec(&plain).unwrap();
+        assert!(
+            block.len() * 10 <= searched.len() * 14,
+            "{} bytes against snap's {} (plain {})",
+            block.len(),
+            searched.len(),
+            plain.len()
+        );
+    }
+
+    #[test]
+    fn random_batches_decode_to_the_request_protoc_would_write() {
+        // A small xorshift generator: the same batches on every run.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let names = ["utilization", "nice", "user", "system", "irq", "steal", "soft irq"];
+        let values = [0.0, 0.0, 1.5, 99.99, -0.0, 100.0, f64::NAN, 12.25];
+        for batch in 0..300 {
+            let mut rs = Vec::new();
+            for _ in 0..next(60) {
+                let device = match next(4) {
+                    0 => format!("dev-{}", next(5)),
+                    1 => "d".repeat(next(200) as usize),
+                    _ => format!("edge-{}-é", next(100_000)),
+                };
+                let picked: Vec<(&'static str, f64)> = (0..1 + next(5))
+                    .map(|_| (names[next(7) as usize], values[next(8) as usize]))
+                    .collect();
+                let seconds = [1_700_000_000, 1_700_000_060, -5, 0][next(4) as usize];
+                let cpu = next(12).to_string();
+                rs.push(record(&device, &cpu, seconds, &picked));
+            }
+            let (plain, block) = written(&rs);
+            assert_eq!(plain, reference(&rs), "batch {batch}");
+            assert_eq!(decode(&block), plain, "batch {batch}");
+        }
     }
 
     #[test]
