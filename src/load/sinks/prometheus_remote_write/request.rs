@@ -191,10 +191,10 @@ impl<S: Stream> Request<S> {
             {
                 s.copy(seen.at, run)
             }
-            // Another value before it, the same timestamp: the value, then the rest copied.
+            // Another value before it, the same timestamp: the value, then the rest copied (from 8 bytes further,
+            // 8 bytes later: as far back as the whole run's start, which is what must be in reach).
             (Some(seen), Some(p))
-                if seen.after.is_some_and(|(_, after)| after == p.ms)
-                    && s.can_copy(seen.at + 8) =>
+                if seen.after.is_some_and(|(_, after)| after == p.ms) && s.can_copy(seen.at) =>
             {
                 s.literal(&p.bits.to_le_bytes());
                 s.copy(seen.at + 8, run - 8);
@@ -238,8 +238,10 @@ impl<S: Stream> Request<S> {
                             false => s.literal(&head[..first]),
                         }
                         s.literal(&head[middle]);
-                        match end >= 4 {
-                            true => s.copy(last + last_head.len() - end, end),
+                        // In reach from here, after the middle (a head longer than the last moves it farther).
+                        let from = last + last_head.len() - end;
+                        match end >= 4 && s.can_copy(from) {
+                            true => s.copy(from, end),
                             false => s.literal(&head[head.len() - end..]),
                         }
                     }
@@ -463,7 +465,15 @@ mod tests {
             seed ^= seed << 17;
             seed % n
         };
-        let names = ["utilization", "nice", "user", "system", "irq", "steal", "soft irq"];
+        let names = [
+            "utilization",
+            "nice",
+            "user",
+            "system",
+            "irq",
+            "steal",
+            "soft irq",
+        ];
         let values = [0.0, 0.0, 1.5, 99.99, -0.0, 100.0, f64::NAN, 12.25];
         for batch in 0..300 {
             let mut rs = Vec::new();
@@ -480,6 +490,102 @@ mod tests {
                 let cpu = next(12).to_string();
                 rs.push(record(&device, &cpu, seconds, &picked));
             }
+            let (plain, block) = written(&rs);
+            assert_eq!(plain, reference(&rs), "batch {batch}");
+            assert_eq!(decode(&block), plain, "batch {batch}");
+        }
+    }
+
+    #[test]
+    fn copies_at_the_edge_of_a_copys_reach_decode() {
+        // Found by review: two copies were checked for reach before a literal moved them up to 8 bytes (the value)
+        // or the head's growth (the suffix) farther back than 65,535 bytes.
+        let t = 1_700_000_000;
+        // Another value before the same indicator, the same timestamp, ~65,536..65,543 bytes back.
+        for n in [341usize, 342] {
+            for pad in 0..200 {
+                let mut rs = vec![record(
+                    "edge-00001",
+                    "0",
+                    t,
+                    &[("utilization", 1.0), ("nice", 0.0)],
+                )];
+                rs.extend((0..n).map(|k| {
+                    let values = [("utilization", 1.0), ("user", k as f64)];
+                    record(&format!("edge-{k:05}"), "1", t, &values)
+                }));
+                rs.push(record(
+                    &format!("edge-{}", "x".repeat(pad)),
+                    "1",
+                    t,
+                    &[("user", 1.0)],
+                ));
+                rs.push(record(
+                    "edge-00002",
+                    "0",
+                    t,
+                    &[("utilization", 7.0), ("nice", 0.0)],
+                ));
+                let (plain, block) = written(&rs);
+                assert_eq!(plain, reference(&rs));
+                assert_eq!(decode(&block), plain, "{n} {pad}");
+            }
+        }
+        let all = [
+            ("utilization", 1.0),
+            ("nice", 0.0),
+            ("user", 2.0),
+            ("system", 3.0),
+            ("irq", 0.0),
+        ];
+        for l in 12_950..13_150 {
+            // One device, two CPUs: the same indicator one (large) record back.
+            let d = "d".repeat(l);
+            let rs = [record(&d, "0", t, &all), record(&d, "1", t, &all)];
+            let (plain, block) = written(&rs);
+            assert_eq!(decode(&block), plain, "same device {l}");
+            // A head longer than the previous record's, which is ~65.5 KB back (the suffix copy).
+            let rs = [
+                record(&format!("{}zzzz", "a".repeat(l)), "0", t, &all),
+                record(&format!("{}zzzz", "b".repeat(l + 20)), "0", t, &all),
+            ];
+            let (plain, block) = written(&rs);
+            assert_eq!(decode(&block), plain, "longer head {l}");
+        }
+    }
+
+    #[test]
+    fn random_batches_of_large_records_decode() {
+        // Records of device names around the sizes where a record's series or heads sit near a copy's reach.
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let names = ["utilization", "nice", "user", "system", "irq", "steal"];
+        let values = [0.0, 0.0, 1.5, -0.0, 100.0, f64::NAN, 12.25];
+        for batch in 0..400 {
+            let base = [40usize, 2_000, 13_000, 16_300, 21_800, 32_700, 65_400][next(7) as usize];
+            let rs: Vec<DeviceRecord> = (0..1 + next(12))
+                .map(|_| {
+                    let len = match next(3) {
+                        0 => next(20) as usize,
+                        _ => base + next(200) as usize,
+                    };
+                    let device = match next(3) {
+                        0 => "a".repeat(len),
+                        1 => format!("{}zzzz", "a".repeat(len)),
+                        _ => format!("{}zzzz", "b".repeat(len)),
+                    };
+                    let picked: Vec<(&'static str, f64)> = (0..1 + next(5))
+                        .map(|_| (names[next(6) as usize], values[next(7) as usize]))
+                        .collect();
+                    let seconds = [1_700_000_000, 1_700_000_060][next(2) as usize];
+                    record(&device, &next(12).to_string(), seconds, &picked)
+                })
+                .collect();
             let (plain, block) = written(&rs);
             assert_eq!(plain, reference(&rs), "batch {batch}");
             assert_eq!(decode(&block), plain, "batch {batch}");

@@ -78,7 +78,12 @@ impl Stream for Block {
     }
     #[inline(always)]
     fn copy(&mut self, from: usize, len: usize) {
-        debug_assert!(from + len <= self.len && self.len - from <= MAX_OFFSET);
+        // A copy out of reach would wrap its offset and decode to other bytes: a bug, never a body.
+        assert!(
+            from + len <= self.len && self.len - from <= MAX_OFFSET,
+            "snappy copy of {len} bytes from {from} at {} is out of reach",
+            self.len
+        );
         self.end_literal();
         let offset = self.len - from;
         self.len += len;
