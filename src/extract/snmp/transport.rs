@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use super::datagrams::Receiver;
 use crate::snmp::message::dispatch_id;
 
 /// Sockets per address family.
@@ -35,8 +36,6 @@ pub const BUFFER_PER_ANSWER: usize = 2048;
 pub fn outstanding_for(rcvbuf: usize) -> usize {
     (rcvbuf / BUFFER_PER_ANSWER).clamp(MIN_OUTSTANDING, MAX_OUTSTANDING)
 }
-/// Largest datagram read (an SNMP message over UDP/IPv4 is at most 65,507 bytes).
-const MAX_DATAGRAM: usize = 65_535;
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,37 +185,66 @@ fn bind(v6: bool) -> std::io::Result<(tokio::net::UdpSocket, usize)> {
     } else {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
+    if !v6 {
+        set_dont_fragment(&raw, true);
+    }
     raw.bind(&any.into())?;
     raw.set_nonblocking(true)?;
     let outstanding = outstanding_for(raw.recv_buffer_size().unwrap_or(0));
     Ok((tokio::net::UdpSocket::from_std(raw.into())?, outstanding))
 }
 
-/// Reads datagrams forever, handing each to its waiting request.
+/// IPv4 requests with Don't Fragment set by the socket (`IP_PMTUDISC_DO`), or back to the kernel's default
+/// (`IP_PMTUDISC_WANT`). Set, the kernel gives such a datagram IP id 0 (RFC 6864: an atomic datagram needs no id)
+/// instead of drawing one from its shared per-destination generator for each datagram (`__ip_select_ident`: a
+/// hash, random numbers and atomics over a table the ETL's 100,000 destinations spread over, a tenth of its CPU on
+/// a first run). On the wire nothing else changes: the default already sets DF on a datagram within the path's MTU,
+/// and the requests are a few hundred bytes; one larger than a path's MTU gets `EMSGSIZE`, and `request` then puts
+/// the socket back to the default and sends it again (fragmented, as before). Best effort.
+fn set_dont_fragment(raw: &socket2::Socket, on: bool) {
+    use std::os::fd::AsRawFd;
+    let value: libc::c_int = if on {
+        libc::IP_PMTUDISC_DO
+    } else {
+        libc::IP_PMTUDISC_WANT
+    };
+    // SAFETY: `value` lives across the call and its size is passed.
+    let _ = unsafe {
+        libc::setsockopt(
+            raw.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Reads datagrams forever (the queued ones in one system call: `datagrams.rs`), handing each to its waiting
+/// request.
 async fn receive(socket: Rc<Socket>, stats: Rc<TransportStats>) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut receiver = Receiver::new();
     loop {
-        let (n, from) = match socket.udp.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e) => {
-                // ICMP port unreachable and the like surface here on some systems: not fatal. A pause so that an
-                // error that repeats does not spin.
-                log::trace!("[SNMP] receive: {e}");
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                continue;
-            }
-        };
-        let datagram = &buf[..n];
-        let Some(id) = dispatch_id(datagram) else {
-            stats.garbage.set(stats.garbage.get() + 1);
-            continue;
-        };
-        let delivered = match socket.waiting.borrow().get(&(id, from)) {
-            Some(mailbox) => mailbox.deliver(id, datagram),
-            None => false,
-        };
-        if !delivered {
-            stats.unmatched.set(stats.unmatched.get() + 1);
+        let got = receiver
+            .next(&socket.udp, |datagram, from| {
+                let Some(id) = dispatch_id(datagram) else {
+                    stats.garbage.set(stats.garbage.get() + 1);
+                    return;
+                };
+                let delivered = match socket.waiting.borrow().get(&(id, from)) {
+                    Some(mailbox) => mailbox.deliver(id, datagram),
+                    None => false,
+                };
+                if !delivered {
+                    stats.unmatched.set(stats.unmatched.get() + 1);
+                }
+            })
+            .await;
+        if let Err(e) = got {
+            // ICMP port unreachable and the like surface here on some systems: not fatal. A pause so that an
+            // error that repeats does not spin.
+            log::trace!("[SNMP] receive: {e}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 }
@@ -311,7 +339,13 @@ impl Transport {
                 .borrow_mut()
                 .insert((id, to), mailbox.clone());
             let datagram = build(id);
-            if let Err(e) = socket.udp.send_to(&datagram, to).await {
+            let mut sent = socket.udp.send_to(&datagram, to).await;
+            if is_too_big(&sent) && to.is_ipv4() {
+                // Larger than the path's MTU with DF set: fragments allowed again on this socket.
+                set_dont_fragment(&socket2::SockRef::from(&socket.udp), false);
+                sent = socket.udp.send_to(&datagram, to).await;
+            }
+            if let Err(e) = sent {
                 log::debug!("[SNMP] send to {to}: {e}");
             }
             let deadline = tokio::time::Instant::now() + timeout;
@@ -323,6 +357,11 @@ impl Transport {
         }
         Err(TransportError::Timeout { attempts })
     }
+}
+
+/// Whether a send failed for a datagram larger than the path's MTU (`EMSGSIZE`).
+fn is_too_big(sent: &std::io::Result<usize>) -> bool {
+    matches!(sent, Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE))
 }
 
 /// Removes a request's ids from its socket's table when dropped.
