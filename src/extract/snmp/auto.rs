@@ -12,7 +12,7 @@ use super::detection::Kept;
 use super::profiles::format::{Object, RowName};
 use super::profiles::reader::{self, Plan, ReadError, Row};
 use super::profiles::Read;
-use super::{mib, utilization_stats, SnmpSource, MAX_PROCESSORS, NOT_PERCENT};
+use super::{mib, utilization_stats, FirstSample, SnmpSource, MAX_PROCESSORS, NOT_PERCENT};
 use crate::extract::{unix_now, ExtractError};
 use crate::model::CpuStats;
 use crate::snmp::{Oid, Pdu, Value, VarBind};
@@ -56,6 +56,31 @@ pub struct System {
 }
 
 impl System {
+    /// From a GET's answer: sysObjectID.0 and sysDescr.0 wherever they are, other objects ignored.
+    fn of(varbinds: &[VarBind]) -> System {
+        let mut system = System {
+            object_id: None,
+            descr: String::new(),
+        };
+        for (oid, value) in varbinds {
+            match value {
+                Value::ObjectId(o) if *oid == *mib::SYS_OBJECT_ID => {
+                    system.object_id = Some(o.clone())
+                }
+                Value::OctetString(b) if *oid == *mib::SYS_DESCR => {
+                    let b = &b[..b.len().min(1024)];
+                    system.descr = String::from_utf8_lossy(b)
+                        .chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect::<String>()
+                        .trim()
+                        .to_string();
+                }
+                _ => {}
+            }
+        }
+        system
+    }
     fn shown_descr(&self) -> String {
         let d: String = self.descr.chars().take(DESCR_SHOWN).collect();
         let more = if self.descr.chars().count() > DESCR_SHOWN {
@@ -126,7 +151,10 @@ impl SnmpSource {
                     kept.source + 1
                 )
             });
-            match self.read_source(name, to, deadline, kept, trace).await? {
+            match self
+                .read_source(name, to, deadline, kept, None, trace)
+                .await?
+            {
                 Some(stats) => return Ok(stats),
                 None => {
                     log::debug!(
@@ -137,7 +165,7 @@ impl SnmpSource {
                 }
             }
         }
-        let system = self.system(to).await?;
+        let (system, mut first_sample) = self.detect(to).await?;
         trace.note(|| format!("sysObjectID: {}", system.shown_oid()));
         trace.note(|| format!("sysDescr: {:?}", system.descr));
         let choice = system
@@ -213,7 +241,13 @@ impl SnmpSource {
                     });
                     continue;
                 }
-                if let Some(stats) = self.read_source(name, to, deadline, kept, trace).await? {
+                // The detection's UCD sample goes to the first source read, right after it (fresh): used only if
+                // that source is UCD.
+                let first = first_sample.take();
+                if let Some(stats) = self
+                    .read_source(name, to, deadline, kept, first, trace)
+                    .await?
+                {
                     self.detections.keep(to, kept);
                     return Ok(stats);
                 }
@@ -235,31 +269,32 @@ impl SnmpSource {
         }))
     }
 
+    /// sysObjectID.0 and sysDescr.0, and in the same GET the objects of a UCD sample (`mib::UCD_GET`): a device
+    /// whose first source is UCD (the generic profile's, net-snmp's) takes that answer as its first sample instead
+    /// of asking for it again, one round trip less on a first run. A device without UCD-SNMP-MIB answers those
+    /// objects noSuchObject, ignored. An agent that answers the longer GET with an error status (one that does not
+    /// answer noSuchObject per object, or whose answer would be too big) is asked the two system objects alone.
+    pub(super) async fn detect(
+        &self,
+        to: SocketAddr,
+    ) -> Result<(System, Option<FirstSample>), ExtractError> {
+        let started = tokio::time::Instant::now();
+        let answer = match self.exchange(to, &self.detect_get).await {
+            Ok(answer) => answer,
+            Err(ExtractError::AgentError { .. }) => return Ok((self.system(to).await?, None)),
+            Err(e) => return Err(e),
+        };
+        let (system, ucd) = answer.varbinds.split_at(answer.varbinds.len().min(2));
+        let first = mib::UcdSample::from_varbinds(ucd)
+            .ok()
+            .map(|sample| FirstSample { sample, started });
+        Ok((System::of(system), first))
+    }
+
     /// sysObjectID.0 and sysDescr.0, one GET.
     pub(super) async fn system(&self, to: SocketAddr) -> Result<System, ExtractError> {
         let answer = self.exchange(to, &self.system_get).await?;
-        let mut system = System {
-            object_id: None,
-            descr: String::new(),
-        };
-        for (oid, value) in &answer.varbinds {
-            match value {
-                Value::ObjectId(o) if *oid == *mib::SYS_OBJECT_ID => {
-                    system.object_id = Some(o.clone())
-                }
-                Value::OctetString(b) if *oid == *mib::SYS_DESCR => {
-                    let b = &b[..b.len().min(1024)];
-                    system.descr = String::from_utf8_lossy(b)
-                        .chars()
-                        .map(|c| if c.is_control() { ' ' } else { c })
-                        .collect::<String>()
-                        .trim()
-                        .to_string();
-                }
-                _ => {}
-            }
-        }
-        Ok(system)
+        Ok(System::of(&answer.varbinds))
     }
 
     /// One source of one profile: `Ok(None)` when the device does not answer it (no such object, no row left).
@@ -269,6 +304,7 @@ impl SnmpSource {
         to: SocketAddr,
         deadline: tokio::time::Instant,
         kept: Kept,
+        first: Option<FirstSample>,
         trace: &mut Trace,
     ) -> Result<Option<Vec<CpuStats>>, ExtractError> {
         let p = &self.catalog.profiles[kept.profile as usize];
@@ -282,7 +318,7 @@ impl SnmpSource {
             Ok(stats) => Ok(Ok(stats)),
         };
         let stats = match &source.read {
-            Read::Ucd => match missing(self.ucd(name, to, deadline).await)? {
+            Read::Ucd => match missing(self.ucd(name, to, deadline, first).await)? {
                 Ok(stats) => {
                     trace
                         .note(|| format!("{} (UCD-SNMP-MIB counters): {}", label(), shown(&stats)));
