@@ -813,3 +813,70 @@ fn addresses_of_shares(kind: Kind, shares: Shares) -> Ipv4Addr {
         .find(|a| fleet::device(*a, shares).kind == kind)
         .unwrap()
 }
+
+/// `mib = "auto"` on a first run: the detection's GET carries a UCD sample's objects, so a UCD device is read with
+/// two requests (the detection, with its first sample, and the second sample), as with its detection kept; a
+/// device without UCD is read as before. Both runs load the formula's values.
+#[test]
+fn a_first_run_takes_the_first_ucd_sample_with_the_detection() {
+    const N: usize = 300;
+    let dir = TestDir::new();
+    let shares = Shares {
+        vendors: 0.0,
+        host_resources: 0.2,
+        wrong_community: 0.0,
+    };
+    let f = Fleet::start(
+        &dir,
+        &[
+            ("APP__MOCK__SNMP_HOST_RESOURCES_SHARE", "0.2"),
+            ("APP__MOCK__DELAY_MS", "0"),
+            ("APP__MOCK__JITTER_MS", "0"),
+            ("APP__MOCK__LOG_BODY_PREVIEW", "16777216"),
+        ],
+    );
+    dir.inventory("inventory.csv", N);
+    let extra = format!(
+        "[extract]\nsource = \"snmp\"\nconcurrency = 100\ntimeout_ms = 20000\n\
+         [extract.snmp]\nport = {}\nmib = \"auto\"\ntimeout_ms = 1000\nretries = 2\nsample_interval_ms = 200\n",
+        f.port
+    );
+    dir.write(
+        "c.toml",
+        &fast_config(&format!("http://{}/load", f.http), &extra),
+    );
+    let mut requests = Vec::new();
+    let mut seen = 0;
+    for run in ["first run", "detection kept"] {
+        let out = dir.run(&["etl", "--config", "c.toml", "--quiet"]);
+        assert!(out.status.success(), "{run}: {}", show(&out));
+        requests.push(f.stats()["snmp"]["requests"].as_u64().unwrap());
+        let records = logged_records(&std::fs::read_to_string(dir.join("mock.log")).unwrap());
+        let mut by_device: std::collections::BTreeMap<usize, Vec<Loaded>> = Default::default();
+        for r in &records[seen..] {
+            let k: usize = r["name"].as_str().unwrap()["device-".len()..]
+                .parse()
+                .unwrap();
+            let cpu = r["cpu_number"].as_str().unwrap().to_string();
+            by_device.entry(k).or_default().push((cpu, indicators(r)));
+        }
+        seen = records.len();
+        assert_eq!(by_device.len(), N, "{run}");
+        for (k, mut got) in by_device {
+            let addr = inventory_address(k);
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut want = expected_records(addr, shares);
+            want.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(got, want, "{run}: device-{k} at {addr}");
+        }
+    }
+    let host_resources = (1..=N)
+        .filter(|k| fleet::device(inventory_address(*k), shares).kind == Kind::HostResources)
+        .count() as u64;
+    assert!(host_resources > 20, "{host_resources}");
+    let (first, kept) = (requests[0], requests[1] - requests[0]);
+    // A host-resources device asks one more on a first run, the detection (its sysObjectID chooses the hostres
+    // profile, which walks hrProcessorLoad); a UCD device asks no more than with its detection kept (it was one
+    // more: the detection, then its first sample).
+    assert_eq!(first, kept + host_resources, "first {first}, kept {kept}");
+}
