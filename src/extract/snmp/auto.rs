@@ -538,3 +538,80 @@ fn shown(stats: &[CpuStats]) -> String {
     }
     parts.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    use crate::snmp::{CommunityMessage, Pdu, Value};
+
+    use super::super::mib;
+
+    /// An agent that answers a GET of more than the two system objects with genErr (as some do for objects they
+    /// lack), and the system objects alone with a net-snmp sysObjectID; it counts what it was asked.
+    fn strict_agent() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<usize>>) {
+        let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        agent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let to = agent.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            let mut asked = Vec::new();
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = agent.recv_from(&mut buf) {
+                let msg = CommunityMessage::decode(&buf[..n]).unwrap();
+                let id = msg.pdu.request_id;
+                asked.push(msg.pdu.varbinds.len());
+                let pdu = if msg.pdu.varbinds.len() > 2 {
+                    Pdu::response(id, 5, 3, msg.pdu.varbinds)
+                } else {
+                    Pdu::response(
+                        id,
+                        0,
+                        0,
+                        vec![
+                            (
+                                mib::SYS_OBJECT_ID.clone(),
+                                Value::ObjectId(
+                                    crate::snmp::Oid::parse("1.3.6.1.4.1.8072.3.2.10").unwrap(),
+                                ),
+                            ),
+                            (
+                                mib::SYS_DESCR.clone(),
+                                Value::OctetString(b"Linux strict 6.1".to_vec()),
+                            ),
+                        ],
+                    )
+                };
+                agent
+                    .send_to(&CommunityMessage::v2c(b"public", pdu).encode(), from)
+                    .unwrap();
+                if asked.len() == 2 {
+                    break;
+                }
+            }
+            asked
+        });
+        (to, thread)
+    }
+
+    #[test]
+    fn an_error_to_the_detection_get_asks_the_system_objects_alone() {
+        let (to, agent) = strict_agent();
+        actix_rt::System::new().block_on(async move {
+            let settings = crate::config::Settings::default();
+            let secrets = crate::resolve::snmp_secrets(&settings.extract.snmp).unwrap();
+            let source = super::SnmpSource::new(&settings.extract, &secrets);
+            let (system, first) = source.detect(to).await.unwrap();
+            assert_eq!(
+                system.object_id.unwrap().to_string(),
+                "1.3.6.1.4.1.8072.3.2.10"
+            );
+            assert_eq!(system.descr, "Linux strict 6.1");
+            assert!(first.is_none(), "no UCD sample from an error");
+        });
+        // The detection's GET (the system objects and a UCD sample's), then the system objects alone.
+        assert_eq!(agent.join().unwrap(), vec![2 + mib::UCD_GET.len(), 2]);
+    }
+}
