@@ -12,7 +12,7 @@ use super::detection::Kept;
 use super::profiles::format::{Object, RowName};
 use super::profiles::reader::{self, Plan, ReadError, Row};
 use super::profiles::Read;
-use super::{mib, utilization_stats, FirstSample, SnmpSource, MAX_PROCESSORS, NOT_PERCENT};
+use super::{mib, utilization_stats, SnmpSource, MAX_PROCESSORS, NOT_PERCENT};
 use crate::extract::{unix_now, ExtractError};
 use crate::model::CpuStats;
 use crate::snmp::{Oid, Pdu, Value, VarBind};
@@ -56,31 +56,6 @@ pub struct System {
 }
 
 impl System {
-    /// From a GET's answer: sysObjectID.0 and sysDescr.0 wherever they are, other objects ignored.
-    fn of(varbinds: &[VarBind]) -> System {
-        let mut system = System {
-            object_id: None,
-            descr: String::new(),
-        };
-        for (oid, value) in varbinds {
-            match value {
-                Value::ObjectId(o) if *oid == *mib::SYS_OBJECT_ID => {
-                    system.object_id = Some(o.clone())
-                }
-                Value::OctetString(b) if *oid == *mib::SYS_DESCR => {
-                    let b = &b[..b.len().min(1024)];
-                    system.descr = String::from_utf8_lossy(b)
-                        .chars()
-                        .map(|c| if c.is_control() { ' ' } else { c })
-                        .collect::<String>()
-                        .trim()
-                        .to_string();
-                }
-                _ => {}
-            }
-        }
-        system
-    }
     fn shown_descr(&self) -> String {
         let d: String = self.descr.chars().take(DESCR_SHOWN).collect();
         let more = if self.descr.chars().count() > DESCR_SHOWN {
@@ -151,10 +126,7 @@ impl SnmpSource {
                     kept.source + 1
                 )
             });
-            match self
-                .read_source(name, to, deadline, kept, None, trace)
-                .await?
-            {
+            match self.read_source(name, to, deadline, kept, trace).await? {
                 Some(stats) => return Ok(stats),
                 None => {
                     log::debug!(
@@ -165,7 +137,7 @@ impl SnmpSource {
                 }
             }
         }
-        let (system, mut first_sample) = self.detect(to).await?;
+        let system = self.system(to).await?;
         trace.note(|| format!("sysObjectID: {}", system.shown_oid()));
         trace.note(|| format!("sysDescr: {:?}", system.descr));
         let choice = system
@@ -241,13 +213,7 @@ impl SnmpSource {
                     });
                     continue;
                 }
-                // The detection's UCD sample goes to the first source read, right after it (fresh): used only if
-                // that source is UCD.
-                let first = first_sample.take();
-                if let Some(stats) = self
-                    .read_source(name, to, deadline, kept, first, trace)
-                    .await?
-                {
+                if let Some(stats) = self.read_source(name, to, deadline, kept, trace).await? {
                     self.detections.keep(to, kept);
                     return Ok(stats);
                 }
@@ -269,32 +235,31 @@ impl SnmpSource {
         }))
     }
 
-    /// sysObjectID.0 and sysDescr.0, and in the same GET the objects of a UCD sample (`mib::UCD_GET`): a device
-    /// whose first source is UCD (the generic profile's, net-snmp's) takes that answer as its first sample instead
-    /// of asking for it again, one round trip less on a first run. A device without UCD-SNMP-MIB answers those
-    /// objects noSuchObject, ignored. An agent that answers the longer GET with an error status (one that does not
-    /// answer noSuchObject per object, or whose answer would be too big) is asked the two system objects alone.
-    pub(super) async fn detect(
-        &self,
-        to: SocketAddr,
-    ) -> Result<(System, Option<FirstSample>), ExtractError> {
-        let started = tokio::time::Instant::now();
-        let answer = match self.exchange(to, &self.detect_get).await {
-            Ok(answer) => answer,
-            Err(ExtractError::AgentError { .. }) => return Ok((self.system(to).await?, None)),
-            Err(e) => return Err(e),
-        };
-        let (system, ucd) = answer.varbinds.split_at(answer.varbinds.len().min(2));
-        let first = mib::UcdSample::from_varbinds(ucd)
-            .ok()
-            .map(|sample| FirstSample { sample, started });
-        Ok((System::of(system), first))
-    }
-
     /// sysObjectID.0 and sysDescr.0, one GET.
     pub(super) async fn system(&self, to: SocketAddr) -> Result<System, ExtractError> {
         let answer = self.exchange(to, &self.system_get).await?;
-        Ok(System::of(&answer.varbinds))
+        let mut system = System {
+            object_id: None,
+            descr: String::new(),
+        };
+        for (oid, value) in &answer.varbinds {
+            match value {
+                Value::ObjectId(o) if *oid == *mib::SYS_OBJECT_ID => {
+                    system.object_id = Some(o.clone())
+                }
+                Value::OctetString(b) if *oid == *mib::SYS_DESCR => {
+                    let b = &b[..b.len().min(1024)];
+                    system.descr = String::from_utf8_lossy(b)
+                        .chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect::<String>()
+                        .trim()
+                        .to_string();
+                }
+                _ => {}
+            }
+        }
+        Ok(system)
     }
 
     /// One source of one profile: `Ok(None)` when the device does not answer it (no such object, no row left).
@@ -304,7 +269,6 @@ impl SnmpSource {
         to: SocketAddr,
         deadline: tokio::time::Instant,
         kept: Kept,
-        first: Option<FirstSample>,
         trace: &mut Trace,
     ) -> Result<Option<Vec<CpuStats>>, ExtractError> {
         let p = &self.catalog.profiles[kept.profile as usize];
@@ -318,7 +282,7 @@ impl SnmpSource {
             Ok(stats) => Ok(Ok(stats)),
         };
         let stats = match &source.read {
-            Read::Ucd => match missing(self.ucd(name, to, deadline, first).await)? {
+            Read::Ucd => match missing(self.ucd(name, to, deadline).await)? {
                 Ok(stats) => {
                     trace
                         .note(|| format!("{} (UCD-SNMP-MIB counters): {}", label(), shown(&stats)));
@@ -537,81 +501,4 @@ fn shown(stats: &[CpuStats]) -> String {
         parts.push(format!("… {} more", stats.len() - 16));
     }
     parts.join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::UdpSocket;
-    use std::time::Duration;
-
-    use crate::snmp::{CommunityMessage, Pdu, Value};
-
-    use super::super::mib;
-
-    /// An agent that answers a GET of more than the two system objects with genErr (as some do for objects they
-    /// lack), and the system objects alone with a net-snmp sysObjectID; it counts what it was asked.
-    fn strict_agent() -> (std::net::SocketAddr, std::thread::JoinHandle<Vec<usize>>) {
-        let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
-        agent
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let to = agent.local_addr().unwrap();
-        let thread = std::thread::spawn(move || {
-            let mut asked = Vec::new();
-            let mut buf = [0u8; 2048];
-            while let Ok((n, from)) = agent.recv_from(&mut buf) {
-                let msg = CommunityMessage::decode(&buf[..n]).unwrap();
-                let id = msg.pdu.request_id;
-                asked.push(msg.pdu.varbinds.len());
-                let pdu = if msg.pdu.varbinds.len() > 2 {
-                    Pdu::response(id, 5, 3, msg.pdu.varbinds)
-                } else {
-                    Pdu::response(
-                        id,
-                        0,
-                        0,
-                        vec![
-                            (
-                                mib::SYS_OBJECT_ID.clone(),
-                                Value::ObjectId(
-                                    crate::snmp::Oid::parse("1.3.6.1.4.1.8072.3.2.10").unwrap(),
-                                ),
-                            ),
-                            (
-                                mib::SYS_DESCR.clone(),
-                                Value::OctetString(b"Linux strict 6.1".to_vec()),
-                            ),
-                        ],
-                    )
-                };
-                agent
-                    .send_to(&CommunityMessage::v2c(b"public", pdu).encode(), from)
-                    .unwrap();
-                if asked.len() == 2 {
-                    break;
-                }
-            }
-            asked
-        });
-        (to, thread)
-    }
-
-    #[test]
-    fn an_error_to_the_detection_get_asks_the_system_objects_alone() {
-        let (to, agent) = strict_agent();
-        actix_rt::System::new().block_on(async move {
-            let settings = crate::config::Settings::default();
-            let secrets = crate::resolve::snmp_secrets(&settings.extract.snmp).unwrap();
-            let source = super::SnmpSource::new(&settings.extract, &secrets);
-            let (system, first) = source.detect(to).await.unwrap();
-            assert_eq!(
-                system.object_id.unwrap().to_string(),
-                "1.3.6.1.4.1.8072.3.2.10"
-            );
-            assert_eq!(system.descr, "Linux strict 6.1");
-            assert!(first.is_none(), "no UCD sample from an error");
-        });
-        // The detection's GET (the system objects and a UCD sample's), then the system objects alone.
-        assert_eq!(agent.join().unwrap(), vec![2 + mib::UCD_GET.len(), 2]);
-    }
 }

@@ -109,13 +109,6 @@ impl Drop for SnmpSource {
     }
 }
 
-/// A device's first UCD sample, taken with the detection's GET (`auto.rs`), and when that GET was sent.
-#[derive(Debug, Clone, Copy)]
-pub struct FirstSample {
-    pub sample: UcdSample,
-    pub started: tokio::time::Instant,
-}
-
 pub struct SnmpSource {
     session: Session,
     /// The UCD GET, built once (its request id is set per attempt).
@@ -131,8 +124,6 @@ pub struct SnmpSource {
     detections: Arc<Detections>,
     /// GET sysObjectID.0 and sysDescr.0, built once.
     system_get: Pdu,
-    /// The detection's GET: sysObjectID.0, sysDescr.0 and a UCD sample's objects (`auto.rs`), built once.
-    detect_get: Pdu,
     /// GET ssCpuIdle.0, built once.
     idle_get: Pdu,
 }
@@ -165,13 +156,6 @@ impl SnmpSource {
             catalog,
             detections: Arc::new(Detections::none()),
             system_get: Pdu::get(0, &[mib::SYS_OBJECT_ID.clone(), mib::SYS_DESCR.clone()]),
-            detect_get: Pdu::get(
-                0,
-                &[mib::SYS_OBJECT_ID.clone(), mib::SYS_DESCR.clone()]
-                    .into_iter()
-                    .chain(mib::UCD_GET.iter().cloned())
-                    .collect::<Vec<_>>(),
-            ),
             idle_get: Pdu::get(0, std::slice::from_ref(&mib::SS_CPU_IDLE)),
         }
     }
@@ -214,7 +198,7 @@ impl SnmpSource {
         deadline: tokio::time::Instant,
     ) -> Result<Vec<CpuStats>, ExtractError> {
         match self.mib {
-            MibSetting::Ucd => self.ucd(name, to, deadline, None).await,
+            MibSetting::Ucd => self.ucd(name, to, deadline).await,
             MibSetting::HostResources => self.host_resources(name, to).await,
             MibSetting::Auto => self.auto(name, to, deadline, &mut auto::Trace::off()).await,
         }
@@ -275,24 +259,17 @@ impl SnmpSource {
         Ok(())
     }
 
-    /// Samples until two give percentages: a first sample (`first` when the detection's GET took it), then
-    /// `sample_interval_ms`, a second; counters that did not move are sampled again every `RESAMPLE_STEP`
-    /// (against the same first sample), an agent that restarted or had not read its counters yet gives a new first
-    /// sample — all within `extract.timeout_ms`.
+    /// Samples until two give percentages: a first sample, `sample_interval_ms`, a second; counters that did
+    /// not move are sampled again every `RESAMPLE_STEP` (against the same first sample), an agent that restarted
+    /// or had not read its counters yet gives a new first sample — all within `extract.timeout_ms`.
     async fn ucd(
         &self,
         name: &str,
         to: SocketAddr,
         deadline: tokio::time::Instant,
-        first: Option<FirstSample>,
     ) -> Result<Vec<CpuStats>, ExtractError> {
-        let (mut first, started) = match first {
-            Some(f) => (f.sample, f.started),
-            None => {
-                let started = tokio::time::Instant::now();
-                (self.sample(to).await?, started)
-            }
-        };
+        let started = tokio::time::Instant::now();
+        let mut first = self.sample(to).await?;
         let mut wait = self.interval;
         loop {
             if let Err(e) = self.wait(wait, deadline).await {
