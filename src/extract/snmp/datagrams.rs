@@ -145,7 +145,8 @@ mod raw {
             let len = (h.msg_len as usize).min(SLOT);
             let from = address(&self.names[i], h.msg_hdr.msg_namelen)?;
             // SAFETY: the kernel wrote `len` bytes at the start of slot i (within the capacity).
-            let datagram = unsafe { std::slice::from_raw_parts(self.buf.as_ptr().add(i * SLOT), len) };
+            let datagram =
+                unsafe { std::slice::from_raw_parts(self.buf.as_ptr().add(i * SLOT), len) };
             Some((datagram, from))
         }
     }
