@@ -5,6 +5,9 @@
 //! A batch that comes back short of `BATCH` found the queue empty, so the socket is marked not readable without
 //! asking the kernel again: the runtime's epoll registration is edge-triggered, and every datagram queued after
 //! that point raises a new edge.
+//!
+//! The requests are sent the same way: those queued on a socket during one turn of its thread's tasks go out in
+//! `sendmmsg` calls of up to `BATCH` (`Sender`), instead of a `sendto` each.
 
 use std::io;
 use std::net::SocketAddr;
@@ -58,6 +61,90 @@ impl Receiver {
             });
         }
         Ok(())
+    }
+}
+
+/// The headers of one socket's send task.
+#[derive(Default)]
+pub struct Sender {
+    names: Vec<socket2::SockAddr>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+}
+
+impl Sender {
+    pub fn new() -> Sender {
+        Sender::default()
+    }
+
+    /// Sends `datagrams` in order, `BATCH` per system call, waiting while the socket's send buffer is full. A
+    /// datagram the kernel refuses is handed to `refused` with the error (it decides whether to try again), and the
+    /// ones after it are sent.
+    pub async fn send(
+        &mut self,
+        udp: &tokio::net::UdpSocket,
+        datagrams: &[(Vec<u8>, SocketAddr)],
+        mut refused: impl FnMut(&[u8], SocketAddr, io::Error),
+    ) {
+        use std::os::fd::AsRawFd;
+        use tokio::io::Interest;
+        let fd = udp.as_raw_fd();
+        let mut at = 0;
+        while at < datagrams.len() {
+            let chunk = &datagrams[at..datagrams.len().min(at + BATCH)];
+            match udp
+                .async_io(Interest::WRITABLE, || self.send_chunk(fd, chunk))
+                .await
+            {
+                Ok(n) => at += n.max(1),
+                Err(e) => {
+                    // The first of the chunk was refused (sendmmsg reports an error only when nothing was sent).
+                    let (datagram, to) = &datagrams[at];
+                    refused(datagram, *to, e);
+                    at += 1;
+                }
+            }
+        }
+    }
+
+    /// One `sendmmsg` of `chunk` without waiting: how many were sent (at least one), or the error of the first.
+    fn send_chunk(
+        &mut self,
+        fd: libc::c_int,
+        chunk: &[(Vec<u8>, SocketAddr)],
+    ) -> io::Result<usize> {
+        self.names.clear();
+        self.names
+            .extend(chunk.iter().map(|(_, to)| socket2::SockAddr::from(*to)));
+        self.iovecs.clear();
+        self.iovecs.extend(chunk.iter().map(|(d, _)| libc::iovec {
+            iov_base: d.as_ptr() as *mut libc::c_void,
+            iov_len: d.len(),
+        }));
+        self.headers.clear();
+        for i in 0..chunk.len() {
+            // SAFETY: a plain C struct, all-zero is a valid value.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_name = self.names[i].as_ptr() as *mut libc::c_void;
+            h.msg_hdr.msg_namelen = self.names[i].len();
+            h.msg_hdr.msg_iov = &mut self.iovecs[i];
+            h.msg_hdr.msg_iovlen = 1;
+            self.headers.push(h);
+        }
+        // SAFETY: each header names an address and one iovec over a datagram, all alive across the call; sendmmsg
+        // only reads them (and writes msg_len).
+        let n = unsafe {
+            libc::sendmmsg(
+                fd,
+                self.headers.as_mut_ptr(),
+                self.headers.len() as libc::c_uint,
+                libc::MSG_DONTWAIT as _,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
     }
 }
 

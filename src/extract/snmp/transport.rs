@@ -1,8 +1,9 @@
 //! The SNMP source's UDP transport: `SOCKETS` sockets per address family shared by every device of an extraction
-//! thread (not one per device; each thread has its own transport), one receive task per socket handing each datagram to the request waiting for it by (request id,
-//! source address), at most as many requests in flight per socket as answers fit its receive buffer (pacing: a
-//! burst of answers is never dropped by the kernel; the buffer is enlarged first), per-attempt timeout and
-//! retries.
+//! thread (not one per device; each thread has its own transport), one receive task per socket handing each datagram
+//! to the request waiting for it by (request id, source address) and one send task sending the requests queued on
+//! it (both in batches of datagrams per system call: `datagrams.rs`), at most as many requests in flight per
+//! socket as answers fit its receive buffer (pacing: a burst of answers is never dropped by the kernel; the buffer
+//! is enlarged first), per-attempt timeout and retries.
 //!
 //! A reply is delivered only to the request that sent that id to that address; a late, duplicated or unknown
 //! reply is dropped and counted, so it can never become another device's answer.
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::datagrams::Receiver;
+use super::datagrams::{Receiver, Sender};
 use crate::snmp::message::dispatch_id;
 
 /// Sockets per address family.
@@ -147,6 +148,58 @@ struct Socket {
     udp: tokio::net::UdpSocket,
     waiting: Waiters,
     slots: Semaphore,
+    /// Requests to send, by the socket's send task (`send`), in order.
+    outbox: RefCell<Vec<(Vec<u8>, SocketAddr)>>,
+    /// The send task, waiting for the outbox to fill.
+    sender: Cell<Option<Waker>>,
+}
+
+impl Socket {
+    /// Queues a request; the send task sends it in this turn of the thread's tasks, with the others queued.
+    fn send(&self, datagram: Vec<u8>, to: SocketAddr) {
+        self.outbox.borrow_mut().push((datagram, to));
+        if let Some(waker) = self.sender.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Sends what the socket's outbox holds whenever it fills, forever (`datagrams::Sender`: `sendmmsg`). A datagram
+/// refused is logged and its request waits for its timeout, as a datagram lost; one larger than the path's MTU
+/// with DF set is sent again with fragments allowed.
+async fn send(socket: Rc<Socket>) {
+    let mut sender = Sender::new();
+    let mut batch = Vec::new();
+    loop {
+        std::future::poll_fn(|cx| {
+            if socket.outbox.borrow().is_empty() {
+                socket.sender.set(Some(cx.waker().clone()));
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        std::mem::swap(&mut batch, &mut *socket.outbox.borrow_mut());
+        let mut too_big = Vec::new();
+        sender
+            .send(&socket.udp, &batch, |datagram, to, e| {
+                if is_too_big(&e) && to.is_ipv4() {
+                    too_big.push((datagram.to_vec(), to));
+                } else {
+                    log::debug!("[SNMP] send to {to}: {e}");
+                }
+            })
+            .await;
+        for (datagram, to) in too_big {
+            // Larger than the path's MTU with DF set: fragments allowed again on this socket.
+            set_dont_fragment(&socket2::SockRef::from(&socket.udp), false);
+            if let Err(e) = socket.udp.send_to(&datagram, to).await {
+                log::debug!("[SNMP] send to {to}: {e}");
+            }
+        }
+        batch.clear();
+    }
 }
 
 /// The shared sockets of one extraction thread. Not `Send`: it lives on its `DeviceExtractor`'s arbiter with the
@@ -197,9 +250,9 @@ fn bind(v6: bool) -> std::io::Result<(tokio::net::UdpSocket, usize)> {
 /// IPv4 requests with Don't Fragment set by the socket (`IP_PMTUDISC_DO`), or back to the kernel's default
 /// (`IP_PMTUDISC_WANT`). Set, the kernel gives such a datagram IP id 0 (RFC 6864: an atomic datagram needs no id)
 /// instead of drawing one from its shared per-destination generator for each datagram (`__ip_select_ident`: a
-/// hash, random numbers and atomics over a table the ETL's 100,000 destinations spread over, a tenth of its CPU on
-/// a first run). On the wire nothing else changes: the default already sets DF on a datagram within the path's MTU,
-/// and the requests are a few hundred bytes; one larger than a path's MTU gets `EMSGSIZE`, and `request` then puts
+/// hash, random numbers and atomics over a table the ETL's 100,000 destinations spread over: 7 % of its CPU in a
+/// profile of a first run). On the wire nothing else changes: the default already sets DF on a datagram within the path's MTU,
+/// and the requests are a few hundred bytes; one larger than a path's MTU gets `EMSGSIZE`, and the send task then puts
 /// the socket back to the default and sends it again (fragmented, as before). Best effort.
 fn set_dont_fragment(raw: &socket2::Socket, on: bool) {
     use std::os::fd::AsRawFd;
@@ -288,10 +341,12 @@ impl Transport {
                     udp,
                     waiting: RefCell::new(HashMap::default()),
                     slots: Semaphore::new(outstanding),
+                    outbox: RefCell::new(Vec::new()),
+                    sender: Cell::new(None),
                 });
-                self.tasks
-                    .borrow_mut()
-                    .push(actix_rt::spawn(receive(socket.clone(), self.stats.clone())));
+                let mut tasks = self.tasks.borrow_mut();
+                tasks.push(actix_rt::spawn(receive(socket.clone(), self.stats.clone())));
+                tasks.push(actix_rt::spawn(send(socket.clone())));
                 sockets.push(socket);
             }
             *family = Some(sockets);
@@ -338,16 +393,7 @@ impl Transport {
                 .waiting
                 .borrow_mut()
                 .insert((id, to), mailbox.clone());
-            let datagram = build(id);
-            let mut sent = socket.udp.send_to(&datagram, to).await;
-            if is_too_big(&sent) && to.is_ipv4() {
-                // Larger than the path's MTU with DF set: fragments allowed again on this socket.
-                set_dont_fragment(&socket2::SockRef::from(&socket.udp), false);
-                sent = socket.udp.send_to(&datagram, to).await;
-            }
-            if let Err(e) = sent {
-                log::debug!("[SNMP] send to {to}: {e}");
-            }
+            socket.send(build(id), to);
             let deadline = tokio::time::Instant::now() + timeout;
             while let Ok((id, bytes)) = tokio::time::timeout_at(deadline, mailbox.recv()).await {
                 if let Some(answer) = accept(id, &bytes) {
@@ -360,8 +406,8 @@ impl Transport {
 }
 
 /// Whether a send failed for a datagram larger than the path's MTU (`EMSGSIZE`).
-fn is_too_big(sent: &std::io::Result<usize>) -> bool {
-    matches!(sent, Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE))
+fn is_too_big(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EMSGSIZE)
 }
 
 /// Removes a request's ids from its socket's table when dropped.
