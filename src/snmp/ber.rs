@@ -173,9 +173,11 @@ pub fn put_constructed(out: &mut Vec<u8>, tag: u8, f: impl FnOnce(&mut Vec<u8>))
     if len < 0x80 {
         out[at] = len as u8;
     } else {
-        let mut head = Vec::with_capacity(9);
-        put_length(&mut head, len);
-        out.splice(at..=at, head);
+        // The long form, built on the stack (a heap buffer here was an allocation per long TLV of every request).
+        let bytes = (len as u64).to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out[at] = 0x80 | (8 - skip) as u8;
+        out.splice(at + 1..at + 1, bytes[skip..].iter().copied());
     }
 }
 
@@ -208,9 +210,8 @@ pub fn put_u64(out: &mut Vec<u8>, tag: u8, v: u64) {
 
 /// Appends an OBJECT IDENTIFIER.
 pub fn put_oid(out: &mut Vec<u8>, oid: &Oid) {
-    let mut content = Vec::with_capacity(16);
-    oid.encode_content(&mut content);
-    put_tlv(out, TAG_OID, &content);
+    // In place, without a buffer per OID.
+    put_constructed(out, TAG_OID, |c| oid.encode_content(c));
 }
 
 /// INTEGER content as i64 (1 to 8 bytes).

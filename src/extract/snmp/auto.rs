@@ -248,13 +248,7 @@ impl SnmpSource {
                     system.object_id = Some(o.clone())
                 }
                 Value::OctetString(b) if *oid == *mib::SYS_DESCR => {
-                    let b = &b[..b.len().min(1024)];
-                    system.descr = String::from_utf8_lossy(b)
-                        .chars()
-                        .map(|c| if c.is_control() { ' ' } else { c })
-                        .collect::<String>()
-                        .trim()
-                        .to_string();
+                    system.descr = clean_descr(&b[..b.len().min(1024)]);
                 }
                 _ => {}
             }
@@ -487,6 +481,29 @@ impl SnmpSource {
     }
 }
 
+/// sysDescr as text: control characters made spaces, trimmed; bytes that are not UTF-8 replaced (U+FFFD). ASCII,
+/// what agents send, byte by byte (through `char`s it cost about 3,000 instructions per device on a first run).
+fn clean_descr(b: &[u8]) -> String {
+    if !b.is_ascii() {
+        return String::from_utf8_lossy(b)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .trim()
+            .to_string();
+    }
+    // In ASCII the control characters are 0x00-0x1f and 0x7f, and once they are spaces the only whitespace left
+    // for `trim` is the space.
+    let clean = |c: &u8| if c.is_ascii_control() { b' ' } else { *c };
+    let start = b.iter().position(|c| clean(c) != b' ').unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| clean(c) != b' ')
+        .map_or(start, |i| i + 1);
+    let bytes: Vec<u8> = b[start..end].iter().map(clean).collect();
+    String::from_utf8(bytes).expect("ASCII is UTF-8")
+}
+
 /// Stats as the probe shows them: each CPU and its utilization.
 fn shown(stats: &[CpuStats]) -> String {
     let mut parts: Vec<String> = stats
@@ -501,4 +518,39 @@ fn shown(stats: &[CpuStats]) -> String {
         parts.push(format!("… {} more", stats.len() - 16));
     }
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    /// The ASCII path gives what the `char` path gives.
+    #[test]
+    fn sys_descr_is_cleaned_the_same_on_either_path() {
+        let slow = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect::<String>()
+                .trim()
+                .to_string()
+        };
+        let cases: [&[u8]; 9] = [
+            b"",
+            b"   ",
+            b"\x00\x1f\x7f",
+            b"Cisco IOS Software, C3750E\r\nVersion 15.2(4)E10\r\n",
+            b"\t Linux host 6.1.0 #1 SMP x86_64\x7f ",
+            b"a",
+            b" a\x0bb\x0cc ",
+            b"caf\xc3\xa9 \xff\x01 end\xc2\x85",
+            b"\xe2\x80\x83 em space \xe2\x80\x83",
+        ];
+        for b in cases {
+            assert_eq!(super::clean_descr(b), slow(b), "{b:?}");
+        }
+        for byte in 0..=255u8 {
+            let b = [b'x', byte, b'y', byte];
+            assert_eq!(super::clean_descr(&b), slow(&b), "{b:?}");
+            assert_eq!(super::clean_descr(&[byte]), slow(&[byte]), "{byte}");
+        }
+    }
 }

@@ -16,6 +16,7 @@
 //! `session.rs`. A device's whole extraction is bounded by `extract.timeout_ms`.
 
 pub mod auto;
+pub mod datagrams;
 pub mod detection;
 pub mod mib;
 pub mod profiles;
