@@ -55,7 +55,9 @@ impl Receiver {
         }
         if n < BATCH {
             // The queue was empty when the kernel stopped: readable again at the next datagram's edge, without a
-            // recvmmsg that would only say EAGAIN.
+            // recvmmsg that would only say EAGAIN. No edge is lost: the runtime is this thread's alone (an actix
+            // arbiter's current-thread runtime), so its driver reads the edges of datagrams queued since the
+            // recvmmsg only after this clear, and tokio clears only the readiness of the event it read.
             let _ = udp.try_io(Interest::READABLE, || {
                 Err::<(), _>(io::ErrorKind::WouldBlock.into())
             });
