@@ -298,7 +298,8 @@ impl SnmpSource {
                     return Ok(None);
                 }
             },
-            Read::HostResources => match missing(self.host_resources(name, to).await)? {
+            // Boxed: rare among the profiles' sources, and a device's future is as large as its largest state.
+            Read::HostResources => match missing(Box::pin(self.host_resources(name, to)).await)? {
                 Ok(stats) => {
                     trace.note(|| format!("{} (hrProcessorLoad): {}", label(), shown(&stats)));
                     stats

@@ -272,16 +272,19 @@ impl SnmpSource {
         let mut wait = self.interval;
         loop {
             if let Err(e) = self.wait(wait, deadline).await {
-                return self.idle_fallback(name, to, e).await;
+                return Box::pin(self.idle_fallback(name, to, e)).await;
             }
             let second = self.sample(to).await?;
             let taken = unix_now();
             let frozen = started.elapsed() >= UCD_REFRESH;
             if mib::is_unset(&first) {
                 if frozen && mib::is_unset(&second) {
-                    return self
-                        .idle_fallback(name, to, ExtractError::NoProgress(self.timeout_ms))
-                        .await;
+                    return Box::pin(self.idle_fallback(
+                        name,
+                        to,
+                        ExtractError::NoProgress(self.timeout_ms),
+                    ))
+                    .await;
                 }
                 first = second;
                 wait = self.interval;
@@ -309,9 +312,12 @@ impl SnmpSource {
                     wait = self.interval;
                 }
                 Delta::NoProgress if frozen => {
-                    return self
-                        .idle_fallback(name, to, ExtractError::NoProgress(self.timeout_ms))
-                        .await
+                    return Box::pin(self.idle_fallback(
+                        name,
+                        to,
+                        ExtractError::NoProgress(self.timeout_ms),
+                    ))
+                    .await
                 }
                 Delta::NoProgress => wait = RESAMPLE_STEP,
             }
@@ -319,7 +325,8 @@ impl SnmpSource {
     }
 
     /// The counters did not move: 100 − ssCpuIdle (a percentage the agent computes), one record "all",
-    /// utilization only; `otherwise` when the agent has no usable ssCpuIdle.
+    /// utilization only; `otherwise` when the agent has no usable ssCpuIdle. Boxed by its callers: rare, and a
+    /// device's future is as large as its largest state.
     async fn idle_fallback(
         &self,
         name: &str,

@@ -310,10 +310,12 @@ impl Transport {
                 .waiting
                 .borrow_mut()
                 .insert((id, to), mailbox.clone());
+            // Dropped once sent: the request waits for its answer without it.
             let datagram = build(id);
             if let Err(e) = socket.udp.send_to(&datagram, to).await {
                 log::debug!("[SNMP] send to {to}: {e}");
             }
+            drop(datagram);
             let deadline = tokio::time::Instant::now() + timeout;
             while let Ok((id, bytes)) = tokio::time::timeout_at(deadline, mailbox.recv()).await {
                 if let Some(answer) = accept(id, &bytes) {
