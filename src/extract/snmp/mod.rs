@@ -511,6 +511,13 @@ mod future_size {
                 extract <= poll + 512,
                 "extract's future is {extract} bytes, the poll's {poll}"
             );
+            // A device in flight holds one boxed exchange while it waits for an answer: v2c's, without v3's states
+            // (boxed apart) or `UdpSocket::send_to`'s (624 bytes when written; 1,224 with them).
+            let exchange = std::mem::size_of_val(&source.session.exchange(to, &source.ucd_get));
+            assert!(
+                exchange <= 768,
+                "the v2c exchange's future is {exchange} bytes"
+            );
         });
     }
 }

@@ -312,7 +312,7 @@ impl Transport {
                 .insert((id, to), mailbox.clone());
             // Dropped once sent: the request waits for its answer without it.
             let datagram = build(id);
-            if let Err(e) = socket.udp.send_to(&datagram, to).await {
+            if let Err(e) = send(&socket.udp, &datagram, to).await {
                 log::debug!("[SNMP] send to {to}: {e}");
             }
             drop(datagram);
@@ -324,6 +324,25 @@ impl Transport {
             }
         }
         Err(TransportError::Timeout { attempts })
+    }
+}
+
+/// Sends `datagram` to `to`: at once when the socket has room (nearly always), else once it is writable (that
+/// wait boxed: it is rare). Not `UdpSocket::send_to`, whose future resolves the address again and holds its
+/// readiness wait: about 280 bytes of every request's future, so of every device in flight; not `poll_send_to`
+/// either, which wakes only the last of the tasks that share the socket.
+async fn send(
+    udp: &tokio::net::UdpSocket,
+    datagram: &[u8],
+    to: SocketAddr,
+) -> std::io::Result<usize> {
+    loop {
+        match udp.try_send_to(datagram, to) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Box::pin(udp.writable()).await?
+            }
+            sent => return sent,
+        }
     }
 }
 
