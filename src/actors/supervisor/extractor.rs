@@ -341,6 +341,7 @@ mod tests {
 
     /// Every device in flight is a task holding `extract_device`'s future: the stage's hand-over (actix's request,
     /// once per chunk) is boxed, so it does not size every task (592 bytes when written; 1,176 with it).
+    /// (`Source::extract_inline`'s future is the snmp source's whatever the source the test builds.)
     #[test]
     fn a_device_task_is_small() {
         actix_rt::System::new().block_on(async {
@@ -365,6 +366,22 @@ mod tests {
                 name: "a".into(),
                 via: Default::default(),
             };
+            // An snmp device's task holds its extraction inline: 1,584 bytes when written, so that with tokio's
+            // header it fits jemalloc's 1,792-byte class (2,048 when each step held the device's name, address
+            // and deadline by value).
+            let inline_slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+            let inline = extract_device::<Inline>(
+                device.clone(),
+                source.clone(),
+                stage.clone(),
+                1,
+                metrics.clone(),
+                stop.clone(),
+                inline_slot,
+            );
+            let size = std::mem::size_of_val(&inline);
+            assert!(size <= 1600, "an snmp device task's future is {size} bytes");
+            drop(inline);
             let task = extract_device::<Boxed>(device, source, stage, 1, metrics, stop, slot);
             let size = std::mem::size_of_val(&task);
             assert!(size <= 768, "a device task's future is {size} bytes");
