@@ -42,7 +42,7 @@ use actix::prelude::*;
 use crate::actors::delivery::Delivery;
 use crate::config::{LoadSettings, Secret, Settings};
 use crate::inventory::InventoryError;
-use crate::load::client::LoadClient;
+use crate::load::client::{LoadClient, Pool};
 use crate::model::new_run_id;
 use crate::observe::metrics::RunMetrics;
 pub use crate::observe::outcome::{Mode, RunOutcome};
@@ -266,11 +266,12 @@ struct LoaderParts {
 }
 
 impl LoaderParts {
-    /// Starts loader `worker` on `arbiter` (its client is built there: it is not `Send`).
-    fn start(self, worker: usize, arbiter: &ArbiterHandle) -> Addr<LoaderActor> {
+    /// Starts loader `worker` on `arbiter` (its client is built there: it is not `Send`), with the connections of
+    /// `pool` (the arbiter's loaders').
+    fn start(self, worker: usize, arbiter: &ArbiterHandle, pool: Pool) -> Addr<LoaderActor> {
         LoaderActor::start_in_arbiter(arbiter, move |_| {
             let p = self;
-            let client = LoadClient::new(&p.load, &p.token, &p.password, &p.tls);
+            let client = LoadClient::shared(&p.load, &p.token, &p.password, &p.tls, &pool);
             let delivery = Delivery::new(
                 worker,
                 &p.load,
@@ -301,11 +302,17 @@ impl Loaders {
             .map_or(2, usize::from)
             .clamp(1, workers);
         let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
+        // One connection pool per thread, shared by the loaders on it (`Pool`).
+        let pools: Vec<Pool> = (0..threads)
+            .map(|t| Pool {
+                id: Pool::next_id(),
+                loaders: (t..workers).step_by(threads).count(),
+            })
+            .collect();
         let addrs = (0..workers)
             .map(|worker| {
-                parts
-                    .clone()
-                    .start(worker, &arbiters[worker % threads].handle())
+                let t = worker % threads;
+                parts.clone().start(worker, &arbiters[t].handle(), pools[t])
             })
             .collect();
         Loaders {

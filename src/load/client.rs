@@ -48,15 +48,39 @@ impl LoadClient {
         password: &Secret,
         tls: &ClientTls,
     ) -> Self {
-        let mut connector = awc::Connector::new().limit(settings.max_in_flight);
-        if let Some(tls) = tls.config() {
-            connector = connector.rustls_0_23(tls);
-        }
-        let client = awc::Client::builder()
-            .connector(connector)
-            .timeout(settings.request_timeout())
-            .disable_redirects()
-            .finish();
+        let client = http_client(settings, tls, settings.max_in_flight);
+        Self::with_client(settings, token, password, client)
+    }
+
+    /// A client whose connections are `pool`'s: shared by the loaders of this thread (see [`Pool`]).
+    pub fn shared(
+        settings: &LoadSettings,
+        token: &Secret,
+        password: &Secret,
+        tls: &ClientTls,
+        pool: &Pool,
+    ) -> Self {
+        let client = POOL.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            match &*slot {
+                Some((id, client)) if *id == pool.id => client.clone(),
+                _ => {
+                    let limit = settings.max_in_flight.saturating_mul(pool.loaders.max(1));
+                    let client = http_client(settings, tls, limit);
+                    *slot = Some((pool.id, client.clone()));
+                    client
+                }
+            }
+        });
+        Self::with_client(settings, token, password, client)
+    }
+
+    fn with_client(
+        settings: &LoadSettings,
+        token: &Secret,
+        password: &Secret,
+        client: awc::Client,
+    ) -> Self {
         let sink = Sink::new(settings);
         LoadClient {
             client,
@@ -142,6 +166,47 @@ impl LoadClient {
     }
 }
 
+/// An awc client (its connector: TLS, at most `limit` connections, kept alive between requests).
+fn http_client(settings: &LoadSettings, tls: &ClientTls, limit: usize) -> awc::Client {
+    let mut connector = awc::Connector::new().limit(limit);
+    if let Some(tls) = tls.config() {
+        connector = connector.rustls_0_23(tls);
+    }
+    awc::Client::builder()
+        .connector(connector)
+        .timeout(settings.request_timeout())
+        .disable_redirects()
+        .finish()
+}
+
+/// The connections of the loaders of one thread: one client (one connector, one pool of kept-alive connections)
+/// shared by them, so a connection one loader left idle serves the next request of any of them. With a pool each,
+/// a loader opened one connection per request it had in flight at once (the four batches of a chunk, eight when
+/// chunks came from two extraction threads together), and the run's open descriptors varied with how the chunks
+/// happened to meet (64 to 123 in the snmp case); shared, a thread's loaders open as many as they have requests in
+/// flight together. The pool's limit is the sum of its loaders' `load.max_in_flight`, so it never holds a request
+/// back: each loader's own slots still bound its deliveries, as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool {
+    /// Distinct for every set of loaders (a run's): a thread's pool is never another run's.
+    pub id: u64,
+    /// Loaders sharing it (on this thread).
+    pub loaders: usize,
+}
+
+impl Pool {
+    /// A new pool id.
+    pub fn next_id() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, Relaxed)
+    }
+}
+
+thread_local! {
+    /// This thread's shared pool, by id.
+    static POOL: std::cell::RefCell<Option<(u64, awc::Client)>> = const { std::cell::RefCell::new(None) };
+}
+
 /// A failed request's text; a refused certificate says which keys decide trust.
 fn connect_error(e: &awc::error::SendRequestError) -> String {
     let text = e.to_string();
@@ -151,5 +216,82 @@ fn connect_error(e: &awc::error::SendRequestError) -> String {
         format!("{text} (TLS: the API's certificate is checked against load.ca_file, or the system roots if unset)")
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::sinks::Encoded;
+
+    /// The peer ports the server saw (one per connection), after `requests` POSTs alternated between two loaders'
+    /// clients, one after another.
+    fn ports_seen(shared: bool) -> std::collections::HashSet<u16> {
+        let ports = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let seen = ports.clone();
+        actix_rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                let seen = seen.clone();
+                actix_web::App::new().default_service(actix_web::web::to(
+                    // The body read: a connection whose request body was left unread is not kept alive.
+                    move |req: actix_web::HttpRequest, _body: Bytes| {
+                        let seen = seen.clone();
+                        async move {
+                            if let Some(peer) = req.peer_addr() {
+                                seen.lock().unwrap().insert(peer.port());
+                            }
+                            actix_web::HttpResponse::Ok().finish()
+                        }
+                    },
+                ))
+            })
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
+            let addr = server.addrs()[0];
+            let server = server.run();
+            let handle = server.handle();
+            actix_rt::spawn(server);
+            let settings = LoadSettings {
+                endpoint: format!("http://{addr}/load"),
+                ..LoadSettings::default()
+            };
+            let (none, tls) = (Secret::default(), ClientTls::default());
+            let pool = Pool {
+                id: Pool::next_id(),
+                loaders: 2,
+            };
+            let clients: Vec<LoadClient> = (0..2)
+                .map(|_| match shared {
+                    true => LoadClient::shared(&settings, &none, &none, &tls, &pool),
+                    false => LoadClient::new(&settings, &none, &none, &tls),
+                })
+                .collect();
+            let metrics = Arc::new(RunMetrics::default());
+            let request = Encoded {
+                body: Bytes::from_static(b"[]"),
+                content_type: "application/json",
+                content_encoding: None,
+                extra: &[],
+            };
+            for i in 0..6 {
+                let id = BatchId(format!("b-{i}"));
+                let attempt = clients[i % 2]
+                    .attempt(&id, &request, &metrics, std::future::pending())
+                    .await;
+                assert!(matches!(attempt, Attempt::Answer { status: 200, .. }));
+            }
+            handle.stop(false).await;
+        });
+        let ports = ports.lock().unwrap().clone();
+        ports
+    }
+
+    #[test]
+    fn the_loaders_of_a_thread_share_their_connections() {
+        // One request at a time, alternating between two loaders: with a shared pool they reuse one kept-alive
+        // connection; with a pool each, each loader opens its own.
+        assert_eq!(ports_seen(true).len(), 1);
+        assert_eq!(ports_seen(false).len(), 2);
     }
 }

@@ -12,7 +12,7 @@ use super::detection::Kept;
 use super::profiles::format::{Object, RowName};
 use super::profiles::reader::{self, Plan, ReadError, Row};
 use super::profiles::Read;
-use super::{mib, utilization_stats, SnmpSource, MAX_PROCESSORS, NOT_PERCENT};
+use super::{mib, utilization_stats, SnmpSource, Target, MAX_PROCESSORS, NOT_PERCENT};
 use crate::extract::{unix_now, ExtractError};
 use crate::model::CpuStats;
 use crate::snmp::{Oid, Pdu, Value, VarBind};
@@ -96,28 +96,26 @@ impl SnmpSource {
         to: SocketAddr,
     ) -> (Vec<String>, Result<Vec<CpuStats>, ExtractError>) {
         let mut trace = Trace::on();
-        let deadline = tokio::time::Instant::now() + self.budget;
-        let result = match tokio::time::timeout_at(
-            deadline,
-            self.auto(name, to, deadline, &mut trace),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(ExtractError::Timeout(self.timeout_ms)),
+        let target = Target {
+            name,
+            to,
+            deadline: tokio::time::Instant::now() + self.budget,
         };
+        let result =
+            match tokio::time::timeout_at(target.deadline, self.auto(&target, &mut trace)).await {
+                Ok(r) => r,
+                Err(_) => Err(ExtractError::Timeout(self.timeout_ms)),
+            };
         (trace.lines, result)
     }
 
     /// The device's CPU through its profile (see the file's doc).
     pub(super) async fn auto(
         &self,
-        name: &str,
-        to: SocketAddr,
-        deadline: tokio::time::Instant,
+        t: &Target<'_>,
         trace: &mut Trace,
     ) -> Result<Vec<CpuStats>, ExtractError> {
-        if let Some(kept) = self.detections.get(to) {
+        if let Some(kept) = self.detections.get(t.to) {
             let p = &self.catalog.profiles[kept.profile as usize];
             trace.note(|| {
                 format!(
@@ -126,18 +124,19 @@ impl SnmpSource {
                     kept.source + 1
                 )
             });
-            match self.read_source(name, to, deadline, kept, trace).await? {
+            match self.read_source(t, kept, trace).await? {
                 Some(stats) => return Ok(stats),
                 None => {
                     log::debug!(
-                        "[SNMP] {name}: the kept source no longer answers; detecting again"
+                        "[SNMP] {}: the kept source no longer answers; detecting again",
+                        t.name
                     );
                     trace.note(|| "the kept source no longer answers: detecting again".into());
-                    self.detections.forget(to);
+                    self.detections.forget(t.to);
                 }
             }
         }
-        let system = self.system(to).await?;
+        let system = self.system(t.to).await?;
         trace.note(|| format!("sysObjectID: {}", system.shown_oid()));
         trace.note(|| format!("sysDescr: {:?}", system.descr));
         let choice = system
@@ -213,13 +212,13 @@ impl SnmpSource {
                     });
                     continue;
                 }
-                if let Some(stats) = self.read_source(name, to, deadline, kept, trace).await? {
-                    self.detections.keep(to, kept);
+                if let Some(stats) = self.read_source(t, kept, trace).await? {
+                    self.detections.keep(t.to, kept);
                     return Ok(stats);
                 }
             }
         }
-        let ip = to.ip();
+        let ip = t.to.ip();
         Err(ExtractError::NoProfile(match &choice {
             None => format!(
                 "no SNMP profile fits sysObjectID {} (sysDescr {}), and it has no UCD-SNMP-MIB or hrProcessorLoad CPU; run `app snmp probe {ip}`",
@@ -259,9 +258,7 @@ impl SnmpSource {
     /// One source of one profile: `Ok(None)` when the device does not answer it (no such object, no row left).
     async fn read_source(
         &self,
-        name: &str,
-        to: SocketAddr,
-        deadline: tokio::time::Instant,
+        t: &Target<'_>,
         kept: Kept,
         trace: &mut Trace,
     ) -> Result<Option<Vec<CpuStats>>, ExtractError> {
@@ -276,7 +273,7 @@ impl SnmpSource {
             Ok(stats) => Ok(Ok(stats)),
         };
         let stats = match &source.read {
-            Read::Ucd => match missing(self.ucd(name, to, deadline).await)? {
+            Read::Ucd => match missing(self.ucd(t).await)? {
                 Ok(stats) => {
                     trace
                         .note(|| format!("{} (UCD-SNMP-MIB counters): {}", label(), shown(&stats)));
@@ -292,20 +289,24 @@ impl SnmpSource {
                     return Ok(None);
                 }
             },
-            Read::HostResources => match missing(self.host_resources(name, to).await)? {
-                Ok(stats) => {
-                    trace.note(|| format!("{} (hrProcessorLoad): {}", label(), shown(&stats)));
-                    stats
+            // Boxed: rare among the profiles' sources, and a device's future is as large as its largest state.
+            Read::HostResources => {
+                match missing(Box::pin(self.host_resources(t.name, t.to)).await)? {
+                    Ok(stats) => {
+                        trace.note(|| format!("{} (hrProcessorLoad): {}", label(), shown(&stats)));
+                        stats
+                    }
+                    Err(oid) => {
+                        trace
+                            .note(|| format!("{} (hrProcessorLoad): nothing under {oid}", label()));
+                        return Ok(None);
+                    }
                 }
-                Err(oid) => {
-                    trace.note(|| format!("{} (hrProcessorLoad): nothing under {oid}", label()));
-                    return Ok(None);
-                }
-            },
+            }
             Read::Gauge(g) => match &g.object {
                 Object::Scalar(oid) => {
                     let answer = self
-                        .exchange(to, &Pdu::get(0, std::slice::from_ref(oid)))
+                        .exchange(t.to, &Pdu::get(0, std::slice::from_ref(oid)))
                         .await?;
                     let value = match answer.varbinds.first() {
                         Some((o, v)) if o == oid => v,
@@ -330,14 +331,19 @@ impl SnmpSource {
                     });
                     match got.map_err(read_error)? {
                         Some(u) => {
-                            vec![utilization_stats(name, unix_now(), Cow::Borrowed("all"), u)]
+                            vec![utilization_stats(
+                                t.name,
+                                unix_now(),
+                                Cow::Borrowed("all"),
+                                u,
+                            )]
                         }
                         None => return Ok(None),
                     }
                 }
                 Object::Column(column) => {
                     let plan = Plan::of(g);
-                    let walked = self.walk(to, &plan.columns).await?;
+                    let walked = self.walk(t.to, &plan.columns).await?;
                     let got = reader::rows(g, &plan, &walked);
                     trace.note(|| {
                         format!(
@@ -379,13 +385,13 @@ impl SnmpSource {
                         g.name,
                         RowName::PhysicalIndexColumn(_) | RowName::IndexIsPhysical
                     ) {
-                        self.physical_names(to, &mut rows).await?;
+                        self.physical_names(t.to, &mut rows).await?;
                     }
                     let taken = unix_now();
                     rows.iter()
                         .map(|r| {
                             utilization_stats(
-                                name,
+                                t.name,
                                 taken,
                                 Cow::Owned(r.cpu_number()),
                                 r.utilization,

@@ -109,6 +109,15 @@ impl Drop for SnmpSource {
     }
 }
 
+/// A device being polled, passed by reference down its extraction's steps: each async step holds its arguments in
+/// its own future, and by value the name, address and deadline were 64 bytes at every level of a device's future
+/// (so of every device in flight).
+pub(super) struct Target<'a> {
+    pub name: &'a str,
+    pub to: SocketAddr,
+    pub deadline: tokio::time::Instant,
+}
+
 pub struct SnmpSource {
     session: Session,
     /// The UCD GET, built once (its request id is set per attempt).
@@ -175,14 +184,14 @@ impl SnmpSource {
             0 => self.port,
             port => port,
         };
-        let to = SocketAddr::new(device.ip, port);
-        let deadline = tokio::time::Instant::now() + self.budget;
+        let target = Target {
+            name: &device.name,
+            to: SocketAddr::new(device.ip, port),
+            deadline: tokio::time::Instant::now() + self.budget,
+        };
         match tokio::time::timeout_at(
-            deadline,
-            session::with_security(
-                device.via.credentials,
-                self.poll(&device.name, to, deadline),
-            ),
+            target.deadline,
+            session::with_security(device.via.credentials, self.poll(&target)),
         )
         .await
         {
@@ -191,16 +200,11 @@ impl SnmpSource {
         }
     }
 
-    async fn poll(
-        &self,
-        name: &str,
-        to: SocketAddr,
-        deadline: tokio::time::Instant,
-    ) -> Result<Vec<CpuStats>, ExtractError> {
+    async fn poll(&self, t: &Target<'_>) -> Result<Vec<CpuStats>, ExtractError> {
         match self.mib {
-            MibSetting::Ucd => self.ucd(name, to, deadline).await,
-            MibSetting::HostResources => self.host_resources(name, to).await,
-            MibSetting::Auto => self.auto(name, to, deadline, &mut auto::Trace::off()).await,
+            MibSetting::Ucd => self.ucd(t).await,
+            MibSetting::HostResources => self.host_resources(t.name, t.to).await,
+            MibSetting::Auto => self.auto(t, &mut auto::Trace::off()).await,
         }
     }
 
@@ -262,27 +266,25 @@ impl SnmpSource {
     /// Samples until two give percentages: a first sample, `sample_interval_ms`, a second; counters that did
     /// not move are sampled again every `RESAMPLE_STEP` (against the same first sample), an agent that restarted
     /// or had not read its counters yet gives a new first sample — all within `extract.timeout_ms`.
-    async fn ucd(
-        &self,
-        name: &str,
-        to: SocketAddr,
-        deadline: tokio::time::Instant,
-    ) -> Result<Vec<CpuStats>, ExtractError> {
+    async fn ucd(&self, t: &Target<'_>) -> Result<Vec<CpuStats>, ExtractError> {
         let started = tokio::time::Instant::now();
-        let mut first = self.sample(to).await?;
+        let mut first = self.sample(t.to).await?;
         let mut wait = self.interval;
         loop {
-            if let Err(e) = self.wait(wait, deadline).await {
-                return self.idle_fallback(name, to, e).await;
+            if let Err(e) = self.wait(wait, t.deadline).await {
+                return Box::pin(self.idle_fallback(t.name, t.to, e)).await;
             }
-            let second = self.sample(to).await?;
+            let second = self.sample(t.to).await?;
             let taken = unix_now();
             let frozen = started.elapsed() >= UCD_REFRESH;
             if mib::is_unset(&first) {
                 if frozen && mib::is_unset(&second) {
-                    return self
-                        .idle_fallback(name, to, ExtractError::NoProgress(self.timeout_ms))
-                        .await;
+                    return Box::pin(self.idle_fallback(
+                        t.name,
+                        t.to,
+                        ExtractError::NoProgress(self.timeout_ms),
+                    ))
+                    .await;
                 }
                 first = second;
                 wait = self.interval;
@@ -290,29 +292,33 @@ impl SnmpSource {
             }
             match mib::percentages(&first, &second) {
                 Delta::Ready(p) => {
-                    let t = mib::hundredths_text;
+                    let text = mib::hundredths_text;
                     return Ok(vec![CpuStats {
-                        name: name.to_string(),
+                        name: t.name.to_string(),
                         timestamp: taken,
                         cpu_number: Cow::Borrowed("all"),
-                        p_idle: t(p.idle).into(),
-                        p_user: t(p.user).into(),
-                        p_sys: t(p.system).into(),
-                        p_irq: t(p.irq).into(),
-                        p_nice: t(p.nice).into(),
+                        p_idle: text(p.idle).into(),
+                        p_user: text(p.user).into(),
+                        p_sys: text(p.system).into(),
+                        p_irq: text(p.irq).into(),
+                        p_nice: text(p.nice).into(),
                     }]);
                 }
                 Delta::Restarted => {
                     log::debug!(
-                        "[SNMP] {name}: sysUpTime went back (agent restarted); sampling again"
+                        "[SNMP] {}: sysUpTime went back (agent restarted); sampling again",
+                        t.name
                     );
                     first = second;
                     wait = self.interval;
                 }
                 Delta::NoProgress if frozen => {
-                    return self
-                        .idle_fallback(name, to, ExtractError::NoProgress(self.timeout_ms))
-                        .await
+                    return Box::pin(self.idle_fallback(
+                        t.name,
+                        t.to,
+                        ExtractError::NoProgress(self.timeout_ms),
+                    ))
+                    .await
                 }
                 Delta::NoProgress => wait = RESAMPLE_STEP,
             }
@@ -320,7 +326,8 @@ impl SnmpSource {
     }
 
     /// The counters did not move: 100 − ssCpuIdle (a percentage the agent computes), one record "all",
-    /// utilization only; `otherwise` when the agent has no usable ssCpuIdle.
+    /// utilization only; `otherwise` when the agent has no usable ssCpuIdle. Boxed by its callers: rare, and a
+    /// device's future is as large as its largest state.
     async fn idle_fallback(
         &self,
         name: &str,
@@ -500,10 +507,22 @@ mod future_size {
             let to: std::net::SocketAddr = "127.0.0.1:161".parse().unwrap();
             let deadline = tokio::time::Instant::now();
             let extract = std::mem::size_of_val(&source.extract(&device));
-            let poll = std::mem::size_of_val(&source.poll("a", to, deadline));
+            let target = super::Target {
+                name: "a",
+                to,
+                deadline,
+            };
+            let poll = std::mem::size_of_val(&source.poll(&target));
             assert!(
                 extract <= poll + 512,
                 "extract's future is {extract} bytes, the poll's {poll}"
+            );
+            // A device in flight holds one boxed exchange while it waits for an answer: v2c's, without v3's states
+            // (boxed apart) or `UdpSocket::send_to`'s (624 bytes when written; 1,224 with them).
+            let exchange = std::mem::size_of_val(&source.session.exchange(to, &source.ucd_get));
+            assert!(
+                exchange <= 768,
+                "the v2c exchange's future is {exchange} bytes"
             );
         });
     }

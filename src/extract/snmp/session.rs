@@ -304,7 +304,9 @@ impl Session {
     pub async fn exchange(&self, to: SocketAddr, pdu: &Pdu) -> Result<Pdu, SessionError> {
         match self.security() {
             Security::V2c { community } => self.exchange_v2c(to, community, pdu).await,
-            Security::V3(v3) => self.exchange_v3(to, v3, pdu).await,
+            // Boxed: v3's exchange (discovery, clock sync, sealing) is larger than v2c's, and every device in
+            // flight would hold its size.
+            Security::V3(v3) => Box::pin(self.exchange_v3(to, v3, pdu)).await,
         }
     }
 
