@@ -43,6 +43,11 @@ impl Receiver {
     ) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         use tokio::io::Interest;
+        // Clearing the readiness below after a short batch is right on a current-thread runtime only.
+        debug_assert_eq!(
+            tokio::runtime::Handle::current().runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::CurrentThread
+        );
         let fd = udp.as_raw_fd();
         let batch = &mut self.inner;
         let n = udp

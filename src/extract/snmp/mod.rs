@@ -518,7 +518,7 @@ mod future_size {
                 "extract's future is {extract} bytes, the poll's {poll}"
             );
             // A device in flight holds one boxed exchange while it waits for an answer: v2c's, without v3's states
-            // (boxed apart) or `UdpSocket::send_to`'s (624 bytes when written; 1,224 with them).
+            // (boxed apart) and without a send (the socket's send task sends the queued datagrams).
             let exchange = std::mem::size_of_val(&source.session.exchange(to, &source.ucd_get));
             assert!(
                 exchange <= 768,

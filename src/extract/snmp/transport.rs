@@ -148,16 +148,16 @@ struct Socket {
     udp: tokio::net::UdpSocket,
     waiting: Waiters,
     slots: Semaphore,
-    /// Requests to send, by the socket's send task (`send`), in order.
-    outbox: RefCell<Vec<(Vec<u8>, SocketAddr)>>,
+    /// Requests to send (id, datagram, agent), by the socket's send task (`send`), in order.
+    outbox: RefCell<Vec<(i32, Vec<u8>, SocketAddr)>>,
     /// The send task, waiting for the outbox to fill.
     sender: Cell<Option<Waker>>,
 }
 
 impl Socket {
     /// Queues a request; the send task sends it in this turn of the thread's tasks, with the others queued.
-    fn send(&self, datagram: Vec<u8>, to: SocketAddr) {
-        self.outbox.borrow_mut().push((datagram, to));
+    fn send(&self, id: i32, datagram: Vec<u8>, to: SocketAddr) {
+        self.outbox.borrow_mut().push((id, datagram, to));
         if let Some(waker) = self.sender.take() {
             waker.wake();
         }
@@ -165,8 +165,9 @@ impl Socket {
 }
 
 /// Sends what the socket's outbox holds whenever it fills, forever (`datagrams::Sender`: `sendmmsg`). A datagram
-/// refused is logged and its request waits for its timeout, as a datagram lost; one larger than the path's MTU
-/// with DF set is sent again with fragments allowed.
+/// whose request has ended in the meantime (the device's deadline, a stop) is not sent. A datagram refused is
+/// logged and its request waits for its timeout, as a datagram lost; one larger than the path's MTU with DF set is
+/// sent again with fragments allowed.
 async fn send(socket: Rc<Socket>) {
     let mut sender = Sender::new();
     let mut batch = Vec::new();
@@ -180,7 +181,14 @@ async fn send(socket: Rc<Socket>) {
             }
         })
         .await;
-        std::mem::swap(&mut batch, &mut *socket.outbox.borrow_mut());
+        {
+            let waiting = socket.waiting.borrow();
+            let mut outbox = socket.outbox.borrow_mut();
+            let queued = outbox.drain(..).filter(|(id, _, to)| {
+                waiting.contains_key(&(*id, *to)) // still waited for
+            });
+            batch.extend(queued.map(|(_, datagram, to)| (datagram, to)));
+        }
         let mut too_big = Vec::new();
         sender
             .send(&socket.udp, &batch, |datagram, to, e| {
@@ -329,10 +337,13 @@ impl Transport {
         let family = if to.is_ipv6() { &self.v6 } else { &self.v4 };
         let mut family = family.borrow_mut();
         if family.is_none() {
+            // Every socket bound before any task starts: a bind that fails leaves nothing behind.
+            let bound = (0..SOCKETS)
+                .map(|_| bind(to.is_ipv6()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| TransportError::Socket(e.into()))?;
             let mut sockets = Vec::with_capacity(SOCKETS);
-            for _ in 0..SOCKETS {
-                let (udp, outstanding) =
-                    bind(to.is_ipv6()).map_err(|e| TransportError::Socket(e.into()))?;
+            for (udp, outstanding) in bound {
                 log::debug!(
                     "[SNMP] socket {:?}: {outstanding} requests in flight at most",
                     udp.local_addr()
@@ -393,7 +404,7 @@ impl Transport {
                 .waiting
                 .borrow_mut()
                 .insert((id, to), mailbox.clone());
-            socket.send(build(id), to);
+            socket.send(id, build(id), to);
             let deadline = tokio::time::Instant::now() + timeout;
             while let Ok((id, bytes)) = tokio::time::timeout_at(deadline, mailbox.recv()).await {
                 if let Some(answer) = accept(id, &bytes) {
@@ -565,5 +576,61 @@ mod tests {
             );
         });
         server.join().unwrap();
+    }
+
+    #[test]
+    fn a_request_that_ends_before_its_datagram_goes_out_sends_nothing() {
+        let agent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = agent.local_addr().unwrap();
+        let (dropped, kept) = actix_rt::System::new().block_on(async move {
+            let transport = Transport::new();
+            let get = |id| CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode();
+            // Polled once, the request queues its datagram and waits; it ends before the send task runs.
+            let dropped = Cell::new(0);
+            let mut request = Box::pin(transport.request(
+                to,
+                1,
+                Duration::from_secs(5),
+                |id| {
+                    dropped.set(id);
+                    get(id)
+                },
+                accept,
+            ));
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            assert!(std::future::Future::poll(request.as_mut(), &mut cx).is_pending());
+            drop(request);
+            // One that waits for its timeout: its datagram goes out.
+            let kept = Cell::new(0);
+            let timed_out = transport
+                .request(
+                    to,
+                    1,
+                    Duration::from_millis(100),
+                    |id| {
+                        kept.set(id);
+                        get(id)
+                    },
+                    accept,
+                )
+                .await;
+            assert_eq!(timed_out, Err(TransportError::Timeout { attempts: 1 }));
+            (dropped.get(), kept.get())
+        });
+        agent
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let mut received = Vec::new();
+        while let Ok((n, _)) = agent.recv_from(&mut buf) {
+            received.push(dispatch_id(&buf[..n]).unwrap());
+        }
+        assert_ne!(dropped, 0);
+        assert_eq!(
+            received,
+            vec![kept],
+            "the ended request's {dropped} is not sent"
+        );
     }
 }
