@@ -455,16 +455,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn random_batches_decode_to_the_request_protoc_would_write() {
-        // A small xorshift generator: the same batches on every run.
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: u64| {
+    /// A small xorshift generator of numbers below `n`: the same batches on every run.
+    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed % n
-        };
+        }
+    }
+
+    #[test]
+    fn random_batches_decode_to_the_request_protoc_would_write() {
+        let mut next = numbers(0x9e37_79b9_7f4a_7c15);
         let names = [
             "utilization",
             "nice",
@@ -557,13 +560,7 @@ mod tests {
     #[test]
     fn random_batches_of_large_records_decode() {
         // Records of device names around the sizes where a record's series or heads sit near a copy's reach.
-        let mut seed = 0x1234_5678_9abc_def1u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = numbers(0x1234_5678_9abc_def1);
         let names = ["utilization", "nice", "user", "system", "irq", "steal"];
         let values = [0.0, 0.0, 1.5, -0.0, 100.0, f64::NAN, 12.25];
         for batch in 0..400 {
