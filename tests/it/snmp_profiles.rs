@@ -233,16 +233,7 @@ fn recordings_of_a_cisco_and_a_juniper_load_their_recorded_values_and_an_unknown
     assert!(text.contains("records a run would produce (5):"), "{text}");
     let out = etl(&run);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let mut got: Vec<(String, f64)> = received(&run)
-        .iter()
-        .map(|r| {
-            (
-                r["cpu_number"].as_str().unwrap().to_string(),
-                indicator(r, "utilization"),
-            )
-        })
-        .collect();
-    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let got = loaded(&run);
     let want = [
         ("7.1.0.0 (FPC: MPC Type 2 3D @ 0/*/*)", 13.0),
         ("7.2.0.0 (FPC: MPC Type 2 3D @ 1/*/*)", 19.0),

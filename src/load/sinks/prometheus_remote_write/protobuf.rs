@@ -8,9 +8,9 @@
 //! message Sample       { double value = 1; int64 timestamp = 2; }   // timestamp in milliseconds
 //! ```
 //!
-//! These writers append one series at a time, each label encoded as it comes (`request` writes a batch's series
-//! sharing what repeats); the reader (the mock's, and the tests') gives the series back and refuses anything that
-//! is not this shape.
+//! `label_field` and `varint` are the pieces `request` writes a batch's series from (sharing what repeats);
+//! `write_series` writes one series field by field, the tests' reference; the reader (the mock's, and the tests')
+//! gives the series back and refuses anything that is not this shape.
 
 /// Appends `v` as a base-128 varint.
 pub fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -34,8 +34,8 @@ fn label_len(name: &str, value: &[u8]) -> usize {
     field_len(name.len()) + field_len(value.len())
 }
 
-/// Appends the `TimeSeries.labels` field of one label, so that a record's labels can be encoded once and shared
-/// by its series.
+/// Appends the `TimeSeries.labels` field of one label (a record's labels are encoded once and copied by its
+/// series: `request`).
 pub fn label_field(out: &mut Vec<u8>, name: &str, value: impl AsRef<[u8]>) {
     let value = value.as_ref();
     out.push(0x0a); // TimeSeries.labels
@@ -48,43 +48,25 @@ pub fn label_field(out: &mut Vec<u8>, name: &str, value: impl AsRef<[u8]>) {
     out.extend_from_slice(value);
 }
 
-/// Appends one `TimeSeries` to a `WriteRequest` being written in `out`: its label fields already encoded
-/// (`label_field`, in name order) and one sample.
-pub fn write_encoded_series(
-    out: &mut Vec<u8>,
-    label_fields: &[&[u8]],
-    value: f64,
-    timestamp_ms: i64,
-) {
-    let sample = 9 + 1 + varint_len(timestamp_ms as u64);
-    let series = label_fields.iter().map(|l| l.len()).sum::<usize>() + field_len(sample);
-    out.reserve(field_len(series));
-    out.push(0x0a); // WriteRequest.timeseries
-    varint(out, series as u64);
-    for l in label_fields {
-        out.extend_from_slice(l);
+/// Appends one `TimeSeries` with `labels` (sorted by name, as the protocol wants) and one sample to a
+/// `WriteRequest` being written in `out`, field by field as protoc would: the tests' reference for the request
+/// `request::Request` writes with its repeats.
+#[cfg(test)]
+pub fn write_series(out: &mut Vec<u8>, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) {
+    let mut fields = Vec::new();
+    for (name, value) in labels {
+        label_field(&mut fields, name, value);
     }
+    let sample = 9 + 1 + varint_len(timestamp_ms as u64);
+    out.push(0x0a); // WriteRequest.timeseries
+    varint(out, (fields.len() + field_len(sample)) as u64);
+    out.extend_from_slice(&fields);
     out.push(0x12); // TimeSeries.samples
     varint(out, sample as u64);
     out.push(0x09); // Sample.value, 64-bit
     out.extend_from_slice(&value.to_le_bytes());
     out.push(0x10); // Sample.timestamp, varint
     varint(out, timestamp_ms as u64);
-}
-
-/// Appends one `TimeSeries` with `labels` (sorted by name, as the protocol wants) and one sample to a
-/// `WriteRequest` being written in `out`.
-pub fn write_series(out: &mut Vec<u8>, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) {
-    let fields: Vec<Vec<u8>> = labels
-        .iter()
-        .map(|(n, v)| {
-            let mut f = Vec::new();
-            label_field(&mut f, n, v);
-            f
-        })
-        .collect();
-    let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
-    write_encoded_series(out, &refs, value, timestamp_ms);
 }
 
 /// A series as read back.
