@@ -1,5 +1,6 @@
 //! `LoaderActor`: one of `load.workers`, on the loader arbiters (one thread per core, shared). Buffers records as
-//! an encoded JSON array (and, for a sink other than ingest-json, as the batch's request: `load::batch`), forms a
+//! an encoded JSON array (for a sink other than ingest-json: in the lossless form, and as the batch's request:
+//! `load::batch`), forms a
 //! batch at `batch_size` records, `batch_bytes` bytes or `flush_interval_ms`, and delivers up to `max_in_flight`
 //! batches at once (see `delivery.rs`). When every slot is busy the actor stops reading its bounded mailbox until
 //! one frees, so senders awaiting `send()` are held back: no queue grows without bound.

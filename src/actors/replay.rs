@@ -91,6 +91,9 @@ impl Replay<'_> {
     /// file is read then).
     async fn spool_file(&self, path: PathBuf) -> bool {
         let Ok(plan) = self.failed_buffer.send(ReadSpoolFile(path)).await else {
+            log::error!(
+                "[Spool] the spool stopped answering: the spool files left stay for the next run"
+            );
             return false;
         };
         match plan {

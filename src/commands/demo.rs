@@ -73,7 +73,9 @@ pub fn demo(
         };
         if settings.extract.source == SourceKind::Http {
             settings.extract.http.url_template = format!("{url}/device/{{name}}/cpu?cpus=1");
+            // The mock's token, in place of any of the user's (a token file would replace it when resolved).
             settings.extract.http.token = settings.mock.token.clone();
+            settings.extract.http.token_file = std::path::PathBuf::new();
         }
         if let Some(fleet) = &server.snmp {
             settings.extract.snmp.port = fleet.port;

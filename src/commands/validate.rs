@@ -11,9 +11,9 @@ use crate::observe::exit::ExitCode;
 use crate::resolve::Resolved;
 
 /// Checks the configuration (including what is built from it: token file, TLS files, and the paths a run
-/// writes to: `preflight`) and reads the whole inventory. Exit 0 when clean, the problem's code for a problem (2,
-/// or 4 for a failure of the system such as a full disk: `CommandError::exit_code`), 3 (with a warning) for an
-/// inventory that holds no device, as `etl` ends on it.
+/// writes to: `preflight`) and reads the whole inventory. Exit 0 when clean, 2 for a problem (`preflight` reports
+/// a path it cannot use as a setting's problem, whatever the cause, so a full disk is 2 here where `etl` says 4),
+/// 3 (with a warning) for an inventory that holds no device, as `etl` ends on it.
 pub fn validate(
     config: &ConfigArgs,
     print_config: bool,

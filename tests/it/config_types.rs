@@ -191,7 +191,12 @@ fn a_token_an_http_header_cannot_carry_is_a_configuration_error_that_does_not_sh
 fn a_numeric_secret_and_credentials_in_the_endpoint_are_refused_without_echoing_them() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 3);
-    for key in ["load.token", "mock.token", "extract.snmp.community"] {
+    for key in [
+        "load.token",
+        "mock.token",
+        "extract.snmp.community",
+        "extract.http.token",
+    ] {
         let config = fast_config("http://127.0.0.1:9/load", "").set(key, 98765432109_i64);
         let (code, err) = dir.validate(&config, &[]);
         assert_eq!(code, Some(2), "{key}: {err}");
@@ -214,4 +219,22 @@ fn a_numeric_secret_and_credentials_in_the_endpoint_are_refused_without_echoing_
     );
     assert_eq!(code, Some(2), "{err}");
     assert!(!err.contains("p4ssw0rd"), "{err}");
+}
+
+#[test]
+fn a_precision_in_the_line_protocol_endpoint_is_refused_naming_the_key() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 3);
+    let config = fast_config("http://127.0.0.1:9/write?db=x&precision=ns", "")
+        .set("load.sink", "influx-line");
+    let (code, err) = dir.validate(&config, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("load.endpoint") && err.contains("precision="),
+        "{err}"
+    );
+    // The same URL without it is fine.
+    let config = fast_config("http://127.0.0.1:9/write?db=x", "").set("load.sink", "influx-line");
+    let (code, err) = dir.validate(&config, &[]);
+    assert_eq!(code, Some(0), "{err}");
 }

@@ -472,6 +472,18 @@ fn the_demo_with_a_token_and_the_http_source_delivers_every_record() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("200 extracted, 200 loaded"), "{stdout}");
     assert!(stdout.contains("\"device_requests\": 200"), "{stdout}");
+    // A device token file of the user's is set aside for the mock's token (it would be refused by the mock).
+    dir.write("device-token.txt", "not-the-mocks\n");
+    let out = dir.run_env(
+        &["demo", "--source", "http", "--inventory", "inventory.csv"],
+        &[
+            ("APP__LOAD__TOKEN", "demo-tok-8"),
+            ("APP__EXTRACT__HTTP__TOKEN_FILE", "device-token.txt"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("200 extracted, 200 loaded"), "{stdout}");
 }
 
 #[test]

@@ -21,6 +21,19 @@ pub fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// `v` as a base-128 varint on the stack: its bytes and how many there are.
+#[inline]
+pub fn varint_bytes(mut v: u64) -> ([u8; 10], usize) {
+    let (mut bytes, mut n) = ([0u8; 10], 0);
+    while v >= 0x80 {
+        bytes[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    bytes[n] = v as u8;
+    (bytes, n + 1)
+}
+
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
@@ -50,7 +63,7 @@ pub fn label_field(out: &mut Vec<u8>, name: &str, value: impl AsRef<[u8]>) {
 
 /// Appends one `TimeSeries` with `labels` (sorted by name, as the protocol wants) and one sample to a
 /// `WriteRequest` being written in `out`, field by field as protoc would: the tests' reference for the request
-/// `request::Request` writes with its repeats.
+/// `request::Writer` writes with its repeats.
 #[cfg(test)]
 pub fn write_series(out: &mut Vec<u8>, labels: &[(&str, &str)], value: f64, timestamp_ms: i64) {
     let mut fields = Vec::new();

@@ -8,41 +8,16 @@
 //! then elements. A literal is a tag `(len-1) << 2` for up to 60 bytes (or 60–63 and 1–4 bytes of `len-1`), then
 //! its bytes. A copy of `len` bytes from `offset` bytes back is `0b01` (len 4–11, offset under 2048: 2 bytes) or
 //! `0b10` (len 1–64, offset under 65,536: 3 bytes); longer copies are split. Offsets of 65,536 and more (`0b11`)
-//! are never written: a repeat that far back is written again as a literal ([`Stream::can_copy`]).
+//! are never written: a repeat that far back is written again as a literal ([`Block::repeat`]).
 
 use bytes::Bytes;
+
+use super::protobuf::varint_bytes;
 
 /// The farthest back a copy reaches (a two-byte offset).
 pub const MAX_OFFSET: usize = 65_535;
 
-/// A byte stream written as literals and copies of its own earlier bytes: the plain bytes (`Vec<u8>`) or a snappy
-/// block of them ([`Block`]).
-pub trait Stream {
-    /// Bytes written so far (the position the next byte will have).
-    fn position(&self) -> usize;
-    /// Appends bytes.
-    fn literal(&mut self, bytes: &[u8]);
-    /// Appends the `len` bytes that start at `from`, already written (`from + len <= position()`).
-    fn copy(&mut self, from: usize, len: usize);
-    /// Whether the bytes at `from` can be copied from here.
-    fn can_copy(&self, from: usize) -> bool {
-        self.position() - from <= MAX_OFFSET
-    }
-}
-
-impl Stream for Vec<u8> {
-    fn position(&self) -> usize {
-        self.len()
-    }
-    fn literal(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-    fn copy(&mut self, from: usize, len: usize) {
-        self.extend_from_within(from..from + len);
-    }
-}
-
-/// Room for the length preamble (a varint of up to 5 bytes) before the elements.
+/// Room for the length preamble (a varint of up to 5 bytes: a block is under 4 GiB) before the elements.
 const PREAMBLE: usize = 5;
 
 /// A snappy block being written.
@@ -63,12 +38,30 @@ impl Default for Block {
     }
 }
 
-impl Stream for Block {
-    fn position(&self) -> usize {
+impl Block {
+    /// Bytes written so far (the position the next byte will have).
+    pub fn position(&self) -> usize {
         self.len
     }
+
+    /// Whether the bytes at `from` can be copied from here.
+    pub fn can_copy(&self, from: usize) -> bool {
+        self.position() - from <= MAX_OFFSET
+    }
+
+    /// Appends `bytes`: a copy of the same bytes written at `from` when there are some and they are in reach
+    /// (and the copy is no longer than the bytes: 4 or more), else the bytes as a literal.
+    #[inline(always)]
+    pub fn repeat(&mut self, from: Option<usize>, bytes: &[u8]) {
+        match from.filter(|at| bytes.len() >= 4 && self.can_copy(*at)) {
+            Some(at) => self.copy(at, bytes.len()),
+            None => self.literal(bytes),
+        }
+    }
+
+    /// Appends bytes.
     #[inline]
-    fn literal(&mut self, bytes: &[u8]) {
+    pub fn literal(&mut self, bytes: &[u8]) {
         if self.literal_at.is_none() {
             self.literal_at = Some(self.elements.len());
             self.elements.push(0);
@@ -76,8 +69,9 @@ impl Stream for Block {
         self.elements.extend_from_slice(bytes);
         self.len += bytes.len();
     }
+    /// Appends the `len` bytes that start at `from`, already written and in reach ([`Block::can_copy`]).
     #[inline(always)]
-    fn copy(&mut self, from: usize, len: usize) {
+    pub fn copy(&mut self, from: usize, len: usize) {
         // A copy out of reach would wrap its offset and decode to other bytes: a bug, never a body.
         assert!(
             from + len <= self.len && self.len - from <= MAX_OFFSET,
@@ -94,9 +88,7 @@ impl Stream for Block {
             self.copy_element(n, offset);
         }
     }
-}
 
-impl Block {
     /// A copy element of `n` bytes (1–64) from `offset` bytes back.
     #[inline]
     fn copy_element(&mut self, n: usize, offset: usize) {
@@ -147,15 +139,7 @@ impl Block {
     /// block as large.
     pub fn finish(&mut self) -> Bytes {
         self.end_literal();
-        let mut preamble = [0u8; PREAMBLE];
-        let (mut v, mut n) = (self.len as u64, 0);
-        while v >= 0x80 {
-            preamble[n] = (v as u8) | 0x80;
-            v >>= 7;
-            n += 1;
-        }
-        preamble[n] = v as u8;
-        n += 1;
+        let (preamble, n) = varint_bytes(self.len as u64);
         let start = PREAMBLE - n;
         let next = Block::with_capacity(self.elements.len());
         let mut block = std::mem::replace(self, next).elements;
@@ -182,16 +166,16 @@ mod tests {
     /// A literal, then maybe a copy of (how far back, how many bytes).
     type Op<'a> = (&'a [u8], Option<(usize, usize)>);
 
-    /// Writes the same literals and copies to the plain stream and to a block; the block decodes to the plain bytes.
+    /// Writes the same literals and copies to plain bytes and to a block; the block decodes to the plain bytes.
     fn both(ops: &[Op]) -> (Vec<u8>, Bytes) {
         let (mut plain, mut block) = (Vec::new(), Block::default());
         for (lit, copy) in ops {
-            plain.literal(lit);
+            plain.extend_from_slice(lit);
             block.literal(lit);
             if let Some((back, len)) = *copy {
-                let from = plain.position() - back;
-                assert!(plain.can_copy(from) && block.can_copy(from));
-                plain.copy(from, len);
+                let from = plain.len() - back;
+                assert!(block.can_copy(from));
+                plain.extend_from_within(from..from + len);
                 block.copy(from, len);
             }
         }
@@ -229,6 +213,33 @@ mod tests {
             let (plain, block) = both(&[(&base, Some((back, len))), (b"tail", None)]);
             assert_eq!(decode(&block), plain, "{back} {len}");
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of reach")]
+    fn a_copy_out_of_reach_is_a_panic_never_a_body() {
+        let mut block = Block::default();
+        block.literal(&vec![7u8; MAX_OFFSET + 1]);
+        block.copy(0, 4);
+    }
+
+    #[test]
+    fn repeat_copies_only_what_is_in_reach_and_worth_it() {
+        let mut block = Block::default();
+        block.literal(b"abcdefgh");
+        block.repeat(Some(0), b"abcd"); // a copy
+        block.repeat(Some(4), b"efg"); // 3 bytes: a literal
+        block.repeat(None, b"xyzw");
+        let far = vec![1u8; MAX_OFFSET];
+        block.literal(&far);
+        block.repeat(Some(0), b"abcd"); // out of reach: a literal
+        let mut plain = b"abcdefghabcdefgxyzw".to_vec();
+        plain.extend_from_slice(&far);
+        plain.extend_from_slice(b"abcd");
+        let block = block.finish();
+        assert_eq!(decode(&block), plain);
+        // One copy element among literals: the block is the literals' bytes and tags, plus 2 for the copy.
+        assert!(block.len() < plain.len() - 4 + 16, "{}", block.len());
     }
 
     #[test]
