@@ -48,6 +48,12 @@ pub struct CpuStats {
     pub p_nice: StatText,
 }
 
+/// The cores this process may run on, as the OS grants them (1 when it cannot tell): the one count the thread
+/// pools and defaults follow.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// The names of the indicators the transform makes, in the order of a record's `indicators`: the one list the
 /// encoders' tables are checked against.
 pub const INDICATORS: [&str; 5] = ["utilization", "nice", "user", "system", "irq"];

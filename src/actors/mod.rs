@@ -298,9 +298,7 @@ impl Loaders {
     /// chunk then serves every loader it hosts, and ten threads on two cores only added wake-ups and context
     /// switches.
     fn start(parts: LoaderParts, workers: usize) -> Loaders {
-        let threads = std::thread::available_parallelism()
-            .map_or(2, usize::from)
-            .clamp(1, workers);
+        let threads = crate::model::cores().clamp(1, workers);
         let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
         // One connection pool per thread, shared by the loaders on it (`Pool`).
         let pools: Vec<Pool> = (0..threads)

@@ -118,7 +118,7 @@ impl MockSettings {
     }
     pub fn worker_count(&self) -> usize {
         if self.workers == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            crate::model::cores()
         } else {
             self.workers
         }

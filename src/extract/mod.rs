@@ -136,9 +136,7 @@ impl Source {
     /// works inline on the thread that reads the inventory; the http source waits on the network).
     pub fn threads(settings: &ExtractSettings) -> usize {
         match settings.source {
-            SourceKind::Snmp => std::thread::available_parallelism()
-                .map_or(1, usize::from)
-                .clamp(1, settings.concurrency.max(1)),
+            SourceKind::Snmp => crate::model::cores().clamp(1, settings.concurrency.max(1)),
             SourceKind::Simulated | SourceKind::Http => 1,
         }
     }

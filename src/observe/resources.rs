@@ -45,7 +45,7 @@ pub fn read(spool_dir: &std::path::Path) -> Usage {
             / TICKS_PER_SECOND
     };
     Usage {
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cores: crate::model::cores(),
         threads: status_kib(&status, "Threads:"),
         rss_bytes: status_kib(&status, "VmRSS:") * 1024,
         peak_rss_bytes: status_kib(&status, "VmHWM:") * 1024,

@@ -366,4 +366,48 @@ mod tests {
         assert!(none.is_empty());
         none.save(&catalog).unwrap();
     }
+
+    #[test]
+    fn a_file_as_the_earlier_table_wrote_it_loads_unchanged() {
+        // Written literally, as the version before the packed table wrote it, with a CRLF line as an editor may
+        // leave it: IPv4, IPv6, the highest address and port that pack.
+        let catalog = Catalog::load(Path::new("")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.tsv");
+        std::fs::write(
+            &path,
+            format!(
+                "{HEADER}\n127.0.0.1:161\tcisco\t2\n[2001:db8::7]:16100\tcisco\t1\r\n\
+                 127.255.255.254:65535\tgeneric\t1\n"
+            ),
+        )
+        .unwrap();
+        let d = Detections::load(&path, &catalog);
+        let kept = |addr: &str| d.get(addr.parse().unwrap());
+        let cisco = catalog.index_of("cisco").unwrap() as u32;
+        let generic = catalog.index_of("generic").unwrap() as u32;
+        assert_eq!(d.len(), 3);
+        assert_eq!(
+            kept("127.0.0.1:161"),
+            Some(Kept {
+                profile: cisco,
+                source: 1
+            })
+        );
+        assert_eq!(
+            kept("[2001:db8::7]:16100"),
+            Some(Kept {
+                profile: cisco,
+                source: 0
+            })
+        );
+        assert_eq!(
+            kept("127.255.255.254:65535"),
+            Some(Kept {
+                profile: generic,
+                source: 0
+            })
+        );
+        assert_eq!(kept("127.255.255.254:65534"), None);
+    }
 }
