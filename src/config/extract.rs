@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{check_at_most, check_positive, check_rate};
+use super::validate::{check_at_most, check_one_of, check_positive, check_rate};
 use super::{wire, Secret, SettingsError, Shard, SnmpSettings};
 
 /// Where device statistics come from: `extract.source`, and the values of `demo --source` (clap's `ValueEnum`
@@ -120,12 +120,11 @@ impl ExtractSettings {
         )?;
         wire::check_url_template("extract.http.url_template", &self.http.url_template)?;
         wire::check_token("extract.http.token", self.http.token.expose())?;
-        if !self.http.token.is_empty() && !self.http.token_file.as_os_str().is_empty() {
-            return Err(SettingsError::invalid(
-                "extract.http.token_file",
-                "set either extract.http.token or extract.http.token_file, not both",
-            ));
-        }
+        check_one_of(
+            "extract.http.token",
+            &self.http.token,
+            &self.http.token_file,
+        )?;
         self.snmp
             .validate(self.source == SourceKind::Snmp, self.timeout_ms)
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{check_at_most, check_pair, check_positive};
+use super::validate::{check_at_most, check_one_of, check_pair, check_positive};
 use super::*;
 
 /// Request body compression towards the ingestion API.
@@ -172,18 +172,8 @@ impl LoadSettings {
     /// A token or basic authentication (or neither), each given once.
     fn validate_credentials(&self) -> Result<(), SettingsError> {
         wire::check_token("load.token", self.token.expose())?;
-        if !self.token.is_empty() && !self.token_file.as_os_str().is_empty() {
-            return Err(SettingsError::invalid(
-                "load.token_file",
-                "set either load.token or load.token_file, not both",
-            ));
-        }
-        if !self.password.is_empty() && !self.password_file.as_os_str().is_empty() {
-            return Err(SettingsError::invalid(
-                "load.password_file",
-                "set either load.password or load.password_file, not both",
-            ));
-        }
+        check_one_of("load.token", &self.token, &self.token_file)?;
+        check_one_of("load.password", &self.password, &self.password_file)?;
         let has_password = !self.password.is_empty() || !self.password_file.as_os_str().is_empty();
         if has_password == self.username.is_empty() {
             return Err(SettingsError::invalid(

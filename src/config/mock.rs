@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::validate::{check_pair, check_positive, check_rate};
+use super::validate::{check_one_of, check_pair, check_positive, check_rate};
 use super::*;
 
 /// `[mock]`: the mock ingestion API served by `app mock-server` and `app demo`.
@@ -135,12 +135,7 @@ impl MockSettings {
     /// The mock ingestion API's keys: its token, TLS, timeouts, address and the failures it injects.
     fn validate_api(&self) -> Result<(), SettingsError> {
         wire::check_token("mock.token", self.token.expose())?;
-        if !self.token.is_empty() && !self.token_file.as_os_str().is_empty() {
-            return Err(SettingsError::invalid(
-                "mock.token_file",
-                "set either mock.token or mock.token_file, not both",
-            ));
-        }
+        check_one_of("mock.token", &self.token, &self.token_file)?;
         check_pair(
             ("mock.tls_cert_file", &self.tls_cert_file),
             ("mock.tls_key_file", &self.tls_key_file),

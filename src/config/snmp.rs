@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::validate::check_one_of;
 use super::{Secret, SettingsError};
 
 /// `extract.snmp.version`.
@@ -516,11 +517,8 @@ impl Credentials {
             ),
         ] {
             // The community has a default: setting the file replaces it.
-            if name != "community" && !secret.is_empty() && !file.as_os_str().is_empty() {
-                return Err(SettingsError::invalid(
-                    &k(&format!("{name}_file")),
-                    format!("set either {prefix}.{name} or {prefix}.{name}_file, not both"),
-                ));
+            if name != "community" {
+                check_one_of(&k(name), secret, file)?;
             }
         }
         if self.user.len() > 32 {

@@ -5,6 +5,17 @@ use std::path::Path;
 
 use super::*;
 
+/// A secret given inline or by a file, not both: `key` and `key_file`.
+pub(super) fn check_one_of(key: &str, secret: &Secret, file: &Path) -> Result<(), SettingsError> {
+    if !secret.is_empty() && !file.as_os_str().is_empty() {
+        return Err(SettingsError::invalid(
+            &format!("{key}_file"),
+            format!("set either {key} or {key}_file, not both"),
+        ));
+    }
+    Ok(())
+}
+
 /// Two file keys that go together: both set or neither.
 pub(super) fn check_pair(a: (&str, &Path), b: (&str, &Path)) -> Result<(), SettingsError> {
     match (a.1.as_os_str().is_empty(), b.1.as_os_str().is_empty()) {

@@ -238,3 +238,33 @@ fn a_precision_in_the_line_protocol_endpoint_is_refused_naming_the_key() {
     let (code, err) = dir.validate(&config, &[]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn a_secret_given_inline_and_by_a_file_is_refused_naming_the_file_key() {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 3);
+    dir.write("secret.txt", "from-a-file\n");
+    for key in [
+        "load.token",
+        "load.password",
+        "mock.token",
+        "extract.http.token",
+    ] {
+        let mut config = fast_config("http://127.0.0.1:9/load", "")
+            .set(key, "inline")
+            .set(&format!("{key}_file"), "secret.txt");
+        if key == "load.password" {
+            config = config.set("load.username", "u");
+        }
+        let (code, err) = dir.validate(&config, &[]);
+        assert_eq!(code, Some(2), "{key}: {err}");
+        assert!(
+            err.contains(&format!("{key}_file")) && err.contains("not both"),
+            "{key}: {err}"
+        );
+        assert!(
+            !err.contains("from-a-file") && !err.contains("inline\""),
+            "{key}: {err}"
+        );
+    }
+}

@@ -348,15 +348,9 @@ fn the_http_source_sends_its_token_and_a_missing_one_fails_each_device_by_status
     assert_eq!(s["devices"]["failed"], 40);
     assert_eq!(s["devices"]["failed_by_reason"]["http_status"], 40, "{s}");
 
-    let both = cfg.set("extract.http.token", "x");
-    dir.write("c.toml", &both);
-    let out = dir.run(&["validate", "--config", "c.toml"]);
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("extract.http.token_file"),
-        "{}",
-        show(&out)
-    );
+    let (code, err) = dir.validate(&cfg.set("extract.http.token", "x"), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("extract.http.token_file"), "{err}");
 }
 
 #[test]
