@@ -294,4 +294,66 @@ mod tests {
         assert_eq!(ports_seen(true).len(), 1);
         assert_eq!(ports_seen(false).len(), 2);
     }
+
+    #[test]
+    fn the_shared_pool_holds_no_request_back() {
+        // Two loaders of one request in flight each, sharing a pool: the server answers only once both requests
+        // are open at once, which a pool limited to one loader's load.max_in_flight would never let happen.
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let open = Arc::new(AtomicUsize::new(0));
+        actix_rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                let open = open.clone();
+                actix_web::App::new().default_service(actix_web::web::to(move |_body: Bytes| {
+                    let open = open.clone();
+                    async move {
+                        open.fetch_add(1, SeqCst);
+                        for _ in 0..500 {
+                            if open.load(SeqCst) >= 2 {
+                                return actix_web::HttpResponse::Ok().finish();
+                            }
+                            actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+                        }
+                        actix_web::HttpResponse::ServiceUnavailable().finish()
+                    }
+                }))
+            })
+            .workers(1)
+            .bind("127.0.0.1:0")
+            .unwrap();
+            let addr = server.addrs()[0];
+            let server = server.run();
+            let handle = server.handle();
+            actix_rt::spawn(server);
+            let settings = LoadSettings {
+                endpoint: format!("http://{addr}/load"),
+                max_in_flight: 1,
+                ..LoadSettings::default()
+            };
+            let (none, tls) = (Secret::default(), ClientTls::default());
+            let pool = Pool {
+                id: Pool::next_id(),
+                loaders: 2,
+            };
+            let a = LoadClient::shared(&settings, &none, &none, &tls, &pool);
+            let b = LoadClient::shared(&settings, &none, &none, &tls, &pool);
+            let metrics = Arc::new(RunMetrics::default());
+            let request = Encoded {
+                body: Bytes::from_static(b"[]"),
+                content_type: "application/json",
+                content_encoding: None,
+                extra: &[],
+            };
+            let (ida, idb) = (BatchId("a".into()), BatchId("b".into()));
+            let (ra, rb) = futures_util::future::join(
+                a.attempt(&ida, &request, &metrics, std::future::pending()),
+                b.attempt(&idb, &request, &metrics, std::future::pending()),
+            )
+            .await;
+            for r in [ra, rb] {
+                assert!(matches!(r, Attempt::Answer { status: 200, .. }));
+            }
+            handle.stop(false).await;
+        });
+    }
 }
