@@ -192,7 +192,7 @@ async fn send(socket: Rc<Socket>) {
         let mut too_big = Vec::new();
         sender
             .send(&socket.udp, &batch, |datagram, to, e| {
-                if is_too_big(&e) && to.is_ipv4() {
+                if goes_again_with_fragments(&e, datagram, to) {
                     too_big.push((datagram.to_vec(), to));
                 } else {
                     log::debug!("[SNMP] send to {to}: {e}");
@@ -200,9 +200,7 @@ async fn send(socket: Rc<Socket>) {
             })
             .await;
         for (datagram, to) in too_big {
-            // Larger than the path's MTU with DF set: fragments allowed again on this socket.
-            set_dont_fragment(&socket2::SockRef::from(&socket.udp), false);
-            if let Err(e) = socket.udp.send_to(&datagram, to).await {
+            if let Err(e) = send_with_fragments(&socket.udp, &datagram, to).await {
                 log::debug!("[SNMP] send to {to}: {e}");
             }
         }
@@ -416,9 +414,27 @@ impl Transport {
     }
 }
 
-/// Whether a send failed for a datagram larger than the path's MTU (`EMSGSIZE`).
-fn is_too_big(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EMSGSIZE)
+/// Whether a datagram the kernel refused is sent again with fragments allowed: refused for being larger than the
+/// path's MTU (`EMSGSIZE`) with DF set, over IPv4, and small enough for UDP at all.
+fn goes_again_with_fragments(e: &std::io::Error, datagram: &[u8], to: SocketAddr) -> bool {
+    e.raw_os_error() == Some(libc::EMSGSIZE) && to.is_ipv4() && datagram.len() <= MAX_UDP_V4
+}
+
+/// The largest UDP payload over IPv4.
+const MAX_UDP_V4: usize = 65_507;
+
+/// Sends one datagram with fragments allowed, then sets DF again: the socket's other datagrams keep skipping the
+/// kernel's IP-id generator.
+async fn send_with_fragments(
+    udp: &tokio::net::UdpSocket,
+    datagram: &[u8],
+    to: SocketAddr,
+) -> std::io::Result<usize> {
+    let raw = socket2::SockRef::from(udp);
+    set_dont_fragment(&raw, false);
+    let sent = udp.send_to(datagram, to).await;
+    set_dont_fragment(&raw, true);
+    sent
 }
 
 /// Removes a request's ids from its socket's table when dropped.
@@ -632,5 +648,51 @@ mod tests {
             vec![kept],
             "the ended request's {dropped} is not sent"
         );
+    }
+
+    #[test]
+    fn a_datagram_too_big_for_df_goes_again_with_fragments_and_df_is_set_again() {
+        let too_big = std::io::Error::from_raw_os_error(libc::EMSGSIZE);
+        let v4: SocketAddr = "127.0.0.1:161".parse().unwrap();
+        let v6: SocketAddr = "[::1]:161".parse().unwrap();
+        assert!(goes_again_with_fragments(&too_big, &[0; 1500], v4));
+        assert!(
+            !goes_again_with_fragments(&too_big, &[0; 1500], v6),
+            "IPv6 has no DF to clear"
+        );
+        assert!(
+            !goes_again_with_fragments(&too_big, &vec![0; MAX_UDP_V4 + 1], v4),
+            "too big for UDP"
+        );
+        let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert!(!goes_again_with_fragments(&refused, &[0; 100], v4));
+
+        let agent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = agent.local_addr().unwrap();
+        let df = |udp: &tokio::net::UdpSocket| {
+            use std::os::fd::AsRawFd;
+            let (mut value, mut len): (libc::c_int, libc::socklen_t) = (0, 4);
+            // SAFETY: `value` and `len` live across the call, `len` is `value`'s size.
+            let r = unsafe {
+                libc::getsockopt(
+                    udp.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_MTU_DISCOVER,
+                    (&mut value as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(r, 0);
+            value
+        };
+        actix_rt::System::new().block_on(async move {
+            let (udp, _) = bind(false).unwrap();
+            assert_eq!(df(&udp), libc::IP_PMTUDISC_DO, "DF set when bound");
+            send_with_fragments(&udp, b"again", to).await.unwrap();
+            assert_eq!(df(&udp), libc::IP_PMTUDISC_DO, "DF set again after");
+        });
+        let mut buf = [0u8; 16];
+        let (n, _) = agent.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"again");
     }
 }
