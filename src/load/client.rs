@@ -224,34 +224,57 @@ mod tests {
     use super::*;
     use crate::load::sinks::Encoded;
 
+    /// What a test server answers to a request (its body is read first: a connection whose request body was left
+    /// unread is not kept alive).
+    type Handler = Arc<
+        dyn Fn(
+                actix_web::HttpRequest,
+            )
+                -> futures_util::future::LocalBoxFuture<'static, actix_web::HttpResponse>
+            + Send
+            + Sync,
+    >;
+
+    /// A server of one worker on a free loopback port, run on this system: its address and handle.
+    fn serve(handler: Handler) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+        let server = actix_web::HttpServer::new(move || {
+            let handler = handler.clone();
+            actix_web::App::new().default_service(actix_web::web::to(
+                move |req: actix_web::HttpRequest, _body: Bytes| handler(req),
+            ))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        (addr, handle)
+    }
+
+    /// A batch of no records, as a request.
+    fn empty_request() -> Encoded {
+        Encoded {
+            body: Bytes::from_static(b"[]"),
+            content_type: "application/json",
+            content_encoding: None,
+            extra: &[],
+        }
+    }
+
     /// The peer ports the server saw (one per connection), after `requests` POSTs alternated between two loaders'
     /// clients, one after another.
     fn ports_seen(shared: bool) -> std::collections::HashSet<u16> {
         let ports = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
         let seen = ports.clone();
         actix_rt::System::new().block_on(async move {
-            let server = actix_web::HttpServer::new(move || {
-                let seen = seen.clone();
-                actix_web::App::new().default_service(actix_web::web::to(
-                    // The body read: a connection whose request body was left unread is not kept alive.
-                    move |req: actix_web::HttpRequest, _body: Bytes| {
-                        let seen = seen.clone();
-                        async move {
-                            if let Some(peer) = req.peer_addr() {
-                                seen.lock().unwrap().insert(peer.port());
-                            }
-                            actix_web::HttpResponse::Ok().finish()
-                        }
-                    },
-                ))
-            })
-            .workers(1)
-            .bind("127.0.0.1:0")
-            .unwrap();
-            let addr = server.addrs()[0];
-            let server = server.run();
-            let handle = server.handle();
-            actix_rt::spawn(server);
+            let (addr, handle) = serve(Arc::new(move |req: actix_web::HttpRequest| {
+                if let Some(peer) = req.peer_addr() {
+                    seen.lock().unwrap().insert(peer.port());
+                }
+                Box::pin(async { actix_web::HttpResponse::Ok().finish() })
+            }));
             let settings = LoadSettings {
                 endpoint: format!("http://{addr}/load"),
                 ..LoadSettings::default()
@@ -268,12 +291,7 @@ mod tests {
                 })
                 .collect();
             let metrics = Arc::new(RunMetrics::default());
-            let request = Encoded {
-                body: Bytes::from_static(b"[]"),
-                content_type: "application/json",
-                content_encoding: None,
-                extra: &[],
-            };
+            let request = empty_request();
             for i in 0..6 {
                 let id = BatchId(format!("b-{i}"));
                 let attempt = clients[i % 2]
@@ -302,29 +320,19 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
         let open = Arc::new(AtomicUsize::new(0));
         actix_rt::System::new().block_on(async move {
-            let server = actix_web::HttpServer::new(move || {
+            let (addr, handle) = serve(Arc::new(move |_| {
                 let open = open.clone();
-                actix_web::App::new().default_service(actix_web::web::to(move |_body: Bytes| {
-                    let open = open.clone();
-                    async move {
-                        open.fetch_add(1, SeqCst);
-                        for _ in 0..500 {
-                            if open.load(SeqCst) >= 2 {
-                                return actix_web::HttpResponse::Ok().finish();
-                            }
-                            actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+                open.fetch_add(1, SeqCst);
+                Box::pin(async move {
+                    for _ in 0..500 {
+                        if open.load(SeqCst) >= 2 {
+                            return actix_web::HttpResponse::Ok().finish();
                         }
-                        actix_web::HttpResponse::ServiceUnavailable().finish()
+                        actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
                     }
-                }))
-            })
-            .workers(1)
-            .bind("127.0.0.1:0")
-            .unwrap();
-            let addr = server.addrs()[0];
-            let server = server.run();
-            let handle = server.handle();
-            actix_rt::spawn(server);
+                    actix_web::HttpResponse::ServiceUnavailable().finish()
+                })
+            }));
             let settings = LoadSettings {
                 endpoint: format!("http://{addr}/load"),
                 max_in_flight: 1,
@@ -338,12 +346,7 @@ mod tests {
             let a = LoadClient::shared(&settings, &none, &none, &tls, &pool);
             let b = LoadClient::shared(&settings, &none, &none, &tls, &pool);
             let metrics = Arc::new(RunMetrics::default());
-            let request = Encoded {
-                body: Bytes::from_static(b"[]"),
-                content_type: "application/json",
-                content_encoding: None,
-                extra: &[],
-            };
+            let request = empty_request();
             let (ida, idb) = (BatchId("a".into()), BatchId("b".into()));
             let (ra, rb) = futures_util::future::join(
                 a.attempt(&ida, &request, &metrics, std::future::pending()),
