@@ -189,10 +189,12 @@ fn lock_spool(dir: &std::path::Path) -> Result<std::fs::File, PipelineError> {
 fn announce(settings: &Settings, run_id: &str, mode: Mode) {
     let tag = mode.tag();
     log::info!(
-        "{tag} run {run_id}: {} loaders, batch {} records, {} in flight per loader, spool {}",
+        "{tag} run {run_id}: {} loaders, batch {} records, {} in flight per loader, at most {} connections to the \
+         API, spool {}",
         settings.load.workers,
         settings.load.batch_size,
         settings.load.max_in_flight,
+        settings.load.connections(),
         settings.spool.dir.display()
     );
     warn_about_tls(settings, mode);
@@ -298,13 +300,17 @@ impl Loaders {
     /// chunk then serves every loader it hosts, and ten threads on two cores only added wake-ups and context
     /// switches.
     fn start(parts: LoaderParts, workers: usize) -> Loaders {
-        let threads = crate::model::cores().clamp(1, workers);
+        let threads = parts.load.threads();
         let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
-        // One connection pool per thread, shared by the loaders on it (`Pool`).
+        // One connection pool per thread, shared by the loaders on it (`Pool`), with its share of
+        // `load.max_connections`.
         let pools: Vec<Pool> = (0..threads)
-            .map(|t| Pool {
-                id: Pool::next_id(),
-                loaders: (t..workers).step_by(threads).count(),
+            .map(|t| {
+                let loaders = (t..workers).step_by(threads).count();
+                Pool {
+                    id: Pool::next_id(),
+                    connections: parts.load.thread_connections(t, threads, loaders),
+                }
             })
             .collect();
         let addrs = (0..workers)

@@ -64,6 +64,10 @@ pub struct LoadSettings {
     pub batch_bytes: usize,
     pub flush_interval_ms: u64,
     pub max_in_flight: usize,
+    /// Connections to the API open at once, over all loaders (shared out among the loader threads, at least one
+    /// each); 0: one per in-flight slot (`workers` × `max_in_flight`). A request waits for a free connection before
+    /// its `request_timeout_ms` starts.
+    pub max_connections: usize,
     pub request_timeout_ms: u64,
     pub compression: Compression,
     /// PEM file of the CA(s) trusted for an `https://` endpoint, instead of the system's roots.
@@ -92,6 +96,7 @@ impl Default for LoadSettings {
             batch_bytes: 1 << 20,
             flush_interval_ms: 1000,
             max_in_flight: 16,
+            max_connections: 0,
             request_timeout_ms: 15_000,
             compression: Compression::None,
             ca_file: PathBuf::new(),
@@ -109,6 +114,63 @@ impl LoadSettings {
     }
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The in-flight slots of all loaders: `workers` × `max_in_flight`.
+    pub fn slots(&self) -> usize {
+        self.workers.saturating_mul(self.max_in_flight)
+    }
+
+    /// The loaders' threads: one per core, no more than loaders.
+    pub fn threads(&self) -> usize {
+        crate::model::cores().clamp(1, self.workers.max(1))
+    }
+
+    /// The connections to the API open at most at once, over all loader threads.
+    pub fn connections(&self) -> usize {
+        let threads = self.threads();
+        (0..threads)
+            .map(|t| {
+                let loaders = (t..self.workers).step_by(threads).count();
+                self.thread_connections(t, threads, loaders)
+            })
+            .sum()
+    }
+
+    /// What the settings deserve a warning for: a connection cap that caps nothing, or one below the threads.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.max_connections == 0 {
+            return out;
+        }
+        let (slots, threads) = (self.slots(), self.threads());
+        if self.max_connections >= slots {
+            out.push(format!(
+                "load.max_connections = {} caps nothing: the loaders have load.workers × load.max_in_flight = {slots} \
+                 slots, one connection each at most",
+                self.max_connections
+            ));
+        } else if self.max_connections < threads {
+            out.push(format!(
+                "load.max_connections = {} is below the {threads} loader threads (one per core): each holds one, so \
+                 {threads} connections",
+                self.max_connections
+            ));
+        }
+        out
+    }
+
+    /// The connections the `loaders` of loader thread `thread` (of `threads`) may hold at once: its share of
+    /// `max_connections` (the remainder to the first threads; at least one), never more than their slots.
+    pub fn thread_connections(&self, thread: usize, threads: usize, loaders: usize) -> usize {
+        let slots = self.max_in_flight.saturating_mul(loaders.max(1));
+        if self.max_connections == 0 {
+            return slots;
+        }
+        let threads = threads.max(1);
+        let share =
+            self.max_connections / threads + usize::from(thread < self.max_connections % threads);
+        share.clamp(1, slots)
     }
 }
 
@@ -211,6 +273,7 @@ impl LoadSettings {
         check_positive("load.flush_interval_ms", self.flush_interval_ms)?;
         check_positive("load.max_in_flight", self.max_in_flight as u64)?;
         check_at_most("load.max_in_flight", self.max_in_flight as u64, 1024)?;
+        check_at_most("load.max_connections", self.max_connections as u64, 65_536)?;
         check_positive("load.request_timeout_ms", self.request_timeout_ms)
     }
 }
@@ -227,5 +290,63 @@ impl RetrySettings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capped(workers: usize, max_in_flight: usize, max_connections: usize) -> LoadSettings {
+        LoadSettings {
+            workers,
+            max_in_flight,
+            max_connections,
+            ..LoadSettings::default()
+        }
+    }
+
+    #[test]
+    fn without_a_cap_a_thread_has_a_connection_per_slot_of_its_loaders() {
+        let s = capped(10, 16, 0);
+        assert_eq!(s.thread_connections(0, 2, 5), 80);
+        assert_eq!(s.thread_connections(1, 3, 3), 48);
+        assert!(s.warnings().is_empty());
+    }
+
+    #[test]
+    fn a_cap_is_shared_out_among_the_threads_at_least_one_each_never_past_their_slots() {
+        let s = capped(10, 16, 7);
+        let shares: Vec<usize> = (0..3).map(|t| s.thread_connections(t, 3, 4)).collect();
+        assert_eq!(shares, [3, 2, 2], "the remainder goes to the first threads");
+        assert_eq!(capped(10, 16, 1).thread_connections(1, 2, 5), 1, "one each");
+        assert_eq!(
+            capped(2, 4, 100).thread_connections(0, 2, 1),
+            4,
+            "no more than the slots"
+        );
+    }
+
+    #[test]
+    fn a_cap_that_caps_nothing_or_falls_below_the_threads_is_a_warning() {
+        let nothing = capped(2, 4, 8).warnings();
+        assert!(nothing[0].contains("caps nothing"), "{nothing:?}");
+        let threads = capped(1024, 16, 1);
+        if threads.threads() > 1 {
+            assert!(
+                threads.warnings()[0].contains("below the"),
+                "{:?}",
+                threads.warnings()
+            );
+        }
+        let fine = capped(10, 16, 32);
+        assert!(fine.threads() > 32 || fine.warnings().is_empty());
+    }
+
+    #[test]
+    fn the_cap_is_at_most_65536() {
+        let err = capped(10, 16, 65_537).validate().unwrap_err().to_string();
+        assert!(err.contains("load.max_connections"), "{err}");
+        assert!(capped(10, 16, 65_536).validate().is_ok());
     }
 }

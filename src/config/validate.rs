@@ -62,7 +62,9 @@ impl Settings {
     /// What the values allow but is likely a mistake, each naming its keys: `validate` prints them, a run logs them.
     pub fn warnings(&self) -> Vec<String> {
         let e = &self.extract;
-        e.snmp.warnings(e.source == SourceKind::Snmp, e.timeout_ms)
+        let mut out = e.snmp.warnings(e.source == SourceKind::Snmp, e.timeout_ms);
+        out.extend(self.load.warnings());
+        out
     }
 
     /// Checks every value, section by section (each section's own `validate`, beside its keys); the error names

@@ -3,11 +3,13 @@
 //! `Authorization`), and what that attempt came to.
 
 use std::future::Future;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 
 use crate::config::{LoadSettings, Secret};
 use crate::load::retry::{parse_retry_after, RetryReason};
@@ -34,6 +36,9 @@ pub enum Attempt {
 /// A loader's client. Not `Send`: build it on the loader's arbiter.
 pub struct LoadClient {
     client: awc::Client,
+    /// One permit per connection the client may hold: an attempt takes one before its request starts (and its
+    /// `load.request_timeout_ms` with it), so a request waiting for a connection never times out for the wait.
+    connections: Rc<Semaphore>,
     endpoint: String,
     authorization: Option<Secret>,
     sink: Sink,
@@ -48,8 +53,10 @@ impl LoadClient {
         password: &Secret,
         tls: &ClientTls,
     ) -> Self {
-        let client = http_client(settings, tls, settings.max_in_flight);
-        Self::with_client(settings, token, password, client)
+        let connections = settings.thread_connections(0, 1, 1);
+        let client = http_client(settings, tls, connections);
+        let gate = Rc::new(Semaphore::new(connections));
+        Self::with_client(settings, token, password, (client, gate))
     }
 
     /// A client whose connections are `pool`'s: shared by the loaders of this thread (see [`Pool`]).
@@ -63,12 +70,12 @@ impl LoadClient {
         let client = POOL.with(|slot| {
             let mut slot = slot.borrow_mut();
             match &*slot {
-                Some((id, client)) if *id == pool.id => client.clone(),
+                Some((id, client, gate)) if *id == pool.id => (client.clone(), gate.clone()),
                 _ => {
-                    let limit = settings.max_in_flight.saturating_mul(pool.loaders.max(1));
-                    let client = http_client(settings, tls, limit);
-                    *slot = Some((pool.id, client.clone()));
-                    client
+                    let client = http_client(settings, tls, pool.connections);
+                    let gate = Rc::new(Semaphore::new(pool.connections));
+                    *slot = Some((pool.id, client.clone(), gate.clone()));
+                    (client, gate)
                 }
             }
         });
@@ -79,11 +86,12 @@ impl LoadClient {
         settings: &LoadSettings,
         token: &Secret,
         password: &Secret,
-        client: awc::Client,
+        (client, connections): (awc::Client, Rc<Semaphore>),
     ) -> Self {
         let sink = Sink::new(settings);
         LoadClient {
             client,
+            connections,
             endpoint: sink.endpoint(&settings.endpoint),
             authorization: auth::authorization(settings.sink, token, &settings.username, password),
             sink,
@@ -99,8 +107,8 @@ impl LoadClient {
         self.sink.request(batch)
     }
 
-    /// One `POST` of `request` (as [`request`](Self::request) made it), cut short when `abort` resolves. Counts the
-    /// request, its latency and the requests in flight.
+    /// One `POST` of `request` (as [`request`](Self::request) made it) once a connection is free, cut short when
+    /// `abort` resolves. Counts the request, its latency, the requests in flight and those waiting for a connection.
     pub async fn attempt(
         &self,
         id: &BatchId,
@@ -108,6 +116,16 @@ impl LoadClient {
         metrics: &Arc<RunMetrics>,
         abort: impl Future<Output = ()>,
     ) -> Attempt {
+        let mut abort = std::pin::pin!(abort);
+        metrics.waiting_for_connection.fetch_add(1, Relaxed);
+        let _connection = tokio::select! {
+            permit = self.connections.acquire() => permit.expect("the connection permits are never closed"),
+            _ = &mut abort => {
+                metrics.waiting_for_connection.fetch_sub(1, Relaxed);
+                return Attempt::Aborted;
+            }
+        };
+        metrics.waiting_for_connection.fetch_sub(1, Relaxed);
         let body = &request.body;
         let mut req = self
             .client
@@ -154,7 +172,7 @@ impl LoadClient {
         };
         let result = tokio::select! {
             r = send => r,
-            _ = abort => Attempt::Aborted,
+            _ = &mut abort => Attempt::Aborted,
         };
         if !matches!(result, Attempt::Aborted) {
             metrics
@@ -166,7 +184,8 @@ impl LoadClient {
     }
 }
 
-/// An awc client (its connector: TLS, at most `limit` connections, kept alive between requests).
+/// An awc client (its connector: TLS, at most `limit` connections, kept alive between requests). Its limit is the
+/// client's permits, so awc itself never makes a request wait (inside its timeout) for a connection.
 fn http_client(settings: &LoadSettings, tls: &ClientTls, limit: usize) -> awc::Client {
     let mut connector = awc::Connector::new().limit(limit);
     if let Some(tls) = tls.config() {
@@ -184,14 +203,16 @@ fn http_client(settings: &LoadSettings, tls: &ClientTls, limit: usize) -> awc::C
 /// a loader opened one connection per request it had in flight at once (the four batches of a chunk, eight when
 /// chunks came from two extraction threads together), and the run's open descriptors varied with how the chunks
 /// happened to meet (64 to 123 in the snmp case); shared, a thread's loaders open as many as they have requests in
-/// flight together. The pool's limit is the sum of its loaders' `load.max_in_flight`, so it never holds a request
-/// back: each loader's own slots still bound its deliveries, as before.
+/// flight together. The pool's limit is the thread's share of `load.max_connections`; by default (0) the sum of its
+/// loaders' `load.max_in_flight`, so it never holds a request back and each loader's own slots bound its
+/// deliveries. Below that, a request waits for a connection before its timeout starts
+/// (`LoadSettings::thread_connections`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool {
     /// Distinct for every set of loaders (a run's): a thread's pool is never another run's.
     pub id: u64,
-    /// Loaders sharing it (on this thread).
-    pub loaders: usize,
+    /// Connections its loaders may hold at once.
+    pub connections: usize,
 }
 
 impl Pool {
@@ -204,7 +225,8 @@ impl Pool {
 
 thread_local! {
     /// This thread's shared pool, by id.
-    static POOL: std::cell::RefCell<Option<(u64, awc::Client)>> = const { std::cell::RefCell::new(None) };
+    static POOL: std::cell::RefCell<Option<(u64, awc::Client, Rc<Semaphore>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// A failed request's text; a refused certificate says which keys decide trust.
@@ -282,7 +304,7 @@ mod tests {
             let (none, tls) = (Secret::default(), ClientTls::default());
             let pool = Pool {
                 id: Pool::next_id(),
-                loaders: 2,
+                connections: settings.thread_connections(0, 1, 2),
             };
             let clients: Vec<LoadClient> = (0..2)
                 .map(|_| match shared {
@@ -341,7 +363,7 @@ mod tests {
             let (none, tls) = (Secret::default(), ClientTls::default());
             let pool = Pool {
                 id: Pool::next_id(),
-                loaders: 2,
+                connections: settings.thread_connections(0, 1, 2),
             };
             let a = LoadClient::shared(&settings, &none, &none, &tls, &pool);
             let b = LoadClient::shared(&settings, &none, &none, &tls, &pool);
@@ -356,6 +378,111 @@ mod tests {
             for r in [ra, rb] {
                 assert!(matches!(r, Attempt::Answer { status: 200, .. }));
             }
+            handle.stop(false).await;
+        });
+    }
+
+    #[test]
+    fn a_connection_cap_makes_requests_wait_for_a_connection_before_their_timeout_starts() {
+        // load.max_connections = 1 for two loaders of 8 slots each: twelve requests at once go over one connection,
+        // one at a time. Each takes the server 150 ms, so the last waits about 1.6 s for the connection: past its
+        // 1 s timeout, which it would hit if the wait counted.
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let (open, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let ports = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let (seen_peak, seen_ports) = (peak.clone(), ports.clone());
+        actix_rt::System::new().block_on(async move {
+            let (addr, handle) = serve(Arc::new(move |req: actix_web::HttpRequest| {
+                if let Some(peer) = req.peer_addr() {
+                    seen_ports.lock().unwrap().insert(peer.port());
+                }
+                let (open, peak) = (open.clone(), seen_peak.clone());
+                peak.fetch_max(open.fetch_add(1, SeqCst) + 1, SeqCst);
+                Box::pin(async move {
+                    actix_rt::time::sleep(std::time::Duration::from_millis(150)).await;
+                    open.fetch_sub(1, SeqCst);
+                    actix_web::HttpResponse::Ok().finish()
+                })
+            }));
+            let settings = LoadSettings {
+                endpoint: format!("http://{addr}/load"),
+                max_in_flight: 8,
+                max_connections: 1,
+                request_timeout_ms: 1000,
+                ..LoadSettings::default()
+            };
+            let (none, tls) = (Secret::default(), ClientTls::default());
+            let pool = Pool {
+                id: Pool::next_id(),
+                connections: settings.thread_connections(0, 1, 2),
+            };
+            assert_eq!(pool.connections, 1);
+            let clients = [
+                LoadClient::shared(&settings, &none, &none, &tls, &pool),
+                LoadClient::shared(&settings, &none, &none, &tls, &pool),
+            ];
+            let metrics = Arc::new(RunMetrics::default());
+            let request = empty_request();
+            let ids: Vec<BatchId> = (0..12).map(|i| BatchId(format!("b-{i}"))).collect();
+            let attempts = ids.iter().enumerate().map(|(i, id)| {
+                clients[i % 2].attempt(id, &request, &metrics, std::future::pending())
+            });
+            let started = Instant::now();
+            let results = futures_util::future::join_all(attempts).await;
+            assert!(
+                started.elapsed() > settings.request_timeout(),
+                "the requests waited past one timeout in all"
+            );
+            for r in results {
+                assert!(matches!(r, Attempt::Answer { status: 200, .. }));
+            }
+            assert_eq!(metrics.waiting_for_connection.load(Relaxed), 0);
+            assert_eq!(metrics.in_flight_requests.load(Relaxed), 0);
+            handle.stop(false).await;
+        });
+        assert_eq!(peak.load(SeqCst), 1, "one request at a time");
+        assert_eq!(ports.lock().unwrap().len(), 1, "over one connection");
+    }
+
+    #[test]
+    fn an_attempt_waiting_for_a_connection_is_aborted_by_the_end_of_the_grace() {
+        // The only connection is held by a request the server never answers; a second attempt waits for it and
+        // is cut by its abort, counted as no longer waiting.
+        actix_rt::System::new().block_on(async move {
+            let (addr, handle) = serve(Arc::new(|_| Box::pin(std::future::pending())));
+            let settings = LoadSettings {
+                endpoint: format!("http://{addr}/load"),
+                max_connections: 1,
+                ..LoadSettings::default()
+            };
+            let (none, tls) = (Secret::default(), ClientTls::default());
+            let pool = Pool {
+                id: Pool::next_id(),
+                connections: settings.thread_connections(0, 1, 1),
+            };
+            let client = LoadClient::shared(&settings, &none, &none, &tls, &pool);
+            let metrics = Arc::new(RunMetrics::default());
+            let request = empty_request();
+            let (a, b) = (BatchId("a".into()), BatchId("b".into()));
+            let (stop_first, first_stopped) = tokio::sync::oneshot::channel::<()>();
+            let first = client.attempt(&a, &request, &metrics, async {
+                let _ = first_stopped.await;
+            });
+            let second = async {
+                // Cut once the second is waiting for the connection the first holds.
+                let waiting = async {
+                    while metrics.waiting_for_connection.load(Relaxed) == 0 {
+                        actix_rt::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                };
+                let result = client.attempt(&b, &request, &metrics, waiting).await;
+                let _ = stop_first.send(());
+                result
+            };
+            let (first, second) = futures_util::future::join(first, second).await;
+            assert!(matches!(second, Attempt::Aborted));
+            assert!(matches!(first, Attempt::Aborted));
+            assert_eq!(metrics.waiting_for_connection.load(Relaxed), 0);
             handle.stop(false).await;
         });
     }

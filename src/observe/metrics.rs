@@ -59,6 +59,8 @@ macro_rules! run_counters {
             /// `devices_failed` by reason, in the order of `FailureReason::ALL`.
             pub devices_failed_by_reason: [AtomicU64; FailureReason::ALL.len()],
             pub in_flight_requests: AtomicI64,
+            /// Attempts waiting for a connection to the API (`load.max_connections`).
+            pub waiting_for_connection: AtomicI64,
             /// Times a loader's circuit opened (a batch used up its attempts, not on 429: the API is considered
             /// down). Exported to Prometheus only (not a summary line).
             pub circuit_openings: AtomicU64,
@@ -76,6 +78,7 @@ macro_rules! run_counters {
                     $( $field: AtomicU64::new(0), )*
                     devices_failed_by_reason: Default::default(),
                     in_flight_requests: AtomicI64::new(0),
+                    waiting_for_connection: AtomicI64::new(0),
                     circuit_openings: AtomicU64::new(0),
                     circuit_open_loaders: AtomicI64::new(0),
                     wal: Default::default(),

@@ -124,6 +124,12 @@ impl Collector for RunCollector {
                     "Requests under way",
                     m.in_flight_requests.load(Relaxed),
                 )?;
+                gauge(
+                    &mut e,
+                    "app_requests_waiting_for_connection",
+                    "Requests waiting for a connection to the API (load.max_connections)",
+                    m.waiting_for_connection.load(Relaxed),
+                )?;
             }
         }
         counter(

@@ -170,6 +170,64 @@ fn a_rate_limit_never_opens_the_circuit() {
     assert_eq!(s["records"]["loaded"], 40, "{s}");
 }
 
+/// Connections to `port` on 127.0.0.1 in the ESTABLISHED state, as the server's side of them (/proc/net/tcp).
+fn established_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[1] == local && fields[3] == "01"
+        })
+        .count()
+}
+
+#[test]
+fn a_connection_cap_sends_over_that_many_connections_and_waiting_is_no_timeout() {
+    // Eight batches in flight, one connection, an API that takes 300 ms a batch: the last batch waits about 2 s
+    // for the connection, past its 1 s request timeout, and is still sent once and acknowledged.
+    let m = MockThread::start(MockSettings {
+        delay_ms: 300,
+        jitter_ms: 0,
+        ..quiet(MockSettings::default())
+    });
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 80);
+    let cfg = fast_config(&m.load_url(), "")
+        .set("extract.simulated.cpus_per_device", 1)
+        .set("load.workers", 1)
+        .set("load.batch_size", 10)
+        .set("load.max_in_flight", 8)
+        .set("load.max_connections", 1)
+        .set("load.request_timeout_ms", 1000);
+    dir.write("c.toml", &cfg);
+    let mut child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    let (mut peak, mut seen) = (0, 0);
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        let now = established_to(m.addr.port());
+        peak = peak.max(now);
+        seen += usize::from(now > 0);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = wait_or_kill(child, 30, "etl");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(seen > 0, "the connection was seen open");
+    assert_eq!(peak, 1, "one connection to the API at most");
+    let st = m.stats();
+    assert_eq!(st.records_accepted, 80, "{st:?}");
+    assert_eq!(st.requests, 8, "each batch sent once: {st:?}");
+    let s = dir.summary("s.json");
+    assert_eq!(s["batches"]["retries"], 0, "{s}");
+    assert_eq!(s["records"]["spooled"], 0, "{s}");
+}
+
 #[test]
 fn with_the_api_down_the_circuit_spools_later_batches_without_hammering() {
     let dir = TestDir::new();
