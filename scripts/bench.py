@@ -38,9 +38,10 @@ of the devices Cisco, Juniper, Huawei or Fortinet personalities by address hash,
 ETL's snmp source (extract.snmp.mib = --snmp-mib: `ucd`, or `auto` for profiles chosen by sysObjectID), once per
 configuration: --snmp-devices devices at --snmp-concurrency, the same at --snmp-concurrency2, and --snmp-devices2 at
 --snmp-concurrency (descriptors flat in fleet size and concurrency), two samples each (sample_interval_ms 100: the
-mock's counters move every 10 ms): devices/s, ETL CPU per device, peak RSS, peak open descriptors (/proc/PID/fd of
+mock's counters move every 10 ms), load.max_connections = 16 (--load-max-connections N overrides it, 0 for one
+connection per in-flight slot): devices/s, ETL CPU per device, peak RSS, peak open descriptors (/proc/PID/fd of
 the etl process, sampled every 10 ms from its start, so short runs are sampled too; the notes say how many
-samples), SNMP requests the mock answered. With --snmp-mib auto each configuration runs twice: the "first run" (a
+samples) and how many of them were TCP sockets (its connections to the API), SNMP requests the mock answered. With --snmp-mib auto each configuration runs twice: the "first run" (a
 fresh spool directory: every device detected, one more round trip each) and "detection kept" (the same run again
 over the first run's spool directory, whose snmp-detection.tsv names each device's profile and source: no
 detection round trip); --no-snmp-kept skips the second. --snmp-repeat runs the configurations that many times,
@@ -152,6 +153,10 @@ def parse_args(argv):
                         "row beside the \"first run\" one; this skips it (BENCH_SNMP_KEPT=0)")
     p.add_argument("--snmp-repeat", type=int, default=int(env("BENCH_SNMP_REPEAT", "1")),
                    help="times the snmp case's ETL configurations run, one after another (BENCH_SNMP_REPEAT, 1)")
+    p.add_argument("--load-max-connections", type=int, default=env("BENCH_LOAD_MAX_CONNECTIONS", None),
+                   metavar="N", help="run the ETL with load.max_connections = N, through APP__LOAD__MAX_CONNECTIONS "
+                                     "(BENCH_LOAD_MAX_CONNECTIONS; default: the configuration's, 0 = one per "
+                                     "in-flight slot)")
     p.add_argument("--no-snmp-exporter", dest="snmp_exporter", action="store_false",
                    default=env("BENCH_SNMP_EXPORTER", "1") == "1",
                    help="skip the prometheus-snmp-exporter peer of the snmp case (BENCH_SNMP_EXPORTER=0)")
@@ -190,6 +195,33 @@ def log(msg):
 
 
 # --- processes ------------------------------------------------------------------------------------------------------
+
+
+# load.max_connections of the snmp case: 16 connections to the API deliver that case's records as fast as the
+# default (one per in-flight slot, up to 160) on this machine, with flat descriptors and less memory
+# (docs/PERFORMANCE.md); --load-max-connections overrides it.
+SNMP_MAX_CONNECTIONS = 16
+
+
+def tcp_sockets(pid, fds):
+    """How many of a process's descriptors `fds` (names in /proc/PID/fd) are TCP sockets (by inode, in
+    /proc/PID/net/tcp and tcp6); None when the process's tables could not be read."""
+    tcp = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as f:
+                tcp.update(line.split()[9] for line in f.readlines()[1:])
+        except OSError:
+            return None
+    count = 0
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in tcp:
+            count += 1
+    return count
 
 
 def children(pid):
@@ -366,6 +398,7 @@ class SnmpRun:
     peak_fds: int
     fd_samples: int
     notes: str
+    api_connections: int = 0  # of peak_fds, TCP sockets (the ETL's connections to the API) at that peak
     peer: bool = False
     run: str = ""  # "first run" or "detection kept" (the ETL's runs)
     vendor_share: float = 0.0
@@ -479,15 +512,19 @@ class Bench:
                 str(d / "summary.json"), *extra]
 
     def etl_env(self):
-        return {"APP__LOAD__SINK": self.a.sink} if self.a.sink else {}
+        env = {"APP__LOAD__SINK": self.a.sink} if self.a.sink else {}
+        if self.a.load_max_connections is not None:
+            env["APP__LOAD__MAX_CONNECTIONS"] = str(self.a.load_max_connections)
+        return env
 
     def run_etl_process(self, d, limit_s, config, inv, extra=(), fds=False, spool=None):
         """Runs the etl under time and timeout (its spool directory `spool`, default d/spool); its exit code, and
-        (fds) the peak of its open descriptors and how many times they were sampled."""
+        (fds) the peak of its open descriptors, how many times they were sampled, and how many of them were TCP sockets
+        at that peak (its connections to the API: the bench's ETL serves no metrics)."""
         with open(d / "etl.out", "w") as out, open(d / "etl.err", "w") as err:
             p = self.procs.start(self.etl_argv(d, limit_s, config, inv, extra, spool), out, err, cwd=d,
                                  env_extra=self.etl_env())
-        peak, samples = 0, 0
+        peak, samples, peak_tcp = 0, 0, 0
         if fds:
             # From the start: the app is the deepest descendant of the time wrapper (time -> timeout -> app).
             while alive(p):
@@ -496,13 +533,18 @@ class Bench:
                     pid, kids = kids[0], children(kids[0])
                 if pid != p.pid:
                     try:
-                        peak = max(peak, len(os.listdir(f"/proc/{pid}/fd")))
+                        names = os.listdir(f"/proc/{pid}/fd")
                         samples += 1
+                        if len(names) >= peak:
+                            tcp = tcp_sockets(pid, names)
+                            if tcp is not None:  # None: the process ended while it was read
+                                same = len(names) == peak
+                                peak, peak_tcp = len(names), max(peak_tcp, tcp) if same else tcp
                     except OSError:
                         pass
                 time.sleep(0.01)
         rc = self.procs.wait(p)
-        return rc, peak, samples
+        return rc, peak, samples, peak_tcp
 
     def etl_config(self, d, concurrency, latency_ms, extra=""):
         """A config with the simulated source, warn logs, no log file."""
@@ -515,7 +557,7 @@ class Bench:
         """One run of a main case: a fresh mock, the etl, the figures."""
         self.start_mock(d, delay_ms, limit_s + 60)
         t0 = busy_ticks()
-        rc, _, _ = self.run_etl_process(d, limit_s, config, inv, extra)
+        rc, _, _, _ = self.run_etl_process(d, limit_s, config, inv, extra)
         t1 = busy_ticks()
         self.stop_mock(d)
         etl, mock = TimeReport.read(d / "etl.time"), TimeReport.read(d / "mock.time")
@@ -674,12 +716,13 @@ class Bench:
         cfg = d / "etl.toml"
         cfg.write_text(f'[extract]\nsource = "snmp"\nconcurrency = {concurrency}\ntimeout_ms = 30000\n\n'
                        f'[extract.snmp]\nport = {self.snmp_port}\nmib = "{self.a.snmp_mib}"\ntimeout_ms = 1000\n'
-                       f'retries = 2\nsample_interval_ms = 100\n\n[log]\nlevel = "warn"\nfile = ""\n')
+                       f'retries = 2\nsample_interval_ms = 100\n\n[load]\nmax_connections = {SNMP_MAX_CONNECTIONS}\n\n'
+                       f'[log]\nlevel = "warn"\nfile = ""\n')
         spool = spool or d / "spool"
         detection = spool / "snmp-detection.tsv"
         kept_lines = max(0, len(detection.read_text().splitlines()) - 1) if kept and detection.exists() else 0
         t0 = busy_ticks()
-        rc, fds, samples = self.run_etl_process(d, limit, cfg, inv, fds=True, spool=spool)
+        rc, fds, samples, tcp = self.run_etl_process(d, limit, cfg, inv, fds=True, spool=spool)
         t1 = busy_ticks()
         self.stop_mock(d)
         etl, mock = TimeReport.read(d / "etl.time"), TimeReport.read(d / "mock.time")
@@ -698,11 +741,12 @@ class Bench:
         row = SnmpRun(f"ETL {label}, {run}", n, concurrency, ok, etl.wall_s,
                       round(ok / etl.wall_s) if etl.wall_s > 0 else 0, etl.cpu_s,
                       round(etl.cpu_s * 1e6 / ok, 1) if ok else 0, etl.rss_mib, fds, samples, notes,
-                      run=run, vendor_share=self.a.snmp_vendor_share, mib=self.a.snmp_mib,
+                      api_connections=tcp, run=run, vendor_share=self.a.snmp_vendor_share, mib=self.a.snmp_mib,
                       requests=int(snmp["requests"] or 0))
         self.snmp.append(row)
         log(f"snmp {label} ({run}): {ok} of {n} devices in {etl.wall_s}s = {row.devices_per_s} devices/s, "
-            f"{row.cpu_us_per_device} us CPU/device, RSS {etl.rss_mib} MiB, peak fds {fds} ({notes})")
+            f"{row.cpu_us_per_device} us CPU/device, RSS {etl.rss_mib} MiB, peak fds {fds} of which {tcp} API "
+            f"connections ({notes})")
         return spool
 
     def snmp_pair(self, label, n, concurrency):
@@ -969,12 +1013,12 @@ class Bench:
                "process,", "of the exporter process. \"detection kept\": the run again over the first run's spool "
                "directory (its snmp-detection.tsv). One run each.", "",
                "| run | devices | concurrency | devices done | wall s | devices/s | CPU s | CPU µs/device | peak RSS MiB "
-               "| peak fds | SNMP requests | notes |",
-               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+               "| peak fds | of which API connections | SNMP requests | notes |",
+               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         for r in self.snmp:
             out.append(f"| {r.label} | {r.devices:,} | {r.concurrency} | {r.done:,} | {r.wall_s} | "
                        f"{int(r.devices_per_s):,} | {r.cpu_s} | {r.cpu_us_per_device} | {r.rss_mib} | {r.peak_fds} | "
-                       f"{r.requests:,} | {r.notes} |")
+                       f"{r.api_connections if not r.peer else '—'} | {r.requests:,} | {r.notes} |")
         etl = [r for r in self.snmp if not r.peer]
         peer = [r for r in self.snmp if r.peer]
         if etl:
@@ -992,8 +1036,17 @@ class Bench:
                             f"median of {len(main)}): ≥ 30,000 devices/s: {'yes' if dps >= 30000 else 'no'} "
                             f"({dps:,.0f}); ≤ 30 µs ETL CPU per device: {'yes' if cpu <= 30 else 'no'} ({cpu:.1f}); "
                             f"≤ 64 MiB RSS: {'yes' if rss <= 64 else 'no'} ({rss:.1f})"]
-            out.append(f"Descriptors flat in fleet size and concurrency: {'yes' if max(fds) - min(fds) <= 8 else 'no'} "
-                       f"({', '.join(map(str, fds))})")
+            # The connections to the API follow the batches in flight at once (timing), at most load.max_connections
+            # (or one per in-flight slot); the rest (SNMP sockets, files, the runtime's) must not move.
+            rest = [r.peak_fds - r.api_connections for r in etl]
+            api = [r.api_connections for r in etl]
+            cap = SNMP_MAX_CONNECTIONS if a.load_max_connections is None else \
+                a.load_max_connections or "0 (one per in-flight slot: 160 by default)"
+            out.append(f"Descriptors flat in fleet size and concurrency (max − min ≤ 8): "
+                       f"{'yes' if max(fds) - min(fds) <= 8 else 'no'} ({', '.join(map(str, fds))}); "
+                       f"other than the API connections: {'yes' if max(rest) - min(rest) <= 8 else 'no'} "
+                       f"({', '.join(map(str, rest))}); API connections {', '.join(map(str, api))} "
+                       f"(load.max_connections = {cap})")
             main = etl[0]
             if peer and peer[0].cpu_us_per_device > 0 and main.cpu_us_per_device > 0:
                 per_cpu = peer[0].cpu_us_per_device / main.cpu_us_per_device
