@@ -41,10 +41,10 @@ configuration: --snmp-devices devices at --snmp-concurrency, the same at --snmp-
 mock's counters move every 10 ms), load.max_connections = 16 (--load-max-connections N overrides it, 0 for one
 connection per in-flight slot): devices/s, ETL CPU per device, peak RSS, peak open descriptors (/proc/PID/fd of
 the etl process, sampled every 10 ms from its start, so short runs are sampled too; the notes say how many
-samples) and how many of them were TCP sockets (its connections to the API), SNMP requests the mock answered. With --snmp-mib auto each configuration runs twice: the "first run" (a
-fresh spool directory: every device detected, one more round trip each) and "detection kept" (the same run again
-over the first run's spool directory, whose snmp-detection.tsv names each device's profile and source: no
-detection round trip); --no-snmp-kept skips the second. --snmp-repeat runs the configurations that many times,
+samples) and how many of them were TCP sockets (its connections to the API), SNMP requests the mock answered.
+With --snmp-mib auto each configuration runs twice: the "first run" (a fresh spool directory: every device
+detected, one more round trip each) and "detection kept" (the same run again over the first run's spool
+directory, whose snmp-detection.tsv names each device's profile and source: no detection round trip); --no-snmp-kept skips the second. --snmp-repeat runs the configurations that many times,
 one after another, and the targets line takes the medians. Then the peer in the same run: Debian's
 prometheus-snmp-exporter (installed with apt-get when missing) with the hand-written scripts/bench-snmp-exporter.yml
 on 127.0.0.1 (UCD-SNMP-MIB only, so over an all-UCD fleet), scraped twice per device by scripts/bench-snmp-scrape.py
@@ -199,18 +199,21 @@ def log(msg):
 
 # load.max_connections of the snmp case: 16 connections to the API deliver that case's records as fast as the
 # default (one per in-flight slot, up to 160) on this machine, with flat descriptors and less memory
-# (docs/PERFORMANCE.md); --load-max-connections overrides it.
+# (docs/PERFORMANCE.md, "The loaders' connections capped"); --load-max-connections overrides it.
 SNMP_MAX_CONNECTIONS = 16
 
 
 def tcp_sockets(pid, fds):
     """How many of a process's descriptors `fds` (names in /proc/PID/fd) are TCP sockets (by inode, in
-    /proc/PID/net/tcp and tcp6); None when the process's tables could not be read."""
+    /proc/PID/net/tcp and tcp6, a missing table (no IPv6) as empty); None when the process is gone."""
     tcp = set()
     for table in ("tcp", "tcp6"):
         try:
             with open(f"/proc/{pid}/net/{table}") as f:
                 tcp.update(line.split()[9] for line in f.readlines()[1:])
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}"):
+                return None
         except OSError:
             return None
     count = 0
@@ -535,11 +538,11 @@ class Bench:
                     try:
                         names = os.listdir(f"/proc/{pid}/fd")
                         samples += 1
-                        if len(names) >= peak:
+                        if len(names) > peak:  # a new peak: how many of them are connections to the API
                             tcp = tcp_sockets(pid, names)
+                            peak = len(names)
                             if tcp is not None:  # None: the process ended while it was read
-                                same = len(names) == peak
-                                peak, peak_tcp = len(names), max(peak_tcp, tcp) if same else tcp
+                                peak_tcp = tcp
                     except OSError:
                         pass
                 time.sleep(0.01)

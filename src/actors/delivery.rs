@@ -136,13 +136,34 @@ impl Delivery {
                     break "shutdown: spooled instead of waiting out the backoff".to_string()
                 }
             }
+            // A batch past load.max_connections waits here, its timeout not started; the end of the grace cuts the
+            // wait (the loop's top then spools it).
+            let Some(connection) = self
+                .client
+                .connection(&self.metrics, self.shutdown.aborted())
+                .await
+            else {
+                continue;
+            };
+            if self.circuit.borrow().blocked_until() > Instant::now() {
+                continue; // a backoff (or Retry-After) came while it waited: wait that out first
+            }
             attempts += 1;
             let attempt = self
                 .client
-                .attempt(&batch.id, request, &self.metrics, self.shutdown.aborted())
+                .attempt(
+                    connection,
+                    &batch.id,
+                    request,
+                    &self.metrics,
+                    self.shutdown.aborted(),
+                )
                 .await;
             let (reason, retry_after, text) = match attempt {
-                Attempt::Aborted => continue,
+                Attempt::Aborted => {
+                    attempts -= 1; // cut by the end of the grace: not a failure of the API
+                    continue;
+                }
                 Attempt::Failed(reason, text) => (reason, None, text),
                 Attempt::Answer {
                     status,

@@ -304,13 +304,13 @@ impl Loaders {
         let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
         // One connection pool per thread, shared by the loaders on it (`Pool`), with its share of
         // `load.max_connections`.
-        let pools: Vec<Pool> = (0..threads)
-            .map(|t| {
-                let loaders = (t..workers).step_by(threads).count();
-                Pool {
-                    id: Pool::next_id(),
-                    connections: parts.load.thread_connections(t, threads, loaders),
-                }
+        let pools: Vec<Pool> = parts
+            .load
+            .connection_shares(&parts.load.loaders_per_thread())
+            .into_iter()
+            .map(|connections| Pool {
+                id: Pool::next_id(),
+                connections,
             })
             .collect();
         let addrs = (0..workers)

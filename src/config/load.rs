@@ -126,14 +126,18 @@ impl LoadSettings {
         crate::model::cores().clamp(1, self.workers.max(1))
     }
 
-    /// The connections to the API open at most at once, over all loader threads.
-    pub fn connections(&self) -> usize {
+    /// How many loaders each loader thread hosts (loader `w` runs on thread `w % threads`).
+    pub fn loaders_per_thread(&self) -> Vec<usize> {
         let threads = self.threads();
         (0..threads)
-            .map(|t| {
-                let loaders = (t..self.workers).step_by(threads).count();
-                self.thread_connections(t, threads, loaders)
-            })
+            .map(|t| (t..self.workers).step_by(threads).count())
+            .collect()
+    }
+
+    /// The connections to the API open at most at once, over all loader threads.
+    pub fn connections(&self) -> usize {
+        self.connection_shares(&self.loaders_per_thread())
+            .iter()
             .sum()
     }
 
@@ -160,17 +164,36 @@ impl LoadSettings {
         out
     }
 
-    /// The connections the `loaders` of loader thread `thread` (of `threads`) may hold at once: its share of
-    /// `max_connections` (the remainder to the first threads; at least one), never more than their slots.
-    pub fn thread_connections(&self, thread: usize, threads: usize, loaders: usize) -> usize {
-        let slots = self.max_in_flight.saturating_mul(loaders.max(1));
-        if self.max_connections == 0 {
+    /// The connections each loader thread may hold at once, for threads hosting `loaders` loaders each: by
+    /// default (`max_connections` = 0) one per in-flight slot of its loaders; with a cap, the cap shared out in
+    /// proportion to the threads' slots (the remainder to the largest fractions), at least one each and never more
+    /// than their slots. A thread's connections serve its own loaders only.
+    pub fn connection_shares(&self, loaders: &[usize]) -> Vec<usize> {
+        let slots: Vec<usize> = loaders
+            .iter()
+            .map(|&n| self.max_in_flight.saturating_mul(n).max(1))
+            .collect();
+        let total: usize = slots.iter().sum();
+        let cap = self.max_connections;
+        if cap == 0 || cap >= total {
             return slots;
         }
-        let threads = threads.max(1);
-        let share =
-            self.max_connections / threads + usize::from(thread < self.max_connections % threads);
-        share.clamp(1, slots)
+        let mut shares: Vec<usize> = slots.iter().map(|&n| cap * n / total).collect();
+        let mut left = cap - shares.iter().sum::<usize>();
+        let mut by_fraction: Vec<usize> = (0..slots.len()).collect();
+        by_fraction.sort_by_key(|&t| std::cmp::Reverse(cap * slots[t] % total));
+        for t in by_fraction {
+            if left == 0 {
+                break;
+            }
+            shares[t] += 1;
+            left -= 1;
+        }
+        shares
+            .iter()
+            .zip(&slots)
+            .map(|(&share, &n)| share.clamp(1, n))
+            .collect()
     }
 }
 
@@ -309,38 +332,54 @@ mod tests {
     #[test]
     fn without_a_cap_a_thread_has_a_connection_per_slot_of_its_loaders() {
         let s = capped(10, 16, 0);
-        assert_eq!(s.thread_connections(0, 2, 5), 80);
-        assert_eq!(s.thread_connections(1, 3, 3), 48);
+        assert_eq!(s.connection_shares(&[5, 5]), [80, 80]);
+        assert_eq!(s.connection_shares(&[4, 3, 3]), [64, 48, 48]);
         assert!(s.warnings().is_empty());
     }
 
     #[test]
-    fn a_cap_is_shared_out_among_the_threads_at_least_one_each_never_past_their_slots() {
-        let s = capped(10, 16, 7);
-        let shares: Vec<usize> = (0..3).map(|t| s.thread_connections(t, 3, 4)).collect();
-        assert_eq!(shares, [3, 2, 2], "the remainder goes to the first threads");
-        assert_eq!(capped(10, 16, 1).thread_connections(1, 2, 5), 1, "one each");
+    fn a_cap_is_shared_out_in_proportion_to_the_threads_slots_at_least_one_each() {
+        // 10 loaders on 4 threads: 48, 48, 32, 32 slots.
+        let s = capped(10, 16, 100);
+        assert_eq!(s.connection_shares(&[3, 3, 2, 2]), [30, 30, 20, 20]);
+        // The remainder to the largest fractions: 7 × (4, 3, 3) / 10 = 2.8, 2.1, 2.1.
+        assert_eq!(capped(10, 1, 7).connection_shares(&[4, 3, 3]), [3, 2, 2]);
+        assert_eq!(capped(10, 1, 8).connection_shares(&[4, 3, 3]), [3, 3, 2]);
         assert_eq!(
-            capped(2, 4, 100).thread_connections(0, 2, 1),
-            4,
-            "no more than the slots"
+            capped(10, 16, 1).connection_shares(&[5, 5]),
+            [1, 1],
+            "one each"
         );
+        // A cap at or above the slots caps nothing, whatever the layout.
+        assert_eq!(
+            capped(10, 16, 160).connection_shares(&[3, 3, 2, 2]),
+            [48, 48, 32, 32]
+        );
+        assert_eq!(capped(3, 4, 12).connection_shares(&[2, 1]), [8, 4]);
+        for cap in 2..160 {
+            let shares = capped(10, 16, cap).connection_shares(&[3, 3, 2, 2]);
+            assert_eq!(
+                shares.iter().sum::<usize>(),
+                cap.max(4),
+                "cap {cap}: {shares:?}"
+            );
+        }
     }
 
     #[test]
     fn a_cap_that_caps_nothing_or_falls_below_the_threads_is_a_warning() {
         let nothing = capped(2, 4, 8).warnings();
         assert!(nothing[0].contains("caps nothing"), "{nothing:?}");
-        let threads = capped(1024, 16, 1);
-        if threads.threads() > 1 {
+        let few = capped(1024, 16, 1);
+        if few.threads() > 1 {
+            // One core: a single thread, which one connection suits.
             assert!(
-                threads.warnings()[0].contains("below the"),
+                few.warnings()[0].contains("below the"),
                 "{:?}",
-                threads.warnings()
+                few.warnings()
             );
         }
-        let fine = capped(10, 16, 32);
-        assert!(fine.threads() > 32 || fine.warnings().is_empty());
+        assert!(capped(10, 16, 32).warnings().is_empty());
     }
 
     #[test]

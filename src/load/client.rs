@@ -53,7 +53,7 @@ impl LoadClient {
         password: &Secret,
         tls: &ClientTls,
     ) -> Self {
-        let connections = settings.thread_connections(0, 1, 1);
+        let connections = settings.connection_shares(&[1])[0];
         let client = http_client(settings, tls, connections);
         let gate = Rc::new(Semaphore::new(connections));
         Self::with_client(settings, token, password, (client, gate))
@@ -107,25 +107,36 @@ impl LoadClient {
         self.sink.request(batch)
     }
 
-    /// One `POST` of `request` (as [`request`](Self::request) made it) once a connection is free, cut short when
-    /// `abort` resolves. Counts the request, its latency, the requests in flight and those waiting for a connection.
+    /// A connection to the API, once one of this client's is free (`load.max_connections`); `None` when `abort`
+    /// resolves first. Counted in `app_requests_waiting_for_connection` meanwhile.
+    pub async fn connection(
+        &self,
+        metrics: &RunMetrics,
+        abort: impl Future<Output = ()>,
+    ) -> Option<Connection<'_>> {
+        let _waiting = Gauged::up(&metrics.waiting_for_connection);
+        tokio::select! {
+            biased;
+            _ = abort => None,
+            permit = self.connections.acquire() => {
+                Some(Connection {
+                    _permit: permit.expect("the connection permits are never closed"),
+                })
+            }
+        }
+    }
+
+    /// One `POST` of `request` (as [`request`](Self::request) made it) over `connection`, cut short when `abort`
+    /// resolves. Its `load.request_timeout_ms` starts here, not while it waited for the connection. Counts the
+    /// request, its latency and the requests in flight.
     pub async fn attempt(
         &self,
+        _connection: Connection<'_>,
         id: &BatchId,
         request: &Encoded,
         metrics: &Arc<RunMetrics>,
         abort: impl Future<Output = ()>,
     ) -> Attempt {
-        let mut abort = std::pin::pin!(abort);
-        metrics.waiting_for_connection.fetch_add(1, Relaxed);
-        let _connection = tokio::select! {
-            permit = self.connections.acquire() => permit.expect("the connection permits are never closed"),
-            _ = &mut abort => {
-                metrics.waiting_for_connection.fetch_sub(1, Relaxed);
-                return Attempt::Aborted;
-            }
-        };
-        metrics.waiting_for_connection.fetch_sub(1, Relaxed);
         let body = &request.body;
         let mut req = self
             .client
@@ -144,7 +155,7 @@ impl LoadClient {
         RunMetrics::add(&metrics.requests, 1);
         RunMetrics::add(&metrics.bytes_attempted, body.len() as u64);
         let started = Instant::now();
-        metrics.in_flight_requests.fetch_add(1, Relaxed);
+        let _in_flight = Gauged::up(&metrics.in_flight_requests);
         let send = async {
             let mut resp = match req.send_body(body.clone()).await {
                 Ok(r) => r,
@@ -171,16 +182,38 @@ impl LoadClient {
             }
         };
         let result = tokio::select! {
+            biased;
+            _ = abort => Attempt::Aborted,
             r = send => r,
-            _ = &mut abort => Attempt::Aborted,
         };
         if !matches!(result, Attempt::Aborted) {
             metrics
                 .request_seconds
                 .observe(started.elapsed().as_secs_f64());
         }
-        metrics.in_flight_requests.fetch_sub(1, Relaxed);
         result
+    }
+}
+
+/// One of a client's connections to the API, held while a request is under way (a permit of its pool: awc's own
+/// limit is the same number, so awc never makes the request wait for one).
+pub struct Connection<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+/// One more in a gauge for as long as it lives, so an attempt dropped while it waits or sends is not left counted.
+struct Gauged<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> Gauged<'a> {
+    fn up(gauge: &'a std::sync::atomic::AtomicI64) -> Self {
+        gauge.fetch_add(1, Relaxed);
+        Gauged(gauge)
+    }
+}
+
+impl Drop for Gauged<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }
 
@@ -206,7 +239,7 @@ fn http_client(settings: &LoadSettings, tls: &ClientTls, limit: usize) -> awc::C
 /// flight together. The pool's limit is the thread's share of `load.max_connections`; by default (0) the sum of its
 /// loaders' `load.max_in_flight`, so it never holds a request back and each loader's own slots bound its
 /// deliveries. Below that, a request waits for a connection before its timeout starts
-/// (`LoadSettings::thread_connections`).
+/// (`LoadSettings::connection_shares`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pool {
     /// Distinct for every set of loaders (a run's): a thread's pool is never another run's.
@@ -304,7 +337,7 @@ mod tests {
             let (none, tls) = (Secret::default(), ClientTls::default());
             let pool = Pool {
                 id: Pool::next_id(),
-                connections: settings.thread_connections(0, 1, 2),
+                connections: settings.connection_shares(&[2])[0],
             };
             let clients: Vec<LoadClient> = (0..2)
                 .map(|_| match shared {
@@ -316,9 +349,7 @@ mod tests {
             let request = empty_request();
             for i in 0..6 {
                 let id = BatchId(format!("b-{i}"));
-                let attempt = clients[i % 2]
-                    .attempt(&id, &request, &metrics, std::future::pending())
-                    .await;
+                let attempt = clients[i % 2].send(&id, &request, &metrics).await;
                 assert!(matches!(attempt, Attempt::Answer { status: 200, .. }));
             }
             handle.stop(false).await;
@@ -363,7 +394,7 @@ mod tests {
             let (none, tls) = (Secret::default(), ClientTls::default());
             let pool = Pool {
                 id: Pool::next_id(),
-                connections: settings.thread_connections(0, 1, 2),
+                connections: settings.connection_shares(&[2])[0],
             };
             let a = LoadClient::shared(&settings, &none, &none, &tls, &pool);
             let b = LoadClient::shared(&settings, &none, &none, &tls, &pool);
@@ -371,8 +402,8 @@ mod tests {
             let request = empty_request();
             let (ida, idb) = (BatchId("a".into()), BatchId("b".into()));
             let (ra, rb) = futures_util::future::join(
-                a.attempt(&ida, &request, &metrics, std::future::pending()),
-                b.attempt(&idb, &request, &metrics, std::future::pending()),
+                a.send(&ida, &request, &metrics),
+                b.send(&idb, &request, &metrics),
             )
             .await;
             for r in [ra, rb] {
@@ -414,7 +445,7 @@ mod tests {
             let (none, tls) = (Secret::default(), ClientTls::default());
             let pool = Pool {
                 id: Pool::next_id(),
-                connections: settings.thread_connections(0, 1, 2),
+                connections: settings.connection_shares(&[2])[0],
             };
             assert_eq!(pool.connections, 1);
             let clients = [
@@ -424,9 +455,10 @@ mod tests {
             let metrics = Arc::new(RunMetrics::default());
             let request = empty_request();
             let ids: Vec<BatchId> = (0..12).map(|i| BatchId(format!("b-{i}"))).collect();
-            let attempts = ids.iter().enumerate().map(|(i, id)| {
-                clients[i % 2].attempt(id, &request, &metrics, std::future::pending())
-            });
+            let attempts = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| clients[i % 2].send(id, &request, &metrics));
             let started = Instant::now();
             let results = futures_util::future::join_all(attempts).await;
             assert!(
@@ -445,11 +477,18 @@ mod tests {
     }
 
     #[test]
-    fn an_attempt_waiting_for_a_connection_is_aborted_by_the_end_of_the_grace() {
-        // The only connection is held by a request the server never answers; a second attempt waits for it and
-        // is cut by its abort, counted as no longer waiting.
+    fn a_wait_for_a_connection_is_cut_by_its_abort_and_counted_while_it_lasts() {
+        // The only connection is held by a request the server never answers; a second wait for one is counted
+        // as waiting until its abort cuts it. With the cap not kept, the second would get a connection at once.
         actix_rt::System::new().block_on(async move {
-            let (addr, handle) = serve(Arc::new(|_| Box::pin(std::future::pending())));
+            let (arrived, first_arrived) = tokio::sync::oneshot::channel::<()>();
+            let arrived = std::sync::Mutex::new(Some(arrived));
+            let (addr, handle) = serve(Arc::new(move |_| {
+                if let Some(arrived) = arrived.lock().unwrap().take() {
+                    let _ = arrived.send(());
+                }
+                Box::pin(std::future::pending())
+            }));
             let settings = LoadSettings {
                 endpoint: format!("http://{addr}/load"),
                 max_connections: 1,
@@ -458,32 +497,70 @@ mod tests {
             let (none, tls) = (Secret::default(), ClientTls::default());
             let pool = Pool {
                 id: Pool::next_id(),
-                connections: settings.thread_connections(0, 1, 1),
+                connections: settings.connection_shares(&[1])[0],
             };
             let client = LoadClient::shared(&settings, &none, &none, &tls, &pool);
             let metrics = Arc::new(RunMetrics::default());
             let request = empty_request();
-            let (a, b) = (BatchId("a".into()), BatchId("b".into()));
             let (stop_first, first_stopped) = tokio::sync::oneshot::channel::<()>();
-            let first = client.attempt(&a, &request, &metrics, async {
-                let _ = first_stopped.await;
-            });
+            let first = async {
+                let connection = client.connection(&metrics, std::future::pending()).await;
+                let id = BatchId("a".into());
+                let stopped = async {
+                    let _ = first_stopped.await;
+                };
+                let connection = connection.expect("the first gets the connection");
+                client
+                    .attempt(connection, &id, &request, &metrics, stopped)
+                    .await
+            };
             let second = async {
-                // Cut once the second is waiting for the connection the first holds.
-                let waiting = async {
-                    while metrics.waiting_for_connection.load(Relaxed) == 0 {
+                first_arrived
+                    .await
+                    .expect("the first request reached the server");
+                let (cut, cut_here) = tokio::sync::oneshot::channel::<()>();
+                let wait = client.connection(&metrics, async {
+                    let _ = cut_here.await;
+                });
+                let watch = async {
+                    for _ in 0..1000 {
+                        if metrics.waiting_for_connection.load(Relaxed) > 0 {
+                            break;
+                        }
                         actix_rt::time::sleep(std::time::Duration::from_millis(5)).await;
                     }
+                    assert_eq!(
+                        metrics.waiting_for_connection.load(Relaxed),
+                        1,
+                        "the second waits"
+                    );
+                    assert_eq!(metrics.in_flight_requests.load(Relaxed), 1);
+                    let _ = cut.send(());
                 };
-                let result = client.attempt(&b, &request, &metrics, waiting).await;
+                let (got, ()) = futures_util::future::join(wait, watch).await;
+                assert!(got.is_none(), "the wait was cut, no connection taken");
+                assert_eq!(metrics.waiting_for_connection.load(Relaxed), 0);
                 let _ = stop_first.send(());
-                result
             };
-            let (first, second) = futures_util::future::join(first, second).await;
-            assert!(matches!(second, Attempt::Aborted));
+            let (first, ()) = futures_util::future::join(first, second).await;
             assert!(matches!(first, Attempt::Aborted));
-            assert_eq!(metrics.waiting_for_connection.load(Relaxed), 0);
+            assert_eq!(metrics.in_flight_requests.load(Relaxed), 0);
             handle.stop(false).await;
         });
+    }
+
+    impl LoadClient {
+        /// An attempt once a connection is free, never cut.
+        async fn send(
+            &self,
+            id: &BatchId,
+            request: &Encoded,
+            metrics: &Arc<RunMetrics>,
+        ) -> Attempt {
+            let connection = self.connection(metrics, std::future::pending()).await;
+            let connection = connection.expect("never cut");
+            self.attempt(connection, id, request, metrics, std::future::pending())
+                .await
+        }
     }
 }

@@ -170,7 +170,8 @@ fn a_rate_limit_never_opens_the_circuit() {
     assert_eq!(s["records"]["loaded"], 40, "{s}");
 }
 
-/// Connections to `port` on 127.0.0.1 in the ESTABLISHED state, as the server's side of them (/proc/net/tcp).
+/// Connections to `port` on 127.0.0.1 in the ESTABLISHED state, as the server's side of them (/proc/net/tcp, whose
+/// addresses are in the host's byte order: little-endian here).
 fn established_to(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
     let local = format!("0100007F:{port:04X}");
@@ -201,13 +202,15 @@ fn a_connection_cap_sends_over_that_many_connections_and_waiting_is_no_timeout()
         .set("load.batch_size", 10)
         .set("load.max_in_flight", 8)
         .set("load.max_connections", 1)
-        .set("load.request_timeout_ms", 1000);
+        .set("load.request_timeout_ms", 1000)
+        .set("load.flush_interval_ms", 60_000); // eight full batches, never a partial one flushed by time
     dir.write("c.toml", &cfg);
     let mut child = dir.spawn(
         &["etl", "--config", "c.toml", "--summary-json", "s.json"],
         Stdio::null(),
         Stdio::piped(),
     );
+    // Sampled every 10 ms: a sample can miss a second connection, never see one that was not there.
     let (mut peak, mut seen) = (0, 0);
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
