@@ -232,6 +232,46 @@ fn a_connection_cap_sends_over_that_many_connections_and_waiting_is_no_timeout()
 }
 
 #[test]
+fn a_batch_that_waited_for_a_connection_waits_out_a_retry_after_that_came_meanwhile() {
+    // One connection, eight batches: the first is answered 429 with Retry-After: 10 while the others wait for the
+    // connection. None of them may be sent in the next second (they wait out the Retry-After first); then all
+    // arrive, the first once more.
+    let m = MockThread::start(MockSettings {
+        delay_ms: 100,
+        jitter_ms: 0,
+        fail_first: 1,
+        fail_status: 429,
+        retry_after_s: 10,
+        ..quiet(MockSettings::default())
+    });
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 80);
+    let cfg = fast_config(&m.load_url(), "")
+        .set("extract.simulated.cpus_per_device", 1)
+        .set("load.workers", 1)
+        .set("load.batch_size", 10)
+        .set("load.max_in_flight", 8)
+        .set("load.max_connections", 1)
+        .set("load.flush_interval_ms", 60_000);
+    dir.write("c.toml", &cfg);
+    let child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    wait_until("the 429", std::time::Duration::from_secs(30), || {
+        m.stats().loads_refused.get(&429) == Some(&1)
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(m.stats().requests, 1, "nothing sent during the Retry-After");
+    let out = wait_or_kill(child, 60, "etl");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let st = m.stats();
+    assert_eq!(st.records_accepted, 80, "{st:?}");
+    assert_eq!(st.requests, 9, "eight batches, the first twice: {st:?}");
+}
+
+#[test]
 fn with_the_api_down_the_circuit_spools_later_batches_without_hammering() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 2000);
