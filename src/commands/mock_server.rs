@@ -51,18 +51,7 @@ pub fn mock_server(mut settings: Settings) -> Result<ExitCode, CommandError> {
 /// On SIGINT/SIGTERM (which actix-web also hears, and stops on, gracefully), says how many requests are still
 /// being answered: the server drains them (up to its shutdown timeout) before it stops.
 fn log_draining(state: std::sync::Arc<mock::MockState>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return;
-    };
-    actix_rt::spawn(async move {
-        let name = tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        };
+    crate::actors::shutdown::on_signals(move |_, name| {
         let n = state
             .in_flight
             .load(std::sync::atomic::Ordering::Relaxed)

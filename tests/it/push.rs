@@ -349,6 +349,35 @@ fn the_textfile_is_replaced_atomically_parses_and_keeps_the_last_success_after_a
 }
 
 #[test]
+fn a_run_that_cannot_bind_its_metrics_port_reports_exit_4_for_the_runtime_failure_alert() {
+    // deploy/prometheus/rules.yml's AppEtlRuntimeFailure fires on app_run_exit_code == 4 with a shard label: the
+    // textfile of a run stopped by a port in use must say so, with that label.
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 20);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let extra = format!(
+        "[metrics]\ntextfile = \"app_etl.prom\"\naddr = \"{}\"\n",
+        taken.local_addr().unwrap()
+    );
+    dir.write("c.toml", &fast_config(&m.load_url(), &extra));
+    let out = dir.run(&["etl", "--config", "c.toml", "--shard", "1/2"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let text = std::fs::read_to_string(dir.join("app_etl.prom")).unwrap();
+    let report = without_shard(&parse_text_format(&text), "1_of_2");
+    assert_eq!(report["app_run_exit_code"], 4.0, "{text}");
+    assert!(
+        !report.contains_key("app_last_success_timestamp_seconds"),
+        "no run of this shard succeeded yet: {text}"
+    );
+    assert!(
+        text.contains("shard=\"1_of_2\""),
+        "the alert's shard label: {text}"
+    );
+    assert_eq!(m.stats().requests, 0, "nothing was sent");
+}
+
+#[test]
 fn a_textfile_without_the_prom_suffix_is_refused_naming_the_key() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 3);
