@@ -185,6 +185,31 @@ fn established_to(port: u16) -> usize {
         .count()
 }
 
+/// `etl` started over 80 devices against `m`: one loader, eight batches of ten in flight at once (never a partial
+/// one flushed by time), one connection to the API, each request timing out after `timeout_ms`.
+fn eight_batches_over_one_connection(
+    m: &MockThread,
+    timeout_ms: i64,
+) -> (TestDir, std::process::Child) {
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 80);
+    let cfg = fast_config(&m.load_url(), "")
+        .set("extract.simulated.cpus_per_device", 1)
+        .set("load.workers", 1)
+        .set("load.batch_size", 10)
+        .set("load.max_in_flight", 8)
+        .set("load.max_connections", 1)
+        .set("load.request_timeout_ms", timeout_ms)
+        .set("load.flush_interval_ms", 60_000);
+    dir.write("c.toml", &cfg);
+    let child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    (dir, child)
+}
+
 #[test]
 fn a_connection_cap_sends_over_that_many_connections_and_waiting_is_no_timeout() {
     // Eight batches in flight, one connection, an API that takes 300 ms a batch: the last batch waits about 2 s
@@ -194,22 +219,7 @@ fn a_connection_cap_sends_over_that_many_connections_and_waiting_is_no_timeout()
         jitter_ms: 0,
         ..quiet(MockSettings::default())
     });
-    let dir = TestDir::new();
-    dir.inventory("inventory.csv", 80);
-    let cfg = fast_config(&m.load_url(), "")
-        .set("extract.simulated.cpus_per_device", 1)
-        .set("load.workers", 1)
-        .set("load.batch_size", 10)
-        .set("load.max_in_flight", 8)
-        .set("load.max_connections", 1)
-        .set("load.request_timeout_ms", 1000)
-        .set("load.flush_interval_ms", 60_000); // eight full batches, never a partial one flushed by time
-    dir.write("c.toml", &cfg);
-    let mut child = dir.spawn(
-        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
-        Stdio::null(),
-        Stdio::piped(),
-    );
+    let (dir, mut child) = eight_batches_over_one_connection(&m, 1000);
     // Sampled every 10 ms: a sample can miss a second connection, never see one that was not there.
     let (mut peak, mut seen) = (0, 0);
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
@@ -244,21 +254,7 @@ fn a_batch_that_waited_for_a_connection_waits_out_a_retry_after_that_came_meanwh
         retry_after_s: 10,
         ..quiet(MockSettings::default())
     });
-    let dir = TestDir::new();
-    dir.inventory("inventory.csv", 80);
-    let cfg = fast_config(&m.load_url(), "")
-        .set("extract.simulated.cpus_per_device", 1)
-        .set("load.workers", 1)
-        .set("load.batch_size", 10)
-        .set("load.max_in_flight", 8)
-        .set("load.max_connections", 1)
-        .set("load.flush_interval_ms", 60_000);
-    dir.write("c.toml", &cfg);
-    let child = dir.spawn(
-        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
-        Stdio::null(),
-        Stdio::piped(),
-    );
+    let (_dir, child) = eight_batches_over_one_connection(&m, 15_000);
     wait_until("the 429", std::time::Duration::from_secs(30), || {
         m.stats().loads_refused.get(&429) == Some(&1)
     });
