@@ -67,7 +67,7 @@ impl LoadClient {
         tls: &ClientTls,
         pool: &Pool,
     ) -> Self {
-        let client = POOL.with(|slot| {
+        let (client, gate) = POOL.with(|slot| {
             let mut slot = slot.borrow_mut();
             match &*slot {
                 Some((id, client, gate)) if *id == pool.id => (client.clone(), gate.clone()),
@@ -79,7 +79,7 @@ impl LoadClient {
                 }
             }
         });
-        Self::with_client(settings, token, password, client)
+        Self::with_client(settings, token, password, (client, gate))
     }
 
     fn with_client(
