@@ -162,6 +162,9 @@ impl Handler<ExtractInventory> for ExtractSupervisor {
     fn handle(&mut self, _: ExtractInventory, _: &mut Self::Context) -> Self::Result {
         let feed = self.start_feed();
         let kept = Kept::load(&self.settings.extract, &self.settings.spool.dir);
+        // Before the devices' tasks: the pages freed by the check and the load go back to the OS, not kept through
+        // the run's peak.
+        crate::observe::resources::return_freed_pages();
         let extractors = self.start_extractors(&kept);
         let run = async move {
             let chunks = Arc::new(tokio::sync::Mutex::new(feed.chunks));
