@@ -148,7 +148,6 @@ impl Delivery {
             if self.circuit.borrow().blocked_until() > Instant::now() {
                 continue; // a backoff (or Retry-After) came while it waited: wait that out first
             }
-            attempts += 1;
             let attempt = self
                 .client
                 .attempt(
@@ -160,10 +159,8 @@ impl Delivery {
                 )
                 .await;
             let (reason, retry_after, text) = match attempt {
-                Attempt::Aborted => {
-                    attempts -= 1; // cut by the end of the grace: not a failure of the API
-                    continue;
-                }
+                // Cut by the end of the grace: not an attempt the API failed (the loop's top spools the batch).
+                Attempt::Aborted => continue,
                 Attempt::Failed(reason, text) => (reason, None, text),
                 Attempt::Answer {
                     status,
@@ -183,6 +180,7 @@ impl Delivery {
                     Outcome::Retry { reason, after } => (reason, after, format!("HTTP {status}")),
                 },
             };
+            attempts += 1;
             self.count_retry(reason);
             self.circuit
                 .borrow_mut()

@@ -1,5 +1,5 @@
 //! Signals: SIGTERM and SIGINT in the middle of a run against a slow API, during the inventory check, while a
-//! loader waits out a `Retry-After`, and SIGKILL with and without the durable spool. Nothing leaves memory without
+//! loader waits out a `Retry-After`, an attempt cut by the end of the grace, and SIGKILL with and without the durable spool. Nothing leaves memory without
 //! a 2xx or a spool file, the summary is still printed, and the exit code says which signal stopped the run.
 
 use std::process::Stdio;
@@ -384,4 +384,50 @@ fn sigint_while_a_loader_waits_out_a_retry_after_spools_at_once_and_exits() {
     assert_eq!(s["records"]["spooled"], 10, "{s}");
     assert_eq!(s["records"]["lost"], 0, "{s}");
     assert_eq!(spool_records(&dir.join("spool")), 10);
+}
+
+#[test]
+fn an_attempt_cut_by_the_end_of_the_grace_is_not_a_failed_attempt_and_opens_no_circuit() {
+    // Two attempts allowed; the first is refused (503 after 5 s), the second is still at the API when the grace
+    // ends. It was not failed by the API: the batch is spooled for the shutdown, the circuit does not open (it
+    // would if the cut attempt counted as the last one used up).
+    let m = MockThread::start(MockSettings {
+        delay_ms: 5000,
+        jitter_ms: 0,
+        fail_first: 1,
+        fail_status: 503,
+        ..quiet(MockSettings::default())
+    });
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 10);
+    let cfg = fast_config(&m.load_url(), "[shutdown]\ngrace_ms = 500\n")
+        .set("load.workers", 1)
+        .set("load.retry.max_attempts", 2)
+        .set("load.request_timeout_ms", 30_000)
+        .set("log.level", "debug");
+    dir.write("c.toml", &cfg);
+    let child = dir.spawn(
+        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        Stdio::piped(),
+        Stdio::piped(),
+    );
+    // The first attempt refused, the second under way (the mock holds it 5 s): signalled now.
+    wait_until("the 503", Duration::from_secs(30), || {
+        m.stats().loads_refused.get(&503) == Some(&1)
+    });
+    wait_until("the second attempt", Duration::from_secs(30), || {
+        m.stats().requests == 2
+    });
+    send_signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", show(&out));
+    let s = dir.summary("s.json");
+    assert_eq!(s["records"]["spooled"], 10, "{s}");
+    assert_eq!(s["batches"]["retries"], 1, "one failed attempt: {s}");
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    assert!(log.contains("shutdown grace period over"), "{log}");
+    assert!(
+        !log.contains("API considered down"),
+        "the cut attempt opened the circuit: {log}"
+    );
 }
