@@ -1,6 +1,7 @@
 //! Signals: SIGTERM and SIGINT in the middle of a run against a slow API, during the inventory check, while a
-//! loader waits out a `Retry-After`, an attempt cut by the end of the grace, and SIGKILL with and without the durable spool. Nothing leaves memory without
-//! a 2xx or a spool file, the summary is still printed, and the exit code says which signal stopped the run.
+//! loader waits out a `Retry-After`, an attempt cut by the end of the grace, and SIGKILL with and without the
+//! durable spool. Nothing leaves memory without a 2xx or a spool file, the summary is still printed, and the exit
+//! code says which signal stopped the run.
 
 use std::process::Stdio;
 use std::time::Duration;
