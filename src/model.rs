@@ -49,9 +49,10 @@ pub struct CpuStats {
 }
 
 /// The cores this process may run on, as the OS grants them (1 when it cannot tell): the one count the thread
-/// pools and defaults follow.
+/// pools and defaults follow. Read once (it reads the cgroup's quota files), so every caller sees the same count.
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// The names of the indicators the transform makes, in the order of a record's `indicators`: the one list the

@@ -97,22 +97,19 @@ pub async fn run(
         None => (None, Vec::new()),
     };
     let failed_buffer = start_spool(&settings, &metrics, mode);
-    let loaders = Loaders::start(
-        LoaderParts {
-            load: settings.load.clone(),
-            durable: settings.spool.durable,
-            token,
-            password,
-            tls: load_tls,
-            run_id: run_id.clone(),
-            metrics: metrics.clone(),
-            failed_buffer: failed_buffer.clone(),
-            dir: dir.clone(),
-            shutdown: shutdown.clone(),
-            wal: wal.clone(),
-        },
-        settings.load.workers,
-    );
+    let loaders = Loaders::start(LoaderParts {
+        load: settings.load.clone(),
+        durable: settings.spool.durable,
+        token,
+        password,
+        tls: load_tls,
+        run_id: run_id.clone(),
+        metrics: metrics.clone(),
+        failed_buffer: failed_buffer.clone(),
+        dir: dir.clone(),
+        shutdown: shutdown.clone(),
+        wal: wal.clone(),
+    });
 
     if mode != Mode::Etl || settings.spool.replay_on_start {
         let replay = Replay {
@@ -296,12 +293,11 @@ struct Loaders {
 }
 
 impl Loaders {
-    /// Starts `workers` loaders. They share one thread per core (not one each): a thread woken by a response or a
+    /// Starts `load.workers` loaders. They share one thread per core (not one each): a thread woken by a response or a
     /// chunk then serves every loader it hosts, and ten threads on two cores only added wake-ups and context
     /// switches.
-    fn start(parts: LoaderParts, workers: usize) -> Loaders {
-        let threads = parts.load.threads();
-        let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
+    fn start(parts: LoaderParts) -> Loaders {
+        let arbiters: Vec<Arbiter> = (0..parts.load.threads()).map(|_| Arbiter::new()).collect();
         // One connection pool per thread, shared by the loaders on it (`Pool`), with its share of
         // `load.max_connections`.
         let pools: Vec<Pool> = parts
@@ -313,9 +309,9 @@ impl Loaders {
                 connections,
             })
             .collect();
-        let addrs = (0..workers)
+        let addrs = (0..parts.load.workers)
             .map(|worker| {
-                let t = worker % threads;
+                let t = parts.load.thread_of(worker);
                 parts.clone().start(worker, &arbiters[t].handle(), pools[t])
             })
             .collect();

@@ -126,12 +126,18 @@ impl LoadSettings {
         crate::model::cores().clamp(1, self.workers.max(1))
     }
 
-    /// How many loaders each loader thread hosts (loader `w` runs on thread `w % threads`).
+    /// The loader thread that loader `worker` runs on.
+    pub fn thread_of(&self, worker: usize) -> usize {
+        worker % self.threads()
+    }
+
+    /// How many loaders each loader thread hosts.
     pub fn loaders_per_thread(&self) -> Vec<usize> {
-        let threads = self.threads();
-        (0..threads)
-            .map(|t| (t..self.workers).step_by(threads).count())
-            .collect()
+        let mut loaders = vec![0; self.threads()];
+        for worker in 0..self.workers {
+            loaders[self.thread_of(worker)] += 1;
+        }
+        loaders
     }
 
     /// The connections to the API open at most at once, over all loader threads.

@@ -45,21 +45,9 @@ pub struct LoadClient {
 }
 
 impl LoadClient {
-    /// `token`, `password` and `tls` come resolved from the configuration (`load.token` or `load.token_file`,
+    /// A client whose connections are `pool`'s: shared by the loaders of this thread (see [`Pool`]). `token`,
+    /// `password` and `tls` come resolved from the configuration (`load.token` or `load.token_file`,
     /// `load.password` or `load.password_file`, `load.ca_file`…).
-    pub fn new(
-        settings: &LoadSettings,
-        token: &Secret,
-        password: &Secret,
-        tls: &ClientTls,
-    ) -> Self {
-        let connections = settings.connection_shares(&[1])[0];
-        let client = http_client(settings, tls, connections);
-        let gate = Rc::new(Semaphore::new(connections));
-        Self::with_client(settings, token, password, (client, gate))
-    }
-
-    /// A client whose connections are `pool`'s: shared by the loaders of this thread (see [`Pool`]).
     pub fn shared(
         settings: &LoadSettings,
         token: &Secret,
@@ -318,6 +306,18 @@ mod tests {
         }
     }
 
+    /// `n` clients sharing one new pool of this thread, with the connections `settings` give `n` loaders on it.
+    fn pooled(settings: &LoadSettings, n: usize) -> Vec<LoadClient> {
+        let (none, tls) = (Secret::default(), ClientTls::default());
+        let pool = Pool {
+            id: Pool::next_id(),
+            connections: settings.connection_shares(&[n])[0],
+        };
+        (0..n)
+            .map(|_| LoadClient::shared(settings, &none, &none, &tls, &pool))
+            .collect()
+    }
+
     /// The peer ports the server saw (one per connection), after `requests` POSTs alternated between two loaders'
     /// clients, one after another.
     fn ports_seen(shared: bool) -> std::collections::HashSet<u16> {
@@ -334,17 +334,13 @@ mod tests {
                 endpoint: format!("http://{addr}/load"),
                 ..LoadSettings::default()
             };
-            let (none, tls) = (Secret::default(), ClientTls::default());
-            let pool = Pool {
-                id: Pool::next_id(),
-                connections: settings.connection_shares(&[2])[0],
+            let clients = match shared {
+                true => pooled(&settings, 2),
+                false => pooled(&settings, 1)
+                    .into_iter()
+                    .chain(pooled(&settings, 1))
+                    .collect(),
             };
-            let clients: Vec<LoadClient> = (0..2)
-                .map(|_| match shared {
-                    true => LoadClient::shared(&settings, &none, &none, &tls, &pool),
-                    false => LoadClient::new(&settings, &none, &none, &tls),
-                })
-                .collect();
             let metrics = Arc::new(RunMetrics::default());
             let request = empty_request();
             for i in 0..6 {
@@ -391,19 +387,13 @@ mod tests {
                 max_in_flight: 1,
                 ..LoadSettings::default()
             };
-            let (none, tls) = (Secret::default(), ClientTls::default());
-            let pool = Pool {
-                id: Pool::next_id(),
-                connections: settings.connection_shares(&[2])[0],
-            };
-            let a = LoadClient::shared(&settings, &none, &none, &tls, &pool);
-            let b = LoadClient::shared(&settings, &none, &none, &tls, &pool);
+            let clients = pooled(&settings, 2);
             let metrics = Arc::new(RunMetrics::default());
             let request = empty_request();
             let (ida, idb) = (BatchId("a".into()), BatchId("b".into()));
             let (ra, rb) = futures_util::future::join(
-                a.send(&ida, &request, &metrics),
-                b.send(&idb, &request, &metrics),
+                clients[0].send(&ida, &request, &metrics),
+                clients[1].send(&idb, &request, &metrics),
             )
             .await;
             for r in [ra, rb] {
@@ -442,16 +432,8 @@ mod tests {
                 request_timeout_ms: 1000,
                 ..LoadSettings::default()
             };
-            let (none, tls) = (Secret::default(), ClientTls::default());
-            let pool = Pool {
-                id: Pool::next_id(),
-                connections: settings.connection_shares(&[2])[0],
-            };
-            assert_eq!(pool.connections, 1);
-            let clients = [
-                LoadClient::shared(&settings, &none, &none, &tls, &pool),
-                LoadClient::shared(&settings, &none, &none, &tls, &pool),
-            ];
+            assert_eq!(settings.connection_shares(&[2]), [1]);
+            let clients = pooled(&settings, 2);
             let metrics = Arc::new(RunMetrics::default());
             let request = empty_request();
             let ids: Vec<BatchId> = (0..12).map(|i| BatchId(format!("b-{i}"))).collect();
@@ -494,12 +476,7 @@ mod tests {
                 max_connections: 1,
                 ..LoadSettings::default()
             };
-            let (none, tls) = (Secret::default(), ClientTls::default());
-            let pool = Pool {
-                id: Pool::next_id(),
-                connections: settings.connection_shares(&[1])[0],
-            };
-            let client = LoadClient::shared(&settings, &none, &none, &tls, &pool);
+            let client = pooled(&settings, 1).pop().unwrap();
             let metrics = Arc::new(RunMetrics::default());
             let request = empty_request();
             let (stop_first, first_stopped) = tokio::sync::oneshot::channel::<()>();
