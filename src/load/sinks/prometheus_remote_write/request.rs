@@ -169,9 +169,10 @@ impl Writer {
         // began with the same bytes, else the value, timestamp and key as they are and the name copied where it was.
         let at = s.position();
         let pending = self.pending.map_or(0, Pending::len);
-        let seen = known
-            .and_then(|i| self.seen[i])
-            .filter(|seen| seen.len == len);
+        // The indicator's last series: its name is where it was whatever that series' length; its whole run only
+        // when the length is the same.
+        let last = known.and_then(|i| self.seen[i]);
+        let seen = last.filter(|seen| seen.len == len);
         let run = pending + key_len + name.len();
         match (seen, self.pending) {
             (Some(seen), _)
@@ -193,7 +194,7 @@ impl Writer {
                     s.literal(&p.tail.0[..p.tail.1]);
                 }
                 s.literal(&key[..key_len]);
-                s.repeat(seen.map(|seen| seen.name_at), name);
+                s.repeat(last.map(|last| last.name_at), name);
             }
         }
         if let Some(i) = known {
