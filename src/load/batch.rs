@@ -212,10 +212,14 @@ impl BatchBuilder {
         };
         self.json_len = 1;
         let records = std::mem::replace(&mut self.records, 0);
+        // Finished (which leaves `joined` empty) when every record joined, else forgotten.
         let request = self.request.as_mut().and_then(|r| {
-            let done = std::mem::replace(&mut r.ok, true).then(|| r.sink.finish(&mut r.joined));
-            r.joined.clear();
-            done
+            if std::mem::replace(&mut r.ok, true) {
+                Some(r.sink.finish(&mut r.joined))
+            } else {
+                r.joined.clear();
+                None
+            }
         });
         Some(Finished {
             body,
@@ -696,6 +700,15 @@ mod sink_tests {
         let next = b.take().unwrap();
         assert!(matches!(next.body, Body::Records(_)));
         assert_eq!(next.body.json(), &eager(&rs[12..20], 1000, 1 << 20)[0]);
+        // Its request holds its own records only: the series joined for the mixed batch were forgotten.
+        let plain = |body: &Bytes| {
+            crate::load::sinks::prometheus_remote_write::decompress(body, 1 << 20).unwrap()
+        };
+        let from_json = rw.encode(next.body.json()).unwrap();
+        assert_eq!(
+            plain(next.request.as_ref().expect("formed")),
+            plain(&from_json.body)
+        );
     }
 
     #[test]
