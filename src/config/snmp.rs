@@ -503,24 +503,17 @@ impl Credentials {
         if !active {
             return Ok(());
         }
-        for (secret, file, name) in [
-            (&self.community, &self.community_file, "community"),
-            (
-                &self.auth_password,
-                &self.auth_password_file,
-                "auth_password",
-            ),
-            (
-                &self.priv_password,
-                &self.priv_password_file,
-                "priv_password",
-            ),
-        ] {
-            // The community has a default: setting the file replaces it.
-            if name != "community" {
-                check_one_of(&k(name), secret, file)?;
-            }
-        }
+        // The community has a default, which its file replaces: only the passwords are one or the other.
+        check_one_of(
+            &k("auth_password"),
+            &self.auth_password,
+            &self.auth_password_file,
+        )?;
+        check_one_of(
+            &k("priv_password"),
+            &self.priv_password,
+            &self.priv_password_file,
+        )?;
         if self.user.len() > 32 {
             return Err(SettingsError::invalid(
                 &k("user"),

@@ -249,12 +249,22 @@ fn a_secret_given_inline_and_by_a_file_is_refused_naming_the_file_key() {
         "load.password",
         "mock.token",
         "extract.http.token",
+        "extract.snmp.auth_password",
+        "extract.snmp.priv_password",
     ] {
         let mut config = fast_config("http://127.0.0.1:9/load", "")
             .set(key, "inline")
             .set(&format!("{key}_file"), "secret.txt");
         if key == "load.password" {
             config = config.set("load.username", "u");
+        }
+        if key.starts_with("extract.snmp.") {
+            // Checked for the source in use: SNMPv3 with a user that authenticates and encrypts.
+            config = config
+                .set("extract.source", "snmp")
+                .set("extract.snmp.version", "3")
+                .set("extract.snmp.user", "u")
+                .set("extract.snmp.security_level", "authPriv");
         }
         let (code, err) = dir.validate(&config, &[]);
         assert_eq!(code, Some(2), "{key}: {err}");
