@@ -733,6 +733,36 @@ priv_password = "password2"
 }
 
 #[test]
+fn validate_and_a_run_warn_about_a_connection_cap_that_caps_nothing() {
+    let m = MockThread::fast();
+    let dir = TestDir::new();
+    dir.inventory("inventory.csv", 5);
+    let cfg = fast_config(&m.load_url(), "")
+        .set("load.workers", 2)
+        .set("load.max_in_flight", 4)
+        .set("load.max_connections", 8);
+    dir.write("c.toml", &cfg);
+    let warning =
+        "warning: load.max_connections = 8 caps nothing: the loaders have load.workers × \
+                   load.max_in_flight = 8 slots";
+    let out = dir.run(&["validate", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(warning),
+        "{}",
+        show(&out)
+    );
+    let out = dir.run(&["etl", "--config", "c.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let log = std::fs::read_to_string(dir.join("etl.log")).unwrap();
+    assert!(
+        log.contains("load.max_connections = 8 caps nothing"),
+        "{log}"
+    );
+    assert!(log.contains("at most 8 connections to the API"), "{log}");
+}
+
+#[test]
 fn validate_warns_about_an_unused_snmp_password_and_attempts_past_the_device_timeout() {
     let dir = TestDir::new();
     dir.inventory("inventory.csv", 1);
