@@ -203,7 +203,15 @@ fn eight_batches_over_one_connection(
         .set("load.flush_interval_ms", 60_000);
     dir.write("c.toml", &cfg);
     let child = dir.spawn(
-        &["etl", "--config", "c.toml", "--summary-json", "s.json"],
+        &[
+            "etl",
+            "--config",
+            "c.toml",
+            "--summary-json",
+            "s.json",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
         Stdio::null(),
         Stdio::piped(),
     );
@@ -220,6 +228,15 @@ fn a_connection_cap_sends_over_that_many_connections_and_waiting_is_no_timeout()
         ..quiet(MockSettings::default())
     });
     let (dir, mut child) = eight_batches_over_one_connection(&m, 1000);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let metrics = metrics_addr(&mut lines);
+    std::thread::spawn(move || for _ in lines {});
+    // Seven batches wait for the one connection: the gauge says so while they do.
+    wait_for_metric(
+        metrics,
+        "app_requests_waiting_for_connection",
+        std::time::Duration::from_secs(30),
+    );
     // Sampled every 10 ms: a sample can miss a second connection, never see one that was not there.
     let (mut peak, mut seen) = (0, 0);
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
