@@ -8,7 +8,7 @@
 //! (a temporary file renamed over it), at most `MAX_KEPT` agents: those read in this run first.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +30,8 @@ pub struct Kept {
     pub source: u32,
 }
 
-/// A kept detection as the table holds it: 8 bytes (a catalog has far fewer than 2^16 sources per profile).
+/// A kept detection as the table holds it: 8 bytes (a profile has at most `MAX_ITEMS` sources, far fewer than
+/// 2^16).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     profile: u32,
@@ -39,13 +40,16 @@ struct Entry {
     used: bool,
 }
 
+const _: () = assert!(super::profiles::format::MAX_ITEMS <= u16::MAX as usize);
+
 impl Entry {
-    fn new(kept: Kept, used: bool) -> Option<Entry> {
-        Some(Entry {
+    /// `kept` names a source of its profile (parsed against the catalog, or chosen from it).
+    fn new(kept: Kept, used: bool) -> Entry {
+        Entry {
             profile: kept.profile,
-            source: u16::try_from(kept.source).ok()?,
+            source: kept.source as u16,
             used,
-        })
+        }
     }
     fn kept(self) -> Kept {
         Kept {
@@ -135,12 +139,9 @@ impl Detections {
                 return;
             }
             match parse_line(line, catalog) {
-                Some((addr, kept)) if entries.len() < MAX_KEPT => match Entry::new(kept, false) {
-                    Some(e) => {
-                        entries.insert(addr, e);
-                    }
-                    None => skipped += 1,
-                },
+                Some((addr, kept)) if entries.len() < MAX_KEPT => {
+                    entries.insert(addr, Entry::new(kept, false));
+                }
                 _ => skipped += 1,
             }
         });
@@ -186,9 +187,7 @@ impl Detections {
         if self.path.is_none() {
             return;
         }
-        let Some(entry) = Entry::new(kept, true) else {
-            return;
-        };
+        let entry = Entry::new(kept, true);
         let mut entries = self.entries();
         if entries.len() >= MAX_KEPT && !entries.contains(&addr) {
             return;
@@ -250,17 +249,16 @@ impl Detections {
 
 /// Calls `each` with every line of `path` (nothing when it is missing).
 fn read(path: &Path, mut each: impl FnMut(&str)) -> std::io::Result<()> {
-    match std::fs::metadata(path) {
+    let file = match std::fs::File::open(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-        Ok(m) if m.len() > MAX_FILE_BYTES => {
-            return Err(std::io::Error::other(format!(
-                "larger than {MAX_FILE_BYTES} bytes"
-            )))
-        }
-        Ok(_) => {}
+        file => file?,
+    };
+    if file.metadata()?.len() > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_FILE_BYTES} bytes"
+        )));
     }
-    let mut file = std::io::BufReader::new(std::fs::File::open(path)?).take(MAX_FILE_BYTES);
+    let mut file = std::io::BufReader::new(file);
     let mut line = String::new();
     loop {
         line.clear();
@@ -365,6 +363,29 @@ mod tests {
         );
         assert!(none.is_empty());
         none.save(&catalog).unwrap();
+    }
+
+    #[test]
+    fn a_file_too_large_or_not_a_file_is_read_as_none_and_detected_again() {
+        let catalog = Catalog::load(Path::new("")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.tsv");
+        std::fs::write(&path, "127.0.0.1:161\tcisco\t1\n").unwrap();
+        assert!(!Detections::load(&path, &catalog).is_empty(), "a good file");
+        // Past the limit (sparse: nothing written), the good line at its start is not read.
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        assert!(Detections::load(&path, &catalog).is_empty(), "too large");
+        assert!(
+            Detections::load(dir.path(), &catalog).is_empty(),
+            "a directory"
+        );
+        let missing = Detections::load(&dir.path().join("none.tsv"), &catalog);
+        assert!(missing.is_empty(), "missing: nothing kept yet");
     }
 
     #[test]
