@@ -142,16 +142,24 @@ impl Value {
     }
 }
 
+/// The octets of a definite length (at most 9), and how many: one below 128, else the long form.
+pub fn length_octets(len: usize) -> ([u8; 9], usize) {
+    let mut octets = [0u8; 9];
+    if len < 0x80 {
+        octets[0] = len as u8;
+        return (octets, 1);
+    }
+    let bytes = (len as u64).to_be_bytes();
+    let n = 8 - bytes.iter().take_while(|b| **b == 0).count();
+    octets[0] = 0x80 | n as u8;
+    octets[1..=n].copy_from_slice(&bytes[8 - n..]);
+    (octets, n + 1)
+}
+
 /// Appends a definite length.
 pub fn put_length(out: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = (len as u64).to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (8 - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
+    let (octets, n) = length_octets(len);
+    out.extend_from_slice(&octets[..n]);
 }
 
 /// Appends a TLV.
@@ -169,15 +177,11 @@ pub fn put_constructed(out: &mut Vec<u8>, tag: u8, f: impl FnOnce(&mut Vec<u8>))
     let at = out.len();
     out.push(0);
     f(out);
-    let len = out.len() - at - 1;
-    if len < 0x80 {
-        out[at] = len as u8;
-    } else {
-        // The long form, built on the stack (a heap buffer here was an allocation per long TLV of every request).
-        let bytes = (len as u64).to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out[at] = 0x80 | (8 - skip) as u8;
-        out.splice(at + 1..at + 1, bytes[skip..].iter().copied());
+    let (octets, n) = length_octets(out.len() - at - 1);
+    out[at] = octets[0];
+    if n > 1 {
+        // The long form: its other octets go in after the first, moving the content.
+        out.splice(at + 1..at + 1, octets[1..n].iter().copied());
     }
 }
 
@@ -385,6 +389,21 @@ mod tests {
         let mut r = Reader::new(&out);
         assert_eq!(Value::decode(&mut r).unwrap(), v);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn lengths_take_the_short_form_below_128_and_the_fewest_octets_above() {
+        let octets = |len| {
+            let (o, n) = length_octets(len);
+            o[..n].to_vec()
+        };
+        assert_eq!(octets(0), [0x00]);
+        assert_eq!(octets(127), [0x7f]);
+        assert_eq!(octets(128), [0x81, 0x80]);
+        assert_eq!(octets(255), [0x81, 0xff]);
+        assert_eq!(octets(256), [0x82, 0x01, 0x00]);
+        assert_eq!(octets(65_536), [0x83, 0x01, 0x00, 0x00]);
+        assert_eq!(octets(usize::MAX), [&[0x88][..], &[0xff; 8]].concat());
     }
 
     #[test]

@@ -197,9 +197,7 @@ impl UsmParams {
 
 /// The number of octets `put_length` writes for `len`.
 fn length_len(len: usize) -> usize {
-    let mut out = Vec::with_capacity(9);
-    ber::put_length(&mut out, len);
-    out.len()
+    ber::length_octets(len).1
 }
 
 /// ScopedPDU (RFC 3412 6).
