@@ -273,3 +273,55 @@ mod raw {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_datagram_is_handed_back_and_the_ones_after_it_are_sent_in_order() {
+        let agent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        agent
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let to = agent.local_addr().unwrap();
+        // Three chunks' worth; too large for UDP: one in the middle of the first chunk (sendmmsg sends the ones
+        // before it, then the rest resumes after it) and the first of the second chunk.
+        let mut datagrams: Vec<(Vec<u8>, SocketAddr)> = (0..(2 * BATCH + 3) as u8)
+            .map(|i| (vec![i; 8], to))
+            .collect();
+        let refused_at = [5, BATCH];
+        for i in refused_at {
+            datagrams[i].0 = vec![0; 70_000];
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = runtime.block_on(async {
+            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let mut refused = Vec::new();
+            Sender::new()
+                .send(&udp, &datagrams, |datagram, at, e| {
+                    refused.push((datagram.len(), at, e.raw_os_error()))
+                })
+                .await;
+            refused
+        });
+        assert_eq!(
+            refused,
+            [
+                (70_000, to, Some(libc::EMSGSIZE)),
+                (70_000, to, Some(libc::EMSGSIZE))
+            ]
+        );
+        let mut buf = [0u8; 64];
+        for (i, (datagram, _)) in datagrams.iter().enumerate() {
+            if refused_at.contains(&i) {
+                continue;
+            }
+            let (n, _) = agent.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &datagram[..], "datagram {i}, in order");
+        }
+    }
+}
