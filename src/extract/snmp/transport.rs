@@ -508,6 +508,56 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_agent_gets_its_requests_and_its_answers_reach_them() {
+        // The IPv6 sockets (bound without DF) and the sender's address read back from recvmmsg's IPv6 names: a
+        // wrong port or address there would leave every answer unmatched.
+        let Ok(agent) = std::net::UdpSocket::bind("[::1]:0") else {
+            eprintln!("no IPv6 loopback here: skipped");
+            return;
+        };
+        let to = agent.local_addr().unwrap();
+        const N: usize = 20;
+        let server = std::thread::spawn(move || {
+            agent
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = [0u8; 1500];
+            for _ in 0..N {
+                let (n, from) = agent.recv_from(&mut buf).unwrap();
+                agent
+                    .send_to(&answer(dispatch_id(&buf[..n]).unwrap()), from)
+                    .unwrap();
+            }
+        });
+        actix_rt::System::new().block_on(async move {
+            let transport = Rc::new(Transport::new());
+            let requests = (0..N).map(|_| {
+                let t = transport.clone();
+                async move {
+                    let mut sent = 0;
+                    let got = t
+                        .request(
+                            to,
+                            1,
+                            Duration::from_secs(10),
+                            |id| {
+                                sent = id;
+                                CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode()
+                            },
+                            accept,
+                        )
+                        .await
+                        .unwrap();
+                    assert_eq!(got, format!("for {sent}"));
+                }
+            });
+            futures_util::future::join_all(requests).await;
+            assert_eq!(transport.stats.unmatched.get(), 0);
+        });
+        server.join().unwrap();
+    }
+
+    #[test]
     fn answers_reach_their_own_request_only_and_strays_are_dropped() {
         let agent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         // Another loopback address: an answer with the right id from the wrong address must not be taken.
