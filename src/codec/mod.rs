@@ -176,6 +176,20 @@ pub fn count_records_in_full(body: &[u8]) -> Result<u64, CodecError> {
     Ok(n)
 }
 
+/// `v` as a base-128 varint (LEB128, as protobuf and the inventory's kept file write it): its bytes and how
+/// many there are.
+#[inline]
+pub fn varint(mut v: u64) -> ([u8; 10], usize) {
+    let (mut bytes, mut n) = ([0u8; 10], 0);
+    while v >= 0x80 {
+        bytes[n] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
+    }
+    bytes[n] = v as u8;
+    (bytes, n + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,18 +32,10 @@ pub struct KeptRows {
 }
 
 /// Writes `v` as LEB128 at the start of `out`; the bytes written.
-fn put_varint(out: &mut [u8], mut v: u64) -> usize {
-    let mut n = 0;
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out[n] = byte;
-            return n + 1;
-        }
-        out[n] = byte | 0x80;
-        n += 1;
-    }
+fn put_varint(out: &mut [u8], v: u64) -> usize {
+    let (bytes, n) = crate::codec::varint(v);
+    out[..n].copy_from_slice(&bytes[..n]);
+    n
 }
 
 /// The longest row head: line delta and name length (10 bytes each at most), tag, an IPv6 address and a `Via`

@@ -13,25 +13,9 @@
 //! gives the series back and refuses anything that is not this shape.
 
 /// Appends `v` as a base-128 varint.
-pub fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// `v` as a base-128 varint on the stack: its bytes and how many there are.
-#[inline]
-pub fn varint_bytes(mut v: u64) -> ([u8; 10], usize) {
-    let (mut bytes, mut n) = ([0u8; 10], 0);
-    while v >= 0x80 {
-        bytes[n] = (v as u8) | 0x80;
-        v >>= 7;
-        n += 1;
-    }
-    bytes[n] = v as u8;
-    (bytes, n + 1)
+pub fn varint(out: &mut Vec<u8>, v: u64) {
+    let (bytes, n) = crate::codec::varint(v);
+    out.extend_from_slice(&bytes[..n]);
 }
 
 fn varint_len(v: u64) -> usize {

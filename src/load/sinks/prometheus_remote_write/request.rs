@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 
-use super::protobuf::{label_field, varint, varint_bytes};
+use super::protobuf::{label_field, varint};
 use super::series;
 use super::snappy::Block;
 use crate::load::sinks::fields::Fields;
@@ -104,7 +104,7 @@ fn varint_field(tag: u8, v: u64) -> Field {
         field[1] = v as u8;
         return (field, 2);
     }
-    let (bytes, n) = varint_bytes(v);
+    let (bytes, n) = crate::codec::varint(v);
     field[1..=n].copy_from_slice(&bytes[..n]);
     (field, n + 1)
 }

@@ -12,8 +12,6 @@
 
 use bytes::Bytes;
 
-use super::protobuf::varint_bytes;
-
 /// The farthest back a copy reaches (a two-byte offset).
 pub const MAX_OFFSET: usize = 65_535;
 
@@ -139,7 +137,7 @@ impl Block {
     /// block as large.
     pub fn finish(&mut self) -> Bytes {
         self.end_literal();
-        let (preamble, n) = varint_bytes(self.len as u64);
+        let (preamble, n) = crate::codec::varint(self.len as u64);
         let start = PREAMBLE - n;
         let next = Block::with_capacity(self.elements.len());
         let mut block = std::mem::replace(self, next).elements;
