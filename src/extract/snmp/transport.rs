@@ -507,6 +507,31 @@ mod tests {
         assert_eq!(outstanding_for(8 << 20), MAX_OUTSTANDING);
     }
 
+    /// `n` GETs to `to` at once, one attempt each (10 s): each answer, with the id its request was sent with.
+    async fn ask_all(transport: &Rc<Transport>, to: SocketAddr, n: usize) -> Vec<(i32, String)> {
+        let requests = (0..n).map(|_| {
+            let t = transport.clone();
+            async move {
+                let mut sent = 0;
+                let got = t
+                    .request(
+                        to,
+                        1,
+                        Duration::from_secs(10),
+                        |id| {
+                            sent = id;
+                            CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode()
+                        },
+                        accept,
+                    )
+                    .await
+                    .unwrap();
+                (sent, got)
+            }
+        });
+        futures_util::future::join_all(requests).await
+    }
+
     #[test]
     fn an_ipv6_agent_gets_its_requests_and_its_answers_reach_them() {
         // The IPv6 sockets (bound without DF) and the sender's address read back from recvmmsg's IPv6 names: a
@@ -531,27 +556,9 @@ mod tests {
         });
         actix_rt::System::new().block_on(async move {
             let transport = Rc::new(Transport::new());
-            let requests = (0..N).map(|_| {
-                let t = transport.clone();
-                async move {
-                    let mut sent = 0;
-                    let got = t
-                        .request(
-                            to,
-                            1,
-                            Duration::from_secs(10),
-                            |id| {
-                                sent = id;
-                                CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode()
-                            },
-                            accept,
-                        )
-                        .await
-                        .unwrap();
-                    assert_eq!(got, format!("for {sent}"));
-                }
-            });
-            futures_util::future::join_all(requests).await;
+            for (sent, got) in ask_all(&transport, to, N).await {
+                assert_eq!(got, format!("for {sent}"));
+            }
             assert_eq!(transport.stats.unmatched.get(), 0);
         });
         server.join().unwrap();
@@ -592,27 +599,7 @@ mod tests {
         });
         actix_rt::System::new().block_on(async move {
             let transport = Rc::new(Transport::new());
-            let requests = (0..N).map(|_| {
-                let t = transport.clone();
-                async move {
-                    let mut sent = 0;
-                    let got = t
-                        .request(
-                            to,
-                            1,
-                            Duration::from_secs(10),
-                            |id| {
-                                sent = id;
-                                CommunityMessage::v2c(b"c", Pdu::get(id, &[oid()])).encode()
-                            },
-                            accept,
-                        )
-                        .await
-                        .unwrap();
-                    (sent, got)
-                }
-            });
-            for (sent, got) in futures_util::future::join_all(requests).await {
+            for (sent, got) in ask_all(&transport, to, N).await {
                 assert_eq!(got, format!("for {sent}"));
             }
             let late = transport
