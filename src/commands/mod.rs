@@ -95,9 +95,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Demo(a) => args::settings_with(&a.config, |s| a.apply(s))
             .map_err(CommandError::from)
             .and_then(|s| demo::demo(s, a.spool_dir.as_deref(), a.quiet)),
-        Command::Snmp(SnmpCommand::Probe(a)) => args::settings_with(&a.config, |_| {})
-            .map_err(CommandError::from)
-            .and_then(|s| snmp::probe(s, &a)),
+        // The probe is the snmp source's whatever `extract.source` says: `[extract.snmp]` is checked and its
+        // secrets read as for a run of that source (with the shipped configuration's "simulated" they were not,
+        // and an empty community was sent).
+        Command::Snmp(SnmpCommand::Probe(a)) => args::settings_with(&a.config, |s| {
+            s.extract.source = crate::config::SourceKind::Snmp
+        })
+        .map_err(CommandError::from)
+        .and_then(|s| snmp::probe(s, &a)),
         Command::Snmp(SnmpCommand::Profiles(a)) => snmp::print_profiles(&a),
         Command::Healthcheck(a) => healthcheck::healthcheck(&a.url, a.timeout_ms),
         Command::GenerateInventory(a) => generate::generate(&a),

@@ -813,3 +813,29 @@ fn addresses_of_shares(kind: Kind, shares: Shares) -> Ipv4Addr {
         .find(|a| fleet::device(*a, shares).kind == kind)
         .unwrap()
 }
+
+#[test]
+fn probe_with_the_shipped_configuration_reads_the_snmp_section_although_its_source_is_simulated() {
+    // A new user's first probe: config/default.toml as shipped (source "simulated"). The probe is the snmp
+    // source's: it sends [extract.snmp]'s community ("public", which the fleet answers), not an empty one.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let text = std::fs::read_to_string(&shipped).unwrap();
+    assert!(text.contains("source = \"simulated\""), "the shipped source");
+    let dir = TestDir::new();
+    let fleet = Fleet::start(&dir, &[]);
+    let addr = addresses_of(Kind::Ucd, 1, 1)[0].to_string();
+    let port = fleet.port.to_string();
+    let out = dir.run_env(
+        &["snmp", "probe", &addr, "--config", shipped.to_str().unwrap()],
+        &[
+            ("APP__EXTRACT__SNMP__PORT", &port),
+            ("APP__EXTRACT__SNMP__SAMPLE_INTERVAL_MS", "100"),
+            ("APP__LOG__FILE", ""),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("profile \"generic\""), "{text}");
+    assert!(text.contains("records a run would produce"), "{text}");
+    assert_eq!(fleet.stats()["snmp"]["bad_community"], 0);
+}
