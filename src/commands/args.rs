@@ -101,6 +101,10 @@ pub struct ProbeArgs {
     /// The device name the records would carry (default: ADDR).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Talk with the credential set `[extract.snmp.credentials.SET]`, as an inventory row whose `credentials`
+    /// column names it (default: `[extract.snmp]`'s keys).
+    #[arg(long, value_name = "SET")]
+    pub credentials: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]

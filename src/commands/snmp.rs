@@ -53,11 +53,36 @@ fn agent(text: &str, port: u16) -> Result<SocketAddr, CommandError> {
         })
 }
 
+/// The security index of `--credentials SET` (0 without it), as an inventory row's `credentials` cell gets it.
+fn credential_set(settings: &Settings, set: Option<&str>) -> Result<u16, CommandError> {
+    let Some(set) = set else {
+        return Ok(0);
+    };
+    let names = settings.extract.snmp.credential_names();
+    names
+        .iter()
+        .position(|n| n == set)
+        .and_then(|k| u16::try_from(k + 1).ok())
+        .ok_or_else(|| CommandError::BadFlag {
+            flag: "--credentials",
+            message: match names.is_empty() {
+                true => {
+                    format!("{set:?}: the configuration has no [extract.snmp.credentials.NAME] set")
+                }
+                false => format!(
+                    "{set:?} is no [extract.snmp.credentials.NAME] set (sets: {})",
+                    names.join(", ")
+                ),
+            },
+        })
+}
+
 /// `app snmp probe ADDR`: the system objects, the profile chosen and why, each source tried and what it gave,
 /// and the records a run would produce (JSON lines). Exit 0 with records, 3 without.
 pub fn probe(settings: Settings, a: &ProbeArgs) -> Result<ExitCode, CommandError> {
     crate::observe::logging::init(&settings.log)?;
     let to = agent(&a.addr, settings.extract.snmp.port)?;
+    let credentials = credential_set(&settings, a.credentials.as_deref())?;
     check_profiles(&settings, true)?;
     let resolved = Resolved::build(settings)?;
     let mut extract = resolved.settings.extract.clone();
@@ -79,7 +104,7 @@ pub fn probe(settings: Settings, a: &ProbeArgs) -> Result<ExitCode, CommandError
                 forced.as_str()
             );
         }
-        let (lines, result) = source.probe(&name, to).await;
+        let (lines, result) = source.probe(&name, to, credentials).await;
         for line in &lines {
             say!("{line}");
         }

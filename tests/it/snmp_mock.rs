@@ -820,13 +820,22 @@ fn probe_with_the_shipped_configuration_reads_the_snmp_section_although_its_sour
     // source's: it sends [extract.snmp]'s community ("public", which the fleet answers), not an empty one.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
     let text = std::fs::read_to_string(&shipped).unwrap();
-    assert!(text.contains("source = \"simulated\""), "the shipped source");
+    assert!(
+        text.contains("source = \"simulated\""),
+        "the shipped source"
+    );
     let dir = TestDir::new();
     let fleet = Fleet::start(&dir, &[]);
     let addr = addresses_of(Kind::Ucd, 1, 1)[0].to_string();
     let port = fleet.port.to_string();
     let out = dir.run_env(
-        &["snmp", "probe", &addr, "--config", shipped.to_str().unwrap()],
+        &[
+            "snmp",
+            "probe",
+            &addr,
+            "--config",
+            shipped.to_str().unwrap(),
+        ],
         &[
             ("APP__EXTRACT__SNMP__PORT", &port),
             ("APP__EXTRACT__SNMP__SAMPLE_INTERVAL_MS", "100"),
@@ -838,4 +847,43 @@ fn probe_with_the_shipped_configuration_reads_the_snmp_section_although_its_sour
     assert!(text.contains("profile \"generic\""), "{text}");
     assert!(text.contains("records a run would produce"), "{text}");
     assert_eq!(fleet.stats()["snmp"]["bad_community"], 0);
+}
+
+#[test]
+fn probe_talks_with_the_credential_set_it_is_given_and_refuses_one_the_configuration_lacks() {
+    // [extract.snmp]'s community is one the fleet ignores; the set "lab" has the fleet's.
+    let dir = TestDir::new();
+    let fleet = Fleet::start(&dir, &[]);
+    dir.write(
+        "c.toml",
+        &format!(
+            "[extract]\nsource = \"snmp\"\n[extract.snmp]\nport = {}\ncommunity = \"nobody-knows\"\n\
+             timeout_ms = 300\nretries = 0\nsample_interval_ms = 100\n\
+             [extract.snmp.credentials.lab]\ncommunity = \"public\"\n[log]\nfile = \"\"\n",
+            fleet.port
+        ),
+    );
+    let addr = addresses_of(Kind::Ucd, 1, 1)[0].to_string();
+    let probe = |extra: &[&str]| {
+        let mut args = vec!["snmp", "probe", &addr, "--config", "c.toml"];
+        args.extend_from_slice(extra);
+        dir.run(&args)
+    };
+    let out = probe(&[]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("wrong community"),
+        "{}",
+        show(&out)
+    );
+    let out = probe(&["--credentials", "lab"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("records a run would produce"));
+    let out = probe(&["--credentials", "lob"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--credentials") && err.contains("\"lob\"") && err.contains("sets: lab"),
+        "{err}"
+    );
 }

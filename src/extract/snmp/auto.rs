@@ -89,11 +89,13 @@ fn read_error(e: ReadError) -> ExtractError {
 
 impl SnmpSource {
     /// `app snmp probe`: a fresh detection of the agent at `to` (nothing kept is read or written), traced; the
-    /// stats it gives, as a run of `name` would, within `extract.timeout_ms`.
+    /// stats it gives, as a run of `name` would under security `credentials` (0: `[extract.snmp]`'s, k: the k-th
+    /// credential set, as an inventory row's column chooses it), within `extract.timeout_ms`.
     pub async fn probe(
         &self,
         name: &str,
         to: SocketAddr,
+        credentials: u16,
     ) -> (Vec<String>, Result<Vec<CpuStats>, ExtractError>) {
         let mut trace = Trace::on();
         let target = Target {
@@ -101,11 +103,11 @@ impl SnmpSource {
             to,
             deadline: tokio::time::Instant::now() + self.budget,
         };
-        let result =
-            match tokio::time::timeout_at(target.deadline, self.auto(&target, &mut trace)).await {
-                Ok(r) => r,
-                Err(_) => Err(ExtractError::Timeout(self.timeout_ms)),
-            };
+        let read = super::session::with_security(credentials, self.auto(&target, &mut trace));
+        let result = match tokio::time::timeout_at(target.deadline, read).await {
+            Ok(r) => r,
+            Err(_) => Err(ExtractError::Timeout(self.timeout_ms)),
+        };
         (trace.lines, result)
     }
 
